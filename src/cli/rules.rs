@@ -1,0 +1,108 @@
+//! `finscan rules check | list | terms`.
+
+use std::io::Write;
+use std::path::Path;
+
+use finscan::{Field, RuleSet};
+
+use super::Outcome;
+
+pub fn check(dir: Option<&Path>) -> anyhow::Result<Outcome> {
+    let loaded = match dir {
+        Some(d) => RuleSet::load_dir(d),
+        None => RuleSet::bundled(),
+    };
+    match loaded {
+        Ok(set) => {
+            let terms: usize = set.rules.iter().map(|r| r.terms.len()).sum();
+            let cues: usize = set.negations.iter().map(|n| n.cues.len()).sum();
+            let allows: usize = set.allows.iter().map(|a| a.terms.len()).sum();
+            println!(
+                "ok: {} rules, {} terms, {} negation cues, {} allow-list terms, yield detector {}",
+                set.rules.len(),
+                terms,
+                cues,
+                allows,
+                match &set.yields {
+                    Some(y) => format!("above {}% a year", y.threshold_percent),
+                    None => "off".to_owned(),
+                }
+            );
+            Ok(Outcome::Clean)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            eprintln!("finscan: {} error(s) in rules", errors.0.len());
+            Ok(Outcome::Fatal)
+        }
+    }
+}
+
+pub fn list(dir: Option<&Path>, json: bool) -> anyhow::Result<Outcome> {
+    let set = super::load_rules(dir)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for r in &set.rules {
+        let fields: Vec<&str> = r.fields.iter().map(|f| f.as_str()).collect();
+        if json {
+            let v = serde_json::json!({
+                "id": r.id, "category": r.category, "severity": r.severity, "fields": fields,
+                "terms": r.terms, "basis": r.basis, "boundary": r.boundary, "origin": r.origin.to_string(),
+            });
+            writeln!(out, "{v}")?;
+        } else {
+            let mut shown: Vec<&str> = r.terms.iter().take(6).map(String::as_str).collect();
+            if r.terms.len() > 6 {
+                shown.push("…");
+            }
+            writeln!(
+                out,
+                "{:<34} {:<26} {:<6} {:<11} {:>3} terms  {}\n{:>36}basis: {}",
+                r.id.0,
+                r.category.as_str(),
+                r.severity.as_str(),
+                fields.join(","),
+                r.terms.len(),
+                shown.join(" "),
+                "",
+                r.basis
+            )?;
+        }
+    }
+    if let Some(y) = &set.yields {
+        if json {
+            let v = serde_json::json!({
+                "id": y.rule_id, "category": y.category, "severity": y.severity, "fields": ["page"],
+                "terms": y.keywords, "basis": y.basis, "threshold_percent": y.threshold_percent,
+            });
+            writeln!(out, "{v}")?;
+        } else {
+            writeln!(
+                out,
+                "{:<34} {:<26} {:<6} {:<11} {:>3} keywords, annual rate above {}%\n{:>36}basis: {}",
+                y.rule_id.0,
+                y.category.as_str(),
+                y.severity.as_str(),
+                "page",
+                y.keywords.len(),
+                y.threshold_percent,
+                "",
+                y.basis
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(Outcome::Clean)
+}
+
+pub fn terms(dir: Option<&Path>, field: Option<Field>) -> anyhow::Result<Outcome> {
+    let set = super::load_rules(dir)?;
+    let terms = set.terms(field);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for t in terms {
+        writeln!(out, "{t}")?;
+    }
+    out.flush()?;
+    Ok(Outcome::Clean)
+}

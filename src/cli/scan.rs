@@ -1,0 +1,208 @@
+//! `finscan scan PATH...`: scan local files and directories.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use finscan::{DocKind, Hit};
+
+use super::Outcome;
+
+/// Files larger than this are reported and skipped.
+const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Files or directories (searched recursively); `-` reads stdin.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// One JSON object per hit per line.
+    #[arg(long)]
+    json: bool,
+    /// Directory of *.toml rule files (default: the rules built into finscan).
+    #[arg(long, env = "FINSCAN_RULES")]
+    rules: Option<PathBuf>,
+    /// Annual yield (%) above which a stated rate is flagged (default from the rules: 10).
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+    yield_threshold: Option<f64>,
+    /// Treat every input as HTML or as plain text (default: by extension, then by content).
+    #[arg(long, value_parser = ["html", "text"])]
+    r#as: Option<String>,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim_end_matches('%').parse().map_err(|_| format!("not a number: {s:?}"))?;
+    if !(0.0..=1000.0).contains(&v) {
+        return Err(format!("{v} is outside 0..1000"));
+    }
+    Ok(v)
+}
+
+#[derive(Default)]
+struct Summary {
+    files: usize,
+    bytes: u64,
+    hits: usize,
+    files_with_hits: usize,
+    skipped: Vec<(String, String)>,
+}
+
+pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
+    let mut scanner = super::load_scanner(args.rules.as_deref())?;
+    if let Some(t) = args.yield_threshold {
+        scanner.set_yield_threshold(t);
+    }
+    let forced = match args.r#as.as_deref() {
+        Some("html") => Some(DocKind::Html),
+        Some("text") => Some(DocKind::Text),
+        _ => None,
+    };
+    let color = !args.json && super::stdout_is_tty();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut summary = Summary::default();
+    let mut files = Vec::new();
+    for p in &args.paths {
+        if p.as_os_str() == "-" {
+            files.push(p.clone());
+        } else {
+            collect_files(p, &mut files, &mut summary.skipped);
+        }
+    }
+    for path in files {
+        let (source, raw) = if path.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            match std::io::stdin().lock().read_to_end(&mut buf) {
+                Ok(_) => ("-".to_owned(), buf),
+                Err(e) => {
+                    summary.skipped.push(("-".into(), e.to_string()));
+                    continue;
+                }
+            }
+        } else {
+            let source = path.display().to_string();
+            match read_file(&path) {
+                Ok(raw) => (source, raw),
+                Err(reason) => {
+                    summary.skipped.push((source, reason));
+                    continue;
+                }
+            }
+        };
+        if looks_binary(&raw) {
+            summary.skipped.push((source, "binary file (NUL bytes), not a page".into()));
+            continue;
+        }
+        let kind = forced.unwrap_or_else(|| DocKind::from_path(&path));
+        let scanned = scanner.scan_document(&raw, kind, None);
+        summary.files += 1;
+        summary.bytes += raw.len() as u64;
+        if !scanned.hits.is_empty() {
+            summary.files_with_hits += 1;
+        }
+        summary.hits += scanned.hits.len();
+        let charset = scanned.doc.decoded.encoding.name();
+        for h in &scanned.hits {
+            if args.json {
+                write_json(&mut out, &source, charset, h)?;
+            } else {
+                write_human(&mut out, &source, h, color)?;
+            }
+        }
+    }
+    out.flush()?;
+    for (source, reason) in &summary.skipped {
+        eprintln!("finscan: skipped {source}: {reason}");
+    }
+    eprintln!(
+        "finscan: scanned {} file(s), {:.1} MB; {} hit(s) in {} file(s); {} skipped",
+        summary.files,
+        summary.bytes as f64 / 1e6,
+        summary.hits,
+        summary.files_with_hits,
+        summary.skipped.len()
+    );
+    Ok(if !summary.skipped.is_empty() {
+        Outcome::Partial
+    } else if summary.hits > 0 {
+        Outcome::Hits
+    } else {
+        Outcome::Clean
+    })
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!("{} bytes is over the {} MiB limit", meta.len(), MAX_FILE_BYTES >> 20));
+    }
+    std::fs::read(path).map_err(|e| e.to_string())
+}
+
+/// Expands directories recursively (sorted, hidden entries skipped).
+fn collect_files(path: &Path, files: &mut Vec<PathBuf>, skipped: &mut Vec<(String, String)>) {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            skipped.push((path.display().to_string(), e.to_string()));
+            return;
+        }
+    };
+    if !meta.is_dir() {
+        files.push(path.to_owned());
+        return;
+    }
+    let entries = match std::fs::read_dir(path) {
+        Ok(rd) => rd,
+        Err(e) => {
+            skipped.push((path.display().to_string(), e.to_string()));
+            return;
+        }
+    };
+    let mut children: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+        .collect();
+    children.sort();
+    for c in children {
+        collect_files(&c, files, skipped);
+    }
+}
+
+/// NUL bytes in the first 8 KiB mean a binary file, unless a UTF-16 BOM says
+/// the NULs are half of UTF-16 code units.
+fn looks_binary(raw: &[u8]) -> bool {
+    if raw.starts_with(&[0xFF, 0xFE]) || raw.starts_with(&[0xFE, 0xFF]) {
+        return false;
+    }
+    memchr::memchr(0, &raw[..raw.len().min(8192)]).is_some()
+}
+
+fn write_json(out: &mut impl Write, source: &str, charset: &str, h: &Hit) -> std::io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        source: &'a str,
+        charset: &'a str,
+        #[serde(flatten)]
+        hit: &'a Hit,
+    }
+    serde_json::to_writer(&mut *out, &Line { source, charset, hit: h })?;
+    out.write_all(b"\n")
+}
+
+fn write_human(out: &mut impl Write, source: &str, h: &Hit, color: bool) -> std::io::Result<()> {
+    let (a, b) = h.snippet_match;
+    let (on, off) = if color { ("\x1b[1;31m", "\x1b[0m") } else { ("【", "】") };
+    let rate = h.annual_rate.map(|r| format!(" ({r:.1}%/yr)")).unwrap_or_default();
+    writeln!(
+        out,
+        "{source}:{}-{}  {:<6} {:<24} {:<28} {}{on}{}{off}{}{rate}",
+        h.raw.start,
+        h.raw.end,
+        h.severity.as_str(),
+        h.category.as_str(),
+        h.rule.0,
+        &h.snippet[..a],
+        &h.snippet[a..b],
+        &h.snippet[b..],
+    )
+}

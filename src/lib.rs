@@ -1,0 +1,30 @@
+//! finscan finds illegal internet-finance activity the way the 2016
+//! rectification plan asks a city to: it reads platform websites and company
+//! registration records, matches them against the restricted enterprise-name
+//! words (plan §五（一）) and the forbidden promotion and business behaviours
+//! (§二（一）–（六）, §五（四）), and reports every hit with evidence that
+//! points into the raw bytes as fetched.
+//!
+//! The modules, in the order data flows through them:
+//!
+//! * [`rules`]: loads and validates `wordlists/*.toml`: each rule's id,
+//!   category, fields (`name`, `scope`, `page`), terms and legal basis, plus
+//!   negation cues, allow-list spans and the yield detector's settings.
+//! * [`text`]: raw bytes → decoded text (BOM, HTTP/`<meta>` charset,
+//!   detection; UTF-8, GBK/GB18030, Big5) → visible text of HTML →
+//!   normalized text for matching (width, case, traditional→simplified,
+//!   noise removal). Every step keeps an offset map back to the raw bytes.
+//! * [`scan`]: one Aho-Corasick automaton per field kind over normalized
+//!   text, then context rules (word boundaries, negation, allow-list) and the
+//!   yield detector; produces [`scan::Hit`]s whose spans are raw byte ranges.
+//!
+//! The binary (`src/main.rs`) only parses arguments, calls these modules and
+//! prints.
+
+pub mod rules;
+pub mod scan;
+pub mod text;
+
+pub use rules::{Category, Field, RuleId, RuleSet, Severity};
+pub use scan::{Hit, Scanner};
+pub use text::{DocKind, RawSpan, TextSpan};

@@ -1,0 +1,78 @@
+//! The `finscan` command line: parses arguments, calls the library, prints.
+//!
+//! Exit codes (documented in README.md):
+//! * 0: finished, nothing found;
+//! * 1: finished, hits found;
+//! * 2: fatal error (bad arguments, bad rules, unusable database): nothing done;
+//! * 3: finished, but some inputs could not be read and were skipped
+//!   (hits may have been found too; see the summary on stderr).
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "finscan", version, about = "Find illegal internet-finance activity: scan pages and registry records against the 2016 rectification plan's rules")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan local files or directories (HTML or text, UTF-8/GBK/Big5); `-` reads stdin.
+    Scan(cli::scan::ScanArgs),
+    /// Validate, list or export the rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate rule files; errors are printed as FILE:LINE: message.
+    Check {
+        /// Directory of *.toml rule files (default: the rules built into finscan).
+        #[arg(long, env = "FINSCAN_RULES")]
+        rules: Option<PathBuf>,
+    },
+    /// Print the rules.
+    List {
+        #[arg(long, env = "FINSCAN_RULES")]
+        rules: Option<PathBuf>,
+        /// One JSON object per rule per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print every term, one per line (the input of `rg -F -f`).
+    Terms {
+        #[arg(long, env = "FINSCAN_RULES")]
+        rules: Option<PathBuf>,
+        /// Only the terms of rules for this field (name, scope, page).
+        #[arg(long, value_parser = cli::parse_field)]
+        field: Option<finscan::Field>,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Scan(a) => cli::scan::run(a),
+        Command::Rules { command } => match command {
+            RulesCommand::Check { rules } => cli::rules::check(rules.as_deref()),
+            RulesCommand::List { rules, json } => cli::rules::list(rules.as_deref(), json),
+            RulesCommand::Terms { rules, field } => cli::rules::terms(rules.as_deref(), field),
+        },
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("finscan: error: {e:#}");
+            cli::Outcome::Fatal.into()
+        }
+    }
+}

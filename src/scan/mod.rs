@@ -1,0 +1,561 @@
+//! The scanner: rules compiled into one Aho-Corasick automaton per field kind,
+//! run over normalized text, then context rules and the yield detector.
+//!
+//! Owns matching and the [`Hit`] type. Reads documents through `text` only;
+//! stores nothing (`store` keeps hits, `crawl` and `registry` feed documents).
+//!
+//! Hits point into the raw bytes, not the decoded text, because the raw bytes
+//! are the evidence: `raw[hit.raw.start..hit.raw.end]` is what the platform
+//! published, and decodes to `hit.matched`.
+
+pub mod context;
+pub mod yields;
+
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use serde::Serialize;
+
+use crate::rules::{Boundary, Category, Field, RuleId, RuleSet, Severity};
+use crate::text::{DocKind, Normalizations, Normalized, RawSpan, TextDoc, TextSpan, normalize, normalize_term};
+use context::Cue;
+
+/// Characters of context on each side of a match in a snippet.
+const SNIPPET_CHARS: usize = 30;
+
+/// One finding: a rule matched in a document or field, with its evidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    pub rule: RuleId,
+    pub category: Category,
+    pub severity: Severity,
+    pub field: Field,
+    /// The rule's term as listed in the rule file (canonical form).
+    pub term: String,
+    /// The evidence as written: `raw[start..end]` decoded.
+    pub matched: String,
+    /// Byte range of the raw document (or of the field text) holding the evidence.
+    #[serde(flatten)]
+    pub raw: RawSpan,
+    /// Byte range of the visible text.
+    #[serde(skip)]
+    pub text: TextSpan,
+    /// Visible text around the match.
+    pub snippet: String,
+    /// Byte range of the match inside `snippet`.
+    #[serde(skip)]
+    pub snippet_match: (usize, usize),
+    #[serde(serialize_with = "ser_str")]
+    pub basis: Arc<str>,
+    /// Normalizations that were needed to see the match (evasions).
+    #[serde(serialize_with = "ser_normalizations")]
+    pub normalizations: Normalizations,
+    /// For yield hits: the stated rate as a simple annual percentage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annual_rate: Option<f64>,
+}
+
+fn ser_str<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
+}
+
+fn ser_normalizations<S: serde::Serializer>(n: &Normalizations, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(n.names())
+}
+
+/// Per-pattern facts: which rule terms a normalized pattern stands for.
+#[derive(Debug, Clone)]
+struct PatternInfo {
+    /// (rule index, term index)
+    owners: Vec<(usize, usize)>,
+    /// Needs a word-boundary check (short Chinese term, or `boundary = "word"`).
+    word_boundary: bool,
+    /// First/last character is ASCII alphanumeric: needs ASCII boundaries.
+    ascii_edges: bool,
+}
+
+#[derive(Debug, Clone)]
+struct FieldMatcher {
+    terms: Option<AhoCorasick>,
+    patterns: Vec<PatternInfo>,
+    allow: Option<AhoCorasick>,
+}
+
+#[derive(Debug, Clone)]
+struct RuleMeta {
+    id: RuleId,
+    category: Category,
+    severity: Severity,
+    basis: Arc<str>,
+    terms: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct YieldMatcher {
+    keywords: AhoCorasick,
+    keyword_terms: Vec<String>,
+    threshold: f64,
+    meta: RuleMeta,
+}
+
+/// Rules compiled for matching. Cheap to share across threads (`Arc` inside
+/// the automata); build once per process.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    rules: Vec<RuleMeta>,
+    fields: [FieldMatcher; 3],
+    cues: Option<AhoCorasick>,
+    /// (max_gap, after) per cue pattern.
+    cue_info: Vec<(usize, bool)>,
+    yields: Option<YieldMatcher>,
+}
+
+/// A match that survived the context rules, in normalized offsets.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    rule: usize,
+    term: usize,
+    start: usize,
+    end: usize,
+    annual_rate: Option<f64>,
+}
+
+/// Sentinel rule index for the yield detector.
+const YIELD_RULE: usize = usize::MAX;
+
+fn build_ac(patterns: &[String]) -> Option<AhoCorasick> {
+    if patterns.is_empty() {
+        return None;
+    }
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::Standard)
+        .build(patterns)
+        .ok()
+}
+
+fn chinese_chars(s: &str) -> usize {
+    s.chars().filter(|c| ('\u{3400}'..='\u{9FFF}').contains(c)).count()
+}
+
+impl Scanner {
+    /// Compiles a validated rule set.
+    pub fn new(set: &RuleSet) -> Self {
+        let rules: Vec<RuleMeta> = set
+            .rules
+            .iter()
+            .map(|r| RuleMeta {
+                id: r.id.clone(),
+                category: r.category,
+                severity: r.severity,
+                basis: Arc::from(r.basis.as_str()),
+                terms: r.terms.clone(),
+            })
+            .collect();
+        let fields = Field::ALL.map(|field| {
+            let mut patterns: Vec<String> = Vec::new();
+            let mut infos: Vec<PatternInfo> = Vec::new();
+            let mut index: std::collections::HashMap<String, usize> = Default::default();
+            for (ri, r) in set.rules.iter().enumerate() {
+                if !r.fields.contains(&field) {
+                    continue;
+                }
+                for (ti, t) in r.terms.iter().enumerate() {
+                    let n = normalize_term(t);
+                    if n.is_empty() {
+                        continue;
+                    }
+                    let word = match r.boundary {
+                        Boundary::Word => true,
+                        Boundary::None => false,
+                        Boundary::Auto => {
+                            let cjk = chinese_chars(&n);
+                            cjk > 0 && cjk <= 2 && n.chars().count() <= 2
+                        }
+                    };
+                    let ascii_edges = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                        || n.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+                    let pi = *index.entry(n.clone()).or_insert_with(|| {
+                        patterns.push(n);
+                        infos.push(PatternInfo {
+                            owners: Vec::new(),
+                            word_boundary: false,
+                            ascii_edges,
+                        });
+                        infos.len() - 1
+                    });
+                    infos[pi].owners.push((ri, ti));
+                    infos[pi].word_boundary |= word;
+                }
+            }
+            let allow_terms: Vec<String> = set
+                .allows
+                .iter()
+                .filter(|a| a.fields.contains(&field))
+                .flat_map(|a| a.terms.iter().map(|t| normalize_term(t)))
+                .filter(|t| !t.is_empty())
+                .collect();
+            FieldMatcher {
+                terms: build_ac(&patterns),
+                patterns: infos,
+                allow: build_ac(&allow_terms),
+            }
+        });
+        let mut cue_terms = Vec::new();
+        let mut cue_info = Vec::new();
+        for g in &set.negations {
+            for c in &g.cues {
+                let n = normalize_term(c);
+                if !n.is_empty() {
+                    cue_terms.push(n);
+                    cue_info.push((g.max_gap, g.after));
+                }
+            }
+        }
+        let yields = set.yields.as_ref().and_then(|y| {
+            let kw: Vec<String> = y.keywords.iter().map(|k| normalize_term(k)).collect();
+            Some(YieldMatcher {
+                keywords: build_ac(&kw)?,
+                keyword_terms: y.keywords.clone(),
+                threshold: y.threshold_percent,
+                meta: RuleMeta {
+                    id: y.rule_id.clone(),
+                    category: y.category,
+                    severity: y.severity,
+                    basis: Arc::from(y.basis.as_str()),
+                    terms: y.keywords.clone(),
+                },
+            })
+        });
+        Scanner {
+            rules,
+            fields,
+            cues: build_ac(&cue_terms),
+            cue_info,
+            yields,
+        }
+    }
+
+    /// The scanner of the rules built into the binary.
+    pub fn bundled() -> Result<Self, crate::rules::RuleErrors> {
+        Ok(Self::new(&RuleSet::bundled()?))
+    }
+
+    /// Overrides the yield threshold (annual %, exclusive).
+    pub fn set_yield_threshold(&mut self, percent: f64) {
+        if let Some(y) = &mut self.yields {
+            y.threshold = percent;
+        }
+    }
+
+    pub fn yield_threshold(&self) -> Option<f64> {
+        self.yields.as_ref().map(|y| y.threshold)
+    }
+
+    /// Scans a raw document (web page or text file) with the `page` rules.
+    ///
+    /// `header_charset` is the HTTP `Content-Type` charset when the document
+    /// was fetched. Every returned span lies inside `raw` and
+    /// `raw[span]` decodes to the hit's `matched`.
+    pub fn scan_document(&self, raw: &[u8], kind: DocKind, header_charset: Option<&str>) -> ScannedDoc {
+        let doc = TextDoc::new(raw, kind, header_charset);
+        let hits = self.scan_prepared(raw, &doc);
+        ScannedDoc { doc, hits }
+    }
+
+    /// Scans an already decoded document.
+    pub fn scan_prepared(&self, raw: &[u8], doc: &TextDoc) -> Vec<Hit> {
+        let norm = normalize(&doc.visible);
+        let found = self.find(Field::Page, &norm);
+        found
+            .into_iter()
+            .map(|f| {
+                let text = text_span(&norm, f.start, f.end);
+                let raw_span = doc.raw_span(text);
+                let matched = doc.written(raw, raw_span);
+                self.make_hit(Field::Page, &f, &doc.visible, text, raw_span, matched)
+            })
+            .collect()
+    }
+
+    /// Scans the text of one field (enterprise name, business scope, operator).
+    /// Hit spans are byte offsets into `text`.
+    pub fn scan_field(&self, field: Field, text: &str) -> Vec<Hit> {
+        let norm = normalize(text);
+        self.find(field, &norm)
+            .into_iter()
+            .map(|f| {
+                let span = text_span(&norm, f.start, f.end);
+                let raw = RawSpan {
+                    start: span.start,
+                    end: span.end,
+                };
+                let matched = text[span.range()].to_owned();
+                self.make_hit(field, &f, text, span, raw, matched)
+            })
+            .collect()
+    }
+
+    fn make_hit(&self, field: Field, f: &Found, visible: &str, text: TextSpan, raw: RawSpan, matched: String) -> Hit {
+        let meta = if f.rule == YIELD_RULE {
+            &self.yields.as_ref().expect("yield hit without yield rules").meta
+        } else {
+            &self.rules[f.rule]
+        };
+        let (snippet, snippet_match) = snippet(visible, text);
+        Hit {
+            rule: meta.id.clone(),
+            category: meta.category,
+            severity: meta.severity,
+            field,
+            term: meta.terms.get(f.term).cloned().unwrap_or_default(),
+            normalizations: Normalizations::of(&visible[text.range()]),
+            matched,
+            raw,
+            text,
+            snippet,
+            snippet_match,
+            basis: meta.basis.clone(),
+            annual_rate: f.annual_rate,
+        }
+    }
+
+    /// Runs the automata and the context rules over normalized text.
+    fn find(&self, field: Field, norm: &Normalized) -> Vec<Found> {
+        let fm = &self.fields[field.index()];
+        let text = norm.text.as_str();
+        let mut raw_matches: Vec<(usize, usize, usize)> = Vec::new(); // (pattern, start, end)
+        if let Some(ac) = &fm.terms {
+            for m in ac.find_overlapping_iter(text) {
+                raw_matches.push((m.pattern().as_usize(), m.start(), m.end()));
+            }
+        }
+        let yields = if field == Field::Page { self.yields.as_ref() } else { None };
+        let mut rates: Vec<(usize, usize, usize, f64)> = Vec::new(); // keyword idx, start, end, rate
+        if let Some(y) = yields {
+            for m in y.keywords.find_overlapping_iter(text) {
+                let period = yields::Period::of_keyword(&y.keyword_terms[m.pattern().as_usize()]);
+                if let Some(r) = yields::read_rate(text, m.end(), period)
+                    && r.annual_percent > y.threshold
+                    && !norm.spans_break(m.start(), r.end)
+                {
+                    rates.push((m.pattern().as_usize(), m.start(), r.end, r.annual_percent));
+                }
+            }
+        }
+        if raw_matches.is_empty() && rates.is_empty() {
+            return Vec::new();
+        }
+        // context, computed only for documents that have candidates
+        let cues: Vec<Cue> = self.cues.as_ref().map_or_else(Vec::new, |ac| {
+            ac.find_overlapping_iter(text)
+                .map(|m| {
+                    let (max_gap, after) = self.cue_info[m.pattern().as_usize()];
+                    Cue {
+                        start: m.start(),
+                        end: m.end(),
+                        max_gap,
+                        after,
+                    }
+                })
+                .collect()
+        });
+        let allow: Vec<(usize, usize)> = fm.allow.as_ref().map_or_else(Vec::new, |ac| {
+            ac.find_overlapping_iter(text).map(|m| (m.start(), m.end())).collect()
+        });
+        let mut found = Vec::new();
+        for (pi, start, end) in raw_matches {
+            let info = &fm.patterns[pi];
+            if norm.spans_break(start, end)
+                || (info.ascii_edges && !context::on_ascii_boundaries(norm, start, end))
+                || context::allowed(&allow, start, end)
+                || context::negated(norm, &cues, start, end)
+                || (info.word_boundary && !context::on_word_boundaries(norm, start, end))
+            {
+                continue;
+            }
+            for &(rule, term) in &info.owners {
+                found.push(Found {
+                    rule,
+                    term,
+                    start,
+                    end,
+                    annual_rate: None,
+                });
+            }
+        }
+        // one yield hit per stated rate: the earliest keyword before it wins
+        rates.sort_by_key(|&(_, s, e, _)| (e, s));
+        let mut last_end = usize::MAX;
+        for (kw, start, end, rate) in rates {
+            if end == last_end || context::negated(norm, &cues, start, end) {
+                continue;
+            }
+            last_end = end;
+            found.push(Found {
+                rule: YIELD_RULE,
+                term: kw,
+                start,
+                end,
+                annual_rate: Some(rate),
+            });
+        }
+        keep_maximal(found)
+    }
+}
+
+/// Drops matches of a rule that lie inside a longer match of the same rule
+/// (`本息保障` inside `100%本息保障`), then orders hits by position.
+fn keep_maximal(mut found: Vec<Found>) -> Vec<Found> {
+    found.sort_by(|a, b| {
+        (a.rule, a.start, std::cmp::Reverse(a.end)).cmp(&(b.rule, b.start, std::cmp::Reverse(b.end)))
+    });
+    let mut kept: Vec<Found> = Vec::with_capacity(found.len());
+    for f in found {
+        if let Some(k) = kept.last()
+            && k.rule == f.rule
+            && k.start <= f.start
+            && k.end >= f.end
+        {
+            continue;
+        }
+        kept.push(f);
+    }
+    kept.sort_by_key(|f| (f.start, f.end, f.rule));
+    kept
+}
+
+/// Visible-text span of a normalized span.
+fn text_span(norm: &Normalized, start: usize, end: usize) -> TextSpan {
+    let r = norm.map.map_range(start..end);
+    TextSpan {
+        start: r.start,
+        end: r.end,
+    }
+}
+
+/// Up to [`SNIPPET_CHARS`] characters of visible text each side of `span`,
+/// line breaks shown as spaces; returns the snippet and the match's range in it.
+fn snippet(visible: &str, span: TextSpan) -> (String, (usize, usize)) {
+    let before_start = visible[..span.start]
+        .char_indices()
+        .rev()
+        .nth(SNIPPET_CHARS - 1)
+        .map_or(0, |(i, _)| i);
+    let after_end = visible[span.end..]
+        .char_indices()
+        .nth(SNIPPET_CHARS)
+        .map_or(visible.len(), |(i, _)| span.end + i);
+    let clean = |s: &str| s.replace(['\n', '\r', '\t'], " ");
+    let before = clean(&visible[before_start..span.start]);
+    let matched = clean(&visible[span.range()]);
+    let after = clean(&visible[span.end..after_end]);
+    let m = (before.len(), before.len() + matched.len());
+    (before + &matched + &after, m)
+}
+
+/// A scanned document: its text and its hits.
+#[derive(Debug, Clone)]
+pub struct ScannedDoc {
+    pub doc: TextDoc,
+    pub hits: Vec<Hit>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::LazyLock;
+
+    static SCANNER: LazyLock<Scanner> = LazyLock::new(|| Scanner::bundled().expect("bundled rules"));
+
+    fn page(text: &str) -> Vec<Hit> {
+        SCANNER.scan_document(text.as_bytes(), DocKind::Sniff, None).hits
+    }
+
+    fn terms(hits: &[Hit]) -> Vec<String> {
+        hits.iter().map(|h| h.term.clone()).collect()
+    }
+
+    #[test]
+    fn evasions_are_seen_through() {
+        for (text, needle) in [
+            ("本平台保 本 保 息", "保本保息"),
+            ("承诺保*本*保*息", "保本保息"),
+            ("全新Ｐ２Ｐ平台上线", "P2P平台"),
+            ("資\u{200B}金池", "资金池"),
+        ] {
+            let hits = page(text);
+            assert!(terms(&hits).iter().any(|t| t == needle), "{text}: {:?}", terms(&hits));
+        }
+    }
+
+    #[test]
+    fn negation_and_prohibition_suppress() {
+        for text in ["本产品不保本。", "本平台不承诺收益", "监管严禁承诺保本保息", "平台不得设立资金池"] {
+            let hits = page(text);
+            assert!(
+                !hits.iter().any(|h| h.category == Category::GuaranteedReturn || h.category == Category::FundPool),
+                "{text}: {:?}",
+                terms(&hits)
+            );
+        }
+    }
+
+    #[test]
+    fn name_words_need_word_boundaries() {
+        for name in ["西安企业管理财务咨询有限公司", "安康代理财税服务部", "物理财产保护中心"] {
+            let hits = SCANNER.scan_field(Field::Name, name);
+            assert!(!hits.iter().any(|h| h.term == "理财"), "{name}: {:?}", terms(&hits));
+        }
+        let hits = SCANNER.scan_field(Field::Name, "安康市鑫源投资理财有限公司");
+        assert!(hits.iter().any(|h| h.term == "理财"));
+    }
+
+    #[test]
+    fn field_hits_point_into_the_field_text() {
+        let name = "陕西理財咨询有限公司";
+        let hits = SCANNER.scan_field(Field::Name, name);
+        let h = hits.iter().find(|h| h.term == "理财").expect("理财 found");
+        assert_eq!(&name[h.raw.range()], "理財");
+        assert!(h.normalizations.traditional);
+    }
+
+    #[test]
+    fn yield_detector_flags_above_threshold_only() {
+        let hits = page("年化收益率高达18%");
+        let y: Vec<_> = hits.iter().filter(|h| h.annual_rate.is_some()).collect();
+        assert_eq!(y.len(), 1, "{:?}", terms(&hits));
+        assert_eq!(y[0].annual_rate, Some(18.0));
+        assert_eq!(y[0].matched, "年化收益率高达18%");
+        assert!(page("预期年化收益率4.5%").iter().all(|h| h.annual_rate.is_none()));
+        assert!(page("月息2分").iter().any(|h| h.annual_rate == Some(24.0)));
+        assert!(page("日息0.1%").iter().any(|h| h.annual_rate.is_some_and(|r| r > 36.0)));
+        assert!(page("年化 10%").iter().all(|h| h.annual_rate.is_none()));
+    }
+
+    #[test]
+    fn yield_threshold_is_configurable() {
+        let mut s = SCANNER.clone();
+        s.set_yield_threshold(20.0);
+        let hits = s.scan_document("年化收益率高达18%".as_bytes(), DocKind::Text, None).hits;
+        assert!(hits.iter().all(|h| h.annual_rate.is_none()));
+        s.set_yield_threshold(5.0);
+        let hits = s.scan_document("年化8%".as_bytes(), DocKind::Text, None).hits;
+        assert!(hits.iter().any(|h| h.annual_rate == Some(8.0)));
+    }
+
+    #[test]
+    fn html_hits_point_into_raw_bytes_through_markup() {
+        let raw = "<p>承诺保<b>本</b>保息</p>";
+        let hits = page(raw);
+        let h = hits.iter().find(|h| h.term == "保本保息").expect("found across tags");
+        assert_eq!(&raw[h.raw.range()], "保<b>本</b>保息");
+        assert_eq!(h.matched, "保<b>本</b>保息");
+    }
+
+    #[test]
+    fn snippet_shows_context() {
+        let (s, m) = snippet("前文承诺保本保息后文", TextSpan { start: 12, end: 24 });
+        assert_eq!(&s[m.0..m.1], "保本保息");
+        assert_eq!(s, "前文承诺保本保息后文");
+    }
+}

@@ -1,0 +1,392 @@
+//! Normalization for matching: the form in which both rule terms and page text
+//! are compared, with an offset map back to the text it came from.
+//!
+//! Steps, per character: full-width → half-width (`Ｐ２Ｐ` → `P2P`), Unicode
+//! case folding, traditional → simplified Chinese (`理財` → `理财`, table from
+//! the `fast2s` crate, which packages OpenCC's character table), and removal
+//! of *noise* that evasive copy inserts inside a phrase: spaces (incl. U+3000),
+//! zero-width characters, `* - _ · . |` and other ASCII/CJK punctuation
+//! (`保 本 保 息`, `保*本`, `资\u{200B}金池`).
+//!
+//! Removal is bounded so that unrelated words never join: clause punctuation
+//! (，。；！？ and their ASCII forms) and line breaks are dropped but recorded
+//! as *breaks*, and so is any run of more than [`MAX_NOISE_RUN`] noise
+//! characters; a match that spans a break is not a match. Digits keep the
+//! `.` `,` `-` `~` between them (`24.5%`, `8-12%`), which the yield detector reads.
+
+use std::sync::OnceLock;
+
+use super::span::OffsetMap;
+
+/// The longest run of noise characters that may sit *inside* a phrase.
+pub const MAX_NOISE_RUN: usize = 3;
+
+/// Normalized text.
+#[derive(Debug, Clone, Default)]
+pub struct Normalized {
+    pub text: String,
+    /// Maps `text` offsets to offsets of the input text.
+    pub map: OffsetMap,
+    /// Sorted byte offsets of `text` where a clause break or a long noise run
+    /// was removed: no match may span one.
+    pub breaks: Vec<u32>,
+}
+
+impl Normalized {
+    /// Whether a break lies strictly inside `start..end`.
+    pub fn spans_break(&self, start: usize, end: usize) -> bool {
+        let i = self.breaks.partition_point(|&b| (b as usize) <= start);
+        self.breaks.get(i).is_some_and(|&b| (b as usize) < end)
+    }
+
+    /// Whether a break lies within `start..=end` (used for context windows,
+    /// where a break touching either end also separates).
+    pub fn break_between(&self, start: usize, end: usize) -> bool {
+        let i = self.breaks.partition_point(|&b| (b as usize) < start);
+        self.breaks.get(i).is_some_and(|&b| (b as usize) <= end)
+    }
+
+    /// Whether input characters were dropped just before normalized offset `pos`
+    /// (a separator the matcher no longer sees).
+    pub fn gap_before(&self, pos: usize) -> bool {
+        if pos == 0 || pos >= self.text.len() {
+            return true;
+        }
+        self.map.src_end(pos) != self.map.src_start(pos)
+    }
+}
+
+/// What one input character becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CharClass {
+    /// Kept, possibly changed.
+    Keep(char),
+    /// Dropped: noise inside a phrase.
+    Noise,
+    /// Dropped, and no match may span it.
+    Break,
+}
+
+/// Classifies one character, ignoring the digit context rule.
+pub fn classify(c: char) -> CharClass {
+    if c.is_ascii() {
+        return classify_ascii(c as u8);
+    }
+    let cp = c as u32;
+    match cp {
+        // full-width ASCII forms
+        0xFF01..=0xFF5E => classify_ascii((cp - 0xFEE0) as u8),
+        0x3400..=0x9FFF => CharClass::Keep(to_simplified(c)),
+        // spaces, zero-width characters, soft hyphen, BOM
+        0x00A0 | 0x00AD | 0x2000..=0x200F | 0x2028 | 0x2029 | 0x202F | 0x205F..=0x2064
+        | 0x3000 | 0xFEFF => CharClass::Noise,
+        // CJK full stop, half-width ideographic full stop
+        0x3002 | 0xFF61 => CharClass::Break,
+        // CJK punctuation: 、 〃 brackets 〈〉《》「」『』【】〔〕 etc, 〜 ・
+        0x3001 | 0x3003 | 0x3008..=0x3011 | 0x3014..=0x301F | 0x30FB | 0xFF5F..=0xFF60
+        | 0xFF62..=0xFF65 => CharClass::Noise,
+        // middle dots, bullets, quotes, dashes, ellipsis
+        0x00B7 | 0x2010..=0x2027 | 0x2030..=0x205E | 0xFE30..=0xFE4F => CharClass::Noise,
+        // vertical/small forms of clause punctuation
+        0xFE50..=0xFE57 => CharClass::Break,
+        _ => {
+            if c.is_whitespace() {
+                CharClass::Noise
+            } else if c.is_uppercase() {
+                use caseless::Caseless;
+                let mut folded = std::iter::once(c).default_case_fold();
+                match (folded.next(), folded.next()) {
+                    (Some(f), None) => CharClass::Keep(f),
+                    _ => CharClass::Keep(c.to_lowercase().next().unwrap_or(c)),
+                }
+            } else {
+                CharClass::Keep(c)
+            }
+        }
+    }
+}
+
+fn classify_ascii(b: u8) -> CharClass {
+    match b {
+        b'A'..=b'Z' => CharClass::Keep((b + 32) as char),
+        b'\n' | b',' | b';' | b'!' | b'?' => CharClass::Break,
+        b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c' | b'*' | b'-' | b'_' | b'.' | b'|' | b'~'
+        | b'+' | b'#' | b'/' | b'\\' | b'=' | b'^' | b'`' | b'\'' | b'"' | b'(' | b')'
+        | b'[' | b']' | b'{' | b'}' | b'<' | b'>' | b':' => CharClass::Noise,
+        0..=0x1F | 0x7F => CharClass::Noise,
+        _ => CharClass::Keep(b as char),
+    }
+}
+
+/// Separators kept between two digits: decimal point, thousands, ranges.
+fn is_digit_joiner(c: char) -> bool {
+    matches!(c, '.' | ',' | '-' | '~' | '．' | '，' | '－' | '～')
+}
+
+/// Traditional → simplified for one CJK character.
+///
+/// `fast2s` converts whole strings; this builds a dense table over the CJK
+/// blocks once (U+3400–U+9FFF, ~27k entries) so that the hot loop is an array
+/// index instead of a hash lookup. `fast2s` maps 3-byte characters to 3-byte
+/// characters, so conversion keeps byte offsets.
+pub fn to_simplified(c: char) -> char {
+    static TABLE: OnceLock<Vec<char>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let chars: Vec<char> = (0x3400u32..=0x9FFF).filter_map(char::from_u32).collect();
+        let mut joined = String::with_capacity(chars.len() * 4);
+        for &c in &chars {
+            joined.push(c);
+            joined.push('\n');
+        }
+        let converted = fast2s::convert(&joined);
+        let mut table: Vec<char> = chars.clone();
+        for (i, line) in converted.split('\n').take(chars.len()).enumerate() {
+            let mut it = line.chars();
+            if let (Some(s), None) = (it.next(), it.next())
+                && s.len_utf8() == chars[i].len_utf8()
+            {
+                table[i] = s;
+            }
+        }
+        table
+    });
+    let cp = c as u32;
+    if (0x3400..=0x9FFF).contains(&cp) {
+        table[(cp - 0x3400) as usize]
+    } else {
+        c
+    }
+}
+
+/// Normalizes `input` for matching.
+pub fn normalize(input: &str) -> Normalized {
+    let mut out = String::with_capacity(input.len());
+    let mut map = OffsetMap::new();
+    let mut breaks: Vec<u32> = Vec::new();
+    // pending linear run: (out_start, src_start)
+    let mut run: Option<(usize, usize)> = None;
+    let mut noise_run = 0usize;
+    let bytes = input.as_bytes();
+    let mut iter = input.char_indices().peekable();
+
+    let flush = |run: &mut Option<(usize, usize)>, map: &mut OffsetMap, out_len: usize| {
+        if let Some((o, s)) = run.take() {
+            map.push_linear(o, s, out_len - o);
+        }
+    };
+    let add_break = |breaks: &mut Vec<u32>, at: usize| {
+        if breaks.last() != Some(&(at as u32)) {
+            breaks.push(at as u32);
+        }
+    };
+
+    while let Some((i, c)) = iter.next() {
+        let mut class = if c.is_ascii() {
+            // the common case, kept branch-light
+            let b = bytes[i];
+            if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'%' {
+                CharClass::Keep(c)
+            } else {
+                classify_ascii(b)
+            }
+        } else {
+            classify(c)
+        };
+        if class != CharClass::Keep(c)
+            && is_digit_joiner(c)
+            && out.as_bytes().last().is_some_and(u8::is_ascii_digit)
+            && noise_run == 0
+            && iter.peek().is_some_and(|&(_, n)| {
+                n.is_ascii_digit() || ('\u{FF10}'..='\u{FF19}').contains(&n)
+            })
+        {
+            class = CharClass::Keep(match classify(c) {
+                CharClass::Keep(k) => k,
+                _ => match c {
+                    '．' => '.',
+                    '，' => ',',
+                    '－' => '-',
+                    '～' => '~',
+                    other => other,
+                },
+            });
+        }
+        match class {
+            CharClass::Keep(k) => {
+                noise_run = 0;
+                if k.len_utf8() == c.len_utf8() {
+                    if run.is_none() {
+                        run = Some((out.len(), i));
+                    }
+                    out.push(k);
+                } else {
+                    flush(&mut run, &mut map, out.len());
+                    map.push_atomic(out.len(), i..i + c.len_utf8());
+                    out.push(k);
+                }
+            }
+            CharClass::Noise => {
+                flush(&mut run, &mut map, out.len());
+                noise_run += 1;
+                if noise_run == MAX_NOISE_RUN + 1 {
+                    add_break(&mut breaks, out.len());
+                }
+            }
+            CharClass::Break => {
+                flush(&mut run, &mut map, out.len());
+                noise_run = 0;
+                add_break(&mut breaks, out.len());
+            }
+        }
+    }
+    flush(&mut run, &mut map, out.len());
+    map.finish(out.len(), input.len());
+    Normalized {
+        text: out,
+        map,
+        breaks,
+    }
+}
+
+/// Normalizes a rule term; the same function as for text, so that both sides
+/// meet in one form.
+pub fn normalize_term(term: &str) -> String {
+    normalize(term).text
+}
+
+/// Which normalizations were needed to see a match in `written` (the input
+/// text of the match): reported with each hit so a reviewer knows an evasion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Normalizations {
+    pub width: bool,
+    pub traditional: bool,
+    pub noise: bool,
+    pub case: bool,
+}
+
+impl Normalizations {
+    pub fn of(written: &str) -> Self {
+        let mut n = Self::default();
+        for c in written.chars() {
+            let cp = c as u32;
+            if (0xFF01..=0xFF5E).contains(&cp) || cp == 0x3000 {
+                n.width = true;
+            }
+            let class = classify(c);
+            match class {
+                CharClass::Noise | CharClass::Break => n.noise = true,
+                CharClass::Keep(k) => {
+                    if (0x3400..=0x9FFF).contains(&cp) && k != c {
+                        n.traditional = true;
+                    }
+                    let base = if (0xFF01..=0xFF5E).contains(&cp) {
+                        char::from_u32(cp - 0xFEE0).unwrap_or(c)
+                    } else {
+                        c
+                    };
+                    if base.is_uppercase() {
+                        n.case = true;
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    pub fn names(self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.width {
+            v.push("width");
+        }
+        if self.traditional {
+            v.push("traditional");
+        }
+        if self.noise {
+            v.push("noise");
+        }
+        if self.case {
+            v.push("case");
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> String {
+        normalize(s).text
+    }
+
+    #[test]
+    fn full_width_and_case_fold() {
+        assert_eq!(n("Ｐ２Ｐ平台"), "p2p平台");
+        assert_eq!(n("HOMS"), "homs");
+    }
+
+    #[test]
+    fn traditional_becomes_simplified_same_length() {
+        assert_eq!(n("理財產品保本保息穩賺不賠"), "理财产品保本保息稳赚不赔");
+        assert_eq!("理財".len(), n("理財").len());
+    }
+
+    #[test]
+    fn noise_inside_a_phrase_is_removed() {
+        assert_eq!(n("保 本 保 息"), "保本保息");
+        assert_eq!(n("保*本"), "保本");
+        assert_eq!(n("资\u{200B}金\u{3000}池"), "资金池");
+        assert_eq!(n("保·本|保_息"), "保本保息");
+    }
+
+    #[test]
+    fn long_noise_runs_and_clause_punctuation_are_breaks() {
+        let x = normalize("确保。本次");
+        assert_eq!(x.text, "确保本次");
+        assert!(x.spans_break(3, 9));
+        let y = normalize("保     本");
+        assert_eq!(y.text, "保本");
+        assert!(y.spans_break(0, 6));
+        let z = normalize("保 本");
+        assert!(!z.spans_break(0, 6));
+    }
+
+    #[test]
+    fn digits_keep_decimal_point_and_ranges() {
+        assert_eq!(n("年化 24.5%"), "年化24.5%");
+        assert_eq!(n("年化８％-１２％"), "年化8%12%");
+        assert_eq!(n("8-12%"), "8-12%");
+        assert_eq!(n("１,０００元"), "1,000元");
+    }
+
+    #[test]
+    fn offsets_map_back_through_evasions() {
+        let input = "平台保 本 保 息啊";
+        let x = normalize(input);
+        let s = x.text.find("保本保息").unwrap();
+        let r = x.map.map_range(s..s + "保本保息".len());
+        assert_eq!(&input[r], "保 本 保 息");
+        let input = "Ｐ２Ｐ";
+        let x = normalize(input);
+        assert_eq!(&input[x.map.map_range(0..3)], "Ｐ２Ｐ");
+    }
+
+    #[test]
+    fn gap_before_sees_dropped_separators() {
+        let x = normalize("a P2P");
+        let p = x.text.find("p2p").unwrap();
+        assert!(x.gap_before(p));
+        let y = normalize("top2p");
+        assert!(!y.gap_before(y.text.find("p2p").unwrap()));
+    }
+
+    #[test]
+    fn normalizations_report_what_was_needed() {
+        let k = Normalizations::of("Ｐ２Ｐ");
+        assert!(k.width && k.case && !k.noise && !k.traditional);
+        let k = Normalizations::of("理財");
+        assert!(k.traditional && !k.width);
+        let k = Normalizations::of("保 本");
+        assert!(k.noise);
+    }
+}
