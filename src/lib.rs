@@ -18,11 +18,20 @@
 //!   text, then context rules (word boundaries, negation, allow-list) and the
 //!   yield detector; produces [`scan::Hit`]s whose spans are raw byte ranges.
 //!
+//! * [`crawl`]: the polite, resumable crawler: frontier in sled, robots.txt,
+//!   per-host rate limits and backoff, fetch limits and the SSRF guard.
+//! * [`store`]: the sled database (pages, bodies, hits, frontier).
+//! * [`registry`]: company registration records: import, credit codes,
+//!   county attribution, registry page profiles.
+//!
 //! The binary (`src/main.rs`) only parses arguments, calls these modules and
 //! prints.
 
+pub mod crawl;
+pub mod registry;
 pub mod rules;
 pub mod scan;
+pub mod store;
 pub mod text;
 
 pub use rules::{Category, Field, RuleId, RuleSet, Severity};

@@ -25,6 +25,25 @@ struct Args {
 enum Command {
     /// Scan local files or directories (HTML or text, UTF-8/GBK/Big5); `-` reads stdin.
     Scan(cli::scan::ScanArgs),
+    /// Crawl platform websites politely, scan every page, store pages and hits.
+    Crawl(cli::crawl::CrawlArgs),
+    /// Read back stored pages.
+    Pages {
+        #[command(subcommand)]
+        command: cli::crawl::PagesCommand,
+    },
+    /// Read back stored hits.
+    Hits {
+        #[command(subcommand)]
+        command: cli::crawl::HitsCommand,
+    },
+    /// Serve bundled sample platform sites on 127.0.0.1, crawl them and print the hits.
+    Demo(cli::crawl::DemoArgs),
+    /// Company registration records: import, validate credit codes, scan, attribute to counties.
+    Registry {
+        #[command(subcommand)]
+        command: cli::registry::RegistryCommand,
+    },
     /// Validate, list or export the rules.
     Rules {
         #[command(subcommand)]
@@ -62,6 +81,11 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Scan(a) => cli::scan::run(a),
+        Command::Crawl(a) => cli::crawl::crawl(a),
+        Command::Pages { command } => cli::crawl::pages(command),
+        Command::Hits { command } => cli::crawl::hits(command),
+        Command::Demo(a) => cli::crawl::demo(a),
+        Command::Registry { command } => cli::registry::run(command),
         Command::Rules { command } => match command {
             RulesCommand::Check { rules } => cli::rules::check(rules.as_deref()),
             RulesCommand::List { rules, json } => cli::rules::list(rules.as_deref(), json),
