@@ -399,23 +399,25 @@ impl Scanner {
                 annual_rate: Some(rate),
             });
         }
-        keep_maximal(found)
+        merge_overlapping(found)
     }
 }
 
-/// Drops matches of a rule that lie inside a longer match of the same rule
-/// (`本息保障` inside `100%本息保障`), then orders hits by position.
-fn keep_maximal(mut found: Vec<Found>) -> Vec<Found> {
+/// Merges overlapping matches of the same rule into one hit: `本息保障` inside
+/// `100%本息保障` is one finding, and so is `承诺保本` + `保本保息` in
+/// 承诺保本保息 (the hit keeps the term that starts first, longest first).
+/// Then orders hits by position.
+fn merge_overlapping(mut found: Vec<Found>) -> Vec<Found> {
     found.sort_by(|a, b| {
         (a.rule, a.start, std::cmp::Reverse(a.end)).cmp(&(b.rule, b.start, std::cmp::Reverse(b.end)))
     });
     let mut kept: Vec<Found> = Vec::with_capacity(found.len());
     for f in found {
-        if let Some(k) = kept.last()
+        if let Some(k) = kept.last_mut()
             && k.rule == f.rule
-            && k.start <= f.start
-            && k.end >= f.end
+            && f.start < k.end
         {
+            k.end = k.end.max(f.end);
             continue;
         }
         kept.push(f);
@@ -477,14 +479,14 @@ mod tests {
 
     #[test]
     fn evasions_are_seen_through() {
-        for (text, needle) in [
-            ("本平台保 本 保 息", "保本保息"),
-            ("承诺保*本*保*息", "保本保息"),
-            ("全新Ｐ２Ｐ平台上线", "P2P平台"),
-            ("資\u{200B}金池", "资金池"),
+        for (text, written) in [
+            ("本平台保 本 保 息", "保 本 保 息"),
+            ("承诺保*本*保*息", "保*本*保*息"),
+            ("全新Ｐ２Ｐ平台上线", "Ｐ２Ｐ平台"),
+            ("資\u{200B}金池", "資\u{200B}金池"),
         ] {
             let hits = page(text);
-            assert!(terms(&hits).iter().any(|t| t == needle), "{text}: {:?}", terms(&hits));
+            assert!(hits.iter().any(|h| h.matched.contains(written)), "{text}: {:?}", terms(&hits));
         }
     }
 
@@ -545,11 +547,22 @@ mod tests {
 
     #[test]
     fn html_hits_point_into_raw_bytes_through_markup() {
-        let raw = "<p>承诺保<b>本</b>保息</p>";
+        let raw = "<p>平台保<b>本</b>保息</p>";
         let hits = page(raw);
-        let h = hits.iter().find(|h| h.term == "保本保息").expect("found across tags");
-        assert_eq!(&raw[h.raw.range()], "保<b>本</b>保息");
+        let h = hits
+            .iter()
+            .find(|h| h.category == Category::GuaranteedReturn)
+            .expect("found across tags");
+        assert_eq!(&raw[h.raw.range()], h.matched);
         assert_eq!(h.matched, "保<b>本</b>保息");
+    }
+
+    #[test]
+    fn overlapping_matches_of_one_rule_are_one_hit() {
+        let hits = page("平台承诺保本保息");
+        let g: Vec<_> = hits.iter().filter(|h| h.category == Category::GuaranteedReturn).collect();
+        assert_eq!(g.len(), 1, "{:?}", terms(&hits));
+        assert!(g[0].matched.contains("保本保息"));
     }
 
     #[test]
