@@ -15,7 +15,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "finscan", version, about = "Find illegal internet-finance activity: scan pages and registry records against the 2016 rectification plan's rules")]
+#[command(
+    name = "finscan",
+    version,
+    about = "Find illegal internet-finance activity: scan pages and registry records against the 2016 rectification plan's rules"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,

@@ -22,7 +22,10 @@ use crate::text::normalize_term;
 /// The rule files built into the binary, as (file name, contents).
 pub const BUNDLED: &[(&str, &str)] = &[
     ("names.toml", include_str!("../wordlists/names.toml")),
-    ("promotion.toml", include_str!("../wordlists/promotion.toml")),
+    (
+        "promotion.toml",
+        include_str!("../wordlists/promotion.toml"),
+    ),
     ("context.toml", include_str!("../wordlists/context.toml")),
     ("yield.toml", include_str!("../wordlists/yield.toml")),
 ];
@@ -372,7 +375,9 @@ impl RuleSet {
     }
 
     /// Parses and validates rule files given as (name, contents).
-    pub fn from_sources(sources: impl IntoIterator<Item = (String, String)>) -> Result<Self, RuleErrors> {
+    pub fn from_sources(
+        sources: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, RuleErrors> {
         let mut errors = Vec::new();
         let mut set = RuleSet {
             rules: Vec::new(),
@@ -409,10 +414,16 @@ impl RuleSet {
                 };
                 let r = spanned.into_inner();
                 if !valid_id(&r.id) {
-                    err(line, format!("rule id {:?} must be lowercase [a-z0-9.-]", r.id));
+                    err(
+                        line,
+                        format!("rule id {:?} must be lowercase [a-z0-9.-]", r.id),
+                    );
                 }
                 if let Some(prev) = seen_ids.get(&r.id) {
-                    err(line, format!("duplicate rule id {:?} (first at {prev})", r.id));
+                    err(
+                        line,
+                        format!("duplicate rule id {:?} (first at {prev})", r.id),
+                    );
                 } else {
                     seen_ids.insert(r.id.clone(), origin.clone());
                 }
@@ -552,14 +563,20 @@ fn check_terms(terms: &[String], owner: &str, line: usize, err: &mut impl FnMut(
     for t in terms {
         let n = crate::text::normalize(t);
         if n.text.is_empty() {
-            err(line, format!("{owner}: term {t:?} is empty after normalization"));
+            err(
+                line,
+                format!("{owner}: term {t:?} is empty after normalization"),
+            );
         } else if !n.breaks.is_empty() {
             err(
                 line,
                 format!("{owner}: term {t:?} contains clause punctuation and could never match"),
             );
         } else if !seen.insert(normalize_term(t)) {
-            err(line, format!("{owner}: term {t:?} is listed twice (after normalization)"));
+            err(
+                line,
+                format!("{owner}: term {t:?} is listed twice (after normalization)"),
+            );
         }
     }
 }
@@ -586,14 +603,30 @@ terms = ["理财"]
     fn bundled_rules_load_and_cover_every_restricted_name_word() {
         let set = RuleSet::bundled().unwrap_or_else(|e| panic!("{e}"));
         for w in [
-            "交易所", "交易中心", "金融", "资产管理", "理财", "基金", "基金管理", "投资管理", "财富管理",
-            "股权投资基金", "网贷", "网络借贷", "P2P", "股权众筹", "互联网保险", "支付",
+            "交易所",
+            "交易中心",
+            "金融",
+            "资产管理",
+            "理财",
+            "基金",
+            "基金管理",
+            "投资管理",
+            "财富管理",
+            "股权投资基金",
+            "网贷",
+            "网络借贷",
+            "P2P",
+            "股权众筹",
+            "互联网保险",
+            "支付",
         ] {
             assert!(
-                set.rules.iter().any(|r| r.category == Category::RestrictedName
-                    && r.fields.contains(&Field::Name)
-                    && r.fields.contains(&Field::Scope)
-                    && r.terms.iter().any(|t| t == w)),
+                set.rules
+                    .iter()
+                    .any(|r| r.category == Category::RestrictedName
+                        && r.fields.contains(&Field::Name)
+                        && r.fields.contains(&Field::Scope)
+                        && r.terms.iter().any(|t| t == w)),
                 "restricted word {w} missing"
             );
         }
@@ -611,13 +644,21 @@ terms = ["理财"]
     #[test]
     fn duplicate_ids_are_reported_with_both_lines() {
         let e = load(&format!("{GOOD}\n{GOOD}")).unwrap_err();
-        assert!(e.0.iter().any(|e| e.line == 11 && e.message.contains("first at t.toml:2")), "{e}");
+        assert!(
+            e.0.iter()
+                .any(|e| e.line == 11 && e.message.contains("first at t.toml:2")),
+            "{e}"
+        );
     }
 
     #[test]
     fn empty_terms_and_unknown_fields_are_errors_with_lines() {
         let e = load(&GOOD.replace("[\"理财\"]", "[]")).unwrap_err();
-        assert!(e.to_string().contains("t.toml:2: rule name.licai: `terms` is empty"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("t.toml:2: rule name.licai: `terms` is empty"),
+            "{e}"
+        );
         let e = load(&GOOD.replace("severity", "colour = 1\nseverity")).unwrap_err();
         assert!(e.0[0].message.contains("unknown field `colour`"), "{e}");
         assert_eq!(e.0[0].line, 6);
@@ -627,7 +668,8 @@ terms = ["理财"]
 
     #[test]
     fn terms_that_cannot_match_are_errors() {
-        let e = load(&GOOD.replace("[\"理财\"]", "[\"理财\", \" \", \"理 财\", \"保本，保息\"]")).unwrap_err();
+        let e = load(&GOOD.replace("[\"理财\"]", "[\"理财\", \" \", \"理 财\", \"保本，保息\"]"))
+            .unwrap_err();
         let s = e.to_string();
         assert!(s.contains("empty after normalization"), "{s}");
         assert!(s.contains("listed twice"), "{s}");

@@ -36,14 +36,18 @@ pub fn parse_field(s: &str) -> Result<Field, String> {
         "name" => Ok(Field::Name),
         "scope" => Ok(Field::Scope),
         "page" => Ok(Field::Page),
-        _ => Err(format!("unknown field {s:?} (expected name, scope or page)")),
+        _ => Err(format!(
+            "unknown field {s:?} (expected name, scope or page)"
+        )),
     }
 }
 
 /// Loads rules from `dir`, or the bundled ones.
 pub fn load_rules(dir: Option<&Path>) -> anyhow::Result<RuleSet> {
     match dir {
-        Some(d) => RuleSet::load_dir(d).with_context(|| format!("rules in {} are invalid", d.display())),
+        Some(d) => {
+            RuleSet::load_dir(d).with_context(|| format!("rules in {} are invalid", d.display()))
+        }
         None => RuleSet::bundled().context("bundled rules are invalid"),
     }
 }

@@ -31,7 +31,10 @@ pub struct ScanArgs {
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim_end_matches('%').parse().map_err(|_| format!("not a number: {s:?}"))?;
+    let v: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("not a number: {s:?}"))?;
     if !(0.0..=1000.0).contains(&v) {
         return Err(format!("{v} is outside 0..1000"));
     }
@@ -89,7 +92,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
             }
         };
         if looks_binary(&raw) {
-            summary.skipped.push((source, "binary file (NUL bytes), not a page".into()));
+            summary
+                .skipped
+                .push((source, "binary file (NUL bytes), not a page".into()));
             continue;
         }
         let kind = forced.unwrap_or_else(|| DocKind::from_path(&path));
@@ -133,7 +138,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
 fn read_file(path: &Path) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(format!("{} bytes is over the {} MiB limit", meta.len(), MAX_FILE_BYTES >> 20));
+        return Err(format!(
+            "{} bytes is over the {} MiB limit",
+            meta.len(),
+            MAX_FILE_BYTES >> 20
+        ));
     }
     std::fs::read(path).map_err(|e| e.to_string())
 }
@@ -160,7 +169,11 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>, skipped: &mut Vec<(Strin
     };
     let mut children: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
         .collect();
     children.sort();
     for c in children {
@@ -185,14 +198,28 @@ fn write_json(out: &mut impl Write, source: &str, charset: &str, h: &Hit) -> std
         #[serde(flatten)]
         hit: &'a Hit,
     }
-    serde_json::to_writer(&mut *out, &Line { source, charset, hit: h })?;
+    serde_json::to_writer(
+        &mut *out,
+        &Line {
+            source,
+            charset,
+            hit: h,
+        },
+    )?;
     out.write_all(b"\n")
 }
 
 fn write_human(out: &mut impl Write, source: &str, h: &Hit, color: bool) -> std::io::Result<()> {
     let (a, b) = h.snippet_match;
-    let (on, off) = if color { ("\x1b[1;31m", "\x1b[0m") } else { ("【", "】") };
-    let rate = h.annual_rate.map(|r| format!(" ({r:.1}%/yr)")).unwrap_or_default();
+    let (on, off) = if color {
+        ("\x1b[1;31m", "\x1b[0m")
+    } else {
+        ("【", "】")
+    };
+    let rate = h
+        .annual_rate
+        .map(|r| format!(" ({r:.1}%/yr)"))
+        .unwrap_or_default();
     writeln!(
         out,
         "{source}:{}-{}  {:<6} {:<24} {:<28} {}{on}{}{off}{}{rate}",

@@ -47,7 +47,11 @@ fn window_start(norm: &Normalized, start: usize) -> usize {
     let text = &norm.text;
     // stop at the last break at or before `start`
     let i = norm.breaks.partition_point(|&b| (b as usize) <= start);
-    let floor = if i > 0 { norm.breaks[i - 1] as usize } else { 0 };
+    let floor = if i > 0 {
+        norm.breaks[i - 1] as usize
+    } else {
+        0
+    };
     let mut lo = start;
     for (n, (idx, _)) in text[floor..start].char_indices().rev().enumerate() {
         if n >= WINDOW_CHARS {

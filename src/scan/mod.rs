@@ -13,11 +13,13 @@ pub mod yields;
 
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Serialize;
 
 use crate::rules::{Boundary, Category, Field, RuleId, RuleSet, Severity};
-use crate::text::{DocKind, Normalizations, Normalized, RawSpan, TextDoc, TextSpan, normalize, normalize_term};
+use crate::text::{
+    DocKind, Normalizations, Normalized, RawSpan, TextDoc, TextSpan, normalize, normalize_term,
+};
 use context::Cue;
 
 /// Characters of context on each side of a match in a snippet.
@@ -63,22 +65,32 @@ fn ser_normalizations<S: serde::Serializer>(n: &Normalizations, s: S) -> Result<
     s.collect_seq(n.names())
 }
 
-/// Per-pattern facts: which rule terms a normalized pattern stands for.
-#[derive(Debug, Clone)]
+/// What one pattern of a field's automaton stands for. A normalized string
+/// can play several roles at once (a term of two rules, a cue and a term).
+#[derive(Debug, Clone, Default)]
 struct PatternInfo {
-    /// (rule index, term index)
+    /// Rule terms: (rule index, term index).
     owners: Vec<(usize, usize)>,
     /// Needs a word-boundary check (short Chinese term, or `boundary = "word"`).
     word_boundary: bool,
     /// First/last character is ASCII alphanumeric: needs ASCII boundaries.
     ascii_edges: bool,
+    /// Index of a yield keyword.
+    yield_keyword: Option<usize>,
+    /// A negation cue: (max_gap, after).
+    cue: Option<(usize, bool)>,
+    /// An allow-list span.
+    allow: bool,
 }
 
+/// One field kind's automaton. Terms, yield keywords, negation cues and
+/// allow-list spans share it so that a document is read once: the matcher is
+/// the pipeline's most expensive stage on Chinese text, where every
+/// character is three bytes and no prefilter can skip ahead.
 #[derive(Debug, Clone)]
 struct FieldMatcher {
-    terms: Option<AhoCorasick>,
+    ac: Option<AhoCorasick>,
     patterns: Vec<PatternInfo>,
-    allow: Option<AhoCorasick>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,8 +103,7 @@ struct RuleMeta {
 }
 
 #[derive(Debug, Clone)]
-struct YieldMatcher {
-    keywords: AhoCorasick,
+struct YieldRule {
     keyword_terms: Vec<String>,
     threshold: f64,
     meta: RuleMeta,
@@ -104,10 +115,7 @@ struct YieldMatcher {
 pub struct Scanner {
     rules: Vec<RuleMeta>,
     fields: [FieldMatcher; 3],
-    cues: Option<AhoCorasick>,
-    /// (max_gap, after) per cue pattern.
-    cue_info: Vec<(usize, bool)>,
-    yields: Option<YieldMatcher>,
+    yields: Option<YieldRule>,
 }
 
 /// A match that survived the context rules, in normalized offsets.
@@ -127,14 +135,47 @@ fn build_ac(patterns: &[String]) -> Option<AhoCorasick> {
     if patterns.is_empty() {
         return None;
     }
+    // A full DFA: one table lookup per byte. It costs a few MB for the
+    // ~1,000 patterns and is the fastest kind on CJK text.
     AhoCorasickBuilder::new()
         .match_kind(MatchKind::Standard)
+        .kind(Some(AhoCorasickKind::DFA))
         .build(patterns)
         .ok()
 }
 
 fn chinese_chars(s: &str) -> usize {
-    s.chars().filter(|c| ('\u{3400}'..='\u{9FFF}').contains(c)).count()
+    s.chars()
+        .filter(|c| ('\u{3400}'..='\u{9FFF}').contains(c))
+        .count()
+}
+
+/// Collects the patterns of one field's automaton, deduplicated by their
+/// normalized form.
+#[derive(Default)]
+struct PatternSet {
+    patterns: Vec<String>,
+    infos: Vec<PatternInfo>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl PatternSet {
+    fn entry(&mut self, raw: &str) -> Option<&mut PatternInfo> {
+        let n = normalize_term(raw);
+        if n.is_empty() {
+            return None;
+        }
+        let i = match self.index.get(&n) {
+            Some(&i) => i,
+            None => {
+                self.patterns.push(n.clone());
+                self.infos.push(PatternInfo::default());
+                self.index.insert(n, self.infos.len() - 1);
+                self.infos.len() - 1
+            }
+        };
+        Some(&mut self.infos[i])
+    }
 }
 
 impl Scanner {
@@ -152,18 +193,13 @@ impl Scanner {
             })
             .collect();
         let fields = Field::ALL.map(|field| {
-            let mut patterns: Vec<String> = Vec::new();
-            let mut infos: Vec<PatternInfo> = Vec::new();
-            let mut index: std::collections::HashMap<String, usize> = Default::default();
+            let mut ps = PatternSet::default();
             for (ri, r) in set.rules.iter().enumerate() {
                 if !r.fields.contains(&field) {
                     continue;
                 }
                 for (ti, t) in r.terms.iter().enumerate() {
                     let n = normalize_term(t);
-                    if n.is_empty() {
-                        continue;
-                    }
                     let word = match r.boundary {
                         Boundary::Word => true,
                         Boundary::None => false,
@@ -174,63 +210,55 @@ impl Scanner {
                     };
                     let ascii_edges = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
                         || n.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
-                    let pi = *index.entry(n.clone()).or_insert_with(|| {
-                        patterns.push(n);
-                        infos.push(PatternInfo {
-                            owners: Vec::new(),
-                            word_boundary: false,
-                            ascii_edges,
-                        });
-                        infos.len() - 1
-                    });
-                    infos[pi].owners.push((ri, ti));
-                    infos[pi].word_boundary |= word;
+                    if let Some(info) = ps.entry(t) {
+                        info.owners.push((ri, ti));
+                        info.word_boundary |= word;
+                        info.ascii_edges = ascii_edges;
+                    }
                 }
             }
-            let allow_terms: Vec<String> = set
-                .allows
-                .iter()
-                .filter(|a| a.fields.contains(&field))
-                .flat_map(|a| a.terms.iter().map(|t| normalize_term(t)))
-                .filter(|t| !t.is_empty())
-                .collect();
+            if field == Field::Page
+                && let Some(y) = &set.yields
+            {
+                for (ki, k) in y.keywords.iter().enumerate() {
+                    if let Some(info) = ps.entry(k) {
+                        info.yield_keyword = Some(ki);
+                    }
+                }
+            }
+            for g in &set.negations {
+                for c in &g.cues {
+                    if let Some(info) = ps.entry(c) {
+                        info.cue = Some((g.max_gap, g.after));
+                    }
+                }
+            }
+            for a in set.allows.iter().filter(|a| a.fields.contains(&field)) {
+                for t in &a.terms {
+                    if let Some(info) = ps.entry(t) {
+                        info.allow = true;
+                    }
+                }
+            }
             FieldMatcher {
-                terms: build_ac(&patterns),
-                patterns: infos,
-                allow: build_ac(&allow_terms),
+                ac: build_ac(&ps.patterns),
+                patterns: ps.infos,
             }
         });
-        let mut cue_terms = Vec::new();
-        let mut cue_info = Vec::new();
-        for g in &set.negations {
-            for c in &g.cues {
-                let n = normalize_term(c);
-                if !n.is_empty() {
-                    cue_terms.push(n);
-                    cue_info.push((g.max_gap, g.after));
-                }
-            }
-        }
-        let yields = set.yields.as_ref().and_then(|y| {
-            let kw: Vec<String> = y.keywords.iter().map(|k| normalize_term(k)).collect();
-            Some(YieldMatcher {
-                keywords: build_ac(&kw)?,
-                keyword_terms: y.keywords.clone(),
-                threshold: y.threshold_percent,
-                meta: RuleMeta {
-                    id: y.rule_id.clone(),
-                    category: y.category,
-                    severity: y.severity,
-                    basis: Arc::from(y.basis.as_str()),
-                    terms: y.keywords.clone(),
-                },
-            })
+        let yields = set.yields.as_ref().map(|y| YieldRule {
+            keyword_terms: y.keywords.clone(),
+            threshold: y.threshold_percent,
+            meta: RuleMeta {
+                id: y.rule_id.clone(),
+                category: y.category,
+                severity: y.severity,
+                basis: Arc::from(y.basis.as_str()),
+                terms: y.keywords.clone(),
+            },
         });
         Scanner {
             rules,
             fields,
-            cues: build_ac(&cue_terms),
-            cue_info,
             yields,
         }
     }
@@ -256,7 +284,12 @@ impl Scanner {
     /// `header_charset` is the HTTP `Content-Type` charset when the document
     /// was fetched. Every returned span lies inside `raw` and
     /// `raw[span]` decodes to the hit's `matched`.
-    pub fn scan_document(&self, raw: &[u8], kind: DocKind, header_charset: Option<&str>) -> ScannedDoc {
+    pub fn scan_document(
+        &self,
+        raw: &[u8],
+        kind: DocKind,
+        header_charset: Option<&str>,
+    ) -> ScannedDoc {
         let doc = TextDoc::new(raw, kind, header_charset);
         let hits = self.scan_prepared(raw, &doc);
         ScannedDoc { doc, hits }
@@ -295,9 +328,21 @@ impl Scanner {
             .collect()
     }
 
-    fn make_hit(&self, field: Field, f: &Found, visible: &str, text: TextSpan, raw: RawSpan, matched: String) -> Hit {
+    fn make_hit(
+        &self,
+        field: Field,
+        f: &Found,
+        visible: &str,
+        text: TextSpan,
+        raw: RawSpan,
+        matched: String,
+    ) -> Hit {
         let meta = if f.rule == YIELD_RULE {
-            &self.yields.as_ref().expect("yield hit without yield rules").meta
+            &self
+                .yields
+                .as_ref()
+                .expect("yield hit without yield rules")
+                .meta
         } else {
             &self.rules[f.rule]
         };
@@ -319,51 +364,40 @@ impl Scanner {
         }
     }
 
-    /// Runs the automata and the context rules over normalized text.
+    /// Runs the field's automaton and the context rules over normalized text.
     fn find(&self, field: Field, norm: &Normalized) -> Vec<Found> {
         let fm = &self.fields[field.index()];
-        let text = norm.text.as_str();
-        let mut raw_matches: Vec<(usize, usize, usize)> = Vec::new(); // (pattern, start, end)
-        if let Some(ac) = &fm.terms {
-            for m in ac.find_overlapping_iter(text) {
-                raw_matches.push((m.pattern().as_usize(), m.start(), m.end()));
-            }
-        }
-        let yields = if field == Field::Page { self.yields.as_ref() } else { None };
-        let mut rates: Vec<(usize, usize, usize, f64)> = Vec::new(); // keyword idx, start, end, rate
-        if let Some(y) = yields {
-            for m in y.keywords.find_overlapping_iter(text) {
-                let period = yields::Period::of_keyword(&y.keyword_terms[m.pattern().as_usize()]);
-                if let Some(r) = yields::read_rate(text, m.end(), period)
-                    && r.annual_percent > y.threshold
-                    && !norm.spans_break(m.start(), r.end)
-                {
-                    rates.push((m.pattern().as_usize(), m.start(), r.end, r.annual_percent));
-                }
-            }
-        }
-        if raw_matches.is_empty() && rates.is_empty() {
+        let Some(ac) = &fm.ac else {
             return Vec::new();
+        };
+        let text = norm.text.as_str();
+        let mut candidates: Vec<(usize, usize, usize)> = Vec::new(); // (pattern, start, end)
+        let mut keywords: Vec<(usize, usize, usize)> = Vec::new(); // (keyword, start, end)
+        let mut cues: Vec<Cue> = Vec::new();
+        let mut allow: Vec<(usize, usize)> = Vec::new();
+        for m in ac.find_overlapping_iter(text) {
+            let pi = m.pattern().as_usize();
+            let info = &fm.patterns[pi];
+            if !info.owners.is_empty() {
+                candidates.push((pi, m.start(), m.end()));
+            }
+            if let Some(k) = info.yield_keyword {
+                keywords.push((k, m.start(), m.end()));
+            }
+            if let Some((max_gap, after)) = info.cue {
+                cues.push(Cue {
+                    start: m.start(),
+                    end: m.end(),
+                    max_gap,
+                    after,
+                });
+            }
+            if info.allow {
+                allow.push((m.start(), m.end()));
+            }
         }
-        // context, computed only for documents that have candidates
-        let cues: Vec<Cue> = self.cues.as_ref().map_or_else(Vec::new, |ac| {
-            ac.find_overlapping_iter(text)
-                .map(|m| {
-                    let (max_gap, after) = self.cue_info[m.pattern().as_usize()];
-                    Cue {
-                        start: m.start(),
-                        end: m.end(),
-                        max_gap,
-                        after,
-                    }
-                })
-                .collect()
-        });
-        let allow: Vec<(usize, usize)> = fm.allow.as_ref().map_or_else(Vec::new, |ac| {
-            ac.find_overlapping_iter(text).map(|m| (m.start(), m.end())).collect()
-        });
         let mut found = Vec::new();
-        for (pi, start, end) in raw_matches {
+        for (pi, start, end) in candidates {
             let info = &fm.patterns[pi];
             if norm.spans_break(start, end)
                 || (info.ascii_edges && !context::on_ascii_boundaries(norm, start, end))
@@ -383,11 +417,42 @@ impl Scanner {
                 });
             }
         }
-        // one yield hit per stated rate: the earliest keyword before it wins
+        if let Some(y) = &self.yields {
+            found.extend(self.stated_rates(y, norm, &keywords, &cues));
+        }
+        merge_overlapping(found)
+    }
+
+    /// Yield hits: a stated rate after (or just before) a keyword, above the
+    /// threshold, not under negation. One hit per stated rate: the earliest
+    /// keyword before it wins.
+    fn stated_rates(
+        &self,
+        y: &YieldRule,
+        norm: &Normalized,
+        keywords: &[(usize, usize, usize)],
+        cues: &[Cue],
+    ) -> Vec<Found> {
+        let text = norm.text.as_str();
+        let mut rates: Vec<(usize, usize, usize, f64)> = Vec::new();
+        for &(k, ks, ke) in keywords {
+            let period = yields::Period::of_keyword(&y.keyword_terms[k]);
+            let stated = match yields::read_rate(text, ke, period) {
+                Some(r) => Some((ks, r.end, r.annual_percent)),
+                None => yields::read_rate_before(text, ks, period).map(|(s, r)| (s, ke, r)),
+            };
+            if let Some((start, end, rate)) = stated
+                && rate > y.threshold
+                && !norm.spans_break(start, end)
+            {
+                rates.push((k, start, end, rate));
+            }
+        }
         rates.sort_by_key(|&(_, s, e, _)| (e, s));
+        let mut found = Vec::new();
         let mut last_end = usize::MAX;
         for (kw, start, end, rate) in rates {
-            if end == last_end || context::negated(norm, &cues, start, end) {
+            if end == last_end || context::negated(norm, cues, start, end) {
                 continue;
             }
             last_end = end;
@@ -399,7 +464,7 @@ impl Scanner {
                 annual_rate: Some(rate),
             });
         }
-        merge_overlapping(found)
+        found
     }
 }
 
@@ -409,7 +474,11 @@ impl Scanner {
 /// Then orders hits by position.
 fn merge_overlapping(mut found: Vec<Found>) -> Vec<Found> {
     found.sort_by(|a, b| {
-        (a.rule, a.start, std::cmp::Reverse(a.end)).cmp(&(b.rule, b.start, std::cmp::Reverse(b.end)))
+        (a.rule, a.start, std::cmp::Reverse(a.end)).cmp(&(
+            b.rule,
+            b.start,
+            std::cmp::Reverse(b.end),
+        ))
     });
     let mut kept: Vec<Found> = Vec::with_capacity(found.len());
     for f in found {
@@ -467,10 +536,13 @@ mod tests {
     use super::*;
     use std::sync::LazyLock;
 
-    static SCANNER: LazyLock<Scanner> = LazyLock::new(|| Scanner::bundled().expect("bundled rules"));
+    static SCANNER: LazyLock<Scanner> =
+        LazyLock::new(|| Scanner::bundled().expect("bundled rules"));
 
     fn page(text: &str) -> Vec<Hit> {
-        SCANNER.scan_document(text.as_bytes(), DocKind::Sniff, None).hits
+        SCANNER
+            .scan_document(text.as_bytes(), DocKind::Sniff, None)
+            .hits
     }
 
     fn terms(hits: &[Hit]) -> Vec<String> {
@@ -486,16 +558,26 @@ mod tests {
             ("資\u{200B}金池", "資\u{200B}金池"),
         ] {
             let hits = page(text);
-            assert!(hits.iter().any(|h| h.matched.contains(written)), "{text}: {:?}", terms(&hits));
+            assert!(
+                hits.iter().any(|h| h.matched.contains(written)),
+                "{text}: {:?}",
+                terms(&hits)
+            );
         }
     }
 
     #[test]
     fn negation_and_prohibition_suppress() {
-        for text in ["本产品不保本。", "本平台不承诺收益", "监管严禁承诺保本保息", "平台不得设立资金池"] {
+        for text in [
+            "本产品不保本。",
+            "本平台不承诺收益",
+            "监管严禁承诺保本保息",
+            "平台不得设立资金池",
+        ] {
             let hits = page(text);
             assert!(
-                !hits.iter().any(|h| h.category == Category::GuaranteedReturn || h.category == Category::FundPool),
+                !hits.iter().any(|h| h.category == Category::GuaranteedReturn
+                    || h.category == Category::FundPool),
                 "{text}: {:?}",
                 terms(&hits)
             );
@@ -504,9 +586,17 @@ mod tests {
 
     #[test]
     fn name_words_need_word_boundaries() {
-        for name in ["西安企业管理财务咨询有限公司", "安康代理财税服务部", "物理财产保护中心"] {
+        for name in [
+            "西安企业管理财务咨询有限公司",
+            "安康代理财税服务部",
+            "物理财产保护中心",
+        ] {
             let hits = SCANNER.scan_field(Field::Name, name);
-            assert!(!hits.iter().any(|h| h.term == "理财"), "{name}: {:?}", terms(&hits));
+            assert!(
+                !hits.iter().any(|h| h.term == "理财"),
+                "{name}: {:?}",
+                terms(&hits)
+            );
         }
         let hits = SCANNER.scan_field(Field::Name, "安康市鑫源投资理财有限公司");
         assert!(hits.iter().any(|h| h.term == "理财"));
@@ -528,9 +618,17 @@ mod tests {
         assert_eq!(y.len(), 1, "{:?}", terms(&hits));
         assert_eq!(y[0].annual_rate, Some(18.0));
         assert_eq!(y[0].matched, "年化收益率高达18%");
-        assert!(page("预期年化收益率4.5%").iter().all(|h| h.annual_rate.is_none()));
+        assert!(
+            page("预期年化收益率4.5%")
+                .iter()
+                .all(|h| h.annual_rate.is_none())
+        );
         assert!(page("月息2分").iter().any(|h| h.annual_rate == Some(24.0)));
-        assert!(page("日息0.1%").iter().any(|h| h.annual_rate.is_some_and(|r| r > 36.0)));
+        assert!(
+            page("日息0.1%")
+                .iter()
+                .any(|h| h.annual_rate.is_some_and(|r| r > 36.0))
+        );
         assert!(page("年化 10%").iter().all(|h| h.annual_rate.is_none()));
     }
 
@@ -538,10 +636,14 @@ mod tests {
     fn yield_threshold_is_configurable() {
         let mut s = SCANNER.clone();
         s.set_yield_threshold(20.0);
-        let hits = s.scan_document("年化收益率高达18%".as_bytes(), DocKind::Text, None).hits;
+        let hits = s
+            .scan_document("年化收益率高达18%".as_bytes(), DocKind::Text, None)
+            .hits;
         assert!(hits.iter().all(|h| h.annual_rate.is_none()));
         s.set_yield_threshold(5.0);
-        let hits = s.scan_document("年化8%".as_bytes(), DocKind::Text, None).hits;
+        let hits = s
+            .scan_document("年化8%".as_bytes(), DocKind::Text, None)
+            .hits;
         assert!(hits.iter().any(|h| h.annual_rate == Some(8.0)));
     }
 
@@ -560,7 +662,10 @@ mod tests {
     #[test]
     fn overlapping_matches_of_one_rule_are_one_hit() {
         let hits = page("平台承诺保本保息");
-        let g: Vec<_> = hits.iter().filter(|h| h.category == Category::GuaranteedReturn).collect();
+        let g: Vec<_> = hits
+            .iter()
+            .filter(|h| h.category == Category::GuaranteedReturn)
+            .collect();
         assert_eq!(g.len(), 1, "{:?}", terms(&hits));
         assert!(g[0].matched.contains("保本保息"));
     }

@@ -7,6 +7,10 @@
 /// (高达, 最高可达, 为, 约).
 const MAX_LEAD_CHARS: usize = 8;
 
+/// How many characters may stand between a rate and a keyword that follows it
+/// (预期 in `8%预期年化`).
+const MAX_TRAIL_CHARS: usize = 2;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
     Year,
@@ -108,6 +112,43 @@ pub fn read_rate(text: &str, from: usize, period: Period) -> Option<StatedRate> 
     })
 }
 
+/// Reads a rate written just before its keyword, as mobile pages set a big
+/// figure over its caption (`8.00%年化收益`, `11.00% 预期年化`). Only `%` rates,
+/// at most [`MAX_TRAIL_CHARS`] characters between the `%` and the keyword.
+/// Returns the start of the number and the rate.
+pub fn read_rate_before(text: &str, keyword_start: usize, period: Period) -> Option<(usize, f64)> {
+    let before = &text[..keyword_start];
+    let mut pct = None;
+    for (n, (i, c)) in before.char_indices().rev().enumerate() {
+        if c == '%' {
+            pct = Some(i);
+            break;
+        }
+        if n >= MAX_TRAIL_CHARS || c.is_ascii_digit() {
+            return None;
+        }
+    }
+    let pct = pct?;
+    let b = before.as_bytes();
+    let mut start = pct;
+    while start > 0 && (b[start - 1].is_ascii_digit() || b[start - 1] == b'.') {
+        start -= 1;
+    }
+    while start < pct && b[start] == b'.' {
+        start += 1;
+    }
+    let (value, end) = read_number(before, start)?;
+    if end != pct {
+        return None;
+    }
+    let annual = match period {
+        Period::Year => value,
+        Period::Month => value * 12.0,
+        Period::Day => value * 365.0,
+    };
+    Some((start, annual))
+}
+
 /// Reads `123` or `12.5` at `pos`; returns the value and the end offset.
 fn read_number(s: &str, pos: usize) -> Option<(f64, usize)> {
     let b = s.as_bytes();
@@ -155,6 +196,24 @@ mod tests {
         let d = rate("日息0.1%", "日息").unwrap();
         assert!((d - 36.5).abs() < 1e-9);
         assert_eq!(rate("年息1分", "年息"), Some(10.0));
+    }
+
+    #[test]
+    fn rate_before_its_keyword_is_read() {
+        let t = "11.00%预期年化";
+        let k = t.find("年化").unwrap();
+        assert_eq!(read_rate_before(t, k, Period::Year), Some((0, 11.0)));
+        let t = "期限3个月年化";
+        assert_eq!(
+            read_rate_before(t, t.find("年化").unwrap(), Period::Year),
+            None
+        );
+    }
+
+    #[test]
+    fn ranges_survive_normalization() {
+        let n = crate::text::normalize("年化8%-13%");
+        assert_eq!(rate(&n.text, "年化"), Some(13.0));
     }
 
     #[test]

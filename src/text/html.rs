@@ -85,6 +85,22 @@ const BLOCK: &[&str] = &[
     "ul",
 ];
 
+/// Bytes that end a plain copy inside a text run: HTML whitespace and `&`.
+const TEXT_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b'\t' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[0x0c] = true;
+    t[b'&' as usize] = true;
+    t
+};
+
+fn is_html_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+}
+
 /// Accumulates output text and its map.
 struct Out {
     text: String,
@@ -123,20 +139,15 @@ impl Out {
         let bytes = html.as_bytes();
         let mut i = start;
         let mut copy_from = start;
-        while i < end {
-            let b = bytes[i];
-            if matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c') {
-                self.copy(html, copy_from, i);
-                let ws_start = i;
-                while i < end && matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c') {
-                    i += 1;
-                }
-                if !self.last_is_space_or_break() {
-                    self.map.push_atomic(self.text.len(), ws_start..i);
-                    self.text.push(' ');
-                }
-                copy_from = i;
-            } else if b == b'&' {
+        loop {
+            // ordinary bytes (all of CJK text) take this loop only
+            while i < end && !TEXT_SPECIAL[bytes[i] as usize] {
+                i += 1;
+            }
+            if i >= end {
+                break;
+            }
+            if bytes[i] == b'&' {
                 if let Some((decoded, len)) = decode_char_ref(&html[i..end]) {
                     self.copy(html, copy_from, i);
                     self.map.push_atomic(self.text.len(), i..i + len);
@@ -146,9 +157,25 @@ impl Out {
                 } else {
                     i += 1;
                 }
-            } else {
+                continue;
+            }
+            let ws_start = i;
+            while i < end && is_html_space(bytes[i]) {
                 i += 1;
             }
+            if i - ws_start == 1
+                && bytes[ws_start] == b' '
+                && (copy_from < ws_start || !self.last_is_space_or_break())
+            {
+                // a single space stays as it is: part of the copy run
+                continue;
+            }
+            self.copy(html, copy_from, ws_start);
+            if !self.last_is_space_or_break() {
+                self.map.push_atomic(self.text.len(), ws_start..i);
+                self.text.push(' ');
+            }
+            copy_from = i;
         }
         self.copy(html, copy_from, end);
     }
@@ -253,10 +280,11 @@ fn emit_attribute_text(
     let value = match name {
         "img" | "area" | "input" => attr("alt"),
         "meta" => match attr("name") {
-            Some(n) if n.value.as_ref().is_some_and(|v| {
-                let v = html[v.clone()].trim();
-                v.eq_ignore_ascii_case("description") || v.eq_ignore_ascii_case("keywords")
-            }) =>
+            Some(n)
+                if n.value.as_ref().is_some_and(|v| {
+                    let v = html[v.clone()].trim();
+                    v.eq_ignore_ascii_case("description") || v.eq_ignore_ascii_case("keywords")
+                }) =>
             {
                 attr("content")
             }
@@ -299,7 +327,8 @@ fn parse_markup(html: &str, lt: usize) -> Option<Parsed<'_>> {
     let bytes = html.as_bytes();
     let next = *bytes.get(lt + 1)?;
     if bytes[lt + 1..].starts_with(b"!--") {
-        let end = memchr::memmem::find(&bytes[lt + 4..], b"-->").map_or(bytes.len(), |i| lt + 4 + i + 3);
+        let end =
+            memchr::memmem::find(&bytes[lt + 4..], b"-->").map_or(bytes.len(), |i| lt + 4 + i + 3);
         return Some(Parsed {
             kind: Markup::Other,
             end,
@@ -312,12 +341,21 @@ fn parse_markup(html: &str, lt: usize) -> Option<Parsed<'_>> {
             end,
         });
     }
-    let (closing, name_start) = if next == b'/' { (true, lt + 2) } else { (false, lt + 1) };
+    let (closing, name_start) = if next == b'/' {
+        (true, lt + 2)
+    } else {
+        (false, lt + 1)
+    };
     if !bytes.get(name_start)?.is_ascii_alphabetic() {
         return None;
     }
     let mut i = name_start;
-    while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>') {
+    while i < bytes.len()
+        && !matches!(
+            bytes[i],
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>'
+        )
+    {
         i += 1;
     }
     let name = &html[name_start..i];
@@ -336,7 +374,10 @@ fn parse_markup(html: &str, lt: usize) -> Option<Parsed<'_>> {
         }
         let an_start = i;
         while i < bytes.len()
-            && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>' | b'=')
+            && !matches!(
+                bytes[i],
+                b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>' | b'='
+            )
         {
             i += 1;
         }
@@ -363,7 +404,9 @@ fn parse_markup(html: &str, lt: usize) -> Option<Parsed<'_>> {
                 i = (ve + 1).min(bytes.len());
             } else {
                 let vs = i;
-                while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'>') {
+                while i < bytes.len()
+                    && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'>')
+                {
                     i += 1;
                 }
                 value = Some(vs..i);
@@ -390,7 +433,9 @@ fn skip_raw_text(html: &str, from: usize, name: &str) -> usize {
     while let Some(off) = memchr::memmem::find(&bytes[i..], b"</") {
         let at = i + off;
         let n = at + 2;
-        if bytes.len() >= n + name.len() && bytes[n..n + name.len()].eq_ignore_ascii_case(name.as_bytes()) {
+        if bytes.len() >= n + name.len()
+            && bytes[n..n + name.len()].eq_ignore_ascii_case(name.as_bytes())
+        {
             return memchr::memchr(b'>', &bytes[n..]).map_or(bytes.len(), |e| n + e + 1);
         }
         i = at + 2;
@@ -430,7 +475,11 @@ fn decode_char_ref(s: &str) -> Option<(char, usize)> {
         };
         return Some((c, len));
     }
-    let n = b[1..].iter().take(10).take_while(|c| c.is_ascii_alphanumeric()).count();
+    let n = b[1..]
+        .iter()
+        .take(10)
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
     if n == 0 || b.get(1 + n) != Some(&b';') {
         return None;
     }
@@ -487,8 +536,9 @@ fn decode_char_ref(s: &str) -> Option<(char, usize)> {
 /// Numeric references in 0x80..0x9F mean Windows-1252 characters (HTML standard).
 fn windows_1252_c1(v: u32) -> char {
     const TABLE: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž', '\u{8F}',
-        '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}', 'ž', 'Ÿ',
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž',
+        '\u{8F}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}',
+        'ž', 'Ÿ',
     ];
     TABLE[(v - 0x80) as usize]
 }
@@ -530,12 +580,17 @@ mod tests {
 
     #[test]
     fn blocks_break_lines_and_whitespace_collapses() {
-        assert_eq!(text("<div>保本\n   保息</div><div>第二块</div>"), "保本 保息\n第二块");
+        assert_eq!(
+            text("<div>保本\n   保息</div><div>第二块</div>"),
+            "保本 保息\n第二块"
+        );
     }
 
     #[test]
     fn script_style_and_comments_are_invisible() {
-        let t = text("<p>a</p><script>var s='保本保息</p>';</script><style>.x{}</style><!-- 资金池 -->b");
+        let t = text(
+            "<p>a</p><script>var s='保本保息</p>';</script><style>.x{}</style><!-- 资金池 -->b",
+        );
         assert!(!t.contains("保本") && !t.contains("资金池"), "{t:?}");
         assert!(t.contains('a') && t.contains('b'));
     }
@@ -546,7 +601,11 @@ mod tests {
             r#"<html><head><title> 稳赚平台 </title><meta name="description" content="保本保息"></head><body><img alt="年化18%" src=x></body></html>"#,
         );
         assert_eq!(e.title.as_deref(), Some("稳赚平台"));
-        assert!(e.text.contains("保本保息") && e.text.contains("年化18%"), "{:?}", e.text);
+        assert!(
+            e.text.contains("保本保息") && e.text.contains("年化18%"),
+            "{:?}",
+            e.text
+        );
     }
 
     #[test]
@@ -573,7 +632,16 @@ mod tests {
 
     #[test]
     fn unterminated_markup_does_not_panic() {
-        for s in ["<", "<a", "<a href='x", "<!--", "<script>", "&#", "&#x;", "<p>&am"] {
+        for s in [
+            "<",
+            "<a",
+            "<a href='x",
+            "<!--",
+            "<script>",
+            "&#",
+            "&#x;",
+            "<p>&am",
+        ] {
             let _ = extract_text(s);
         }
     }

@@ -28,7 +28,12 @@ pub enum DocKind {
 impl DocKind {
     /// From an HTTP `Content-Type` value.
     pub fn from_content_type(ct: &str) -> Self {
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match mime.as_str() {
             "text/html" | "application/xhtml+xml" => DocKind::Html,
             "text/plain" => DocKind::Text,
@@ -43,7 +48,9 @@ impl DocKind {
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
         match ext.as_deref() {
-            Some("html" | "htm" | "xhtml" | "shtml" | "jsp" | "asp" | "aspx" | "php") => DocKind::Html,
+            Some("html" | "htm" | "xhtml" | "shtml" | "jsp" | "asp" | "aspx" | "php") => {
+                DocKind::Html
+            }
             Some("txt" | "text") => DocKind::Text,
             _ => DocKind::Sniff,
         }
@@ -139,7 +146,10 @@ mod tests {
     #[test]
     fn content_type_charset_parameter() {
         assert_eq!(content_type_charset("text/html; charset=GBK"), Some("GBK"));
-        assert_eq!(content_type_charset("text/html;charset=\"utf-8\""), Some("utf-8"));
+        assert_eq!(
+            content_type_charset("text/html;charset=\"utf-8\""),
+            Some("utf-8")
+        );
         assert_eq!(content_type_charset("text/html"), None);
     }
 

@@ -127,7 +127,11 @@ impl OffsetMap {
     /// Forgets segments that start at or after output offset `len` (the
     /// output was truncated there).
     pub fn truncate_out(&mut self, len: usize) {
-        while self.segments.last().is_some_and(|s| s.out_start as usize >= len) {
+        while self
+            .segments
+            .last()
+            .is_some_and(|s| s.out_start as usize >= len)
+        {
             self.segments.pop();
         }
     }
