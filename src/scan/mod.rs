@@ -420,7 +420,25 @@ impl Scanner {
         if let Some(y) = &self.yields {
             found.extend(self.stated_rates(y, norm, &keywords, &cues));
         }
-        merge_overlapping(found)
+        let merged = merge_overlapping(found);
+        self.first_low_severity_only(merged)
+    }
+
+    /// Keeps only the first hit of each term of a low-severity rule in one
+    /// document. Low severity marks context (the page describes a financial
+    /// business: P2P平台, 理财产品) that a large platform repeats on every
+    /// line; one piece of evidence per term and page is what a reviewer needs,
+    /// thousands bury the real findings.
+    fn first_low_severity_only(&self, found: Vec<Found>) -> Vec<Found> {
+        let mut seen = std::collections::HashSet::new();
+        found
+            .into_iter()
+            .filter(|f| {
+                f.rule == YIELD_RULE
+                    || self.rules[f.rule].severity != Severity::Low
+                    || seen.insert((f.rule, f.term))
+            })
+            .collect()
     }
 
     /// Yield hits: a stated rate after (or just before) a keyword, above the
@@ -668,6 +686,20 @@ mod tests {
             .collect();
         assert_eq!(g.len(), 1, "{:?}", terms(&hits));
         assert!(g[0].matched.contains("保本保息"));
+    }
+
+    #[test]
+    fn low_severity_terms_are_reported_once_per_document() {
+        let hits = page("P2P平台一。P2P平台二。P2P平台三。承诺保本保息。承诺保本保息。");
+        let low = hits
+            .iter()
+            .filter(|h| h.severity == Severity::Low && h.term == "P2P平台")
+            .count();
+        let high = hits
+            .iter()
+            .filter(|h| h.category == Category::GuaranteedReturn)
+            .count();
+        assert_eq!((low, high), (1, 2), "{:?}", terms(&hits));
     }
 
     #[test]
