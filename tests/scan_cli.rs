@@ -31,13 +31,24 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
 #[test]
 fn json_lines_carry_the_documented_keys_and_exit_code_is_1_on_hits() {
     let dir = tempfile::tempdir().unwrap();
-    let page = write(dir.path(), "p.html", "<p>本平台承诺保本保息，设立资金池。</p>".as_bytes());
+    let page = write(
+        dir.path(),
+        "p.html",
+        "<p>本平台承诺保本保息，设立资金池。</p>".as_bytes(),
+    );
     let out = run(&["scan", "--json", &page]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hits = json_lines(&out);
     assert!(hits.len() >= 2, "{hits:?}");
     for h in &hits {
-        for key in ["source", "rule", "category", "term", "matched", "start", "end", "snippet", "basis"] {
+        for key in [
+            "source", "rule", "category", "term", "matched", "start", "end", "snippet", "basis",
+        ] {
             assert!(h.get(key).is_some(), "missing {key} in {h}");
         }
         assert_eq!(h["source"], page.as_str());
@@ -49,7 +60,11 @@ fn json_lines_carry_the_documented_keys_and_exit_code_is_1_on_hits() {
 #[test]
 fn clean_input_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let page = write(dir.path(), "clean.txt", "今天天气很好，我们去公园散步。".as_bytes());
+    let page = write(
+        dir.path(),
+        "clean.txt",
+        "今天天气很好，我们去公园散步。".as_bytes(),
+    );
     let out = run(&["scan", &page]);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
@@ -66,14 +81,23 @@ fn gbk_page_offsets_slice_the_raw_gbk_bytes() {
     let hits = json_lines(&out);
     assert!(hits.len() >= 3, "{hits:?}");
     for h in &hits {
-        let (s, e) = (h["start"].as_u64().unwrap() as usize, h["end"].as_u64().unwrap() as usize);
+        let (s, e) = (
+            h["start"].as_u64().unwrap() as usize,
+            h["end"].as_u64().unwrap() as usize,
+        );
         let evidence = encoding_rs::GBK.decode_without_bom_handling(&raw[s..e]).0;
         assert_eq!(evidence, h["matched"].as_str().unwrap());
         assert_eq!(h["charset"], "GBK");
     }
-    let g = hits.iter().find(|h| h["term"] == "保本保息").expect("保本保息 across <b>");
+    let g = hits
+        .iter()
+        .find(|h| h["term"] == "保本保息")
+        .expect("保本保息 across <b>");
     assert_eq!(g["matched"], "保本</b>保息");
-    let y = hits.iter().find(|h| h["annual_rate"].is_number()).expect("yield hit");
+    let y = hits
+        .iter()
+        .find(|h| h["annual_rate"].is_number())
+        .expect("yield hit");
     assert_eq!(y["annual_rate"], 18.0);
 }
 
@@ -84,9 +108,18 @@ fn big5_traditional_page_is_decoded_and_converted() {
     let (raw, _, _) = encoding_rs::BIG5.encode(html);
     let page = write(dir.path(), "big5.html", &raw);
     let hits = json_lines(&run(&["scan", "--json", &page]));
-    let h = hits.iter().find(|h| h["term"] == "资金池").expect("資金池 found as 资金池");
+    let h = hits
+        .iter()
+        .find(|h| h["term"] == "资金池")
+        .expect("資金池 found as 资金池");
     assert_eq!(h["matched"], "資金池");
-    assert!(h["normalizations"].as_array().unwrap().iter().any(|n| n == "traditional"));
+    assert!(
+        h["normalizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "traditional")
+    );
 }
 
 #[test]
@@ -98,13 +131,34 @@ fn evasions_are_found_and_reported_as_such() {
         "<p>承诺保 本 保 息</p><p>保*本*保*息</p><p>资&#8203;金池</p><p>資金池</p>".as_bytes(),
     );
     let hits = json_lines(&run(&["scan", "--json", &page]));
-    let matched: Vec<&str> = hits.iter().map(|h| h["matched"].as_str().unwrap()).collect();
-    assert!(matched.iter().any(|m| m.contains("保 本 保 息")), "{matched:?}");
-    assert!(matched.iter().any(|m| m.contains("保*本*保*息")), "{matched:?}");
-    assert!(matched.iter().any(|m| m.contains("资&#8203;金池")), "{matched:?}");
+    let matched: Vec<&str> = hits
+        .iter()
+        .map(|h| h["matched"].as_str().unwrap())
+        .collect();
+    assert!(
+        matched.iter().any(|m| m.contains("保 本 保 息")),
+        "{matched:?}"
+    );
+    assert!(
+        matched.iter().any(|m| m.contains("保*本*保*息")),
+        "{matched:?}"
+    );
+    assert!(
+        matched.iter().any(|m| m.contains("资&#8203;金池")),
+        "{matched:?}"
+    );
     assert!(matched.iter().any(|m| m.contains("資金池")), "{matched:?}");
-    let noisy = hits.iter().find(|h| h["matched"].as_str().unwrap().contains("保 本 保 息")).unwrap();
-    assert!(noisy["normalizations"].as_array().unwrap().iter().any(|n| n == "noise"));
+    let noisy = hits
+        .iter()
+        .find(|h| h["matched"].as_str().unwrap().contains("保 本 保 息"))
+        .unwrap();
+    assert!(
+        noisy["normalizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "noise")
+    );
 }
 
 #[test]
@@ -126,12 +180,22 @@ fn negations_and_boundaries_produce_no_hits() {
 #[test]
 fn yield_threshold_flag_changes_what_is_flagged() {
     let dir = tempfile::tempdir().unwrap();
-    let page = write(dir.path(), "y.txt", "产品A年化收益率8.5%，产品B月息2分，产品C日息0.1%".as_bytes());
+    let page = write(
+        dir.path(),
+        "y.txt",
+        "产品A年化收益率8.5%，产品B月息2分，产品C日息0.1%".as_bytes(),
+    );
     let default = json_lines(&run(&["scan", "--json", &page]));
-    let rates: Vec<f64> = default.iter().filter_map(|h| h["annual_rate"].as_f64()).collect();
+    let rates: Vec<f64> = default
+        .iter()
+        .filter_map(|h| h["annual_rate"].as_f64())
+        .collect();
     assert_eq!(rates.len(), 2, "{default:?}");
     let low = json_lines(&run(&["scan", "--json", "--yield-threshold", "5", &page]));
-    assert_eq!(low.iter().filter(|h| h["annual_rate"].is_number()).count(), 3);
+    assert_eq!(
+        low.iter().filter(|h| h["annual_rate"].is_number()).count(),
+        3
+    );
     let bad = run(&["scan", "--yield-threshold", "abc", &page]);
     assert_eq!(bad.status.code(), Some(2));
 }
@@ -146,10 +210,16 @@ fn directories_recurse_and_unreadable_or_binary_files_are_skipped_with_exit_3() 
     let out = run(&["scan", "--json", dir.path().to_str().unwrap(), &missing]);
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("b.bin") && stderr.contains("binary"), "{stderr}");
+    assert!(
+        stderr.contains("b.bin") && stderr.contains("binary"),
+        "{stderr}"
+    );
     assert!(stderr.contains("missing.html"), "{stderr}");
     let hits = json_lines(&out);
-    assert!(hits.iter().any(|h| h["source"].as_str().unwrap().ends_with("a.html")));
+    assert!(
+        hits.iter()
+            .any(|h| h["source"].as_str().unwrap().ends_with("a.html"))
+    );
 }
 
 #[test]
@@ -161,13 +231,21 @@ fn stdin_is_scanned_with_dash() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all("承诺保本保息".as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("承诺保本保息".as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let hits = json_lines(&out);
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0]["source"], "-");
     let input = "承诺保本保息";
-    let (s, e) = (hits[0]["start"].as_u64().unwrap() as usize, hits[0]["end"].as_u64().unwrap() as usize);
+    let (s, e) = (
+        hits[0]["start"].as_u64().unwrap() as usize,
+        hits[0]["end"].as_u64().unwrap() as usize,
+    );
     assert_eq!(&input[s..e], hits[0]["matched"].as_str().unwrap());
     assert!(hits[0]["matched"].as_str().unwrap().contains("保本保息"));
 }
@@ -175,7 +253,11 @@ fn stdin_is_scanned_with_dash() {
 #[test]
 fn human_output_highlights_the_match_in_its_snippet() {
     let dir = tempfile::tempdir().unwrap();
-    let page = write(dir.path(), "h.txt", "欢迎来到本平台，承诺保本保息，安全可靠".as_bytes());
+    let page = write(
+        dir.path(),
+        "h.txt",
+        "欢迎来到本平台，承诺保本保息，安全可靠".as_bytes(),
+    );
     let out = run(&["scan", &page]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("保本保息】"), "{text}");
@@ -195,22 +277,45 @@ fn rules_check_reports_file_and_line_and_exits_2() {
     let out = run(&["rules", "check", "--rules", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:1: rule x.a: `terms` is empty"), "{err}");
-    assert!(err.contains("bad.toml:9: duplicate rule id \"x.a\""), "{err}");
+    assert!(
+        err.contains("bad.toml:1: rule x.a: `terms` is empty"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.toml:9: duplicate rule id \"x.a\""),
+        "{err}"
+    );
     // the same bad directory makes scan fail before scanning
     let page = write(dir.path(), "p.txt", b"x");
-    assert_eq!(run(&["scan", "--rules", dir.path().to_str().unwrap(), &page]).status.code(), Some(2));
+    assert_eq!(
+        run(&["scan", "--rules", dir.path().to_str().unwrap(), &page])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn bundled_rules_check_list_and_terms() {
     let out = run(&["rules", "check"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list = run(&["rules", "list", "--json"]);
     let rules = json_lines(&list);
     assert!(rules.iter().any(|r| r["id"] == "page.high-yield"));
-    assert!(rules.iter().all(|r| r["basis"].as_str().is_some_and(|b| !b.is_empty())));
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["basis"].as_str().is_some_and(|b| !b.is_empty()))
+    );
     let terms = String::from_utf8(run(&["rules", "terms", "--field", "page"]).stdout).unwrap();
     assert!(terms.lines().any(|t| t == "保本保息"));
-    assert!(!terms.lines().any(|t| t == "支付"), "name words are not page terms");
+    assert!(
+        !terms.lines().any(|t| t == "支付"),
+        "name words are not page terms"
+    );
 }

@@ -54,8 +54,18 @@ fn html_like() -> impl Strategy<Value = String> {
 fn check_document(raw: &[u8], kind: DocKind) -> Result<(), TestCaseError> {
     let scanned = SCANNER.scan_document(raw, kind, None);
     for h in &scanned.hits {
-        prop_assert!(h.raw.start <= h.raw.end && h.raw.end <= raw.len(), "span {:?} outside {}", h.raw, raw.len());
-        let decoded = scanned.doc.decoded.encoding.decode_without_bom_handling(&raw[h.raw.range()]).0;
+        prop_assert!(
+            h.raw.start <= h.raw.end && h.raw.end <= raw.len(),
+            "span {:?} outside {}",
+            h.raw,
+            raw.len()
+        );
+        let decoded = scanned
+            .doc
+            .decoded
+            .encoding
+            .decode_without_bom_handling(&raw[h.raw.range()])
+            .0;
         prop_assert_eq!(decoded.as_ref(), h.matched.as_str());
         prop_assert!(h.text.end <= scanned.doc.visible.len());
         prop_assert!(!h.matched.is_empty());
