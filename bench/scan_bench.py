@@ -21,13 +21,16 @@ FINSCAN = os.path.join(ROOT, "target", "release", "finscan")
 
 
 def timed(cmd, out_path):
-    """Runs cmd with stdout to out_path; returns (seconds, peak RSS KB, exit code)."""
+    """Runs cmd with stdout to out_path; returns (wall s, CPU s, peak RSS KB, exit code).
+
+    CPU time (user + sys) is reported beside wall time because these machines
+    are shared: wall time swings with other load, CPU time much less."""
     with open(out_path, "wb") as out:
         t0 = time.perf_counter()
-        p = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], stdout=out, stderr=subprocess.PIPE)
+        p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", *cmd], stdout=out, stderr=subprocess.PIPE)
         dt = time.perf_counter() - t0
-    rss = int(p.stderr.decode().strip().splitlines()[-1])
-    return dt, rss, p.returncode
+    user, sys_, rss = p.stderr.decode().strip().splitlines()[-1].split()
+    return dt, float(user) + float(sys_), int(rss), p.returncode
 
 
 def main():
@@ -59,25 +62,26 @@ def main():
     for r in range(a.rounds):
         for name, cmd in tools.items():
             out = f"/tmp/finscan-bench-{abs(hash(name))}.out"
-            dt, rss, code = timed(cmd, out)
+            dt, cpu, rss, code = timed(cmd, out)
             if code not in (0, 1):
                 sys.exit(f"{name} failed with {code}")
-            results[name].append((dt, rss))
+            results[name].append((dt, cpu, rss))
             lines[name] = sum(1 for _ in open(out, "rb"))
     mb = size / 1e6
-    base = statistics.median(t for t, _ in results["rg -j1 -F -o -f TERMS"])
+    base = statistics.median(t for t, _, _ in results["rg -j1 -F -o -f TERMS"])
+    base_cpu = statistics.median(c for _, c, _ in results["rg -j1 -F -o -f TERMS"])
     print(f"corpus: {a.corpus}, {mb:.1f} MB; {nterms} page terms; {a.rounds} rounds, alternating; "
           f"{platform.machine()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}")
     print()
-    print("| tool | median s | MB/s | vs rg -j1 | peak RSS MB | output lines |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| tool | median wall s | MB/s | wall vs rg -j1 | median CPU s | CPU vs rg -j1 | peak RSS MB | output lines |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in tools:
-        ts = [t for t, _ in results[name]]
-        med = statistics.median(ts)
-        rss = max(r for _, r in results[name]) / 1024
-        print(f"| {name} | {med:.2f} | {mb / med:.0f} | {med / base:.2f}× | {rss:.0f} | {lines[name]} |")
+        med = statistics.median(t for t, _, _ in results[name])
+        cpu = statistics.median(c for _, c, _ in results[name])
+        rss = max(r for _, _, r in results[name]) / 1024
+        print(f"| {name} | {med:.2f} | {mb / med:.0f} | {med / base:.2f}× | {cpu:.2f} | {cpu / base_cpu:.2f}× | {rss:.0f} | {lines[name]} |")
     print()
-    print("all times (s): " + "; ".join(f"{n}: " + ", ".join(f"{t:.2f}" for t, _ in results[n]) for n in tools))
+    print("wall times (s): " + "; ".join(f"{n}: " + ", ".join(f"{t:.2f}" for t, _, _ in results[n]) for n in tools))
 
 
 if __name__ == "__main__":
