@@ -128,7 +128,9 @@ fn evasions_are_found_and_reported_as_such() {
     let page = write(
         dir.path(),
         "evasive.html",
-        "<p>承诺保 本 保 息</p><p>保*本*保*息</p><p>资&#8203;金池</p><p>資金池</p>".as_bytes(),
+        "<p>承诺保 本 保 息</p><p>保*本*保*息</p><p>资&#8203;金池</p><p>資金池</p>\
+         <p>全新Ｐ２Ｐ平台上线</p><p>穩健理財產品</p>"
+            .as_bytes(),
     );
     let hits = json_lines(&run(&["scan", "--json", &page]));
     let matched: Vec<&str> = hits
@@ -148,6 +150,28 @@ fn evasions_are_found_and_reported_as_such() {
         "{matched:?}"
     );
     assert!(matched.iter().any(|m| m.contains("資金池")), "{matched:?}");
+    assert!(
+        matched.iter().any(|m| m.contains("Ｐ２Ｐ平台")),
+        "{matched:?}"
+    );
+    assert!(
+        matched.iter().any(|m| m.contains("理財產品")),
+        "{matched:?}"
+    );
+    let wide = hits
+        .iter()
+        .find(|h| h["matched"].as_str().unwrap().contains("Ｐ２Ｐ"))
+        .unwrap();
+    let norms: Vec<&str> = wide["normalizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        norms.contains(&"width") && norms.contains(&"case"),
+        "{norms:?}"
+    );
     let noisy = hits
         .iter()
         .find(|h| h["matched"].as_str().unwrap().contains("保 本 保 息"))

@@ -621,6 +621,29 @@ mod tests {
     }
 
     #[test]
+    fn allow_list_spans_suppress_only_what_they_cover() {
+        let covered = SCANNER.scan_field(Field::Name, "西安市某某慈善基金会");
+        assert!(
+            !covered.iter().any(|h| h.term == "基金"),
+            "{:?}",
+            terms(&covered)
+        );
+        let text = "本公司是中国证券投资基金业协会会员，从事基金管理";
+        let hits = SCANNER.scan_field(Field::Scope, text);
+        let fund: Vec<_> = hits
+            .iter()
+            .filter(|h| h.category == Category::RestrictedName)
+            .collect();
+        assert!(!fund.is_empty(), "{:?}", terms(&hits));
+        let member_end = text.find("会员").unwrap();
+        assert!(
+            fund.iter().all(|h| h.raw.start > member_end),
+            "{:?}",
+            terms(&hits)
+        );
+    }
+
+    #[test]
     fn field_hits_point_into_the_field_text() {
         let name = "陕西理財咨询有限公司";
         let hits = SCANNER.scan_field(Field::Name, name);
