@@ -128,11 +128,17 @@ fn evasions_are_found_and_reported_as_such() {
     let page = write(
         dir.path(),
         "evasive.html",
-        "<p>承诺保 本 保 息</p><p>保*本*保*息</p><p>资&#8203;金池</p><p>資金池</p>\
+        "<p>承诺保 本 保 息</p><p>保*本*保*息</p><p>资&#8203;金池</p>\
          <p>全新Ｐ２Ｐ平台上线</p><p>穩健理財產品</p>"
             .as_bytes(),
     );
-    let hits = json_lines(&run(&["scan", "--json", &page]));
+    // a second page: the same term twice on one page is one hit with a count
+    let traditional = write(
+        dir.path(),
+        "traditional.html",
+        "<p>設立資金池</p>".as_bytes(),
+    );
+    let hits = json_lines(&run(&["scan", "--json", &page, &traditional]));
     let matched: Vec<&str> = hits
         .iter()
         .map(|h| h["matched"].as_str().unwrap())

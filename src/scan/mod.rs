@@ -55,6 +55,14 @@ pub struct Hit {
     /// For yield hits: the stated rate as a simple annual percentage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annual_rate: Option<f64>,
+    /// How many more times the same rule term occurs in this document after
+    /// this, its first occurrence (see `first_occurrences`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub repeats: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn ser_str<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
@@ -126,6 +134,7 @@ struct Found {
     start: usize,
     end: usize,
     annual_rate: Option<f64>,
+    repeats: usize,
 }
 
 /// Sentinel rule index for the yield detector.
@@ -361,6 +370,7 @@ impl Scanner {
             snippet_match,
             basis: meta.basis.clone(),
             annual_rate: f.annual_rate,
+            repeats: f.repeats,
         }
     }
 
@@ -414,31 +424,14 @@ impl Scanner {
                     start,
                     end,
                     annual_rate: None,
+                    repeats: 0,
                 });
             }
         }
         if let Some(y) = &self.yields {
             found.extend(self.stated_rates(y, norm, &keywords, &cues));
         }
-        let merged = merge_overlapping(found);
-        self.first_low_severity_only(merged)
-    }
-
-    /// Keeps only the first hit of each term of a low-severity rule in one
-    /// document. Low severity marks context (the page describes a financial
-    /// business: P2P平台, 理财产品) that a large platform repeats on every
-    /// line; one piece of evidence per term and page is what a reviewer needs,
-    /// thousands bury the real findings.
-    fn first_low_severity_only(&self, found: Vec<Found>) -> Vec<Found> {
-        let mut seen = std::collections::HashSet::new();
-        found
-            .into_iter()
-            .filter(|f| {
-                f.rule == YIELD_RULE
-                    || self.rules[f.rule].severity != Severity::Low
-                    || seen.insert((f.rule, f.term))
-            })
-            .collect()
+        first_occurrences(merge_overlapping(found))
     }
 
     /// Yield hits: a stated rate after (or just before) a keyword, above the
@@ -480,6 +473,7 @@ impl Scanner {
                 start,
                 end,
                 annual_rate: Some(rate),
+                repeats: 0,
             });
         }
         found
@@ -510,6 +504,31 @@ fn merge_overlapping(mut found: Vec<Found>) -> Vec<Found> {
         kept.push(f);
     }
     kept.sort_by_key(|f| (f.start, f.end, f.rule));
+    kept
+}
+
+/// Keeps the first occurrence of each rule term in a document and counts
+/// the rest in `repeats`. A platform repeats its slogans on every page and
+/// in every list item (加息券 ×20 on one help page, P2P平台 on every line):
+/// one piece of evidence per claim and page, with how often it recurs, is
+/// what a reviewer and a takedown list need; each stated yield stays a hit
+/// of its own (the rates differ). Expects hits in position order.
+fn first_occurrences(found: Vec<Found>) -> Vec<Found> {
+    let mut first: std::collections::HashMap<(usize, usize), usize> = Default::default();
+    let mut kept: Vec<Found> = Vec::with_capacity(found.len());
+    for f in found {
+        if f.rule == YIELD_RULE {
+            kept.push(f);
+            continue;
+        }
+        match first.get(&(f.rule, f.term)) {
+            Some(&i) => kept[i].repeats += 1,
+            None => {
+                first.insert((f.rule, f.term), kept.len());
+                kept.push(f);
+            }
+        }
+    }
     kept
 }
 
@@ -712,17 +731,15 @@ mod tests {
     }
 
     #[test]
-    fn low_severity_terms_are_reported_once_per_document() {
-        let hits = page("P2P平台一。P2P平台二。P2P平台三。承诺保本保息。承诺保本保息。");
-        let low = hits
-            .iter()
-            .filter(|h| h.severity == Severity::Low && h.term == "P2P平台")
-            .count();
-        let high = hits
-            .iter()
-            .filter(|h| h.category == Category::GuaranteedReturn)
-            .count();
-        assert_eq!((low, high), (1, 2), "{:?}", terms(&hits));
+    fn repeated_terms_are_one_hit_with_a_count() {
+        let text = "P2P平台一。P2P平台二。P2P平台三。本息保障。本息保障。年化18%，年化20%";
+        let hits = page(text);
+        let low: Vec<_> = hits.iter().filter(|h| h.term == "P2P平台").collect();
+        assert_eq!(low.len(), 1, "{:?}", terms(&hits));
+        assert_eq!((low[0].raw.start, low[0].repeats), (0, 2));
+        let g: Vec<_> = hits.iter().filter(|h| h.term == "本息保障").collect();
+        assert_eq!((g.len(), g[0].repeats), (1, 1));
+        assert_eq!(hits.iter().filter(|h| h.annual_rate.is_some()).count(), 2);
     }
 
     #[test]
