@@ -80,6 +80,15 @@ pub struct CrawlArgs {
     /// Distinct query strings admitted per path (calendar/filter traps).
     #[arg(long, value_name = "N", default_value_t = 100)]
     max_query_variants: u64,
+    /// Retries of a URL after a network error, 5xx or 429 before it is recorded as failed.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    retries: u32,
+    /// First backoff after an error, in seconds; doubles with each consecutive failure of a host.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    backoff: f64,
+    /// Consecutive failures after which a host is given up for this run.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    host_failures: u32,
     /// Fetch again pages done in earlier crawls (conditional requests; hits seen again keep their id).
     #[arg(long)]
     recrawl: bool,
@@ -314,8 +323,12 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
     if !(args.rate_per_host >= 0.0 && args.rate_per_host.is_finite()) {
         anyhow::bail!("--rate-per-host must be 0 (unlimited) or a positive number");
     }
-    if args.timeout <= 0.0 || args.connect_timeout <= 0.0 {
-        anyhow::bail!("timeouts must be positive");
+    if !(args.timeout > 0.0
+        && args.connect_timeout > 0.0
+        && args.backoff >= 0.0
+        && args.backoff.is_finite())
+    {
+        anyhow::bail!("--timeout and --connect-timeout must be positive, --backoff not negative");
     }
     let regexes = |v: &[String], flag: &str| -> anyhow::Result<Vec<regex::Regex>> {
         v.iter()
@@ -337,6 +350,9 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
         per_host_budget: args.max_pages_per_host,
         max_query_variants: args.max_query_variants,
         recrawl: args.recrawl,
+        max_attempts: args.retries.saturating_add(1),
+        backoff_base: Duration::from_secs_f64(args.backoff),
+        breaker_threshold: args.host_failures.max(1),
         ..CrawlConfig::default()
     };
     cfg.fetch.user_agent = args.user_agent.clone();

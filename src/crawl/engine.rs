@@ -38,6 +38,9 @@ use crate::{DocKind, Field, Scanner};
 
 /// Redirects followed for one page (RFC 9110 suggests 5; browsers allow 20).
 pub const MAX_REDIRECTS: u32 = 10;
+/// Hits kept per page: a hostile page repeating a phrase a million times
+/// must not flood the database; a reviewer needs the first few hundred.
+pub const MAX_HITS_PER_PAGE: usize = 500;
 /// A cached robots.txt is trusted this long.
 const ROBOTS_TTL_SECS: u64 = 24 * 3600;
 /// Longest wait a server can ask for with Retry-After before the host is
@@ -367,6 +370,17 @@ pub async fn crawl(
     let store = &shared.store;
     store.flush()?;
     let mut s = sched.summary;
+    s.hosts_given_up = sched
+        .order
+        .iter()
+        .filter_map(|h| {
+            let reason = sched.hosts.get(h)?.given_up.clone()?;
+            Some(GivenUp {
+                host: h.clone(),
+                reason,
+            })
+        })
+        .collect();
     s.queued = store.frontier_len() as u64;
     s.elapsed_secs = started.elapsed().as_secs_f64();
     s.pages_per_sec = if s.elapsed_secs > 0.0 {
@@ -747,9 +761,14 @@ async fn fetch_robots(shared: &Shared, host: &str) -> Result<Robots, String> {
         .unwrap_or_else(|| format!("http://{host}"));
     let mut url = Url::parse(&format!("{scheme_host}/robots.txt")).map_err(|e| e.to_string())?;
     for _ in 0..=5 {
-        let r = fetch::fetch(&shared.client, &shared.cfg.fetch, &url, None, true, false)
-            .await
-            .map_err(|e| e.to_string())?;
+        let r = match fetch::fetch(&shared.client, &shared.cfg.fetch, &url, None, true, false).await
+        {
+            Ok(r) => r,
+            // The SSRF guard will refuse the pages too, each with its reason
+            // recorded; nothing is sent to the host either way.
+            Err(FetchError::Refused(_)) => return Ok(Robots::AllowAll),
+            Err(e) => return Err(e.to_string()),
+        };
         if (300..400).contains(&r.status)
             && let Some(next) = r.location.as_deref().and_then(|l| url.join(l).ok())
         {
@@ -1149,7 +1168,13 @@ fn process(
         .as_deref()
         .map(|op| shared.scanner.scan_field(Field::Name, op))
         .unwrap_or_default();
-    for h in &scanned.hits {
+    if scanned.hits.len() > MAX_HITS_PER_PAGE {
+        page.error = Some(format!(
+            "{} hits on the page; the first {MAX_HITS_PER_PAGE} kept",
+            scanned.hits.len()
+        ));
+    }
+    for h in scanned.hits.iter().take(MAX_HITS_PER_PAGE) {
         let n = ordinals
             .entry((h.field, h.rule.0.clone(), h.matched.clone()))
             .or_insert(0);
