@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+#[allow(unused_imports)]
 pub use finscan::crawl::loopback::{Body, Request, Response, Server};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_finscan");
