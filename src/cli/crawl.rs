@@ -1,39 +1,738 @@
 //! `finscan crawl`, `finscan pages`, `finscan hits`, `finscan demo`.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 use clap::{Args, Subcommand};
+use finscan::crawl::fetch::ResolveMap;
+use finscan::crawl::{CrawlConfig, Progress, Summary, demo, loopback, urls};
+use finscan::store::{self, PageRecord, Store, StoredHit};
+use finscan::{Category, Scanner};
 
 use super::Outcome;
 
+/// The database directory option every command shares.
+#[derive(Args, Clone)]
+pub struct DbArg {
+    /// Database directory [default: $FINSCAN_DB, else ./finscan-data].
+    #[arg(long, value_name = "DIR")]
+    db: Option<PathBuf>,
+}
+
+impl DbArg {
+    fn dir(&self) -> PathBuf {
+        store::db_dir(self.db.as_deref())
+    }
+}
+
 #[derive(Args)]
-pub struct CrawlArgs {}
+pub struct CrawlArgs {
+    /// File of seed URLs: one per line, `#` comments, blank lines ignored.
+    #[arg(long, value_name = "FILE")]
+    seeds: PathBuf,
+    #[command(flatten)]
+    db: DbArg,
+    /// Stop after this many pages (counting pages done earlier in this crawl).
+    #[arg(long, value_name = "N")]
+    max_pages: Option<u64>,
+    /// Follow links at most this many hops from a seed.
+    #[arg(long, value_name = "D", default_value_t = 16)]
+    max_depth: u32,
+    /// Requests per second to each host; 0 = unlimited (benchmarks on your own servers only).
+    #[arg(long, value_name = "R", default_value_t = 1.0)]
+    rate_per_host: f64,
+    /// Requests in flight in total.
+    #[arg(long, value_name = "C", default_value_t = 16)]
+    concurrency: usize,
+    /// Requests in flight per host.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    host_concurrency: usize,
+    /// User-Agent header (keep a contact URL in it).
+    #[arg(long, value_name = "S", default_value = finscan::crawl::DEFAULT_USER_AGENT)]
+    user_agent: String,
+    /// Map HOST:PORT to ADDR instead of asking DNS, like curl; ADDR may be private.
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    resolve: Vec<String>,
+    /// Allow loopback, private, link-local and multicast destinations.
+    #[arg(long)]
+    allow_private: bool,
+    /// Also crawl URLs matching this regex (beyond the seeds' domains).
+    #[arg(long, value_name = "REGEX")]
+    include: Vec<String>,
+    /// Never crawl URLs matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    exclude: Vec<String>,
+    /// Total time allowed for one request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    timeout: f64,
+    /// Time allowed to connect, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    connect_timeout: f64,
+    /// Largest body read (after decompression); longer pages are truncated.
+    #[arg(long, value_name = "BYTES", default_value_t = finscan::crawl::fetch::DEFAULT_MAX_BODY)]
+    max_body: usize,
+    /// URLs admitted per host.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    max_pages_per_host: u64,
+    /// Distinct query strings admitted per path (calendar/filter traps).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    max_query_variants: u64,
+    /// Retries of a URL after a network error, 5xx or 429 before it is recorded as failed.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    retries: u32,
+    /// First backoff after an error, in seconds; doubles with each consecutive failure of a host.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    backoff: f64,
+    /// Consecutive failures after which a host is given up for this run.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    host_failures: u32,
+    /// Fetch again pages done in earlier crawls (conditional requests; hits seen again keep their id).
+    #[arg(long)]
+    recrawl: bool,
+    /// Directory of *.toml rule files (default: the rules built into finscan).
+    #[arg(long, env = "FINSCAN_RULES")]
+    rules: Option<PathBuf>,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
 
 #[derive(Subcommand)]
 pub enum PagesCommand {
     /// List stored pages.
-    List {},
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        filter: Filter,
+        /// Only pages in this state (fetched, not-modified, redirect, skipped, disallowed, failed).
+        #[arg(long)]
+        state: Option<String>,
+        /// One JSON object per page per line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum HitsCommand {
     /// List stored hits.
-    List {},
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        filter: Filter,
+        /// Only hits of this category (guaranteed-return, fund-pool, …).
+        #[arg(long, value_parser = parse_category)]
+        category: Option<Category>,
+        /// One JSON object per hit per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Clone)]
+pub struct Filter {
+    /// Only this host (exact, or a registrable domain such as a.com.cn).
+    #[arg(long)]
+    host: Option<String>,
+    /// Only records from this time on (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_since)]
+    since: Option<String>,
+}
+
+impl Filter {
+    fn host_ok(&self, host: &str) -> bool {
+        let Some(want) = &self.host else { return true };
+        let bare = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        want.eq_ignore_ascii_case(host)
+            || want.eq_ignore_ascii_case(bare)
+            || urls::registrable_domain(bare) == *want
+    }
+
+    fn since_ok(&self, t: &str) -> bool {
+        self.since.as_deref().is_none_or(|s| t >= s)
+    }
+}
+
+fn parse_category(s: &str) -> Result<Category, String> {
+    Category::parse(s).ok_or_else(|| format!("unknown category {s:?}"))
+}
+
+fn parse_since(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let date_ok = b.len() >= 10
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !date_ok {
+        return Err(format!(
+            "{s:?} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)"
+        ));
+    }
+    Ok(if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_owned()
+    })
 }
 
 #[derive(Args)]
-pub struct DemoArgs {}
-
-pub fn crawl(_args: CrawlArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("crawl is not implemented yet")
+pub struct DemoArgs {
+    /// Keep the demo's database here (default: a temporary directory, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    db: Option<PathBuf>,
+    /// Print hits as JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
-pub fn pages(_cmd: PagesCommand) -> anyhow::Result<Outcome> {
-    anyhow::bail!("pages is not implemented yet")
+/// A bad line of the seeds file.
+#[derive(Debug)]
+pub struct SeedError {
+    pub line: usize,
+    pub text: String,
+    pub message: String,
 }
 
-pub fn hits(_cmd: HitsCommand) -> anyhow::Result<Outcome> {
-    anyhow::bail!("hits is not implemented yet")
+/// Reads seed URLs: one per line, `#` starts a comment line, blank lines are
+/// skipped. A bare host (`www.a.cn`) means `http://www.a.cn/`. Bad lines are
+/// returned with their line numbers, not fatal.
+pub fn parse_seeds(text: &str) -> (Vec<url::Url>, Vec<SeedError>) {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim().trim_start_matches('\u{feff}');
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let t = t.split(" #").next().unwrap_or(t).trim();
+        let candidate = if t.contains("://") {
+            t.to_owned()
+        } else {
+            format!("http://{t}")
+        };
+        let err = |message: String| SeedError {
+            line: i + 1,
+            text: t.to_owned(),
+            message,
+        };
+        if t.contains(char::is_whitespace) {
+            bad.push(err("contains spaces".into()));
+            continue;
+        }
+        match urls::normalize(&candidate) {
+            Ok(u) => ok.push(u),
+            Err(e) => bad.push(err(e)),
+        }
+    }
+    (ok, bad)
 }
 
-pub fn demo(_args: DemoArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("demo is not implemented yet")
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn open_store(dir: &Path) -> anyhow::Result<Store> {
+    Store::open(dir).with_context(|| {
+        format!(
+            "cannot open database {} (is another finscan process using it?)",
+            dir.display()
+        )
+    })
+}
+
+fn init_logging(progress_bar: bool) {
+    let default = if progress_bar {
+        "finscan=warn"
+    } else {
+        "finscan=info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FINSCAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Turns Ctrl-C (and SIGTERM) into a shutdown request; a second Ctrl-C exits at once.
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            #[cfg(unix)]
+            let term_fut = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let term_fut = std::future::pending::<()>();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term_fut => {}
+            }
+            if *tx.borrow() {
+                eprintln!("finscan: interrupted again, exiting now");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "finscan: stopping after the requests in flight (Ctrl-C again to quit at once)"
+            );
+            let _ = tx.send(true);
+        }
+    });
+    rx
+}
+
+pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
+    let text = std::fs::read(&args.seeds)
+        .with_context(|| format!("reading seeds file {}", args.seeds.display()))?;
+    let (seeds, bad) = parse_seeds(&String::from_utf8_lossy(&text));
+    for b in &bad {
+        eprintln!(
+            "finscan: {}:{}: skipped {:?}: {}",
+            args.seeds.display(),
+            b.line,
+            b.text,
+            b.message
+        );
+    }
+    let mut resolve = ResolveMap::default();
+    for r in &args.resolve {
+        resolve.add(r).map_err(anyhow::Error::msg)?;
+    }
+    if !(args.rate_per_host >= 0.0 && args.rate_per_host.is_finite()) {
+        anyhow::bail!("--rate-per-host must be 0 (unlimited) or a positive number");
+    }
+    if !(args.timeout > 0.0
+        && args.connect_timeout > 0.0
+        && args.backoff >= 0.0
+        && args.backoff.is_finite())
+    {
+        anyhow::bail!("--timeout and --connect-timeout must be positive, --backoff not negative");
+    }
+    let regexes = |v: &[String], flag: &str| -> anyhow::Result<Vec<regex::Regex>> {
+        v.iter()
+            .map(|p| {
+                regex::Regex::new(p).with_context(|| format!("{flag} {p:?} is not a valid regex"))
+            })
+            .collect()
+    };
+    let scanner = Arc::new(super::load_scanner(args.rules.as_deref())?);
+    let mut cfg = CrawlConfig {
+        seeds,
+        max_pages: args.max_pages,
+        max_depth: args.max_depth,
+        rate_per_host: args.rate_per_host,
+        host_concurrency: args.host_concurrency.max(1),
+        concurrency: args.concurrency.max(1),
+        include: regexes(&args.include, "--include")?,
+        exclude: regexes(&args.exclude, "--exclude")?,
+        per_host_budget: args.max_pages_per_host,
+        max_query_variants: args.max_query_variants,
+        recrawl: args.recrawl,
+        max_attempts: args.retries.saturating_add(1),
+        backoff_base: Duration::from_secs_f64(args.backoff),
+        breaker_threshold: args.host_failures.max(1),
+        ..CrawlConfig::default()
+    };
+    cfg.fetch.user_agent = args.user_agent.clone();
+    cfg.fetch.timeout = Duration::from_secs_f64(args.timeout);
+    cfg.fetch.connect_timeout = Duration::from_secs_f64(args.connect_timeout);
+    cfg.fetch.max_body = args.max_body.max(1);
+    cfg.fetch.allow_private = args.allow_private;
+    cfg.fetch.resolve = resolve;
+    let dir = args.db.dir();
+    let store = open_store(&dir)?;
+    if cfg.seeds.is_empty() && store.frontier_len() == 0 && !bad.is_empty() {
+        anyhow::bail!(
+            "no valid seed URL in {} and nothing left to resume",
+            args.seeds.display()
+        );
+    }
+    let tty = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    init_logging(tty);
+    let bar = tty.then(progress_bar);
+    let show = |p: &Progress| {
+        if let Some(b) = &bar {
+            let s = p.summary;
+            b.set_position(s.pages_done);
+            b.set_message(format!(
+                "{:.1} pages/s · queue {} · in flight {} · errors {} · hits {} · {}",
+                s.pages_per_sec,
+                p.queued,
+                p.in_flight,
+                s.errors,
+                s.hits,
+                shorten(p.last_url, 60)
+            ));
+        }
+    };
+    let summary = runtime()?.block_on(async {
+        let shutdown = shutdown_signal();
+        finscan::crawl::crawl(cfg, store, scanner, shutdown, &show).await
+    })?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    report_summary(&summary, args.json, &dir)?;
+    Ok(outcome(&summary, !bad.is_empty()))
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new_spinner();
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {pos} pages · {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    b.enable_steady_tick(Duration::from_millis(120));
+    b
+}
+
+fn shorten(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let tail: String = s
+            .chars()
+            .rev()
+            .take(n - 1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("…{tail}")
+    }
+}
+
+fn outcome(s: &Summary, bad_input: bool) -> Outcome {
+    if bad_input || s.interrupted || !s.hosts_given_up.is_empty() || s.pages_failed > 0 {
+        Outcome::Partial
+    } else if s.hits > 0 {
+        Outcome::Hits
+    } else {
+        Outcome::Clean
+    }
+}
+
+fn report_summary(s: &Summary, json: bool, dir: &Path) -> anyhow::Result<()> {
+    if json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, s)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    for g in &s.hosts_given_up {
+        eprintln!(
+            "finscan: gave up {} for this run: {} (its URLs stay queued)",
+            g.host, g.reason
+        );
+    }
+    if s.interrupted {
+        eprintln!("finscan: interrupted; run the same command again to resume");
+    }
+    if s.stopped_at_max_pages {
+        eprintln!("finscan: stopped at --max-pages");
+    }
+    eprintln!(
+        "finscan: {} page(s) in {:.1}s ({:.1} pages/s): {} fetched, {} skipped, {} failed; {} hit(s), {} new; {} error(s); {} robots.txt; {} URL(s) still queued; database {}",
+        s.pages_done,
+        s.elapsed_secs,
+        s.pages_per_sec,
+        s.pages_fetched,
+        s.pages_skipped,
+        s.pages_failed,
+        s.hits,
+        s.new_hits,
+        s.errors,
+        s.robots_fetched,
+        s.queued,
+        dir.display()
+    );
+    Ok(())
+}
+
+/// A page as `pages list --json` prints it.
+#[derive(serde::Serialize)]
+struct PageLine<'a> {
+    #[serde(flatten)]
+    page: &'a PageRecord,
+    hits: usize,
+}
+
+pub fn pages(cmd: PagesCommand) -> anyhow::Result<Outcome> {
+    let PagesCommand::List {
+        db,
+        filter,
+        state,
+        json,
+    } = cmd;
+    let store = open_store(&db.dir())?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut n = 0usize;
+    for p in store.pages_iter() {
+        let p = p?;
+        if !filter.host_ok(&p.host) || !filter.since_ok(&p.fetched_at) {
+            continue;
+        }
+        if state.as_deref().is_some_and(|s| s != p.state.as_str()) {
+            continue;
+        }
+        n += 1;
+        if json {
+            serde_json::to_writer(
+                &mut out,
+                &PageLine {
+                    page: &p,
+                    hits: p.hit_ids.len(),
+                },
+            )?;
+            writeln!(out)?;
+        } else {
+            write_page_line(&mut out, &p)?;
+        }
+    }
+    out.flush()?;
+    if !json {
+        eprintln!("finscan: {n} page(s)");
+    }
+    Ok(Outcome::Clean)
+}
+
+fn write_page_line(out: &mut impl Write, p: &PageRecord) -> std::io::Result<()> {
+    let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    writeln!(
+        out,
+        "{:<3} {:<12} {:<7} {:>3} hits  {}  {}  {}  {}{}",
+        p.status.map_or("-".to_string(), |s| s.to_string()),
+        p.state.as_str(),
+        dash(&p.charset),
+        p.hit_ids.len(),
+        p.url,
+        dash(&p.title),
+        dash(&p.icp),
+        dash(&p.operator),
+        p.error
+            .as_deref()
+            .map(|e| format!("  ({e})"))
+            .unwrap_or_default()
+    )
+}
+
+pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
+    let HitsCommand::List {
+        db,
+        filter,
+        category,
+        json,
+    } = cmd;
+    let store = open_store(&db.dir())?;
+    let mut hits: Vec<StoredHit> = Vec::new();
+    for h in store.hits_iter() {
+        let h = h?;
+        if filter.host_ok(&h.host)
+            && filter.since_ok(&h.last_seen)
+            && category.is_none_or(|c| c == h.category)
+        {
+            hits.push(h);
+        }
+    }
+    hits.sort_by(|a, b| (&a.url, a.field, a.start).cmp(&(&b.url, b.field, b.start)));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    print_hits(&mut out, &hits, json)?;
+    out.flush()?;
+    if !json {
+        eprintln!("finscan: {} hit(s)", hits.len());
+    }
+    Ok(if hits.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Hits
+    })
+}
+
+fn print_hits(out: &mut impl Write, hits: &[StoredHit], json: bool) -> std::io::Result<()> {
+    for h in hits {
+        if json {
+            serde_json::to_writer(&mut *out, h)?;
+            writeln!(out)?;
+        } else {
+            let rate = h
+                .annual_rate
+                .map(|r| format!(" ({r:.1}%/yr)"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{:<6} {:<20} {:<12} {}  {}{}  [{}]",
+                h.severity.as_str(),
+                h.category.as_str(),
+                h.matched,
+                h.url,
+                h.snippet.replace('\n', " "),
+                rate,
+                h.id
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
+    let server = loopback::Server::start(demo::handler())
+        .context("starting the demo server on 127.0.0.1")?;
+    let port = server.port;
+    let (dir, temporary) = match &args.db {
+        Some(d) => (d.clone(), false),
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            (
+                std::env::temp_dir().join(format!("finscan-demo-{}-{nanos}", std::process::id())),
+                true,
+            )
+        }
+    };
+    let mut cfg = CrawlConfig {
+        seeds: demo::SEED_HOSTS
+            .iter()
+            .filter_map(|h| urls::normalize(&format!("http://{h}:{port}/")).ok())
+            .collect(),
+        rate_per_host: 20.0,
+        concurrency: 8,
+        ..CrawlConfig::default()
+    };
+    for h in demo::hosts() {
+        cfg.fetch
+            .resolve
+            .add(&format!("{h}:{port}:127.0.0.1"))
+            .map_err(anyhow::Error::msg)?;
+    }
+    cfg.fetch.timeout = Duration::from_secs(10);
+    eprintln!(
+        "finscan demo: serving {} sample platform sites on 127.0.0.1:{port}; crawling them with the real crawler (robots.txt, rate limits, GBK decoding, sled store)…",
+        demo::hosts().len()
+    );
+    let scanner = Arc::new(
+        Scanner::bundled().map_err(|e| anyhow::anyhow!("bundled rules are invalid: {e}"))?,
+    );
+    let result = (|| -> anyhow::Result<Outcome> {
+        let store = open_store(&dir)?;
+        let summary = runtime()?.block_on(async {
+            let shutdown = shutdown_signal();
+            finscan::crawl::crawl(cfg, store.clone(), scanner, shutdown, &|_: &Progress| {}).await
+        })?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let pages: Vec<PageRecord> = store.pages_iter().collect::<Result<_, _>>()?;
+        let mut hits: Vec<StoredHit> = store.hits_iter().collect::<Result<_, _>>()?;
+        hits.sort_by(|a, b| (&a.url, a.field, a.start).cmp(&(&b.url, b.field, b.start)));
+        if args.json {
+            print_hits(&mut out, &hits, true)?;
+        } else {
+            writeln!(out, "\nPages ({}):", pages.len())?;
+            for p in &pages {
+                write_page_line(&mut out, p)?;
+            }
+            writeln!(out, "\nHits ({}):", hits.len())?;
+            let mut last_url = "";
+            for h in &hits {
+                if h.url != last_url {
+                    let p = pages.iter().find(|p| p.url == h.url);
+                    writeln!(
+                        out,
+                        "\n  {}  [{}; {}; {}]",
+                        h.url,
+                        p.and_then(|p| p.charset.as_deref()).unwrap_or("-"),
+                        p.and_then(|p| p.icp.as_deref()).unwrap_or("no ICP number"),
+                        p.and_then(|p| p.operator.as_deref())
+                            .unwrap_or("no operator")
+                    )?;
+                    last_url = &h.url;
+                }
+                let rate = h
+                    .annual_rate
+                    .map(|r| format!(" ({r:.1}%/yr)"))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "    {:<6} {:<20} {}{}  …{}…",
+                    h.severity.as_str(),
+                    h.category.as_str(),
+                    h.matched,
+                    rate,
+                    h.snippet.replace('\n', " ")
+                )?;
+            }
+            writeln!(out)?;
+        }
+        out.flush()?;
+        drop(out);
+        report_summary(&summary, false, &dir)?;
+        if temporary {
+            eprintln!(
+                "finscan demo: run `finscan demo --db DIR` to keep the database, then `finscan hits list --db DIR`."
+            );
+        } else {
+            eprintln!(
+                "finscan demo: read it back with `finscan hits list --db {}`",
+                dir.display()
+            );
+        }
+        Ok(outcome(&summary, false))
+    })();
+    drop(server);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_file_reports_bad_lines_with_numbers() {
+        let text = "# platforms\nhttp://www.a.cn/\n\nwww.b.com.cn\nnot a url\nftp://c.cn/\nhttp://d.cn/x # note\n";
+        let (ok, bad) = parse_seeds(text);
+        let ok: Vec<&str> = ok.iter().map(|u| u.as_str()).collect();
+        assert_eq!(
+            ok,
+            ["http://www.a.cn/", "http://www.b.com.cn/", "http://d.cn/x"]
+        );
+        let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [5, 6]);
+    }
+
+    #[test]
+    fn since_accepts_dates_and_timestamps() {
+        assert_eq!(parse_since("2024-01-02").unwrap(), "2024-01-02T00:00:00Z");
+        assert_eq!(
+            parse_since("2024-01-02T03:04:05Z").unwrap(),
+            "2024-01-02T03:04:05Z"
+        );
+        assert!(parse_since("yesterday").is_err());
+    }
 }

@@ -1,2 +1,867 @@
-//! The sled database: pages, raw bodies, hits, frontier; trees named for what
-//! they hold. A page's hits and its "done" mark are written in one transaction.
+//! The sled database: one directory, trees named for what they hold.
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `pages` | normalized URL | [`PageRecord`] (JSON) |
+//! | `bodies` | SHA-256 of the raw body (32 bytes) | the raw body, zstd-compressed |
+//! | `hits` | hit id (8 bytes) | [`StoredHit`] (JSON) |
+//! | `frontier` | `host \0 seq` (seq big-endian) | [`FrontierEntry`] (JSON) |
+//! | `seen` | normalized URL | generation (u32 BE) + [`SeenState`] byte |
+//! | `hosts` | `robots\0host`, `budget\0gen\0host`, `qv\0gen\0host+path` | robots cache, per-host counters |
+//! | `meta` | `generation`, `scope`, `done\0gen` | crawl-wide state |
+//!
+//! A page's record, its hits, its "done" mark, the removal of its frontier
+//! entry and the admission of its outlinks are one sled transaction
+//! ([`Store::commit_page`]): after a crash the database holds either all of a
+//! page or none of it, so a resumed crawl refetches exactly the pages that
+//! were not done and never doubles a hit. Bodies are written before that
+//! transaction; they are content-addressed, so a body without its page is
+//! harmless and is reused when the page is fetched again.
+//!
+//! The frontier lives on disk, keyed by host so the scheduler can take the
+//! next URL of a host with one range read: the crawler's memory does not grow
+//! with the number of queued URLs.
+//!
+//! This module knows nothing about HTTP or scanning; it stores what `crawl`
+//! hands it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+use crate::rules::{Category, Field, RuleId, Severity};
+
+/// Environment variable naming the database directory.
+pub const DB_ENV: &str = "FINSCAN_DB";
+/// Database directory when neither `--db` nor [`DB_ENV`] is given.
+pub const DEFAULT_DB_DIR: &str = "finscan-data";
+
+/// sled's page cache; kept small because the crawler must run in a flat,
+/// modest amount of memory (sled's default is 1 GiB).
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("database: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("database record {key}: {message}")]
+    Corrupt { key: String, message: String },
+    #[error("body compression: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// What became of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PageState {
+    /// Fetched and scanned.
+    Fetched,
+    /// Recrawl: the server answered 304, the stored body was rescanned.
+    NotModified,
+    /// Answered with a redirect that was queued or not followed (see `error`).
+    Redirect,
+    /// Not a page finscan reads (content type outside the allow-list).
+    Skipped,
+    /// robots.txt disallows it.
+    Disallowed,
+    /// Could not be fetched (see `error`): HTTP error status, network
+    /// failure after retries, SSRF guard, redirect loop.
+    Failed,
+}
+
+impl PageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageState::Fetched => "fetched",
+            PageState::NotModified => "not-modified",
+            PageState::Redirect => "redirect",
+            PageState::Skipped => "skipped",
+            PageState::Disallowed => "disallowed",
+            PageState::Failed => "failed",
+        }
+    }
+}
+
+/// One crawled URL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PageRecord {
+    pub url: String,
+    pub host: String,
+    pub state: PageState,
+    /// HTTP status of the last response (after redirects), if one came.
+    pub status: Option<u16>,
+    /// URL that answered, after same-host redirects.
+    pub final_url: String,
+    /// Redirect chain: every URL that answered with a redirect, in order.
+    #[serde(default)]
+    pub redirects: Vec<String>,
+    pub content_type: Option<String>,
+    /// Encoding the body was decoded with (`GBK`, `UTF-8`).
+    pub charset: Option<String>,
+    /// SHA-256 of the raw body (hex): its key in `bodies`.
+    pub sha256: Option<String>,
+    pub bytes: u64,
+    /// The body was cut at the size cap.
+    pub truncated: bool,
+    pub title: Option<String>,
+    /// ICP filing number (ICP备案号).
+    pub icp: Option<String>,
+    /// Public-security filing number (公网安备).
+    pub psb: Option<String>,
+    /// Operator named in the footer (主办单位 / 版权所有).
+    pub operator: Option<String>,
+    pub fetched_at: String,
+    pub depth: u32,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub error: Option<String>,
+    /// Ids of the hits currently on this page.
+    #[serde(default)]
+    pub hit_ids: Vec<String>,
+    pub links: u32,
+    pub generation: u32,
+}
+
+/// Review status of a hit; the lifecycle beyond `new` belongs to `review`.
+pub const HIT_STATUS_NEW: &str = "new";
+
+/// A hit as stored: the scan keys of [`crate::Hit`] plus identity and time.
+///
+/// Identity ("the same hit seen again") is (page URL, field, rule, matched
+/// text, ordinal of that (rule, matched) pair on the page). Byte offsets are
+/// deliberately not part of it: an edit elsewhere on the page shifts them,
+/// and the reviewer would see a rectified hit and a new one where nothing
+/// changed; the ordinal keeps two occurrences of one phrase apart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredHit {
+    pub id: String,
+    pub url: String,
+    pub host: String,
+    pub status: String,
+    pub rule: RuleId,
+    pub category: Category,
+    pub severity: Severity,
+    pub field: Field,
+    pub term: String,
+    pub matched: String,
+    /// Byte range in the raw body (`field = page`) or in the operator text
+    /// (`field = name`).
+    pub start: usize,
+    pub end: usize,
+    pub snippet: String,
+    pub basis: String,
+    pub normalizations: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annual_rate: Option<f64>,
+    /// Body the evidence is in (key of `bodies`).
+    pub sha256: Option<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+impl StoredHit {
+    /// Converts a scanner hit found on `url`; `ordinal` counts earlier hits
+    /// of the same (field, rule, matched) on the page.
+    pub fn from_hit(
+        h: &crate::Hit,
+        url: &str,
+        host: &str,
+        ordinal: usize,
+        sha256: Option<&str>,
+        now: &str,
+    ) -> Self {
+        StoredHit {
+            id: hit_id(url, h.field, &h.rule, &h.matched, ordinal),
+            url: url.to_owned(),
+            host: host.to_owned(),
+            status: HIT_STATUS_NEW.to_owned(),
+            rule: h.rule.clone(),
+            category: h.category,
+            severity: h.severity,
+            field: h.field,
+            term: h.term.clone(),
+            matched: h.matched.clone(),
+            start: h.raw.start,
+            end: h.raw.end,
+            snippet: h.snippet.clone(),
+            basis: h.basis.to_string(),
+            normalizations: h
+                .normalizations
+                .names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            annual_rate: h.annual_rate,
+            sha256: sha256.map(str::to_owned),
+            first_seen: now.to_owned(),
+            last_seen: now.to_owned(),
+        }
+    }
+}
+
+/// The stable id of a hit (16 hex digits); see [`StoredHit`] for identity.
+pub fn hit_id(url: &str, field: Field, rule: &RuleId, matched: &str, ordinal: usize) -> String {
+    let mut h = Sha256::new();
+    for part in [url, field.as_str(), &rule.0, matched, &ordinal.to_string()] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// A URL waiting to be fetched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FrontierEntry {
+    pub url: String,
+    pub depth: u32,
+    /// Failed attempts so far (network errors, 5xx, 429).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Redirect hops that led here (cross-host redirects are queued).
+    #[serde(default)]
+    pub hops: u32,
+    /// Page that linked here.
+    #[serde(default)]
+    pub via: Option<String>,
+}
+
+/// State of a URL in `seen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeenState {
+    Queued,
+    Done,
+}
+
+/// Cached robots.txt of a host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RobotsRecord {
+    pub status: u16,
+    pub body: String,
+    /// Unix seconds.
+    pub fetched_at: u64,
+}
+
+/// A URL to admit to the frontier (scope and URL-only traps already checked).
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    pub host: String,
+    pub entry: FrontierEntry,
+    /// `host + path` for the query-variant cap, when the URL has a query.
+    pub query_path: Option<String>,
+}
+
+/// Limits applied when admitting links, inside the transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    pub generation: u32,
+    pub per_host_budget: u64,
+    pub max_query_variants: u64,
+}
+
+/// Everything written when a page is done.
+#[derive(Debug, Clone)]
+pub struct PageCommit {
+    pub frontier_key: Vec<u8>,
+    pub page: PageRecord,
+    /// Other URLs this fetch settled (same-host redirect hops).
+    pub also_done: Vec<String>,
+    pub hits: Vec<StoredHit>,
+    pub links: Vec<NewLink>,
+}
+
+/// What a commit changed.
+#[derive(Debug, Default, Clone)]
+pub struct CommitOutcome {
+    /// Hosts that received newly queued URLs (may repeat).
+    pub queued_hosts: Vec<String>,
+    pub new_hits: usize,
+    pub seen_again: usize,
+    /// Links refused by the per-host budget or the query-variant cap.
+    pub refused: usize,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    pub pages: sled::Tree,
+    pub bodies: sled::Tree,
+    pub hits: sled::Tree,
+    pub frontier: sled::Tree,
+    pub seen: sled::Tree,
+    pub hosts: sled::Tree,
+    pub meta: sled::Tree,
+}
+
+/// The database directory: `--db`, else `$FINSCAN_DB`, else `./finscan-data`.
+pub fn db_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_owned();
+    }
+    match std::env::var_os(DB_ENV) {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from(DEFAULT_DB_DIR),
+    }
+}
+
+fn corrupt(key: &[u8], e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn de<T: for<'a> Deserialize<'a>>(key: &[u8], v: &[u8]) -> Result<T> {
+    serde_json::from_slice(v).map_err(|e| corrupt(key, e))
+}
+
+fn ser<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// Frontier key: `host \0 seq`.
+pub fn frontier_key(host: &str, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(host.len() + 9);
+    k.extend_from_slice(host.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The host part of a frontier key.
+pub fn frontier_host(key: &[u8]) -> &str {
+    let end = key.iter().position(|&b| b == 0).unwrap_or(key.len());
+    std::str::from_utf8(&key[..end]).unwrap_or("")
+}
+
+fn seen_value(generation: u32, state: SeenState) -> [u8; 5] {
+    let g = generation.to_be_bytes();
+    [
+        g[0],
+        g[1],
+        g[2],
+        g[3],
+        matches!(state, SeenState::Done) as u8,
+    ]
+}
+
+fn parse_seen(v: &[u8]) -> Option<(u32, SeenState)> {
+    let g = u32::from_be_bytes(v.get(..4)?.try_into().ok()?);
+    Some((
+        g,
+        if v.get(4) == Some(&1) {
+            SeenState::Done
+        } else {
+            SeenState::Queued
+        },
+    ))
+}
+
+fn counter(v: Option<sled::IVec>) -> u64 {
+    v.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir`. Fails if another
+    /// finscan process holds it.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: dir.to_owned(),
+                source,
+            })?;
+        let t = |n: &str| db.open_tree(n);
+        Ok(Store {
+            pages: t("pages")?,
+            bodies: t("bodies")?,
+            hits: t("hits")?,
+            frontier: t("frontier")?,
+            seen: t("seen")?,
+            hosts: t("hosts")?,
+            meta: t("meta")?,
+            db,
+        })
+    }
+
+    /// Writes everything to disk.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Current crawl generation (0 for a new database). A recrawl starts a
+    /// new generation: URLs done in an older one may be fetched again.
+    pub fn generation(&self) -> Result<u32> {
+        Ok(self
+            .meta
+            .get("generation")?
+            .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    pub fn start_generation(&self) -> Result<u32> {
+        let g = self.generation()? + 1;
+        self.meta.insert("generation", &g.to_be_bytes())?;
+        Ok(g)
+    }
+
+    /// Registrable domains in scope, kept so that a resumed crawl keeps the
+    /// scope of the run that queued its frontier.
+    pub fn scope_domains(&self) -> Result<Vec<String>> {
+        match self.meta.get("scope")? {
+            Some(v) => de(b"scope", &v),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub fn set_scope_domains(&self, domains: &[String]) -> Result<()> {
+        self.meta.insert("scope", ser(&domains))?;
+        Ok(())
+    }
+
+    /// Pages done in `generation`.
+    pub fn done_count(&self, generation: u32) -> Result<u64> {
+        Ok(counter(self.meta.get(format!("done\0{generation}"))?))
+    }
+
+    pub fn seen_state(&self, url: &str, generation: u32) -> Result<Option<SeenState>> {
+        Ok(self
+            .seen
+            .get(url)?
+            .and_then(|v| parse_seen(&v))
+            .and_then(|(g, s)| (g == generation).then_some(s)))
+    }
+
+    pub fn page(&self, url: &str) -> Result<Option<PageRecord>> {
+        self.pages
+            .get(url)?
+            .map(|v| de(url.as_bytes(), &v))
+            .transpose()
+    }
+
+    /// Stores a raw body (idempotent) and returns its SHA-256 in hex.
+    pub fn put_body(&self, raw: &[u8]) -> Result<String> {
+        let digest = Sha256::digest(raw);
+        if !self.bodies.contains_key(digest.as_slice())? {
+            let z = zstd::encode_all(raw, 3)?;
+            self.bodies.insert(digest.as_slice(), z)?;
+        }
+        Ok(hex::encode(digest))
+    }
+
+    pub fn body(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>> {
+        let Ok(key) = hex::decode(sha256_hex) else {
+            return Ok(None);
+        };
+        match self.bodies.get(key)? {
+            Some(z) => Ok(Some(zstd::decode_all(z.as_ref())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn robots(&self, host: &str) -> Result<Option<RobotsRecord>> {
+        let k = format!("robots\0{host}");
+        self.hosts
+            .get(&k)?
+            .map(|v| de(k.as_bytes(), &v))
+            .transpose()
+    }
+
+    pub fn set_robots(&self, host: &str, r: &RobotsRecord) -> Result<()> {
+        self.hosts.insert(format!("robots\0{host}"), ser(r))?;
+        Ok(())
+    }
+
+    /// Hosts with queued URLs, found by skipping from host prefix to host
+    /// prefix: one read per host, not per URL.
+    pub fn frontier_hosts(&self) -> Result<Vec<String>> {
+        let mut hosts = Vec::new();
+        let mut from: Vec<u8> = Vec::new();
+        while let Some((k, _)) = self.frontier.range(from.clone()..).next().transpose()? {
+            let h = frontier_host(&k).to_owned();
+            from = h.as_bytes().to_vec();
+            from.push(1);
+            hosts.push(h);
+        }
+        Ok(hosts)
+    }
+
+    /// The first queued URL of `host` whose key is after `after`.
+    pub fn next_in_frontier(
+        &self,
+        host: &str,
+        after: Option<&[u8]>,
+    ) -> Result<Option<(Vec<u8>, FrontierEntry)>> {
+        let mut end = host.as_bytes().to_vec();
+        end.push(1);
+        let start = match after {
+            Some(a) => std::ops::Bound::Excluded(a.to_vec()),
+            None => {
+                let mut s = host.as_bytes().to_vec();
+                s.push(0);
+                std::ops::Bound::Included(s)
+            }
+        };
+        match self
+            .frontier
+            .range((start, std::ops::Bound::Excluded(end)))
+            .next()
+        {
+            Some(kv) => {
+                let (k, v) = kv?;
+                Ok(Some((k.to_vec(), de(&k, &v)?)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn frontier_len(&self) -> usize {
+        self.frontier.len()
+    }
+
+    /// Admits seed URLs (and cross-host redirect targets) to the frontier;
+    /// returns the hosts that received URLs.
+    pub fn enqueue(&self, links: &[NewLink], adm: Admission) -> Result<CommitOutcome> {
+        let r = (&self.frontier, &self.seen, &self.hosts).transaction(|(frontier, seen, hosts)| {
+            let mut out = CommitOutcome::default();
+            for l in links {
+                admit(frontier, seen, hosts, l, adm, &mut out)?;
+            }
+            Ok(out)
+        });
+        txn_result(r)
+    }
+
+    /// Puts a frontier entry back at the end of its host's queue (retry later).
+    pub fn requeue(&self, key: &[u8], entry: &FrontierEntry) -> Result<Vec<u8>> {
+        let host = frontier_host(key).to_owned();
+        let r = self.frontier.transaction(|f| {
+            f.remove(key)?;
+            let k = frontier_key(&host, f.generate_id()?);
+            f.insert(k.as_slice(), ser(entry))?;
+            Ok(k)
+        });
+        txn_result(r)
+    }
+
+    /// Writes a finished page, its hits, its done mark and its outlinks in
+    /// one transaction. A hit already stored (same id) keeps its id, status
+    /// and `first_seen` and gets the new `last_seen`.
+    pub fn commit_page(&self, c: &PageCommit, adm: Admission) -> Result<CommitOutcome> {
+        let page_key = c.page.url.as_bytes();
+        let done_key = format!("done\0{}", adm.generation);
+        let r = (
+            &self.pages,
+            &self.hits,
+            &self.frontier,
+            &self.seen,
+            &self.hosts,
+            &self.meta,
+        )
+            .transaction(|(pages, hits, frontier, seen, hosts, meta)| {
+                let mut out = CommitOutcome::default();
+                for h in &c.hits {
+                    let key = hex::decode(&h.id).unwrap_or_default();
+                    let mut h = h.clone();
+                    if let Some(old) = hits.get(&key)? {
+                        if let Ok(old) = serde_json::from_slice::<StoredHit>(&old) {
+                            h.first_seen = old.first_seen;
+                            h.status = old.status;
+                        }
+                        out.seen_again += 1;
+                    } else {
+                        out.new_hits += 1;
+                    }
+                    hits.insert(key, ser(&h))?;
+                }
+                pages.insert(page_key, ser(&c.page))?;
+                let done = seen_value(adm.generation, SeenState::Done);
+                seen.insert(page_key, &done)?;
+                for u in &c.also_done {
+                    seen.insert(u.as_bytes(), &done)?;
+                }
+                frontier.remove(c.frontier_key.as_slice())?;
+                let n = counter(meta.get(&done_key)?) + 1;
+                meta.insert(done_key.as_bytes(), &n.to_be_bytes())?;
+                for l in &c.links {
+                    admit(frontier, seen, hosts, l, adm, &mut out)?;
+                }
+                Ok(out)
+            });
+        txn_result(r)
+    }
+
+    /// Every stored page, in URL order.
+    pub fn pages_iter(&self) -> impl Iterator<Item = Result<PageRecord>> + '_ {
+        self.pages.iter().map(|kv| {
+            let (k, v) = kv?;
+            de(&k, &v)
+        })
+    }
+
+    /// Every stored hit, in id order.
+    pub fn hits_iter(&self) -> impl Iterator<Item = Result<StoredHit>> + '_ {
+        self.hits.iter().map(|kv| {
+            let (k, v) = kv?;
+            de(&k, &v)
+        })
+    }
+}
+
+fn txn_result<T>(r: std::result::Result<T, TransactionError<StoreError>>) -> Result<T> {
+    r.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    })
+}
+
+/// Admits one link inside a transaction: skipped if seen in this generation,
+/// refused over the per-host budget or the query-variant cap.
+fn admit(
+    frontier: &TransactionalTree,
+    seen: &TransactionalTree,
+    hosts: &TransactionalTree,
+    l: &NewLink,
+    adm: Admission,
+    out: &mut CommitOutcome,
+) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
+    let key = l.entry.url.as_bytes();
+    if let Some((g, _)) = seen.get(key)?.and_then(|v| parse_seen(&v))
+        && g == adm.generation
+    {
+        return Ok(());
+    }
+    let budget_key = format!("budget\0{}\0{}", adm.generation, l.host);
+    let used = counter(hosts.get(budget_key.as_bytes())?);
+    if used >= adm.per_host_budget {
+        out.refused += 1;
+        return Ok(());
+    }
+    if let Some(qp) = &l.query_path {
+        let qv_key = format!("qv\0{}\0{qp}", adm.generation);
+        let n = counter(hosts.get(qv_key.as_bytes())?);
+        if n >= adm.max_query_variants {
+            out.refused += 1;
+            return Ok(());
+        }
+        hosts.insert(qv_key.as_bytes(), &(n + 1).to_be_bytes())?;
+    }
+    hosts.insert(budget_key.as_bytes(), &(used + 1).to_be_bytes())?;
+    seen.insert(key, &seen_value(adm.generation, SeenState::Queued))?;
+    let fk = frontier_key(&l.host, frontier.generate_id()?);
+    frontier.insert(fk, ser(&l.entry))?;
+    out.queued_hosts.push(l.host.clone());
+    Ok(())
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (UTC) for a Unix time; sorts as text in time order.
+pub fn rfc3339(unix_secs: u64) -> String {
+    let days = (unix_secs / 86400) as i64;
+    let rem = unix_secs % 86400;
+    // Civil-from-days (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub fn now_rfc3339() -> String {
+    rfc3339(unix_now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        (dir, s)
+    }
+
+    fn link(host: &str, url: &str) -> NewLink {
+        NewLink {
+            host: host.into(),
+            entry: FrontierEntry {
+                url: url.into(),
+                depth: 0,
+                attempts: 0,
+                hops: 0,
+                via: None,
+            },
+            query_path: None,
+        }
+    }
+
+    const ADM: Admission = Admission {
+        generation: 1,
+        per_host_budget: 100,
+        max_query_variants: 100,
+    };
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn enqueue_dedups_and_frontier_is_per_host() {
+        let (_d, s) = store();
+        let out = s
+            .enqueue(
+                &[
+                    link("a", "http://a/1"),
+                    link("b", "http://b/1"),
+                    link("a", "http://a/1"),
+                ],
+                ADM,
+            )
+            .unwrap();
+        assert_eq!(out.queued_hosts, ["a", "b"]);
+        assert_eq!(s.frontier_hosts().unwrap(), ["a", "b"]);
+        let (k, e) = s.next_in_frontier("a", None).unwrap().unwrap();
+        assert_eq!(e.url, "http://a/1");
+        assert!(s.next_in_frontier("a", Some(&k)).unwrap().is_none());
+        assert_eq!(
+            s.seen_state("http://a/1", 1).unwrap(),
+            Some(SeenState::Queued)
+        );
+    }
+
+    #[test]
+    fn per_host_budget_refuses_extra_links() {
+        let (_d, s) = store();
+        let adm = Admission {
+            per_host_budget: 2,
+            ..ADM
+        };
+        let out = s
+            .enqueue(
+                &[
+                    link("a", "http://a/1"),
+                    link("a", "http://a/2"),
+                    link("a", "http://a/3"),
+                ],
+                adm,
+            )
+            .unwrap();
+        assert_eq!(out.queued_hosts.len(), 2);
+        assert_eq!(out.refused, 1);
+    }
+
+    #[test]
+    fn commit_is_idempotent_for_hits_and_marks_done() {
+        let (_d, s) = store();
+        s.enqueue(&[link("a", "http://a/1")], ADM).unwrap();
+        let (key, _) = s.next_in_frontier("a", None).unwrap().unwrap();
+        let hit = StoredHit {
+            id: "00112233aabbccdd".into(),
+            url: "http://a/1".into(),
+            host: "a".into(),
+            status: HIT_STATUS_NEW.into(),
+            rule: RuleId("page.x".into()),
+            category: Category::FundPool,
+            severity: Severity::High,
+            field: Field::Page,
+            term: "资金池".into(),
+            matched: "资金池".into(),
+            start: 1,
+            end: 10,
+            snippet: "资金池".into(),
+            basis: "b".into(),
+            normalizations: vec![],
+            annual_rate: None,
+            sha256: None,
+            first_seen: "2020-01-01T00:00:00Z".into(),
+            last_seen: "2020-01-01T00:00:00Z".into(),
+        };
+        let page = PageRecord {
+            url: "http://a/1".into(),
+            host: "a".into(),
+            state: PageState::Fetched,
+            status: Some(200),
+            final_url: "http://a/1".into(),
+            redirects: vec![],
+            content_type: None,
+            charset: None,
+            sha256: None,
+            bytes: 0,
+            truncated: false,
+            title: None,
+            icp: None,
+            psb: None,
+            operator: None,
+            fetched_at: "2020-01-01T00:00:00Z".into(),
+            depth: 0,
+            etag: None,
+            last_modified: None,
+            error: None,
+            hit_ids: vec![hit.id.clone()],
+            links: 0,
+            generation: 1,
+        };
+        let mut c = PageCommit {
+            frontier_key: key,
+            page,
+            also_done: vec![],
+            hits: vec![hit.clone()],
+            links: vec![link("a", "http://a/1"), link("a", "http://a/2")],
+        };
+        let out = s.commit_page(&c, ADM).unwrap();
+        assert_eq!(
+            (out.new_hits, out.seen_again, out.queued_hosts.len()),
+            (1, 0, 1)
+        );
+        c.hits[0].first_seen = "2021-01-01T00:00:00Z".into();
+        c.hits[0].last_seen = "2021-01-01T00:00:00Z".into();
+        let out = s.commit_page(&c, ADM).unwrap();
+        assert_eq!((out.new_hits, out.seen_again), (0, 1));
+        let hits: Vec<StoredHit> = s.hits_iter().map(|h| h.unwrap()).collect();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].first_seen, "2020-01-01T00:00:00Z");
+        assert_eq!(hits[0].last_seen, "2021-01-01T00:00:00Z");
+        assert_eq!(
+            s.seen_state("http://a/1", 1).unwrap(),
+            Some(SeenState::Done)
+        );
+        assert_eq!(s.done_count(1).unwrap(), 2);
+    }
+
+    #[test]
+    fn bodies_are_content_addressed() {
+        let (_d, s) = store();
+        let a = s.put_body("保本保息".as_bytes()).unwrap();
+        assert_eq!(a, s.put_body("保本保息".as_bytes()).unwrap());
+        assert_eq!(s.body(&a).unwrap().unwrap(), "保本保息".as_bytes());
+        assert_eq!(s.bodies.len(), 1);
+    }
+}

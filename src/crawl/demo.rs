@@ -1,0 +1,199 @@
+//! The sample platform sites served by `finscan demo`: fictional hosts under
+//! the reserved `.example` domain (RFC 2606), so no real company is named.
+//! Two are GBK-encoded (one declares its charset only in `<meta>`, as many
+//! Chinese sites of the period did), each has a robots.txt, footers carry ICP
+//! and public-security filing numbers and the operator, and the pages mix
+//! forbidden promotion (保本保息, 本息保障, 年化收益率高达18%, 资金池,
+//! 注册送体验金) with clean pages and a negated notice (严禁承诺保本保息).
+
+use std::sync::Arc;
+
+use super::loopback::{Handler, Response};
+
+/// One file of a demo site.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoFile {
+    pub host: &'static str,
+    pub path: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static [u8],
+}
+
+/// Every file of every demo site (`demo/HOST/PATH` in the repository).
+pub const FILES: &[DemoFile] = &[
+    DemoFile {
+        host: "m.hengxin-licai.example",
+        path: "/index.html",
+        content_type: "text/html",
+        body: include_bytes!("../../demo/m.hengxin-licai.example/index.html"),
+    },
+    DemoFile {
+        host: "m.hengxin-licai.example",
+        path: "/invite.html",
+        content_type: "text/html",
+        body: include_bytes!("../../demo/m.hengxin-licai.example/invite.html"),
+    },
+    DemoFile {
+        host: "m.hengxin-licai.example",
+        path: "/robots.txt",
+        content_type: "text/plain",
+        body: include_bytes!("../../demo/m.hengxin-licai.example/robots.txt"),
+    },
+    DemoFile {
+        host: "www.anbao-insurance.example",
+        path: "/about.html",
+        content_type: "text/html",
+        body: include_bytes!("../../demo/www.anbao-insurance.example/about.html"),
+    },
+    DemoFile {
+        host: "www.anbao-insurance.example",
+        path: "/brochure.pdf",
+        content_type: "application/pdf",
+        body: include_bytes!("../../demo/www.anbao-insurance.example/brochure.pdf"),
+    },
+    DemoFile {
+        host: "www.anbao-insurance.example",
+        path: "/index.html",
+        content_type: "text/html",
+        body: include_bytes!("../../demo/www.anbao-insurance.example/index.html"),
+    },
+    DemoFile {
+        host: "www.anbao-insurance.example",
+        path: "/product/jiankang.html",
+        content_type: "text/html",
+        body: include_bytes!("../../demo/www.anbao-insurance.example/product/jiankang.html"),
+    },
+    DemoFile {
+        host: "www.anbao-insurance.example",
+        path: "/product/wannengxian.html",
+        content_type: "text/html",
+        body: include_bytes!("../../demo/www.anbao-insurance.example/product/wannengxian.html"),
+    },
+    DemoFile {
+        host: "www.anbao-insurance.example",
+        path: "/robots.txt",
+        content_type: "text/plain",
+        body: include_bytes!("../../demo/www.anbao-insurance.example/robots.txt"),
+    },
+    DemoFile {
+        host: "www.hengxin-licai.example",
+        path: "/about.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../demo/www.hengxin-licai.example/about.html"),
+    },
+    DemoFile {
+        host: "www.hengxin-licai.example",
+        path: "/admin/login.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../demo/www.hengxin-licai.example/admin/login.html"),
+    },
+    DemoFile {
+        host: "www.hengxin-licai.example",
+        path: "/help/faq.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../demo/www.hengxin-licai.example/help/faq.html"),
+    },
+    DemoFile {
+        host: "www.hengxin-licai.example",
+        path: "/index.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../demo/www.hengxin-licai.example/index.html"),
+    },
+    DemoFile {
+        host: "www.hengxin-licai.example",
+        path: "/news/notice-2016.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../demo/www.hengxin-licai.example/news/notice-2016.html"),
+    },
+    DemoFile {
+        host: "www.hengxin-licai.example",
+        path: "/products.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../demo/www.hengxin-licai.example/products.html"),
+    },
+    DemoFile {
+        host: "www.hengxin-licai.example",
+        path: "/robots.txt",
+        content_type: "text/plain",
+        body: include_bytes!("../../demo/www.hengxin-licai.example/robots.txt"),
+    },
+    DemoFile {
+        host: "www.qingshan-shop.example",
+        path: "/index.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../demo/www.qingshan-shop.example/index.html"),
+    },
+    DemoFile {
+        host: "www.qingshan-shop.example",
+        path: "/pay.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../demo/www.qingshan-shop.example/pay.html"),
+    },
+    DemoFile {
+        host: "www.qingshan-shop.example",
+        path: "/robots.txt",
+        content_type: "text/plain",
+        body: include_bytes!("../../demo/www.qingshan-shop.example/robots.txt"),
+    },
+    DemoFile {
+        host: "www.qingshan-shop.example",
+        path: "/tea/longjing.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../demo/www.qingshan-shop.example/tea/longjing.html"),
+    },
+];
+
+/// The demo's seed URLs are the front pages of these hosts.
+pub const SEED_HOSTS: &[&str] = &[
+    "www.hengxin-licai.example",
+    "www.anbao-insurance.example",
+    "www.qingshan-shop.example",
+];
+
+/// Hosts of the demo sites.
+pub fn hosts() -> Vec<&'static str> {
+    let mut h: Vec<&str> = FILES.iter().map(|f| f.host).collect();
+    h.dedup();
+    h
+}
+
+/// Written in a demo page where a cross-host link needs the server's port,
+/// which is only known once it is bound.
+const PORT_PLACEHOLDER: &[u8] = b"{{PORT}}";
+
+/// Serves [`FILES`] by `Host` header and path (`/` is `/index.html`),
+/// with `{{PORT}}` replaced by the port the request came to.
+pub fn handler() -> Handler {
+    Arc::new(|req| {
+        let path = match req.path() {
+            "/" => "/index.html",
+            p => p,
+        };
+        let port = req
+            .header("host")
+            .and_then(|h| h.rsplit_once(':'))
+            .map_or("80", |(_, p)| p)
+            .as_bytes()
+            .to_vec();
+        FILES
+            .iter()
+            .find(|f| f.host == req.host && f.path == path)
+            .map(|f| Response::bytes(f.content_type, replace(f.body, PORT_PLACEHOLDER, &port)))
+            .unwrap_or_else(Response::not_found)
+    })
+}
+
+fn replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out
+}

@@ -1,0 +1,401 @@
+//! One HTTP exchange with limits: connect and total timeouts, a streamed body
+//! cap (which is also the decompression cap: the cap counts decoded bytes),
+//! the content-type allow-list, and the SSRF guard.
+//!
+//! The SSRF guard sits in the DNS resolver, so it sees the addresses a
+//! connection will really use (no check-then-resolve race), and runs again for
+//! every redirect hop because every hop is a new request. URLs that name an
+//! IP address skip DNS and are checked by [`check_literal`] before sending.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::Url;
+
+/// Default cap on a body, after decompression.
+pub const DEFAULT_MAX_BODY: usize = 5 * 1024 * 1024;
+
+/// A request refused because its destination is not a public address.
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {host} is {addr}, a {kind} address (use --allow-private to crawl it)")]
+pub struct SsrfRefused {
+    pub host: String,
+    pub addr: IpAddr,
+    pub kind: &'static str,
+}
+
+/// What kind of non-public address `ip` is, or `None` for a public one.
+pub fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            if v4.is_loopback() {
+                Some("loopback")
+            } else if v4.is_private() || (o[0] == 100 && (64..128).contains(&o[1])) {
+                Some("private")
+            } else if v4.is_link_local() {
+                Some("link-local")
+            } else if v4.is_multicast() {
+                Some("multicast")
+            } else if v4.is_unspecified() || v4.is_broadcast() || o[0] == 0 || o[0] >= 240 {
+                Some("reserved")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return non_public_kind(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            if v6.is_loopback() {
+                Some("loopback")
+            } else if v6.is_unspecified() {
+                Some("reserved")
+            } else if v6.is_multicast() {
+                Some("multicast")
+            } else if (s[0] & 0xfe00) == 0xfc00 {
+                Some("private")
+            } else if (s[0] & 0xffc0) == 0xfe80 {
+                Some("link-local")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Host names mapped to addresses by `--resolve HOST:PORT:ADDR` (curl's
+/// syntax). A mapped name may point anywhere, loopback included: naming it
+/// is the user's explicit permission.
+#[derive(Debug, Clone, Default)]
+pub struct ResolveMap {
+    map: HashMap<String, (u16, IpAddr)>,
+}
+
+impl ResolveMap {
+    /// Parses one `HOST:PORT:ADDR` (ADDR may be `[v6]`).
+    pub fn add(&mut self, spec: &str) -> Result<(), String> {
+        let mut parts = spec.splitn(3, ':');
+        let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(format!("--resolve {spec:?}: expected HOST:PORT:ADDR"));
+        };
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("--resolve {spec:?}: bad port {port:?}"))?;
+        let addr: IpAddr = addr
+            .trim_matches(['[', ']'])
+            .parse()
+            .map_err(|_| format!("--resolve {spec:?}: bad address {addr:?}"))?;
+        if host.is_empty() {
+            return Err(format!("--resolve {spec:?}: empty host"));
+        }
+        self.map.insert(host.to_ascii_lowercase(), (port, addr));
+        Ok(())
+    }
+
+    pub fn get(&self, host: &str) -> Option<(u16, IpAddr)> {
+        self.map.get(&host.to_ascii_lowercase()).copied()
+    }
+}
+
+/// The resolver: `--resolve` names first, then the system resolver with the
+/// SSRF guard applied to every address it returns.
+struct GuardedResolver {
+    map: ResolveMap,
+    allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_ascii_lowercase();
+        if let Some((_, ip)) = self.map.get(&host) {
+            let addrs: Addrs = Box::new(std::iter::once(SocketAddr::new(ip, 0)));
+            return Box::pin(async move { Ok(addrs) });
+        }
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !allow_private
+                && let Some(bad) = addrs
+                    .iter()
+                    .find_map(|a| non_public_kind(a.ip()).map(|k| (a.ip(), k)))
+            {
+                return Err(Box::new(SsrfRefused {
+                    host,
+                    addr: bad.0,
+                    kind: bad.1,
+                })
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Refuses a URL that names a non-public IP address directly.
+pub fn check_literal(u: &Url, allow_private: bool) -> Result<(), SsrfRefused> {
+    if allow_private {
+        return Ok(());
+    }
+    let ip = match u.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+        _ => return Ok(()),
+    };
+    match non_public_kind(ip) {
+        Some(kind) => Err(SsrfRefused {
+            host: ip.to_string(),
+            addr: ip,
+            kind,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Fetch limits and identity.
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    pub user_agent: String,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub max_body: usize,
+    pub allow_private: bool,
+    pub resolve: ResolveMap,
+}
+
+/// Builds the HTTP client: rustls with the ring provider, no redirects
+/// (the crawler follows them itself to re-check scope, robots and dedup at
+/// every hop), no proxies from the environment, the guarded resolver.
+pub fn client(cfg: &FetchConfig) -> Result<reqwest::Client, reqwest::Error> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(cfg.user_agent.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(cfg.connect_timeout)
+        .timeout(cfg.timeout)
+        .read_timeout(cfg.timeout)
+        .no_proxy()
+        .pool_max_idle_per_host(8)
+        .dns_resolver(Arc::new(GuardedResolver {
+            map: cfg.resolve.clone(),
+            allow_private: cfg.allow_private,
+        }))
+        .build()
+}
+
+/// Content types finscan reads. Anything else is recorded and skipped
+/// without reading its body.
+pub fn content_type_allowed(ct: Option<&str>) -> bool {
+    let Some(ct) = ct else { return true };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime.is_empty()
+        || matches!(
+            mime.as_str(),
+            "text/html" | "application/xhtml+xml" | "text/plain"
+        )
+}
+
+/// A response as the crawler needs it.
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub location: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Body (empty for redirects, skipped content types and 304).
+    pub body: Vec<u8>,
+    pub truncated: bool,
+    /// Content type outside the allow-list: body not read.
+    pub skipped_type: bool,
+}
+
+/// Why a fetch produced no response.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The SSRF guard refused the destination: permanent, not retried.
+    Refused(String),
+    /// Timeout, connection failure, reset: worth retrying later.
+    Network(String),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Refused(s) | FetchError::Network(s) => f.write_str(s),
+        }
+    }
+}
+
+fn classify(e: &reqwest::Error) -> FetchError {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut chain = Vec::new();
+    while let Some(s) = src {
+        if let Some(r) = s.downcast_ref::<SsrfRefused>() {
+            return FetchError::Refused(r.to_string());
+        }
+        chain.push(s.to_string());
+        src = s.source();
+    }
+    chain.dedup();
+    let what = if e.is_timeout() { "timed out: " } else { "" };
+    FetchError::Network(format!("{what}{}", chain.join(": ")))
+}
+
+/// Sends one GET (conditional when `validators` are given) and reads the body
+/// of a 2xx up to the cap, unless `check_type` finds a content type outside
+/// the allow-list. Never follows redirects.
+pub async fn fetch(
+    client: &reqwest::Client,
+    cfg: &FetchConfig,
+    url: &Url,
+    validators: Option<(&Option<String>, &Option<String>)>,
+    read_body: bool,
+    check_type: bool,
+) -> Result<Fetched, FetchError> {
+    check_literal(url, cfg.allow_private).map_err(|e| FetchError::Refused(e.to_string()))?;
+    let mut req = client.get(url.clone());
+    if let Some((etag, lm)) = validators {
+        if let Some(e) = etag {
+            req = req.header(reqwest::header::IF_NONE_MATCH, e);
+        }
+        if let Some(l) = lm {
+            req = req.header(reqwest::header::IF_MODIFIED_SINCE, l);
+        }
+    }
+    let resp = req.send().await.map_err(|e| classify(&e))?;
+    let h = resp.headers();
+    let text = |name: reqwest::header::HeaderName| {
+        h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    let status = resp.status().as_u16();
+    let content_type = text(reqwest::header::CONTENT_TYPE);
+    let location = text(reqwest::header::LOCATION);
+    let retry_after = text(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(&v));
+    let etag = text(reqwest::header::ETAG);
+    let last_modified = text(reqwest::header::LAST_MODIFIED);
+    let mut out = Fetched {
+        status,
+        content_type,
+        location,
+        retry_after,
+        etag,
+        last_modified,
+        body: Vec::new(),
+        truncated: false,
+        skipped_type: false,
+    };
+    let wants_body = read_body && (200..300).contains(&status);
+    if !wants_body {
+        return Ok(out);
+    }
+    if check_type && !content_type_allowed(out.content_type.as_deref()) {
+        out.skipped_type = true;
+        return Ok(out);
+    }
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| classify(&e))?;
+        let room = cfg.max_body - out.body.len();
+        if chunk.len() >= room {
+            out.body.extend_from_slice(&chunk[..room]);
+            // Stop reading: dropping the stream closes the connection.
+            out.truncated = chunk.len() > room || stream.next().await.is_some();
+            break;
+        }
+        out.body.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let t = httpdate::parse_http_date(v).ok()?;
+    Some(
+        t.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_special_addresses_are_not_public() {
+        for (ip, kind) in [
+            ("127.0.0.1", "loopback"),
+            ("10.1.2.3", "private"),
+            ("172.16.0.1", "private"),
+            ("192.168.1.1", "private"),
+            ("100.64.0.1", "private"),
+            ("169.254.169.254", "link-local"),
+            ("224.0.0.1", "multicast"),
+            ("0.0.0.0", "reserved"),
+            ("::1", "loopback"),
+            ("fd00::1", "private"),
+            ("fe80::1", "link-local"),
+            ("::ffff:127.0.0.1", "loopback"),
+        ] {
+            assert_eq!(non_public_kind(ip.parse().unwrap()), Some(kind), "{ip}");
+        }
+        assert_eq!(non_public_kind("8.8.8.8".parse().unwrap()), None);
+        assert_eq!(non_public_kind("2001:db8::1".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn literal_private_urls_are_refused_unless_allowed() {
+        let u = Url::parse("http://169.254.169.254/latest/meta-data").unwrap();
+        assert!(check_literal(&u, false).is_err());
+        assert!(check_literal(&u, true).is_ok());
+        assert!(check_literal(&Url::parse("http://a.cn/").unwrap(), false).is_ok());
+    }
+
+    #[test]
+    fn resolve_specs_parse_like_curl() {
+        let mut m = ResolveMap::default();
+        m.add("a.test:8080:127.0.0.1").unwrap();
+        m.add("b.test:80:[::1]").unwrap();
+        assert_eq!(m.get("A.TEST"), Some((8080, "127.0.0.1".parse().unwrap())));
+        assert_eq!(m.get("b.test").unwrap().1, "::1".parse::<IpAddr>().unwrap());
+        assert!(m.add("nope").is_err());
+        assert!(m.add("a:x:127.0.0.1").is_err());
+        assert!(m.add("a:1:notanip").is_err());
+    }
+
+    #[test]
+    fn content_type_allow_list() {
+        assert!(content_type_allowed(Some("text/html; charset=gbk")));
+        assert!(content_type_allowed(Some("text/plain")));
+        assert!(content_type_allowed(None));
+        assert!(!content_type_allowed(Some("application/pdf")));
+        assert!(!content_type_allowed(Some("image/png")));
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}
