@@ -429,6 +429,10 @@ fn open_csv(
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
+        // `\n` only: with the default CRLF terminator csv-core leaves the `\n`
+        // of a `\r\n` unread until the next record, so record positions lag
+        // one line behind; the stray `\r` is trimmed with the field
+        .terminator(csv::Terminator::Any(b'\n'))
         .buffer_capacity(1 << 16)
         .from_reader(reader);
     let mut row = csv::StringRecord::new();
