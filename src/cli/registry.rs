@@ -581,9 +581,11 @@ fn render_row(
         })
         .collect();
     let mut line = format!(
-        "{rank:<14} {:<24} {}  {code}  {county}  {}",
-        format!("{source}:{}", rec.line),
-        rec.name,
+        "{rank:<14} {} {} {} {} {}",
+        pad(&format!("{source}:{}", rec.line), 24),
+        pad(&rec.name, 36),
+        pad(&code, 22),
+        pad(&county, 20),
         hits.join(" ")
     );
     if let Some(reason) = &scan.allowlisted {
@@ -613,9 +615,9 @@ fn write_county_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()
         };
         writeln!(
             out,
-            "{:<8} {:<28} {:>9} {:>8} {:>14}",
+            "{:<8} {} {:>9} {:>8} {:>14}",
             if code.is_empty() { "-" } else { code },
-            label,
+            pad(&label, 28),
             c.scanned,
             c.flagged,
             c.invalid_codes
@@ -626,6 +628,36 @@ fn write_county_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()
         "{:<8} {:<28} {:>9} {:>8} {:>14}",
         "", "total", s.records, s.flagged, s.invalid_codes
     )
+}
+
+/// Columns a string takes in a terminal: CJK and full-width characters take two.
+fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x20000..=0x3FFFD => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// `s` padded with spaces to `width` terminal columns (never cut).
+fn pad(s: &str, width: usize) -> String {
+    let w = display_width(s);
+    let mut out = String::with_capacity(s.len() + width.saturating_sub(w));
+    out.push_str(s);
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
+    out
 }
 
 /// Rendered table lines, one anonymous temporary file per group (four ranks,

@@ -3,7 +3,10 @@
 //! Banks, payment institutions and other licensed companies may use the
 //! restricted words; the market supervision bureau keeps its own list of
 //! them, so the file belongs to the user, not to the rules. One entry per
-//! line: a unified social credit code, or an exact registered name.
+//! line: a unified social credit code, an exact registered name, or a name
+//! ending in `*`, which covers every name starting with the text before the
+//! `*` (`中国工商银行股份有限公司*` covers all of that bank's branches, whose
+//! registered names start with the licensed legal entity's name).
 //! Everything after ` #` is a comment, kept as the reason shown in output.
 //! Blank lines and lines starting with `#` are ignored.
 //!
@@ -21,6 +24,8 @@ use super::code::{CodeError, CreditCode, normalize_code};
 pub struct AllowList {
     codes: HashMap<CreditCode, String>,
     names: HashMap<String, String>,
+    /// (name prefix, reason), from entries ending in `*`.
+    prefixes: Vec<(String, String)>,
 }
 
 /// A line of the allow-list that looks wrong (reported, then ignored).
@@ -75,7 +80,20 @@ impl AllowList {
                 reason
             }
             .to_owned();
-            if looks_like_code(entry) {
+            if let Some(prefix) = entry.strip_suffix('*') {
+                let prefix = normalize_name(prefix);
+                if prefix.chars().count() < 4 {
+                    warnings.push(AllowWarning {
+                        file: file.to_owned(),
+                        line: i + 1,
+                        message: format!(
+                            "{entry:?}: a prefix needs at least 4 characters; ignored"
+                        ),
+                    });
+                } else {
+                    list.prefixes.push((prefix, reason));
+                }
+            } else if looks_like_code(entry) {
                 match CreditCode::parse(entry) {
                     Ok(code) => {
                         list.codes.insert(code, reason);
@@ -105,7 +123,7 @@ impl AllowList {
     }
 
     pub fn len(&self) -> usize {
-        self.codes.len() + self.names.len()
+        self.codes.len() + self.names.len() + self.prefixes.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -114,8 +132,18 @@ impl AllowList {
 
     /// The reason a record is exempt: its credit code or its exact name is listed.
     pub fn lookup(&self, code: Option<&CreditCode>, name: &str) -> Option<&str> {
+        if self.is_empty() {
+            return None;
+        }
+        let name = normalize_name(name);
         code.and_then(|c| self.codes.get(c))
-            .or_else(|| self.names.get(&normalize_name(name)))
+            .or_else(|| self.names.get(&name))
+            .or_else(|| {
+                self.prefixes
+                    .iter()
+                    .find(|(p, _)| name.starts_with(p.as_str()))
+                    .map(|(_, r)| r)
+            })
             .map(String::as_str)
     }
 }
@@ -128,12 +156,14 @@ mod tests {
         91110000600037341L  # 某银行 金融许可证\n\
         中国工商银行股份有限公司安康分行\n\
         陕西某支付有限公司（安康）  # 支付业务许可证\n\
-        91110000600037341N  # typo\n";
+        91110000600037341N  # typo\n\
+        中国农业银行股份有限公司*  # 金融许可证（各分支机构）\n\
+        银行*\n";
 
     #[test]
     fn matches_by_code_or_exact_name() {
         let (list, warnings) = AllowList::parse("a.txt", SAMPLE);
-        assert_eq!(list.len(), 3);
+        assert_eq!(list.len(), 4);
         let code = CreditCode::parse("91110000600037341L").ok();
         assert_eq!(
             list.lookup(code.as_ref(), "whatever"),
@@ -153,12 +183,31 @@ mod tests {
             None,
             "exact names only"
         );
-        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings.len(), 2);
         assert_eq!(warnings[0].line, 5);
         assert!(
             warnings[0].message.contains("expected 'L'"),
             "{}",
             warnings[0].message
+        );
+        assert!(
+            warnings[1].message.contains("at least 4"),
+            "{}",
+            warnings[1].message
+        );
+    }
+
+    #[test]
+    fn a_trailing_star_covers_every_branch_of_a_licensed_entity() {
+        let (list, _) = AllowList::parse("a.txt", SAMPLE);
+        assert_eq!(
+            list.lookup(None, "中国农业银行股份有限公司汉中天台路支行"),
+            Some("金融许可证（各分支机构）")
+        );
+        assert_eq!(
+            list.lookup(None, "汉中中国农业银行股份有限公司代理点"),
+            None,
+            "prefix, not substring"
         );
     }
 }
