@@ -1,15 +1,832 @@
-//! `finscan registry ...`.
+//! `finscan registry scan | list | check | extract`.
+//!
+//! `scan` reads registry exports record by record, scans them, stores the
+//! companies with hits and prints either one JSON object per record
+//! (`--json`, in file order) or a table ranked by urgency followed by a
+//! per-county summary. The ranked table is built without holding records in
+//! memory: rendered lines go to one anonymous temporary file per rank and
+//! are copied to stdout at the end, so memory stays flat whatever the input size.
 
-use clap::Subcommand;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use finscan::registry::division::{Attribution, Divisions};
+use finscan::registry::import::{self, ImportOptions, Record, RowError};
+use finscan::registry::profile::{self, Profile};
+use finscan::registry::store::{RegistryStore, Saved};
+use finscan::registry::{AllowList, CodeStatus, CreditCode, Rank, RecordScan, RecordScanner};
+use serde::Serialize;
 
 use super::Outcome;
 
 #[derive(Subcommand)]
 pub enum RegistryCommand {
-    /// Scan registration records (CSV, JSON Lines, XLSX).
-    Scan {},
+    /// Scan registration records (CSV, JSON Lines, XLSX): validate credit codes,
+    /// attribute counties, flag restricted words in names and scopes.
+    Scan(ScanArgs),
+    /// List the companies stored by earlier scans.
+    List(ListArgs),
+    /// Validate unified social credit codes given as arguments (or one per line on stdin).
+    Check {
+        /// Codes; `-` or none reads stdin.
+        codes: Vec<String>,
+        /// One JSON object per code.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Extract and scan records from saved registry web pages with a site profile.
+    Extract(ExtractArgs),
 }
 
-pub fn run(_cmd: RegistryCommand) -> anyhow::Result<Outcome> {
-    anyhow::bail!("registry is not implemented yet")
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Record files: .csv/.tsv/.txt (UTF-8, UTF-8 with BOM, GBK, Big5, UTF-16), .jsonl, .xlsx/.xls/.ods.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Map an unusual header to a field: FIELD=HEADER (fields: name, uscc, scope,
+    /// address, legal_rep, reg_date, status); repeatable.
+    #[arg(long = "column", value_name = "FIELD=HEADER")]
+    columns: Vec<String>,
+    /// Read every file as this format instead of guessing from the extension.
+    #[arg(long, value_parser = ["csv", "jsonl", "xlsx"])]
+    format: Option<String>,
+    /// Text encoding of CSV/JSONL files (e.g. gbk, utf-8) instead of detecting it.
+    #[arg(long)]
+    encoding: Option<String>,
+    /// Spreadsheet sheet to read (default: the first).
+    #[arg(long)]
+    sheet: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ExtractArgs {
+    /// Site profile (TOML).
+    #[arg(long, required = true)]
+    profile: PathBuf,
+    /// URL each page was fetched from (for resolving links and matching the profile).
+    #[arg(long, required = true)]
+    url: String,
+    /// Saved HTML pages (UTF-8 or GBK).
+    #[arg(required = true)]
+    pages: Vec<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct CommonArgs {
+    /// Allow-list of licensed institutions: one credit code or exact name per line.
+    #[arg(long, value_name = "FILE")]
+    allowlist: Option<PathBuf>,
+    /// Database directory.
+    #[arg(long, env = "FINSCAN_DB", default_value = "./finscan-data")]
+    db: PathBuf,
+    /// Do not store results in the database.
+    #[arg(long)]
+    no_store: bool,
+    /// One JSON object per record, in file order.
+    #[arg(long)]
+    json: bool,
+    /// Output every record, not only flagged ones and ones with errors.
+    #[arg(long)]
+    all: bool,
+    /// Directory of *.toml rule files (default: the rules built into finscan).
+    #[arg(long, env = "FINSCAN_RULES")]
+    rules: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[arg(long, env = "FINSCAN_DB", default_value = "./finscan-data")]
+    db: PathBuf,
+    /// One JSON object per company.
+    #[arg(long)]
+    json: bool,
+    /// Only companies whose division code starts with this (e.g. 6109 for Ankang).
+    #[arg(long)]
+    county: Option<String>,
+}
+
+pub fn run(cmd: RegistryCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        RegistryCommand::Scan(a) => scan(a),
+        RegistryCommand::List(a) => list(a),
+        RegistryCommand::Check { codes, json } => check(codes, json),
+        RegistryCommand::Extract(a) => extract(a),
+    }
+}
+
+// ── scan ────────────────────────────────────────────────────────────────
+
+fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
+    let mut opts = ImportOptions {
+        format: args.format.as_deref().and_then(import::Format::parse),
+        encoding: args.encoding.clone(),
+        sheet: args.sheet.clone(),
+        ..ImportOptions::default()
+    };
+    for spec in &args.columns {
+        opts.columns.add(spec).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(label) = &args.encoding {
+        anyhow::ensure!(
+            encoding_rs::Encoding::for_label(label.as_bytes()).is_some(),
+            "unknown encoding {label:?}"
+        );
+    }
+    let mut run = ScanRun::new(&args.common)?;
+    for path in &args.files {
+        let source = path.display().to_string();
+        let records = match import::open(path, &opts) {
+            Ok(r) => r,
+            Err(e) => {
+                run.file_failed(&source, &e.to_string());
+                continue;
+            }
+        };
+        let missing = records.layout.missing();
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
+            eprintln!(
+                "finscan: {source}: no {} column; {}",
+                names.join(", "),
+                if missing.contains(&import::Column::Uscc) {
+                    "credit codes are not validated and counties not attributed"
+                } else {
+                    "only names are scanned"
+                }
+            );
+        }
+        run.summary.files += 1;
+        for item in records {
+            run.process(&source, item)?;
+        }
+    }
+    run.finish()
+}
+
+fn extract(args: ExtractArgs) -> anyhow::Result<Outcome> {
+    let profile = Profile::load(&args.profile)?;
+    let url = url::Url::parse(&args.url).with_context(|| format!("bad --url {:?}", args.url))?;
+    if !profile.matches(url.as_str()) {
+        eprintln!(
+            "finscan: warning: profile {} does not match {url}",
+            profile.name
+        );
+    }
+    let mut run = ScanRun::new(&args.common)?;
+    for path in &args.pages {
+        let source = path.display().to_string();
+        let raw = match std::fs::read(path) {
+            Ok(r) => r,
+            Err(e) => {
+                run.file_failed(&source, &e.to_string());
+                continue;
+            }
+        };
+        let doc = finscan::text::decode::decode(&raw, None);
+        let ex = profile::extract_records(&profile, &url, &doc.text);
+        run.summary.files += 1;
+        for p in &ex.problems {
+            run.row_failed(
+                &source,
+                &RowError {
+                    line: 0,
+                    message: p.clone(),
+                },
+            );
+        }
+        for rec in ex.records {
+            run.process(&source, Ok(rec))?;
+        }
+        for l in &ex.links {
+            eprintln!("finscan: {source}: link to follow: {l}");
+        }
+    }
+    run.finish()
+}
+
+#[derive(Default)]
+struct CountyStats {
+    scanned: u64,
+    flagged: u64,
+    invalid_codes: u64,
+}
+
+#[derive(Default)]
+struct Summary {
+    files: u64,
+    files_failed: u64,
+    records: u64,
+    flagged: u64,
+    by_rank: [u64; 4],
+    allowlisted: u64,
+    invalid_codes: u64,
+    missing_codes: u64,
+    row_errors: u64,
+    records_with_problems: u64,
+    stored_new: u64,
+    stored_updated: u64,
+    /// (rule id, term) → flagged records with that hit
+    by_term: HashMap<(String, String), u64>,
+    /// division code → stats; "" for records without a usable division code
+    by_county: BTreeMap<String, CountyStats>,
+}
+
+/// One scan over several inputs: scanner, store, output and counts.
+struct ScanRun {
+    scanner: RecordScanner,
+    store: Option<RegistryStore>,
+    json: bool,
+    all: bool,
+    out: BufWriter<std::io::StdoutLock<'static>>,
+    buckets: Buckets,
+    summary: Summary,
+}
+
+impl ScanRun {
+    fn new(common: &CommonArgs) -> anyhow::Result<Self> {
+        let scanner = super::load_scanner(common.rules.as_deref())?;
+        let allow = match &common.allowlist {
+            Some(p) => {
+                let (list, warnings) = AllowList::load(p)
+                    .with_context(|| format!("cannot read allow-list {}", p.display()))?;
+                for w in warnings {
+                    eprintln!("finscan: warning: {w}");
+                }
+                list
+            }
+            None => AllowList::default(),
+        };
+        let store = if common.no_store {
+            None
+        } else {
+            Some(
+                RegistryStore::open(&common.db)
+                    .with_context(|| format!("cannot open database {}", common.db.display()))?,
+            )
+        };
+        Ok(ScanRun {
+            scanner: RecordScanner::new(scanner, allow),
+            store,
+            json: common.json,
+            all: common.all,
+            out: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+            buckets: Buckets::default(),
+            summary: Summary::default(),
+        })
+    }
+
+    fn file_failed(&mut self, source: &str, message: &str) {
+        eprintln!("finscan: skipped {source}: {message}");
+        self.summary.files_failed += 1;
+    }
+
+    fn row_failed(&mut self, source: &str, e: &RowError) {
+        eprintln!("finscan: {source}:{}: {}", e.line, e.message);
+        self.summary.row_errors += 1;
+    }
+
+    fn process(&mut self, source: &str, item: Result<Record, RowError>) -> anyhow::Result<()> {
+        let rec = match item {
+            Ok(r) => r,
+            Err(e) => {
+                self.row_failed(source, &e);
+                if self.json {
+                    serde_json::to_writer(
+                        &mut self.out,
+                        &serde_json::json!({"file": source, "line": e.line, "error": e.message, "flagged": false}),
+                    )?;
+                    self.out.write_all(b"\n")?;
+                } else {
+                    let line = format!("{:<14} {source}:{}  {}\n", "error", e.line, e.message);
+                    self.buckets.write(4, line.as_bytes())?;
+                }
+                return Ok(());
+            }
+        };
+        let scan = self.scanner.scan(&rec);
+        let tentative = match &scan.code {
+            CodeStatus::Invalid(written, _) => tentative_division(written),
+            _ => None,
+        };
+        self.count(&rec, &scan, tentative.as_ref());
+        for p in &rec.problems {
+            eprintln!("finscan: {source}:{}: {p}", rec.line);
+        }
+        if let Some(store) = &self.store {
+            match store.save(source, &rec, &scan)? {
+                Saved::New => self.summary.stored_new += 1,
+                Saved::Updated => self.summary.stored_updated += 1,
+                Saved::Skipped => {}
+            }
+        }
+        let has_error = matches!(scan.code, CodeStatus::Invalid(..)) || !rec.problems.is_empty();
+        if !(self.all || scan.flagged() || has_error) {
+            return Ok(());
+        }
+        if self.json {
+            write_json(&mut self.out, source, &rec, &scan, tentative.as_ref())?;
+        } else {
+            let bucket = match scan.rank {
+                Some(r) if scan.flagged() => r as usize,
+                _ if has_error => 4,
+                _ => 5,
+            };
+            let line = render_row(source, &rec, &scan, tentative.as_ref());
+            self.buckets.write(bucket, line.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, rec: &Record, scan: &RecordScan, tentative: Option<&Attribution>) {
+        let s = &mut self.summary;
+        s.records += 1;
+        if !rec.problems.is_empty() {
+            s.records_with_problems += 1;
+        }
+        let county_key = scan
+            .division
+            .as_ref()
+            .or(tentative)
+            .map_or_else(String::new, |d| d.code.clone());
+        let c = s.by_county.entry(county_key).or_default();
+        c.scanned += 1;
+        match &scan.code {
+            CodeStatus::Invalid(..) => {
+                s.invalid_codes += 1;
+                c.invalid_codes += 1;
+            }
+            CodeStatus::Missing => s.missing_codes += 1,
+            CodeStatus::Valid(_) => {}
+        }
+        if scan.allowlisted.is_some() {
+            s.allowlisted += 1;
+        }
+        if scan.flagged() {
+            s.flagged += 1;
+            c.flagged += 1;
+            if let Some(r) = scan.rank {
+                s.by_rank[r as usize] += 1;
+            }
+            let mut seen: Vec<(&str, &str)> = Vec::new();
+            for h in &scan.hits {
+                let k = (h.rule.0.as_str(), h.term.as_str());
+                if !seen.contains(&k) {
+                    seen.push(k);
+                    *s.by_term
+                        .entry((k.0.to_owned(), k.1.to_owned()))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> anyhow::Result<Outcome> {
+        if !self.json {
+            writeln!(
+                self.out,
+                "{:<14} {:<24} {:<36} {:<22} {:<20} hits",
+                "rank", "file:line", "name", "credit code", "county"
+            )?;
+            self.buckets.copy_to(&mut self.out)?;
+            write_county_summary(&mut self.out, &self.summary)?;
+        }
+        self.out.flush()?;
+        if let Some(store) = &self.store {
+            store.flush()?;
+        }
+        let s = &self.summary;
+        let mut terms: Vec<(&(String, String), &u64)> = s.by_term.iter().collect();
+        terms.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let shown: Vec<String> = terms
+            .iter()
+            .take(12)
+            .map(|((_, t), n)| format!("{t} {n}"))
+            .collect();
+        eprintln!(
+            "finscan: {} file(s), {} record(s): {} flagged ({} name+activity, {} name, {} activity, {} scope-word), {} allow-listed; credit codes: {} invalid, {} missing; {} row error(s), {} record(s) with problems, {} file(s) skipped{}",
+            s.files,
+            s.records,
+            s.flagged,
+            s.by_rank[0],
+            s.by_rank[1],
+            s.by_rank[2],
+            s.by_rank[3],
+            s.allowlisted,
+            s.invalid_codes,
+            s.missing_codes,
+            s.row_errors,
+            s.records_with_problems,
+            s.files_failed,
+            if self.store.is_some() {
+                format!(
+                    "; stored {} new, {} updated",
+                    s.stored_new, s.stored_updated
+                )
+            } else {
+                String::new()
+            }
+        );
+        if !shown.is_empty() {
+            eprintln!("finscan: flagged records by word: {}", shown.join(", "));
+        }
+        Ok(
+            if s.files_failed > 0 || s.row_errors > 0 || s.records_with_problems > 0 {
+                Outcome::Partial
+            } else if s.flagged > 0 {
+                Outcome::Hits
+            } else {
+                Outcome::Clean
+            },
+        )
+    }
+}
+
+/// County of an invalid code whose characters 3–8 are still digits: used in
+/// the per-county summary (so a county sees its own bad codes) and marked
+/// `tentative` in JSON, since a typo may sit in the division code itself.
+fn tentative_division(written: &str) -> Option<Attribution> {
+    let n = finscan::registry::code::normalize_code(written);
+    if n.len() != 18 || !n.is_ascii() || !n.as_bytes()[2..8].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let a = Divisions::bundled().attribute(&n[2..8]);
+    (a.known != finscan::registry::division::Known::Unknown).then_some(a)
+}
+
+#[derive(Serialize)]
+struct JsonHit<'a> {
+    field: &'static str,
+    rule: &'a str,
+    category: &'static str,
+    severity: &'static str,
+    term: &'a str,
+    matched: &'a str,
+    start: usize,
+    end: usize,
+}
+
+#[derive(Serialize)]
+struct JsonRecord<'a> {
+    file: &'a str,
+    line: u64,
+    name: &'a str,
+    uscc: Option<String>,
+    uscc_valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uscc_error: Option<String>,
+    county: Option<&'static str>,
+    division: Option<&'a Attribution>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    division_tentative: bool,
+    flagged: bool,
+    allowlisted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow_reason: Option<&'a str>,
+    rank: Option<&'static str>,
+    hits: Vec<JsonHit<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    problems: &'a [String],
+}
+
+fn write_json(
+    out: &mut impl Write,
+    source: &str,
+    rec: &Record,
+    scan: &RecordScan,
+    tentative: Option<&Attribution>,
+) -> anyhow::Result<()> {
+    let (uscc, uscc_error) = match &scan.code {
+        CodeStatus::Missing => (None, Some("missing".to_owned())),
+        CodeStatus::Valid(c) => (Some(c.to_string()), None),
+        CodeStatus::Invalid(w, e) => (Some(w.clone()), Some(e.to_string())),
+    };
+    let division = scan.division.as_ref().or(tentative);
+    let r = JsonRecord {
+        file: source,
+        line: rec.line,
+        name: &rec.name,
+        uscc,
+        uscc_valid: scan.code.valid().is_some(),
+        uscc_error,
+        county: division.and_then(|d| d.county),
+        division,
+        division_tentative: scan.division.is_none() && tentative.is_some(),
+        flagged: scan.flagged(),
+        allowlisted: scan.allowlisted.is_some(),
+        allow_reason: scan.allowlisted.as_deref(),
+        rank: scan.rank.map(Rank::as_str),
+        hits: scan
+            .hits
+            .iter()
+            .map(|h| JsonHit {
+                field: h.field.as_str(),
+                rule: &h.rule.0,
+                category: h.category.as_str(),
+                severity: h.severity.as_str(),
+                term: &h.term,
+                matched: &h.matched,
+                start: h.raw.start,
+                end: h.raw.end,
+            })
+            .collect(),
+        problems: &rec.problems,
+    };
+    serde_json::to_writer(&mut *out, &r)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+fn render_row(
+    source: &str,
+    rec: &Record,
+    scan: &RecordScan,
+    tentative: Option<&Attribution>,
+) -> String {
+    let rank = if scan.allowlisted.is_some() {
+        "allow-listed"
+    } else if scan.flagged() {
+        scan.rank.map_or("-", Rank::as_str)
+    } else if matches!(scan.code, CodeStatus::Invalid(..)) || !rec.problems.is_empty() {
+        "error"
+    } else {
+        "-"
+    };
+    let code = match &scan.code {
+        CodeStatus::Missing => "(none)".to_owned(),
+        CodeStatus::Valid(c) => c.to_string(),
+        CodeStatus::Invalid(w, e) => format!("{w} ✗ {e}"),
+    };
+    let county = match (scan.division.as_ref(), tentative) {
+        (Some(d), _) => d.county.or(d.prefecture).unwrap_or("?").to_owned(),
+        (None, Some(d)) => format!("{}?", d.county.or(d.prefecture).unwrap_or("?")),
+        _ => "-".to_owned(),
+    };
+    let hits: Vec<String> = scan
+        .hits
+        .iter()
+        .map(|h| {
+            if h.matched == h.term {
+                format!("{}:{}", h.field, h.term)
+            } else {
+                format!("{}:{}({})", h.field, h.term, h.matched)
+            }
+        })
+        .collect();
+    let mut line = format!(
+        "{rank:<14} {} {} {} {} {}",
+        pad(&format!("{source}:{}", rec.line), 24),
+        pad(&rec.name, 36),
+        pad(&code, 22),
+        pad(&county, 20),
+        hits.join(" ")
+    );
+    if let Some(reason) = &scan.allowlisted {
+        line.push_str(&format!("  [allow-list: {reason}]"));
+    }
+    for p in &rec.problems {
+        line.push_str(&format!("  [{p}]"));
+    }
+    line.push('\n');
+    line
+}
+
+fn write_county_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "per county (by the division code in the credit code):")?;
+    writeln!(
+        out,
+        "{:<8} {:<28} {:>9} {:>8} {:>14}",
+        "code", "county", "scanned", "flagged", "invalid codes"
+    )?;
+    let t = Divisions::bundled();
+    for (code, c) in &s.by_county {
+        let label = if code.is_empty() {
+            "（无有效代码，无法归属）".to_owned()
+        } else {
+            t.attribute(code).label()
+        };
+        writeln!(
+            out,
+            "{:<8} {} {:>9} {:>8} {:>14}",
+            if code.is_empty() { "-" } else { code },
+            pad(&label, 28),
+            c.scanned,
+            c.flagged,
+            c.invalid_codes
+        )?;
+    }
+    writeln!(
+        out,
+        "{:<8} {:<28} {:>9} {:>8} {:>14}",
+        "", "total", s.records, s.flagged, s.invalid_codes
+    )
+}
+
+/// Columns a string takes in a terminal: CJK and full-width characters take two.
+fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x20000..=0x3FFFD => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// `s` padded with spaces to `width` terminal columns (never cut).
+fn pad(s: &str, width: usize) -> String {
+    let w = display_width(s);
+    let mut out = String::with_capacity(s.len() + width.saturating_sub(w));
+    out.push_str(s);
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
+    out
+}
+
+/// Rendered table lines, one anonymous temporary file per group (four ranks,
+/// errors, clean), so that the table is ranked without keeping it in memory.
+#[derive(Default)]
+struct Buckets {
+    files: [Option<BufWriter<File>>; 6],
+}
+
+impl Buckets {
+    fn write(&mut self, i: usize, line: &[u8]) -> std::io::Result<()> {
+        if self.files[i].is_none() {
+            self.files[i] = Some(BufWriter::new(anonymous_tempfile()?));
+        }
+        if let Some(f) = &mut self.files[i] {
+            f.write_all(line)?;
+        }
+        Ok(())
+    }
+
+    fn copy_to(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        for slot in &mut self.files {
+            if let Some(w) = slot.take() {
+                let mut f = w.into_inner().map_err(|e| e.into_error())?;
+                f.rewind()?;
+                let mut buf = [0u8; 1 << 16];
+                loop {
+                    let n = f.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    out.write_all(&buf[..n])?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A temporary file that no one else can see and that disappears when closed
+/// (created, then unlinked while open).
+fn anonymous_tempfile() -> std::io::Result<File> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir();
+    for _ in 0..100 {
+        let name = format!(
+            "finscan-registry-{}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        );
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => {
+                // on Unix the open handle keeps the data; elsewhere the file
+                // stays in the temp dir
+                let _ = std::fs::remove_file(&path);
+                return Ok(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("cannot create a temporary file"))
+}
+
+// ── list, check ───────────────────────────────────────────────────────────
+
+fn list(args: ListArgs) -> anyhow::Result<Outcome> {
+    let store = RegistryStore::open(&args.db)
+        .with_context(|| format!("cannot open database {}", args.db.display()))?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut n = 0usize;
+    for item in store.companies() {
+        let (c, hits) = item?;
+        if let Some(prefix) = &args.county
+            && !c
+                .division
+                .as_deref()
+                .is_some_and(|d| d.starts_with(prefix.as_str()))
+        {
+            continue;
+        }
+        n += 1;
+        if args.json {
+            serde_json::to_writer(&mut out, &serde_json::json!({"company": c, "hits": hits}))?;
+            writeln!(out)?;
+        } else {
+            let terms: Vec<String> = hits
+                .iter()
+                .map(|h| format!("{}:{}", h.field, h.term))
+                .collect();
+            writeln!(
+                out,
+                "{:<14} {:<36} {}  {}  scans={}  {}",
+                if c.allowlisted.is_some() {
+                    "allow-listed"
+                } else {
+                    c.rank.as_deref().unwrap_or("clean")
+                },
+                c.key,
+                c.name,
+                c.county.as_deref().unwrap_or("-"),
+                c.scans,
+                terms.join(" ")
+            )?;
+        }
+    }
+    out.flush()?;
+    eprintln!(
+        "finscan: {n} stored compan{}",
+        if n == 1 { "y" } else { "ies" }
+    );
+    Ok(Outcome::Clean)
+}
+
+fn check(codes: Vec<String>, json: bool) -> anyhow::Result<Outcome> {
+    let codes = if codes.is_empty() || codes == ["-"] {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s.lines()
+            .map(str::to_owned)
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    } else {
+        codes
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut invalid = 0usize;
+    for c in &codes {
+        let r = CreditCode::parse(c);
+        if r.is_err() {
+            invalid += 1;
+        }
+        if json {
+            let v = match &r {
+                Ok(code) => {
+                    let d = Divisions::bundled().attribute(code.division_code());
+                    serde_json::json!({"input": c, "valid": true, "uscc": code, "department": code.department_name(), "division": d})
+                }
+                Err(e) => {
+                    serde_json::json!({"input": c, "valid": false, "error": e.to_string(), "reason": e})
+                }
+            };
+            serde_json::to_writer(&mut out, &v)?;
+            writeln!(out)?;
+        } else {
+            match &r {
+                Ok(code) => writeln!(
+                    out,
+                    "{c}\tvalid\t{code}\t{}",
+                    Divisions::bundled().attribute(code.division_code()).label()
+                )?,
+                Err(e) => writeln!(out, "{c}\tinvalid\t{e}")?,
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if invalid > 0 {
+        Outcome::Hits
+    } else {
+        Outcome::Clean
+    })
 }

@@ -1,2 +1,282 @@
-//! Company registration records: import (CSV, JSON Lines, XLSX), unified social
-//! credit codes (统一社会信用代码), administrative divisions, registry page profiles.
+//! Company registration records (企业登记信息): import (CSV, JSON Lines,
+//! XLSX), unified social credit codes (统一社会信用代码), county attribution,
+//! scanning of name and business scope, registry page profiles, storage.
+//!
+//! Plan §五（一） says that non-financial companies must not use the
+//! restricted words (交易所, 金融, 理财, 网贷, 支付 …) in their registered name or
+//! business scope, and that such registrations go to the regulators as key
+//! supervision targets. This module turns a registry export into that list:
+//!
+//! * [`import`]: reads files into [`Record`]s, one per row, reporting bad rows;
+//! * [`code`]: [`CreditCode`], only constructible from a valid code;
+//! * [`division`]: the embedded division table and county attribution;
+//! * [`allow`]: the user's allow-list of licensed institutions;
+//! * [`profile`]: site profiles that extract records from registry web pages;
+//! * [`store`]: the `companies` and `company_hits` trees of the database.
+//!
+//! Scanning itself is the [`Scanner`]'s (`name` and `scope` rules, word
+//! boundaries, negation, allow spans); this module decides what a record's
+//! hits mean: flagged or exempt, and how urgent ([`Rank`]). It does not
+//! touch `scan` internals, the crawler or the page store.
+
+pub mod allow;
+pub mod code;
+pub mod division;
+pub mod import;
+pub mod profile;
+pub mod store;
+
+use serde::Serialize;
+
+pub use allow::AllowList;
+pub use code::{CodeError, CreditCode};
+pub use division::{Attribution, Divisions};
+pub use import::{Record, RowError};
+
+use crate::{Category, Field, Hit, Scanner, Severity};
+
+/// How urgent a flagged record is, most urgent first.
+///
+/// A company whose name carries a restricted word *and* whose scope
+/// describes a financial activity (发放贷款, 代客理财, 支付结算 …) is most likely
+/// doing unlicensed finance; a name word alone is often a holding company
+/// (投资管理) that does nothing of the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rank {
+    /// Restricted word in the name and a financial-activity phrase in the scope.
+    NameAndActivity,
+    /// Restricted word in the name only (the scope may repeat restricted words).
+    Name,
+    /// Financial-activity phrase in the scope, name clean.
+    Activity,
+    /// Only restricted words in the scope.
+    ScopeWord,
+}
+
+impl Rank {
+    pub const ALL: [Rank; 4] = [
+        Rank::NameAndActivity,
+        Rank::Name,
+        Rank::Activity,
+        Rank::ScopeWord,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rank::NameAndActivity => "name+activity",
+            Rank::Name => "name",
+            Rank::Activity => "activity",
+            Rank::ScopeWord => "scope-word",
+        }
+    }
+
+    /// Ranks the hits of one record; `None` when there are none.
+    pub fn of(hits: &[Hit]) -> Option<Rank> {
+        let name = hits.iter().any(|h| h.field == Field::Name);
+        let activity = hits
+            .iter()
+            .any(|h| h.field == Field::Scope && h.category == Category::FinancialActivity);
+        let scope = hits.iter().any(|h| h.field == Field::Scope);
+        match (name, activity, scope) {
+            (true, true, _) => Some(Rank::NameAndActivity),
+            (true, false, _) => Some(Rank::Name),
+            (false, true, _) => Some(Rank::Activity),
+            (false, false, true) => Some(Rank::ScopeWord),
+            (false, false, false) => None,
+        }
+    }
+}
+
+/// The credit code of a record as judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeStatus {
+    /// The file has no credit-code column or the cell is empty.
+    Missing,
+    Valid(CreditCode),
+    /// As written (trimmed), and why it is invalid.
+    Invalid(String, CodeError),
+}
+
+impl CodeStatus {
+    pub fn of(written: Option<&str>) -> CodeStatus {
+        match written.map(str::trim).filter(|s| !s.is_empty()) {
+            None => CodeStatus::Missing,
+            Some(s) => match CreditCode::parse(s) {
+                Ok(c) => CodeStatus::Valid(c),
+                Err(e) => CodeStatus::Invalid(s.to_owned(), e),
+            },
+        }
+    }
+
+    pub fn valid(&self) -> Option<&CreditCode> {
+        match self {
+            CodeStatus::Valid(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// What scanning one record found.
+#[derive(Debug, Clone)]
+pub struct RecordScan {
+    pub code: CodeStatus,
+    /// County attribution, from a valid credit code.
+    pub division: Option<Attribution>,
+    /// Name hits first, then scope hits; spans are byte offsets into that field's text.
+    pub hits: Vec<Hit>,
+    /// The allow-list's reason when the record is exempt.
+    pub allowlisted: Option<String>,
+    pub rank: Option<Rank>,
+}
+
+impl RecordScan {
+    /// Has hits and is not exempt.
+    pub fn flagged(&self) -> bool {
+        self.rank.is_some() && self.allowlisted.is_none()
+    }
+
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.hits.iter().map(|h| h.severity).max()
+    }
+}
+
+/// Scans registration records: a [`Scanner`] for the rules, the user's
+/// allow-list and the division table. Cheap to share across threads.
+#[derive(Debug, Clone)]
+pub struct RecordScanner {
+    scanner: Scanner,
+    allow: AllowList,
+    divisions: &'static Divisions,
+}
+
+impl RecordScanner {
+    pub fn new(scanner: Scanner, allow: AllowList) -> Self {
+        RecordScanner {
+            scanner,
+            allow,
+            divisions: Divisions::bundled(),
+        }
+    }
+
+    pub fn scanner(&self) -> &Scanner {
+        &self.scanner
+    }
+
+    /// Validates the code, attributes the county and scans name and scope.
+    /// Never fails: an invalid code is reported in [`RecordScan::code`] and
+    /// the record is scanned all the same.
+    pub fn scan(&self, rec: &Record) -> RecordScan {
+        let code = CodeStatus::of(rec.uscc.as_deref());
+        let division = code
+            .valid()
+            .map(|c| self.divisions.attribute(c.division_code()));
+        let mut hits = self.scanner.scan_field(Field::Name, &rec.name);
+        if !rec.scope.is_empty() {
+            hits.extend(self.scanner.scan_field(Field::Scope, &rec.scope));
+        }
+        let rank = Rank::of(&hits);
+        let allowlisted = if rank.is_some() {
+            self.allow
+                .lookup(code.valid(), &rec.name)
+                .map(str::to_owned)
+        } else {
+            None
+        };
+        RecordScan {
+            code,
+            division,
+            hits,
+            allowlisted,
+            rank,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RuleSet;
+
+    fn scanner(allow: &str) -> RecordScanner {
+        let set = RuleSet::from_sources([(
+            "t.toml".to_owned(),
+            r#"
+[[rule]]
+id = "name.licai"
+category = "restricted-name"
+fields = ["name", "scope"]
+severity = "high"
+basis = "§五（一）"
+terms = ["理财"]
+
+[[rule]]
+id = "scope.lending"
+category = "financial-activity"
+fields = ["scope"]
+severity = "medium"
+basis = "§五（一）"
+terms = ["发放贷款"]
+"#
+            .to_owned(),
+        )])
+        .expect("rules");
+        RecordScanner::new(Scanner::new(&set), AllowList::parse("allow", allow).0)
+    }
+
+    fn rec(name: &str, uscc: &str, scope: &str) -> Record {
+        Record {
+            line: 2,
+            name: name.into(),
+            uscc: Some(uscc.into()),
+            scope: scope.into(),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn name_word_with_financial_scope_ranks_above_name_word_alone() {
+        let s = scanner("");
+        let both = s.scan(&rec("安康鑫源理财有限公司", "", "发放贷款"));
+        let name_only = s.scan(&rec("安康鑫源理财有限公司", "", "日用百货"));
+        assert_eq!(both.rank, Some(Rank::NameAndActivity));
+        assert_eq!(name_only.rank, Some(Rank::Name));
+        assert!(both.rank < name_only.rank);
+        assert_eq!(
+            s.scan(&rec("安康百货公司", "", "发放贷款")).rank,
+            Some(Rank::Activity)
+        );
+        assert_eq!(
+            s.scan(&rec("安康百货公司", "", "理财")).rank,
+            Some(Rank::ScopeWord)
+        );
+        assert_eq!(s.scan(&rec("安康百货公司", "", "日用百货")).rank, None);
+    }
+
+    #[test]
+    fn invalid_code_is_reported_and_the_record_still_scanned() {
+        let r = scanner("").scan(&rec("安康理财有限公司", "91610902MA70B5XK70", ""));
+        assert!(matches!(
+            r.code,
+            CodeStatus::Invalid(_, CodeError::Check { .. })
+        ));
+        assert!(r.division.is_none());
+        assert!(r.flagged());
+    }
+
+    #[test]
+    fn valid_code_is_attributed_to_its_county() {
+        let r = scanner("").scan(&rec("安康理财有限公司", "91610902MA70B5XK71", ""));
+        let d = r.division.expect("division");
+        assert_eq!((d.county, d.prefecture), (Some("汉滨区"), Some("安康市")));
+    }
+
+    #[test]
+    fn allowlisted_record_keeps_its_hits_but_is_not_flagged() {
+        let s = scanner("91610902MA70B5XK71 # 金融许可证\n");
+        let r = s.scan(&rec("安康理财有限公司", "91610902MA70B5XK71", ""));
+        assert_eq!(r.allowlisted.as_deref(), Some("金融许可证"));
+        assert!(!r.flagged());
+        assert_eq!(r.hits.len(), 1);
+    }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# finscan registry scan vs ripgrep on the same registry export, same terms.
+#
+# Generates N realistic registration records (default 1,000,000, ~335 MB CSV)
+# with bench/registry_gen.py, takes the terms of the name and scope rules from
+# `finscan rules terms`, and runs, RUNS times each, interleaved:
+#   rg -c -F -f TERMS FILE                                (count matching lines: reads the whole file)
+#   finscan registry scan --no-store --json FILE          (parse CSV, validate codes, attribute
+#                                                          counties, scan name + scope, rank, print JSON)
+#   finscan registry scan --db DIR --json FILE            (the same, storing flagged companies in sled)
+# Peak RSS comes from /usr/bin/time -v. Prints medians and the finscan/rg ratio
+# as a Markdown table (paste into BENCHMARKS.md).
+#
+# Usage: bash bench/registry_bench.sh [N] [RUNS]      (needs: cargo, python3, rg, /usr/bin/time)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-1000000}"
+RUNS="${2:-3}"
+WORK="${FINSCAN_BENCH_DIR:-${TMPDIR:-/tmp}/finscan-registry-bench}"
+mkdir -p "$WORK"
+DATA="$WORK/registry_$N.csv"
+command -v rg >/dev/null || { echo "ripgrep missing: apt-get install -y ripgrep" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "/usr/bin/time missing: apt-get install -y time" >&2; exit 2; }
+
+cargo build --release --quiet
+BIN="$PWD/target/release/finscan"
+[ -s "$DATA" ] || python3 bench/registry_gen.py "$N" "$DATA"
+TERMS="$WORK/terms.txt"
+{ "$BIN" rules terms --field name; "$BIN" rules terms --field scope; } | sort -u > "$TERMS"
+
+measure() { # label, command... → appends "label seconds rss_kb" to $WORK/times
+  local label="$1"; shift
+  local log="$WORK/time.log"
+  /usr/bin/time -v "$@" > "$WORK/out.txt" 2> "$log" || true
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  echo "$label $wall $rss" >> "$WORK/times"
+}
+
+rm -f "$WORK/times"
+for _ in $(seq "$RUNS"); do
+  cat "$DATA" > /dev/null   # same warm page cache for everyone
+  measure rg rg -c -F -f "$TERMS" "$DATA"
+  measure finscan "$BIN" registry scan --no-store --json "$DATA"
+  rm -rf "$WORK/db"
+  measure finscan-db "$BIN" registry scan --db "$WORK/db" --json "$DATA"
+done
+"$BIN" registry scan --no-store --json "$DATA" 2> "$WORK/summary.txt" | wc -l > "$WORK/flagged.txt" || true
+
+python3 - "$WORK/times" "$DATA" "$TERMS" "$N" "$RUNS" "$WORK/summary.txt" <<'PY'
+import statistics, sys, os, collections, datetime, subprocess
+times, data, terms, n, runs, summary = sys.argv[1:7]
+rows = collections.defaultdict(list)
+for line in open(times):
+    label, wall, rss = line.split()
+    rows[label].append((float(wall), int(rss)))
+med = {k: statistics.median(w for w, _ in v) for k, v in rows.items()}
+rss = {k: max(r for _, r in v) for k, v in rows.items()}
+size = os.path.getsize(data) / 1e6
+nterms = sum(1 for _ in open(terms))
+rg_version = subprocess.run(["rg", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"### finscan registry scan vs ripgrep — {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC\n")
+print(f"Input: {int(n):,} generated records (`bench/registry_gen.py`), {size:.0f} MB CSV; {nterms} terms "
+      f"(`finscan rules terms --field name` + `--field scope`). Machine: {os.cpu_count()} cores, {cpu}; {rg_version}. "
+      f"Median of {runs} interleaved runs, warm page cache.\n")
+print("| command | median wall (s) | MB/s | records/s | peak RSS (MB) | vs rg |")
+print("|---|---:|---:|---:|---:|---:|")
+cmds = {"rg": f"rg -c -F -f terms.txt registry_{n}.csv",
+        "finscan": f"finscan registry scan --no-store --json registry_{n}.csv > out",
+        "finscan-db": f"finscan registry scan --db DIR --json registry_{n}.csv > out"}
+for k in ["rg", "finscan", "finscan-db"]:
+    if k in med:
+        print(f"| `{cmds[k]}` | {med[k]:.2f} | {size / med[k]:.0f} | {int(n) / med[k]:,.0f} | {rss[k] / 1024:.1f} | {med[k] / med['rg']:.2f}× |")
+print()
+print("finscan summary: " + open(summary).read().strip().splitlines()[-2] if len(open(summary).read().strip().splitlines()) > 1 else open(summary).read().strip())
+PY

@@ -1,0 +1,1156 @@
+//! Reading registration records from files: CSV (UTF-8 with or without BOM,
+//! GBK/GB18030, Big5, UTF-16 — as exported by Chinese office software), JSON
+//! Lines and spreadsheets (XLSX, XLS, ODS through `calamine`).
+//!
+//! Columns are found by their header, Chinese or English (企业名称 / name,
+//! 统一社会信用代码 / uscc, 经营范围 / scope, …), in the first
+//! [`HEADER_SEARCH_ROWS`] rows so that a title row above the header does not
+//! matter; `--column FIELD=HEADER` maps unusual headers.
+//!
+//! Contract: [`open`] fails only for problems of the whole file (unreadable,
+//! no name column, not a spreadsheet); after that the iterator yields one item
+//! per data row, in file order: a [`Record`] (possibly carrying
+//! [`Record::problems`] that did not stop it from being scanned, such as
+//! undecodable bytes) or a [`RowError`] for a row that could not be read at
+//! all. Nothing is skipped silently except rows whose every cell is empty.
+//!
+//! Memory: CSV and JSON Lines are read as a stream through a fixed-size
+//! transcoding buffer, so memory does not grow with the file. Spreadsheets
+//! are the exception: `calamine` (like every XLSX reader that resolves shared
+//! strings) holds the whole sheet in memory, so an XLSX costs memory in
+//! proportion to its size; convert very large exports to CSV.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use encoding_rs::{Decoder, Encoding, UTF_8};
+
+/// How many rows from the top are searched for the header row.
+pub const HEADER_SEARCH_ROWS: usize = 10;
+/// Bytes looked at to guess a file's encoding.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// A field of a registration record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Column {
+    /// 企业名称.
+    Name,
+    /// 统一社会信用代码.
+    Uscc,
+    /// 经营范围.
+    Scope,
+    /// 注册地址 / 住所.
+    Address,
+    /// 法定代表人.
+    LegalRep,
+    /// 注册日期 / 成立日期.
+    RegDate,
+    /// 登记状态.
+    Status,
+}
+
+impl Column {
+    pub const ALL: [Column; 7] = [
+        Column::Name,
+        Column::Uscc,
+        Column::Scope,
+        Column::Address,
+        Column::LegalRep,
+        Column::RegDate,
+        Column::Status,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Column::Name => "name",
+            Column::Uscc => "uscc",
+            Column::Scope => "scope",
+            Column::Address => "address",
+            Column::LegalRep => "legal_rep",
+            Column::RegDate => "reg_date",
+            Column::Status => "status",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Column> {
+        Column::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s || c.aliases().contains(&s))
+    }
+
+    /// Header names recognised for this field, compared after
+    /// [`normalize_header`].
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Column::Name => &[
+                "企业名称",
+                "名称",
+                "公司名称",
+                "企业(机构)名称",
+                "市场主体名称",
+                "主体名称",
+                "单位名称",
+                "机构名称",
+                "商事主体名称",
+                "name",
+                "company",
+                "companyname",
+                "company_name",
+                "enterprise",
+                "enterprisename",
+                "enterprise_name",
+                "entname",
+                "corp_name",
+            ],
+            Column::Uscc => &[
+                "统一社会信用代码",
+                "社会信用代码",
+                "信用代码",
+                "统一代码",
+                "统一社会信用代码/注册号",
+                "注册号/统一社会信用代码",
+                "uscc",
+                "credit_code",
+                "creditcode",
+                "unified_social_credit_code",
+                "social_credit_code",
+                "unifiedcode",
+            ],
+            Column::Scope => &[
+                "经营范围",
+                "业务范围",
+                "许可经营范围",
+                "一般经营范围",
+                "scope",
+                "business_scope",
+                "businessscope",
+                "opscope",
+                "op_scope",
+            ],
+            Column::Address => &[
+                "注册地址",
+                "住所",
+                "地址",
+                "企业地址",
+                "经营场所",
+                "住所(经营场所)",
+                "address",
+                "dom",
+                "reg_address",
+                "registered_address",
+            ],
+            Column::LegalRep => &[
+                "法定代表人",
+                "法人代表",
+                "法定代表人(负责人)",
+                "负责人",
+                "经营者",
+                "投资人",
+                "legal_rep",
+                "legal_representative",
+                "legalperson",
+                "legal_person",
+            ],
+            Column::RegDate => &[
+                "注册日期",
+                "成立日期",
+                "登记日期",
+                "设立日期",
+                "reg_date",
+                "registration_date",
+                "established",
+                "estdate",
+                "founded",
+            ],
+            Column::Status => &[
+                "登记状态",
+                "经营状态",
+                "企业状态",
+                "状态",
+                "status",
+                "regstate",
+            ],
+        }
+    }
+}
+
+/// Header text for matching: trimmed, BOM and spaces removed, full-width
+/// brackets made ASCII, ASCII lower-cased, `-`/space as `_`.
+pub fn normalize_header(h: &str) -> String {
+    h.trim()
+        .chars()
+        .filter(|c| !matches!(c, '\u{FEFF}' | '\u{3000}' | '*'))
+        .map(|c| match c {
+            '（' => '(',
+            '）' => ')',
+            '／' => '/',
+            '-' | ' ' => '_',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// User-supplied header names (`--column name=主体名称`), tried before the aliases.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnMap {
+    pub overrides: Vec<(Column, String)>,
+}
+
+impl ColumnMap {
+    /// Parses `FIELD=HEADER`.
+    pub fn add(&mut self, spec: &str) -> Result<(), String> {
+        let (f, h) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("{spec:?}: expected FIELD=HEADER, e.g. name=主体名称"))?;
+        let col = Column::parse(f.trim()).ok_or_else(|| {
+            format!(
+                "{f:?}: unknown field (expected one of {})",
+                Column::ALL.map(|c| c.as_str()).join(", ")
+            )
+        })?;
+        self.overrides.push((col, normalize_header(h)));
+        Ok(())
+    }
+
+    /// Which column index holds each field, or `None` when the row has no name column.
+    fn resolve(&self, headers: &[String]) -> Option<Layout> {
+        let norm: Vec<String> = headers.iter().map(|h| normalize_header(h)).collect();
+        let mut layout = Layout::default();
+        for col in Column::ALL {
+            let by_override = self
+                .overrides
+                .iter()
+                .filter(|(c, _)| *c == col)
+                .find_map(|(_, h)| norm.iter().position(|n| n == h));
+            let idx = by_override.or_else(|| {
+                col.aliases()
+                    .iter()
+                    .find_map(|a| norm.iter().position(|n| n == a))
+            });
+            layout.set(col, idx);
+        }
+        layout.name.map(|_| layout)
+    }
+}
+
+/// Column index of each field in a file.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    pub name: Option<usize>,
+    pub uscc: Option<usize>,
+    pub scope: Option<usize>,
+    pub address: Option<usize>,
+    pub legal_rep: Option<usize>,
+    pub reg_date: Option<usize>,
+    pub status: Option<usize>,
+    /// Number of header cells.
+    pub width: usize,
+}
+
+impl Layout {
+    fn set(&mut self, col: Column, idx: Option<usize>) {
+        match col {
+            Column::Name => self.name = idx,
+            Column::Uscc => self.uscc = idx,
+            Column::Scope => self.scope = idx,
+            Column::Address => self.address = idx,
+            Column::LegalRep => self.legal_rep = idx,
+            Column::RegDate => self.reg_date = idx,
+            Column::Status => self.status = idx,
+        }
+    }
+
+    /// Fields the file has no column for (reported once per file).
+    pub fn missing(&self) -> Vec<Column> {
+        let mut m = Vec::new();
+        if self.uscc.is_none() {
+            m.push(Column::Uscc);
+        }
+        if self.scope.is_none() {
+            m.push(Column::Scope);
+        }
+        m
+    }
+}
+
+/// One registration record as read (text as written, not normalized).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    /// 1-based line of the file where the record starts (CSV, JSON Lines) or
+    /// 1-based row of the sheet (spreadsheets).
+    pub line: u64,
+    /// Enterprise name (企业名称).
+    pub name: String,
+    /// Unified social credit code (统一社会信用代码) as written, if any.
+    pub uscc: Option<String>,
+    /// Business scope (经营范围).
+    pub scope: String,
+    pub address: Option<String>,
+    pub legal_rep: Option<String>,
+    pub reg_date: Option<String>,
+    pub status: Option<String>,
+    /// Problems with the row that did not stop it from being scanned.
+    pub problems: Vec<String>,
+}
+
+/// A data row that could not be turned into a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct RowError {
+    pub line: u64,
+    pub message: String,
+}
+
+/// A problem with a whole file: nothing of it was read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: no name column (企业名称/name) in the first {HEADER_SEARCH_ROWS} rows; first row: {found}; map it with --column name=HEADER"
+    )]
+    MissingColumn { path: PathBuf, found: String },
+    #[error("{path}: not a readable spreadsheet: {message}")]
+    Spreadsheet { path: PathBuf, message: String },
+    #[error("unknown encoding label {0:?}")]
+    Encoding(String),
+}
+
+/// Input format, from the file extension (or forced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+    Spreadsheet,
+}
+
+impl Format {
+    pub fn from_path(path: &Path) -> Format {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("jsonl" | "ndjson" | "json") => Format::JsonLines,
+            Some("xlsx" | "xlsm" | "xls" | "xlsb" | "ods") => Format::Spreadsheet,
+            _ => Format::Csv,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "csv" | "tsv" => Some(Format::Csv),
+            "jsonl" | "json" | "ndjson" => Some(Format::JsonLines),
+            "xlsx" | "xls" | "ods" | "spreadsheet" => Some(Format::Spreadsheet),
+            _ => None,
+        }
+    }
+}
+
+/// Options of [`open`].
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub columns: ColumnMap,
+    /// Force the format instead of guessing from the extension.
+    pub format: Option<Format>,
+    /// Force the text encoding (an encoding label such as `gbk`) instead of detecting it.
+    pub encoding: Option<String>,
+    /// Spreadsheet: the sheet to read (default: the first).
+    pub sheet: Option<String>,
+}
+
+/// The records of one file, in order.
+pub struct Records {
+    /// The header found, as (row number, layout).
+    pub header_line: u64,
+    pub layout: Layout,
+    /// Encoding the text was decoded from (`UTF-8`, `GBK`, …).
+    pub encoding: &'static str,
+    inner: Inner,
+}
+
+enum Inner {
+    Csv {
+        reader: csv::Reader<DecodingReader<BufReader<File>>>,
+        row: csv::StringRecord,
+    },
+    Json {
+        reader: BufReader<DecodingReader<BufReader<File>>>,
+        line: u64,
+        buf: String,
+        pending: Option<(u64, String)>,
+    },
+    Sheet {
+        rows: std::vec::IntoIter<(u64, Vec<String>, Vec<String>)>,
+    },
+}
+
+/// Opens a file of registration records. See the module docs for the contract.
+pub fn open(path: &Path, opts: &ImportOptions) -> Result<Records, ImportError> {
+    let format = opts.format.unwrap_or_else(|| Format::from_path(path));
+    let forced = match &opts.encoding {
+        Some(label) => Some(
+            Encoding::for_label(label.as_bytes())
+                .ok_or_else(|| ImportError::Encoding(label.clone()))?,
+        ),
+        None => None,
+    };
+    let io = |source| ImportError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    match format {
+        Format::Csv => {
+            let (reader, encoding) = DecodingReader::open(path, forced).map_err(io)?;
+            open_csv(path, reader, encoding, &opts.columns)
+        }
+        Format::JsonLines => {
+            let (reader, encoding) = DecodingReader::open(path, forced).map_err(io)?;
+            open_json(path, reader, encoding, &opts.columns)
+        }
+        Format::Spreadsheet => open_sheet(path, opts),
+    }
+}
+
+fn open_csv(
+    path: &Path,
+    mut reader: DecodingReader<BufReader<File>>,
+    encoding: &'static Encoding,
+    columns: &ColumnMap,
+) -> Result<Records, ImportError> {
+    let delimiter = reader.sniff_delimiter();
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        // `\n` only: with the default CRLF terminator csv-core leaves the `\n`
+        // of a `\r\n` unread until the next record, so record positions lag
+        // one line behind; the stray `\r` is trimmed with the field
+        .terminator(csv::Terminator::Any(b'\n'))
+        .buffer_capacity(1 << 16)
+        .from_reader(reader);
+    let mut row = csv::StringRecord::new();
+    let mut first: Option<String> = None;
+    for _ in 0..HEADER_SEARCH_ROWS {
+        match csv.read_record(&mut row) {
+            Ok(true) => {
+                let cells: Vec<String> = row.iter().map(str::to_owned).collect();
+                if first.is_none() {
+                    first = Some(cells.join(","));
+                }
+                if let Some(mut layout) = columns.resolve(&cells) {
+                    layout.width = cells.len();
+                    let header_line = row.position().map_or(1, |p| p.line());
+                    return Ok(Records {
+                        header_line,
+                        layout,
+                        encoding: encoding.name(),
+                        inner: Inner::Csv { reader: csv, row },
+                    });
+                }
+            }
+            Ok(false) => break,
+            Err(e) if e.is_io_error() => {
+                return Err(ImportError::Io {
+                    path: path.to_owned(),
+                    source: std::io::Error::other(e.to_string()),
+                });
+            }
+            Err(_) => continue,
+        }
+    }
+    Err(ImportError::MissingColumn {
+        path: path.to_owned(),
+        found: first.unwrap_or_else(|| "(empty file)".into()),
+    })
+}
+
+fn open_json(
+    path: &Path,
+    reader: DecodingReader<BufReader<File>>,
+    encoding: &'static Encoding,
+    columns: &ColumnMap,
+) -> Result<Records, ImportError> {
+    // JSON Lines have no header: the keys of each object are the headers.
+    // A file whose first object has no name key is reported like a CSV
+    // without a name column.
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut buf = String::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        line += 1;
+        let n = reader
+            .read_line(&mut buf)
+            .map_err(|source| ImportError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        if n == 0 {
+            return Err(ImportError::MissingColumn {
+                path: path.to_owned(),
+                found: "(no JSON object)".into(),
+            });
+        }
+        if buf.trim().is_empty() {
+            continue;
+        }
+        if let Ok(serde_json::Value::Object(map)) =
+            serde_json::from_str::<serde_json::Value>(buf.trim())
+        {
+            let keys: Vec<String> = map.keys().cloned().collect();
+            if columns.resolve(&keys).is_none() {
+                return Err(ImportError::MissingColumn {
+                    path: path.to_owned(),
+                    found: keys.join(","),
+                });
+            }
+        }
+        let pending = Some((line, std::mem::take(&mut buf)));
+        return Ok(Records {
+            header_line: 0,
+            layout: Layout::default(),
+            encoding: encoding.name(),
+            inner: Inner::Json {
+                reader,
+                line,
+                buf,
+                pending,
+            },
+        });
+    }
+}
+
+fn open_sheet(path: &Path, opts: &ImportOptions) -> Result<Records, ImportError> {
+    use calamine::{Data, Reader};
+    let err = |message: String| ImportError::Spreadsheet {
+        path: path.to_owned(),
+        message,
+    };
+    let mut book = calamine::open_workbook_auto(path).map_err(|e| err(e.to_string()))?;
+    let names = book.sheet_names();
+    let sheet = match &opts.sheet {
+        Some(s) => s.clone(),
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| err("no sheet".into()))?,
+    };
+    let range = book
+        .worksheet_range(&sheet)
+        .map_err(|e| err(format!("sheet {sheet:?}: {e}")))?;
+    let first_row = range.start().map_or(0, |(r, _)| r as u64);
+    let mut header: Option<(u64, Layout)> = None;
+    let mut first: Option<String> = None;
+    let mut rows = Vec::new();
+    for (i, cells) in range.rows().enumerate() {
+        let line = first_row + i as u64 + 1;
+        let mut problems = Vec::new();
+        let texts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(col, d)| match d {
+                Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+                Data::Int(v) => v.to_string(),
+                Data::Float(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
+                Data::Float(v) => {
+                    if v.abs() >= 1e15 {
+                        problems.push(format!(
+                            "column {} holds the number {v}: digits beyond 15 are lost in Excel numbers (format the column as text)",
+                            col + 1
+                        ));
+                    }
+                    v.to_string()
+                }
+                Data::Bool(b) => b.to_string(),
+                Data::DateTime(dt) => {
+                    let (y, m, d, ..) = dt.to_ymd_hms_milli();
+                    format!("{y:04}-{m:02}-{d:02}")
+                }
+                Data::Error(e) => {
+                    problems.push(format!("column {}: cell error {e}", col + 1));
+                    String::new()
+                }
+                Data::Empty => String::new(),
+            })
+            .collect();
+        match &header {
+            None => {
+                if first.is_none() {
+                    first = Some(texts.join(","));
+                }
+                if let Some(mut layout) = opts.columns.resolve(&texts) {
+                    layout.width = texts.len();
+                    header = Some((line, layout));
+                } else if i + 1 >= HEADER_SEARCH_ROWS {
+                    break;
+                }
+            }
+            Some(_) => rows.push((line, texts, problems)),
+        }
+    }
+    let Some((header_line, layout)) = header else {
+        return Err(ImportError::MissingColumn {
+            path: path.to_owned(),
+            found: first.unwrap_or_else(|| "(empty sheet)".into()),
+        });
+    };
+    Ok(Records {
+        header_line,
+        layout,
+        encoding: "XLSX",
+        inner: Inner::Sheet {
+            rows: rows.into_iter(),
+        },
+    })
+}
+
+impl Iterator for Records {
+    type Item = Result<Record, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let item = match &mut self.inner {
+                Inner::Csv { reader, row } => {
+                    {
+                        match reader.read_record(row) {
+                            Ok(false) => return None,
+                            Ok(true) => {
+                                let line = row.position().map_or(0, |p| p.line());
+                                record_from_cells(
+                                    &self.layout,
+                                    line,
+                                    row.iter(),
+                                    row.len(),
+                                    Vec::new(),
+                                )
+                            }
+                            Err(e) => {
+                                let line = e.position().map_or(0, |p| p.line());
+                                if e.is_io_error() {
+                                    // the stream itself failed: report and stop
+                                    let message = format!("read error: {e}");
+                                    self.inner = Inner::Sheet {
+                                        rows: Vec::new().into_iter(),
+                                    };
+                                    return Some(Err(RowError { line, message }));
+                                }
+                                Some(Err(RowError {
+                                    line,
+                                    message: format!("malformed row: {e}"),
+                                }))
+                            }
+                        }
+                    }
+                }
+                Inner::Json {
+                    reader,
+                    line,
+                    buf,
+                    pending,
+                } => {
+                    let (l, text) = match pending.take() {
+                        Some(p) => p,
+                        None => {
+                            buf.clear();
+                            *line += 1;
+                            match reader.read_line(buf) {
+                                Ok(0) => return None,
+                                Ok(_) => (*line, std::mem::take(buf)),
+                                Err(e) => {
+                                    let message = format!("read error: {e}");
+                                    let l = *line;
+                                    self.inner = Inner::Sheet {
+                                        rows: Vec::new().into_iter(),
+                                    };
+                                    return Some(Err(RowError { line: l, message }));
+                                }
+                            }
+                        }
+                    };
+                    let r = record_from_json(l, text.trim());
+                    // give the allocation back for the next line
+                    *buf = text;
+                    r
+                }
+                Inner::Sheet { rows } => {
+                    let (line, cells, problems) = rows.next()?;
+                    record_from_cells(
+                        &self.layout,
+                        line,
+                        cells.iter().map(String::as_str),
+                        cells.len(),
+                        problems,
+                    )
+                }
+            };
+            if let Some(item) = item {
+                return Some(item);
+            }
+            // a blank row: read on
+        }
+    }
+}
+
+/// Builds a record from the cells of a row; `None` for a row of empty cells.
+fn record_from_cells<'a>(
+    layout: &Layout,
+    line: u64,
+    cells: impl Iterator<Item = &'a str>,
+    len: usize,
+    mut problems: Vec<String>,
+) -> Option<Result<Record, RowError>> {
+    let mut rec = Record {
+        line,
+        ..Record::default()
+    };
+    let mut any = false;
+    let mut extra_nonempty = false;
+    for (i, cell) in cells.enumerate() {
+        if cell.trim().is_empty() {
+            continue;
+        }
+        any = true;
+        if i >= layout.width {
+            extra_nonempty = true;
+        }
+        let slot = if Some(i) == layout.name {
+            Some((Column::Name, cell))
+        } else if Some(i) == layout.uscc {
+            Some((Column::Uscc, cell))
+        } else if Some(i) == layout.scope {
+            Some((Column::Scope, cell))
+        } else if Some(i) == layout.address {
+            Some((Column::Address, cell))
+        } else if Some(i) == layout.legal_rep {
+            Some((Column::LegalRep, cell))
+        } else if Some(i) == layout.reg_date {
+            Some((Column::RegDate, cell))
+        } else if Some(i) == layout.status {
+            Some((Column::Status, cell))
+        } else {
+            None
+        };
+        if let Some((col, text)) = slot {
+            set_field(&mut rec, col, text.trim());
+        }
+    }
+    if !any {
+        return None;
+    }
+    if len < layout.width {
+        problems.push(format!(
+            "row has {len} fields, the header has {}",
+            layout.width
+        ));
+    } else if extra_nonempty {
+        problems.push(format!(
+            "row has {len} fields, the header has {} (an unquoted separator inside a field?)",
+            layout.width
+        ));
+    }
+    finish(rec, problems)
+}
+
+fn set_field(rec: &mut Record, col: Column, text: &str) {
+    match col {
+        Column::Name => rec.name = text.to_owned(),
+        Column::Uscc => rec.uscc = Some(text.to_owned()),
+        Column::Scope => rec.scope = text.to_owned(),
+        Column::Address => rec.address = Some(text.to_owned()),
+        Column::LegalRep => rec.legal_rep = Some(text.to_owned()),
+        Column::RegDate => rec.reg_date = Some(text.to_owned()),
+        Column::Status => rec.status = Some(text.to_owned()),
+    }
+}
+
+/// Final checks shared by all formats: a record needs a name; undecodable
+/// bytes (shown as U+FFFD by the decoder) are reported.
+fn finish(mut rec: Record, mut problems: Vec<String>) -> Option<Result<Record, RowError>> {
+    for (label, text) in [
+        ("name", Some(&rec.name)),
+        ("uscc", rec.uscc.as_ref()),
+        ("scope", Some(&rec.scope)),
+    ] {
+        if text.is_some_and(|t| t.contains('\u{FFFD}')) {
+            problems.push(format!("undecodable bytes in {label} (shown as \u{FFFD})"));
+        }
+    }
+    if rec.name.is_empty() {
+        let mut message = "no enterprise name in this row".to_owned();
+        if let Some(p) = problems.first() {
+            message.push_str("; ");
+            message.push_str(p);
+        }
+        return Some(Err(RowError {
+            line: rec.line,
+            message,
+        }));
+    }
+    rec.problems = problems;
+    Some(Ok(rec))
+}
+
+fn record_from_json(line: u64, text: &str) -> Option<Result<Record, RowError>> {
+    if text.is_empty() {
+        return None;
+    }
+    let map = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(m)) => m,
+        Ok(other) => {
+            return Some(Err(RowError {
+                line,
+                message: format!("expected a JSON object, found {}", json_kind(&other)),
+            }));
+        }
+        Err(e) => {
+            return Some(Err(RowError {
+                line,
+                message: format!("malformed JSON: {e}"),
+            }));
+        }
+    };
+    let mut rec = Record {
+        line,
+        ..Record::default()
+    };
+    let mut problems = Vec::new();
+    for (key, value) in &map {
+        let Some(col) = Column::ALL
+            .into_iter()
+            .find(|c| c.as_str() == key || c.aliases().contains(&normalize_header(key).as_str()))
+        else {
+            continue;
+        };
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => continue,
+            serde_json::Value::Number(n) => {
+                if col == Column::Uscc {
+                    problems.push("uscc is a JSON number, not a string".to_owned());
+                }
+                n.to_string()
+            }
+            other => other.to_string(),
+        };
+        set_field(&mut rec, col, text.trim());
+    }
+    finish(rec, problems)
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Transcodes a byte stream to UTF-8 on the fly with a fixed-size buffer.
+///
+/// Undecodable bytes become U+FFFD, which [`finish`] reports per record, so a
+/// bad byte costs one record a warning instead of stopping the file.
+pub struct DecodingReader<R> {
+    inner: R,
+    decoder: Decoder,
+    input: Vec<u8>,
+    in_start: usize,
+    in_end: usize,
+    output: Vec<u8>,
+    out_start: usize,
+    out_end: usize,
+    eof: bool,
+    finished: bool,
+}
+
+impl DecodingReader<BufReader<File>> {
+    /// Opens `path`, decides its encoding (BOM, then `forced`, then
+    /// valid UTF-8, then `chardetng`'s guess over the first 64 KiB).
+    pub fn open(
+        path: &Path,
+        forced: Option<&'static Encoding>,
+    ) -> std::io::Result<(Self, &'static Encoding)> {
+        let mut file = BufReader::with_capacity(1 << 16, File::open(path)?);
+        let mut head = Vec::with_capacity(SNIFF_BYTES);
+        (&mut file)
+            .take(SNIFF_BYTES as u64)
+            .read_to_end(&mut head)?;
+        let at_eof = head.len() < SNIFF_BYTES;
+        let (encoding, bom_len) = match Encoding::for_bom(&head) {
+            Some((e, n)) => (e, n),
+            None => (forced.unwrap_or_else(|| guess_encoding(&head, at_eof)), 0),
+        };
+        let reader = DecodingReader {
+            inner: file,
+            decoder: encoding.new_decoder_without_bom_handling(),
+            in_start: bom_len,
+            in_end: head.len(),
+            input: {
+                let mut v = head;
+                v.resize(SNIFF_BYTES.max(v.len()), 0);
+                v
+            },
+            output: vec![0; SNIFF_BYTES * 3 + 16],
+            out_start: 0,
+            out_end: 0,
+            eof: at_eof,
+            finished: false,
+        };
+        Ok((reader, encoding))
+    }
+}
+
+/// UTF-8 when the bytes are valid UTF-8 (a character cut at the end of the
+/// sample is fine), otherwise the detector's guess (GBK for mainland exports).
+fn guess_encoding(head: &[u8], complete: bool) -> &'static Encoding {
+    match std::str::from_utf8(head) {
+        Ok(_) => return UTF_8,
+        Err(e) if e.error_len().is_none() && !complete => return UTF_8,
+        Err(_) => {}
+    }
+    let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    det.feed(head, complete);
+    det.guess(Some(b"cn"), chardetng::Utf8Detection::Deny)
+}
+
+impl<R: Read> DecodingReader<R> {
+    /// Tab when the first line has more tabs than commas, `;` likewise.
+    fn sniff_delimiter(&mut self) -> u8 {
+        let head = &self.input[self.in_start..self.in_end];
+        let line = head.split(|&b| b == b'\n').next().unwrap_or(head);
+        let count = |c: u8| line.iter().filter(|&&b| b == c).count();
+        let (commas, tabs, semis) = (count(b','), count(b'\t'), count(b';'));
+        if tabs > commas && tabs >= semis {
+            b'\t'
+        } else if semis > commas {
+            b';'
+        } else {
+            b','
+        }
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        while self.out_start == self.out_end && !self.finished {
+            if self.in_start == self.in_end && !self.eof {
+                self.in_start = 0;
+                self.in_end = 0;
+                let n = self.inner.read(&mut self.input)?;
+                self.in_end = n;
+                if n == 0 {
+                    self.eof = true;
+                }
+            }
+            let (result, read, written, _) = self.decoder.decode_to_utf8(
+                &self.input[self.in_start..self.in_end],
+                &mut self.output,
+                self.eof,
+            );
+            self.in_start += read;
+            self.out_start = 0;
+            self.out_end = written;
+            // after the last call returns InputEmpty the decoder must not be used again
+            if self.eof && result == encoding_rs::CoderResult::InputEmpty {
+                self.finished = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for DecodingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.fill()?;
+        let n = (self.out_end - self.out_start).min(buf.len());
+        buf[..n].copy_from_slice(&self.output[self.out_start..self.out_start + n]);
+        self.out_start += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write_tmp(name: &str, bytes: &[u8]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("finscan-import-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let p = dir.join(name);
+        std::fs::File::create(&p)
+            .and_then(|mut f| f.write_all(bytes))
+            .expect("write tmp file");
+        p
+    }
+
+    fn read_all(path: &Path) -> Vec<Result<Record, RowError>> {
+        open(path, &ImportOptions::default())
+            .expect("open")
+            .collect()
+    }
+
+    #[test]
+    fn headers_are_found_in_chinese_or_english() {
+        let p = write_tmp(
+            "en.csv",
+            b"Name,Credit_Code,Business Scope\nA,91110000600037341L,x\n",
+        );
+        let r = open(&p, &ImportOptions::default()).expect("open");
+        assert_eq!(
+            (r.layout.name, r.layout.uscc, r.layout.scope),
+            (Some(0), Some(1), Some(2))
+        );
+        let p = write_tmp(
+            "zh.csv",
+            "经营范围,企业名称,统一社会信用代码\nx,甲公司,1\n".as_bytes(),
+        );
+        let r = open(&p, &ImportOptions::default()).expect("open");
+        assert_eq!(
+            (r.layout.name, r.layout.uscc, r.layout.scope),
+            (Some(1), Some(2), Some(0))
+        );
+    }
+
+    #[test]
+    fn a_title_row_above_the_header_is_skipped() {
+        let p = write_tmp(
+            "title.csv",
+            "2024年新设企业名单,,\n企业名称,统一社会信用代码,经营范围\n甲公司,1,x\n".as_bytes(),
+        );
+        let recs = read_all(&p);
+        assert_eq!(recs.len(), 1);
+        let r = recs[0].as_ref().expect("record");
+        assert_eq!((r.line, r.name.as_str()), (3, "甲公司"));
+    }
+
+    #[test]
+    fn missing_name_column_fails_the_file_with_its_headers() {
+        let p = write_tmp("noname.csv", b"foo,bar\n1,2\n");
+        match open(&p, &ImportOptions::default()) {
+            Err(ImportError::MissingColumn { found, .. }) => assert_eq!(found, "foo,bar"),
+            other => panic!("expected MissingColumn, got {:?}", other.map(|r| r.layout)),
+        }
+    }
+
+    #[test]
+    fn column_override_maps_an_unusual_header() {
+        let p = write_tmp(
+            "odd.csv",
+            "主体全称,代码\n甲公司,91110000600037341L\n".as_bytes(),
+        );
+        let mut opts = ImportOptions::default();
+        opts.columns.add("name=主体全称").expect("spec");
+        opts.columns.add("uscc=代码").expect("spec");
+        let recs: Vec<_> = open(&p, &opts).expect("open").collect();
+        let r = recs[0].as_ref().expect("record");
+        assert_eq!(r.uscc.as_deref(), Some("91110000600037341L"));
+        assert!(ColumnMap::default().add("nonsense").is_err());
+    }
+
+    #[test]
+    fn gbk_bytes_are_decoded() {
+        let (gbk, _, _) =
+            encoding_rs::GBK.encode("企业名称,经营范围\n西安理财咨询有限公司,投资理财\n");
+        let p = write_tmp("gbk.csv", &gbk);
+        let r = open(&p, &ImportOptions::default()).expect("open");
+        assert_eq!(r.encoding, "GBK");
+        let recs: Vec<_> = r.collect();
+        assert_eq!(
+            recs[0].as_ref().expect("record").name,
+            "西安理财咨询有限公司"
+        );
+    }
+
+    #[test]
+    fn undecodable_bytes_are_a_record_problem_not_a_drop() {
+        let mut bytes = "企业名称,经营范围\n甲公司,投资\n".as_bytes().to_vec();
+        bytes.extend_from_slice(b"\xff\xfe\xfd,x\n");
+        bytes.extend_from_slice("乙公司,咨询\n".as_bytes());
+        let p = write_tmp("bad-utf8.csv", &bytes);
+        let recs = open(
+            &p,
+            &ImportOptions {
+                encoding: Some("utf-8".into()),
+                ..ImportOptions::default()
+            },
+        )
+        .expect("open")
+        .collect::<Vec<_>>();
+        assert_eq!(recs.len(), 3);
+        let bad = recs[1].as_ref().expect("still a record");
+        assert_eq!(bad.line, 3);
+        assert!(
+            bad.problems[0].contains("undecodable"),
+            "{:?}",
+            bad.problems
+        );
+        assert_eq!(recs[2].as_ref().expect("record").name, "乙公司");
+    }
+
+    #[test]
+    fn short_and_long_rows_are_reported() {
+        let p = write_tmp(
+            "ragged.csv",
+            "企业名称,统一社会信用代码,经营范围\n甲公司\n乙公司,1,投资,理财,多余\n,,\n".as_bytes(),
+        );
+        let recs = read_all(&p);
+        assert_eq!(recs.len(), 2, "the all-empty row is not a record");
+        assert!(recs[0].as_ref().expect("record").problems[0].contains("1 fields"));
+        assert!(recs[1].as_ref().expect("record").problems[0].contains("unquoted"));
+    }
+
+    #[test]
+    fn row_without_name_is_an_error_with_its_line() {
+        let p = write_tmp(
+            "noname-row.csv",
+            "企业名称,经营范围\n,投资理财\n".as_bytes(),
+        );
+        let recs = read_all(&p);
+        let e = recs[0].as_ref().expect_err("error");
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn json_lines_report_bad_lines_and_read_on() {
+        let p = write_tmp(
+            "r.jsonl",
+            "{\"name\":\"甲公司\",\"uscc\":\"91110000600037341L\"}\n\n{broken\n[1]\n{\"企业名称\":\"乙公司\",\"经营范围\":\"理财\"}\n"
+                .as_bytes(),
+        );
+        let recs = read_all(&p);
+        assert_eq!(recs.len(), 4);
+        assert_eq!(recs[0].as_ref().expect("record").name, "甲公司");
+        assert_eq!(recs[1].as_ref().expect_err("broken").line, 3);
+        assert!(
+            recs[2]
+                .as_ref()
+                .expect_err("array")
+                .message
+                .contains("an array")
+        );
+        let r = recs[3].as_ref().expect("record");
+        assert_eq!((r.line, r.scope.as_str()), (5, "理财"));
+    }
+
+    #[test]
+    fn decoding_reader_streams_in_small_pieces() {
+        // a multi-byte character cut at every possible buffer boundary
+        let text = "企业名称\n".repeat(50_000);
+        let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+        let p = write_tmp("big-gbk.csv", &gbk);
+        let (mut r, enc) = DecodingReader::open(&p, None).expect("open");
+        assert_eq!(enc.name(), "GBK");
+        let mut out = String::new();
+        r.read_to_string(&mut out).expect("valid utf-8 out");
+        assert_eq!(out, text);
+    }
+}
