@@ -541,7 +541,8 @@ fn huge_body_is_truncated_at_the_cap() {
         "/" => Response::new(200)
             .header("Content-Type", "text/html; charset=utf-8")
             .with_body(Body::Repeat {
-                // One violation per 64 KiB of filler: 80 hits in the first 5 MiB.
+                // One violation per 64 KiB of filler: 80 occurrences in the
+                // first 5 MiB, reported as one hit with 79 repeats.
                 chunk: {
                     let mut c = format!(
                         "<p>平台设立资金池。</p>{}",
@@ -569,7 +570,13 @@ fn huge_body_is_truncated_at_the_cap() {
     let p = &pages(&s.db())[0];
     assert_eq!(p["truncated"], true, "{p}");
     assert_eq!(p["bytes"], 5 * 1024 * 1024);
-    assert_eq!(p["hits"], 80);
+    assert_eq!(p["hits"], 1);
+    let h = &hits(&s.db())[0];
+    assert_eq!(
+        (h["term"].as_str(), h["repeats"].as_u64()),
+        (Some("资金池"), Some(79)),
+        "{h}"
+    );
     assert!(p["error"].as_str().unwrap().contains("truncated"));
 }
 
@@ -717,7 +724,8 @@ fn recrawl_sends_validators_and_updates_hits_instead_of_duplicating() {
     ));
     assert_eq!(first.code, 1, "{}", first.stderr);
     let before = hits(&s.db());
-    assert_eq!(before.len(), 2, "two occurrences, two hits: {before:#?}");
+    assert_eq!(before.len(), 1, "two occurrences, one hit: {before:#?}");
+    assert_eq!(before[0]["repeats"], 1);
     std::thread::sleep(Duration::from_millis(1100));
     let again = run(crawl_cmd(
         &s,
@@ -744,7 +752,7 @@ fn recrawl_sends_validators_and_updates_hits_instead_of_duplicating() {
     );
     assert_eq!(page(&pages(&s.db()), &seed)["state"], "not-modified");
     let after = hits(&s.db());
-    assert_eq!(after.len(), 2);
+    assert_eq!(after.len(), 1);
     assert_eq!(second.summary["new_hits"], 0);
     for (a, b) in before.iter().zip(&after) {
         assert_eq!(a["id"], b["id"]);

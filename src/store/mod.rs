@@ -160,6 +160,10 @@ pub struct StoredHit {
     pub normalizations: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annual_rate: Option<f64>,
+    /// How many more times the same rule term occurs on the page (the
+    /// scanner reports the first occurrence of each rule term per document).
+    #[serde(default)]
+    pub repeats: usize,
     /// Body the evidence is in (key of `bodies`).
     pub sha256: Option<String>,
     pub first_seen: String,
@@ -199,6 +203,7 @@ impl StoredHit {
                 .map(str::to_owned)
                 .collect(),
             annual_rate: h.annual_rate,
+            repeats: h.repeats,
             sha256: sha256.map(str::to_owned),
             first_seen: now.to_owned(),
             last_seen: now.to_owned(),
@@ -800,6 +805,7 @@ mod tests {
             basis: "b".into(),
             normalizations: vec![],
             annual_rate: None,
+            repeats: 0,
             sha256: None,
             first_seen: "2020-01-01T00:00:00Z".into(),
             last_seen: "2020-01-01T00:00:00Z".into(),
