@@ -85,20 +85,35 @@ struct PatternInfo {
     ascii_edges: bool,
     /// Index of a yield keyword.
     yield_keyword: Option<usize>,
+}
+
+/// What a pattern of the context automaton stands for.
+#[derive(Debug, Clone, Default)]
+struct ContextInfo {
     /// A negation cue: (max_gap, after).
     cue: Option<(usize, bool)>,
     /// An allow-list span.
     allow: bool,
 }
 
-/// One field kind's automaton. Terms, yield keywords, negation cues and
-/// allow-list spans share it so that a document is read once: the matcher is
-/// the pipeline's most expensive stage on Chinese text, where every
-/// character is three bytes and no prefilter can skip ahead.
+/// One field kind's automata.
+///
+/// `terms` holds the rule terms and yield keywords and reads every byte of a
+/// document: on Chinese text, where every character is three bytes and no
+/// prefilter can skip ahead, it is the pipeline's most expensive stage, and
+/// its speed falls with its size (the DFA's tables leave the cache). The
+/// negation cues and allow-list spans are therefore a second automaton,
+/// `context`, run only on the short windows around candidate matches.
 #[derive(Debug, Clone)]
 struct FieldMatcher {
-    ac: Option<AhoCorasick>,
+    terms: Option<AhoCorasick>,
     patterns: Vec<PatternInfo>,
+    context: Option<AhoCorasick>,
+    context_infos: Vec<ContextInfo>,
+    /// How far (bytes) before a match a context pattern can start.
+    reach_before: usize,
+    /// How far (bytes) after a match a context pattern can end.
+    reach_after: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -169,12 +184,13 @@ struct PatternSet {
 }
 
 impl PatternSet {
-    fn entry(&mut self, raw: &str) -> Option<&mut PatternInfo> {
+    /// Adds the normalized form of `raw` once; returns its index.
+    fn add(&mut self, raw: &str) -> Option<usize> {
         let n = normalize_term(raw);
         if n.is_empty() {
             return None;
         }
-        let i = match self.index.get(&n) {
+        Some(match self.index.get(&n) {
             Some(&i) => i,
             None => {
                 self.patterns.push(n.clone());
@@ -182,7 +198,11 @@ impl PatternSet {
                 self.index.insert(n, self.infos.len() - 1);
                 self.infos.len() - 1
             }
-        };
+        })
+    }
+
+    fn entry(&mut self, raw: &str) -> Option<&mut PatternInfo> {
+        let i = self.add(raw)?;
         Some(&mut self.infos[i])
     }
 }
@@ -235,23 +255,40 @@ impl Scanner {
                     }
                 }
             }
+            let mut cs = PatternSet::default();
+            let mut contexts: Vec<ContextInfo> = Vec::new();
+            let (mut reach_before, mut reach_after, mut longest) = (0usize, 0usize, 0usize);
             for g in &set.negations {
                 for c in &g.cues {
-                    if let Some(info) = ps.entry(c) {
-                        info.cue = Some((g.max_gap, g.after));
+                    if let Some(i) = cs.add(c) {
+                        contexts.resize(cs.patterns.len(), ContextInfo::default());
+                        contexts[i].cue = Some((g.max_gap, g.after));
+                        longest = longest.max(cs.patterns[i].len());
+                        // a character is at most 4 bytes
+                        if g.after {
+                            reach_after = reach_after.max(g.max_gap * 4);
+                        } else {
+                            reach_before = reach_before.max(g.max_gap * 4);
+                        }
                     }
                 }
             }
             for a in set.allows.iter().filter(|a| a.fields.contains(&field)) {
                 for t in &a.terms {
-                    if let Some(info) = ps.entry(t) {
-                        info.allow = true;
+                    if let Some(i) = cs.add(t) {
+                        contexts.resize(cs.patterns.len(), ContextInfo::default());
+                        contexts[i].allow = true;
+                        longest = longest.max(cs.patterns[i].len());
                     }
                 }
             }
             FieldMatcher {
-                ac: build_ac(&ps.patterns),
+                terms: build_ac(&ps.patterns),
                 patterns: ps.infos,
+                context: build_ac(&cs.patterns),
+                context_infos: contexts,
+                reach_before: reach_before + longest,
+                reach_after: reach_after + longest,
             }
         });
         let yields = set.yields.as_ref().map(|y| YieldRule {
@@ -374,17 +411,15 @@ impl Scanner {
         }
     }
 
-    /// Runs the field's automaton and the context rules over normalized text.
+    /// Runs the field's automata and the context rules over normalized text.
     fn find(&self, field: Field, norm: &Normalized) -> Vec<Found> {
         let fm = &self.fields[field.index()];
-        let Some(ac) = &fm.ac else {
+        let Some(ac) = &fm.terms else {
             return Vec::new();
         };
         let text = norm.text.as_str();
         let mut candidates: Vec<(usize, usize, usize)> = Vec::new(); // (pattern, start, end)
         let mut keywords: Vec<(usize, usize, usize)> = Vec::new(); // (keyword, start, end)
-        let mut cues: Vec<Cue> = Vec::new();
-        let mut allow: Vec<(usize, usize)> = Vec::new();
         for m in ac.find_overlapping_iter(text) {
             let pi = m.pattern().as_usize();
             let info = &fm.patterns[pi];
@@ -394,18 +429,19 @@ impl Scanner {
             if let Some(k) = info.yield_keyword {
                 keywords.push((k, m.start(), m.end()));
             }
-            if let Some((max_gap, after)) = info.cue {
-                cues.push(Cue {
-                    start: m.start(),
-                    end: m.end(),
-                    max_gap,
-                    after,
-                });
-            }
-            if info.allow {
-                allow.push((m.start(), m.end()));
-            }
         }
+        let rates = match &self.yields {
+            Some(y) if !keywords.is_empty() => stated_rates(y, norm, &keywords),
+            _ => Vec::new(),
+        };
+        if candidates.is_empty() && rates.is_empty() {
+            return Vec::new();
+        }
+        let spans = candidates
+            .iter()
+            .map(|&(_, s, e)| (s, e))
+            .chain(rates.iter().map(|&(_, s, e, _)| (s, e)));
+        let (cues, allow) = fm.context_around(text, spans);
         let mut found = Vec::new();
         for (pi, start, end) in candidates {
             let info = &fm.patterns[pi];
@@ -428,56 +464,111 @@ impl Scanner {
                 });
             }
         }
-        if let Some(y) = &self.yields {
-            found.extend(self.stated_rates(y, norm, &keywords, &cues));
+        for (kw, start, end, rate) in rates {
+            if !context::negated(norm, &cues, start, end) {
+                found.push(Found {
+                    rule: YIELD_RULE,
+                    term: kw,
+                    start,
+                    end,
+                    annual_rate: Some(rate),
+                    repeats: 0,
+                });
+            }
         }
         first_occurrences(merge_overlapping(found))
     }
+}
 
-    /// Yield hits: a stated rate after (or just before) a keyword, above the
-    /// threshold, not under negation. One hit per stated rate: the earliest
-    /// keyword before it wins.
-    fn stated_rates(
+impl FieldMatcher {
+    /// Negation cues and allow-list spans within reach of `spans` (sorted by
+    /// start or not): the windows around them are merged and searched once.
+    fn context_around(
         &self,
-        y: &YieldRule,
-        norm: &Normalized,
-        keywords: &[(usize, usize, usize)],
-        cues: &[Cue],
-    ) -> Vec<Found> {
-        let text = norm.text.as_str();
-        let mut rates: Vec<(usize, usize, usize, f64)> = Vec::new();
-        for &(k, ks, ke) in keywords {
-            let period = yields::Period::of_keyword(&y.keyword_terms[k]);
-            let stated = match yields::read_rate(text, ke, period) {
-                Some(r) => Some((ks, r.end, r.annual_percent)),
-                None => yields::read_rate_before(text, ks, period).map(|(s, r)| (s, ke, r)),
-            };
-            if let Some((start, end, rate)) = stated
-                && rate > y.threshold
-                && !norm.spans_break(start, end)
-            {
-                rates.push((k, start, end, rate));
+        text: &str,
+        spans: impl Iterator<Item = (usize, usize)>,
+    ) -> (Vec<Cue>, Vec<(usize, usize)>) {
+        let (mut cues, mut allow) = (Vec::new(), Vec::new());
+        let Some(ac) = &self.context else {
+            return (cues, allow);
+        };
+        let mut windows: Vec<(usize, usize)> = spans
+            .map(|(s, e)| {
+                (
+                    floor_char_boundary(text, s.saturating_sub(self.reach_before)),
+                    ceil_char_boundary(text, (e + self.reach_after).min(text.len())),
+                )
+            })
+            .collect();
+        windows.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(windows.len());
+        for w in windows {
+            match merged.last_mut() {
+                Some(last) if w.0 <= last.1 => last.1 = last.1.max(w.1),
+                _ => merged.push(w),
             }
         }
-        rates.sort_by_key(|&(_, s, e, _)| (e, s));
-        let mut found = Vec::new();
-        let mut last_end = usize::MAX;
-        for (kw, start, end, rate) in rates {
-            if end == last_end || context::negated(norm, cues, start, end) {
-                continue;
+        for (ws, we) in merged {
+            for m in ac.find_overlapping_iter(&text[ws..we]) {
+                let (start, end) = (ws + m.start(), ws + m.end());
+                let info = &self.context_infos[m.pattern().as_usize()];
+                if let Some((max_gap, after)) = info.cue {
+                    cues.push(Cue {
+                        start,
+                        end,
+                        max_gap,
+                        after,
+                    });
+                }
+                if info.allow {
+                    allow.push((start, end));
+                }
             }
-            last_end = end;
-            found.push(Found {
-                rule: YIELD_RULE,
-                term: kw,
-                start,
-                end,
-                annual_rate: Some(rate),
-                repeats: 0,
-            });
         }
-        found
+        (cues, allow)
     }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Stated rates above the threshold after (or just before) a yield keyword,
+/// as (keyword, start, end, annual %). One per stated rate: the earliest
+/// keyword before it wins. Negation is applied by the caller.
+fn stated_rates(
+    y: &YieldRule,
+    norm: &Normalized,
+    keywords: &[(usize, usize, usize)],
+) -> Vec<(usize, usize, usize, f64)> {
+    let text = norm.text.as_str();
+    let mut rates: Vec<(usize, usize, usize, f64)> = Vec::new();
+    for &(k, ks, ke) in keywords {
+        let period = yields::Period::of_keyword(&y.keyword_terms[k]);
+        let stated = match yields::read_rate(text, ke, period) {
+            Some(r) => Some((ks, r.end, r.annual_percent)),
+            None => yields::read_rate_before(text, ks, period).map(|(s, r)| (s, ke, r)),
+        };
+        if let Some((start, end, rate)) = stated
+            && rate > y.threshold
+            && !norm.spans_break(start, end)
+        {
+            rates.push((k, start, end, rate));
+        }
+    }
+    rates.sort_by_key(|&(_, s, e, _)| (e, s));
+    rates.dedup_by_key(|r| r.2);
+    rates
 }
 
 /// Merges overlapping matches of the same rule into one hit: `本息保障` inside
