@@ -227,6 +227,8 @@ pub fn normalize(input: &str) -> Normalized {
     let mut noise_run = 0usize;
     let mut run_start = 0usize; // start of the pending verbatim copy
     let t2s = t2s_table();
+    // local slices: the loop keeps them in registers instead of reloading the static
+    let (changes, simplified): (&[u64], &[char]) = (&t2s.changes, &t2s.to);
     let mut i = 0usize;
 
     // runs start and end on character boundaries, so slicing cannot fail
@@ -293,10 +295,10 @@ pub fn normalize(input: &str) -> Normalized {
             if (CJK_FIRST..=CJK_LAST).contains(&cp) {
                 noise_run = 0;
                 let k = (cp - CJK_FIRST) as usize;
-                if t2s.changes[k / 64] & (1 << (k % 64)) != 0 {
+                if changes[k / 64] & (1 << (k % 64)) != 0 {
                     flush(&mut out, &mut map, input, run_start, i);
                     map.push_linear(out.len(), i, 3);
-                    out.push(t2s.to[k]);
+                    out.push(simplified[k]);
                     run_start = i + 3;
                 }
                 i += 3;
