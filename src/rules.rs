@@ -503,8 +503,19 @@ impl RuleSet {
                             err(1, "yield detector: `keywords` is empty".into());
                         }
                         check_terms(&keywords, "yield keywords", 1, &mut err);
+                                                if !valid_id(&id) {
+                            err(1, format!("rule id {id:?} must be lowercase [a-z0-9.-]"));
+                        }
                         if let Some(prev) = seen_ids.get(&id) {
                             err(1, format!("duplicate rule id {id:?} (first at {prev})"));
+                        } else {
+                            seen_ids.insert(
+                                id.clone(),
+                                Origin {
+                                    file: file.clone(),
+                                    line: 1,
+                                },
+                            );
                         }
                         if set.yields.is_some() {
                             err(1, "yield detector configured twice".into());
@@ -551,10 +562,6 @@ impl RuleSet {
         terms.sort_unstable();
         terms.dedup();
         terms
-    }
-
-    pub fn rule(&self, id: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| r.id.0 == id)
     }
 }
 

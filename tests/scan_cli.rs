@@ -34,7 +34,7 @@ fn json_lines_carry_the_documented_keys_and_exit_code_is_1_on_hits() {
     let page = write(
         dir.path(),
         "p.html",
-        "<p>本平台承诺保本保息，设立资金池。</p>".as_bytes(),
+        "<p>本平台承诺保本保息，设立资金池。</p><p>资金池统一调配</p>".as_bytes(),
     );
     let out = run(&["scan", "--json", &page]);
     assert_eq!(
@@ -54,7 +54,14 @@ fn json_lines_carry_the_documented_keys_and_exit_code_is_1_on_hits() {
         assert_eq!(h["source"], page.as_str());
     }
     assert!(hits.iter().any(|h| h["category"] == "guaranteed-return"));
-    assert!(hits.iter().any(|h| h["category"] == "fund-pool"));
+    let pool = hits
+        .iter()
+        .find(|h| h["term"] == "资金池")
+        .expect("fund pool hit");
+    assert_eq!(
+        pool["repeats"], 1,
+        "the second 资金池 is counted, not reported again: {pool}"
+    );
 }
 
 #[test]
@@ -124,21 +131,21 @@ fn big5_traditional_page_is_decoded_and_converted() {
 
 #[test]
 fn evasions_are_found_and_reported_as_such() {
+    // one evasion per page: on one page, later spellings of a rule term would
+    // be counted as repeats of the first hit
     let dir = tempfile::tempdir().unwrap();
-    let page = write(
-        dir.path(),
-        "evasive.html",
-        "<p>承诺保 本 保 息</p><p>保*本*保*息</p><p>资&#8203;金池</p>\
-         <p>全新Ｐ２Ｐ平台上线</p><p>穩健理財產品</p>"
-            .as_bytes(),
-    );
-    // a second page: the same term twice on one page is one hit with a count
-    let traditional = write(
-        dir.path(),
-        "traditional.html",
-        "<p>設立資金池</p>".as_bytes(),
-    );
-    let hits = json_lines(&run(&["scan", "--json", &page, &traditional]));
+    let pages = [
+        "<p>承诺保 本 保 息</p>",
+        "<p>保*本*保*息</p>",
+        "<p>资&#8203;金池</p>",
+        "<p>設立資金池</p>",
+        "<p>全新Ｐ２Ｐ平台上线</p>",
+        "<p>穩健理財產品</p>",
+    ];
+    for (i, p) in pages.iter().enumerate() {
+        write(dir.path(), &format!("evasive{i}.html"), p.as_bytes());
+    }
+    let hits = json_lines(&run(&["scan", "--json", dir.path().to_str().unwrap()]));
     let matched: Vec<&str> = hits
         .iter()
         .map(|h| h["matched"].as_str().unwrap())
@@ -249,6 +256,22 @@ fn directories_recurse_and_unreadable_or_binary_files_are_skipped_with_exit_3() 
     assert!(
         hits.iter()
             .any(|h| h["source"].as_str().unwrap().ends_with("a.html"))
+    );
+}
+
+#[test]
+fn symlink_loops_are_entered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    write(dir.path(), "sub/a.html", "<p>承诺保本保息</p>".as_bytes());
+    std::os::unix::fs::symlink("..", dir.path().join("sub/up")).unwrap();
+    std::os::unix::fs::symlink(".", dir.path().join("sub/here")).unwrap();
+    let out = run(&["scan", "--json", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        json_lines(&out).len(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use finscan::text::{decode, extract_text, normalize};
+use finscan::text::{decode, extract_text, normalize, normalize_term};
 use finscan::{DocKind, Field, Scanner};
 use proptest::prelude::*;
 
@@ -69,6 +69,15 @@ fn check_document(raw: &[u8], kind: DocKind) -> Result<(), TestCaseError> {
         prop_assert_eq!(decoded.as_ref(), h.matched.as_str());
         prop_assert!(h.text.end <= scanned.doc.visible.len());
         prop_assert!(!h.matched.is_empty());
+        // the visible text behind the hit, normalized, holds the rule's term:
+        // the span is the match, not just some bytes that decode to `matched`
+        let seen = normalize(&scanned.doc.visible[h.text.range()]).text;
+        prop_assert!(
+            seen.contains(&normalize_term(&h.term)),
+            "{:?} does not hold {:?}",
+            seen,
+            h.term
+        );
     }
     Ok(())
 }
@@ -130,8 +139,9 @@ proptest! {
     fn field_hits_slice_the_field_text(s in html_like()) {
         for field in Field::ALL {
             for h in SCANNER.scan_field(field, &s) {
-                prop_assert!(h.raw.end <= s.len());
+                                prop_assert!(h.raw.end <= s.len());
                 prop_assert_eq!(&s[h.raw.range()], h.matched.as_str());
+                prop_assert!(normalize(&h.matched).text.contains(&normalize_term(&h.term)));
             }
         }
     }

@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use finscan::text::CharsetSource;
 use finscan::{DocKind, Hit};
 
 use super::Outcome;
@@ -68,13 +69,22 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
         if p.as_os_str() == "-" {
             files.push(p.clone());
         } else {
-            collect_files(p, &mut files, &mut summary.skipped);
+            collect_files(p, &mut files, &mut summary.skipped, &mut Default::default());
         }
     }
     for path in files {
         let (source, raw) = if path.as_os_str() == "-" {
             let mut buf = Vec::new();
-            match std::io::stdin().lock().read_to_end(&mut buf) {
+            match std::io::stdin()
+                .lock()
+                .take(MAX_FILE_BYTES + 1)
+                .read_to_end(&mut buf)
+            {
+                Ok(n) if n as u64 > MAX_FILE_BYTES => {
+                    let reason = format!("more than the {} MiB limit", MAX_FILE_BYTES >> 20);
+                    summary.skipped.push(("-".into(), reason));
+                    continue;
+                }
                 Ok(_) => ("-".to_owned(), buf),
                 Err(e) => {
                     summary.skipped.push(("-".into(), e.to_string()));
@@ -105,7 +115,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
             summary.files_with_hits += 1;
         }
         summary.hits += scanned.hits.len();
-        let charset = scanned.doc.decoded.encoding.name();
+        let charset = (
+            scanned.doc.decoded.encoding.name(),
+            scanned.doc.decoded.source,
+        );
         for h in &scanned.hits {
             if args.json {
                 write_json(&mut out, &source, charset, h)?;
@@ -147,8 +160,15 @@ fn read_file(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| e.to_string())
 }
 
-/// Expands directories recursively (sorted, hidden entries skipped).
-fn collect_files(path: &Path, files: &mut Vec<PathBuf>, skipped: &mut Vec<(String, String)>) {
+/// Expands directories recursively (sorted, hidden entries skipped). Each
+/// directory is entered once, by its canonical path, so symbolic-link loops
+/// (`up -> ..`) end instead of multiplying the work.
+fn collect_files(
+    path: &Path,
+    files: &mut Vec<PathBuf>,
+    skipped: &mut Vec<(String, String)>,
+    visited: &mut std::collections::HashSet<PathBuf>,
+) {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
@@ -159,6 +179,17 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>, skipped: &mut Vec<(Strin
     if !meta.is_dir() {
         files.push(path.to_owned());
         return;
+    }
+    match std::fs::canonicalize(path) {
+        Ok(real) => {
+            if !visited.insert(real) {
+                return;
+            }
+        }
+        Err(e) => {
+            skipped.push((path.display().to_string(), e.to_string()));
+            return;
+        }
     }
     let entries = match std::fs::read_dir(path) {
         Ok(rd) => rd,
@@ -177,7 +208,7 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>, skipped: &mut Vec<(Strin
         .collect();
     children.sort();
     for c in children {
-        collect_files(&c, files, skipped);
+        collect_files(&c, files, skipped, visited);
     }
 }
 
@@ -190,22 +221,27 @@ fn looks_binary(raw: &[u8]) -> bool {
     memchr::memchr(0, &raw[..raw.len().min(8192)]).is_some()
 }
 
-fn write_json(out: &mut impl Write, source: &str, charset: &str, h: &Hit) -> std::io::Result<()> {
+fn write_json(
+    out: &mut impl Write,
+    source: &str,
+    (charset, charset_source): (&str, CharsetSource),
+    h: &Hit,
+) -> std::io::Result<()> {
     #[derive(serde::Serialize)]
     struct Line<'a> {
         source: &'a str,
         charset: &'a str,
+        charset_source: CharsetSource,
         #[serde(flatten)]
         hit: &'a Hit,
     }
-    serde_json::to_writer(
-        &mut *out,
-        &Line {
-            source,
-            charset,
-            hit: h,
-        },
-    )?;
+    let line = Line {
+        source,
+        charset,
+        charset_source,
+        hit: h,
+    };
+    serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")
 }
 

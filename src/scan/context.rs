@@ -113,12 +113,12 @@ pub fn negated(norm: &Normalized, cues: &[Cue], start: usize, end: usize) -> boo
             c.end <= start
                 && start - c.end <= c.max_gap * 4
                 && text[c.end..start].chars().count() <= c.max_gap
-                && !norm.break_between(c.end, start)
+                && !norm.clause_between(c.end, start)
         } else {
             c.start >= end
                 && c.start - end <= c.max_gap * 4
                 && text[end..c.start].chars().count() <= c.max_gap
-                && !norm.break_between(end, c.start)
+                && !norm.clause_between(end, c.start)
         }
     })
 }

@@ -142,7 +142,7 @@ pub struct Scanner {
 }
 
 /// A match that survived the context rules, in normalized offsets.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Found {
     rule: usize,
     term: usize,
@@ -150,6 +150,8 @@ struct Found {
     end: usize,
     annual_rate: Option<f64>,
     repeats: usize,
+    /// Terms of the same rule merged into this hit (承诺保本 + 保本保息).
+    absorbed: Vec<usize>,
 }
 
 /// Sentinel rule index for the yield detector.
@@ -442,13 +444,22 @@ impl Scanner {
             .map(|&(_, s, e)| (s, e))
             .chain(rates.iter().map(|&(_, s, e, _)| (s, e)));
         let (cues, allow) = fm.context_around(text, spans);
+        // A phrase under negation or allowed as a whole excuses the terms
+        // inside it too: in 保本保息是骗局 the cue reaches 保本保息 but not
+        // the 保本 within it, which is still the same phrase.
+        let excused: Vec<(usize, usize)> = candidates
+            .iter()
+            .filter(|&&(_, s, e)| {
+                context::allowed(&allow, s, e) || context::negated(norm, &cues, s, e)
+            })
+            .map(|&(_, s, e)| (s, e))
+            .collect();
         let mut found = Vec::new();
         for (pi, start, end) in candidates {
             let info = &fm.patterns[pi];
             if norm.spans_break(start, end)
                 || (info.ascii_edges && !context::on_ascii_boundaries(norm, start, end))
-                || context::allowed(&allow, start, end)
-                || context::negated(norm, &cues, start, end)
+                || context::allowed(&excused, start, end)
                 || (info.word_boundary && !context::on_word_boundaries(norm, start, end))
             {
                 continue;
@@ -461,6 +472,7 @@ impl Scanner {
                     end,
                     annual_rate: None,
                     repeats: 0,
+                    absorbed: Vec::new(),
                 });
             }
         }
@@ -473,6 +485,7 @@ impl Scanner {
                     end,
                     annual_rate: Some(rate),
                     repeats: 0,
+                    absorbed: Vec::new(),
                 });
             }
         }
@@ -566,7 +579,8 @@ fn stated_rates(
             rates.push((k, start, end, rate));
         }
     }
-    rates.sort_by_key(|&(_, s, e, _)| (e, s));
+    // per stated rate, the earliest and then the longest keyword names it
+    rates.sort_by_key(|&(k, s, e, _)| (e, s, std::cmp::Reverse(y.keyword_terms[k].len())));
     rates.dedup_by_key(|r| r.2);
     rates
 }
@@ -590,6 +604,9 @@ fn merge_overlapping(mut found: Vec<Found>) -> Vec<Found> {
             && f.start < k.end
         {
             k.end = k.end.max(f.end);
+            if f.term != k.term && !k.absorbed.contains(&f.term) {
+                k.absorbed.push(f.term);
+            }
             continue;
         }
         kept.push(f);
@@ -603,7 +620,9 @@ fn merge_overlapping(mut found: Vec<Found>) -> Vec<Found> {
 /// in every list item (加息券 ×20 on one help page, P2P平台 on every line):
 /// one piece of evidence per claim and page, with how often it recurs, is
 /// what a reviewer and a takedown list need; each stated yield stays a hit
-/// of its own (the rates differ). Expects hits in position order.
+/// of its own (the rates differ). A term merged into an earlier hit
+/// (保本保息 inside 承诺保本保息) counts as seen there. Expects hits in
+/// position order.
 fn first_occurrences(found: Vec<Found>) -> Vec<Found> {
     let mut first: std::collections::HashMap<(usize, usize), usize> = Default::default();
     let mut kept: Vec<Found> = Vec::with_capacity(found.len());
@@ -615,7 +634,10 @@ fn first_occurrences(found: Vec<Found>) -> Vec<Found> {
         match first.get(&(f.rule, f.term)) {
             Some(&i) => kept[i].repeats += 1,
             None => {
-                first.insert((f.rule, f.term), kept.len());
+                let i = kept.len();
+                for &t in std::iter::once(&f.term).chain(&f.absorbed) {
+                    first.entry((f.rule, t)).or_insert(i);
+                }
                 kept.push(f);
             }
         }
@@ -831,6 +853,45 @@ mod tests {
         let g: Vec<_> = hits.iter().filter(|h| h.term == "本息保障").collect();
         assert_eq!((g.len(), g[0].repeats), (1, 1));
         assert_eq!(hits.iter().filter(|h| h.annual_rate.is_some()).count(), 2);
+    }
+
+    #[test]
+    fn repeats_count_terms_merged_into_an_earlier_hit() {
+        let hits = page("承诺保本保息。保本保息。保本保息");
+        let g: Vec<_> = hits
+            .iter()
+            .filter(|h| h.category == Category::GuaranteedReturn)
+            .collect();
+        assert_eq!(g.len(), 1, "{:?}", terms(&hits));
+        assert_eq!(g[0].repeats, 2);
+    }
+
+    #[test]
+    fn enumerated_scope_items_do_not_join_into_a_restricted_word() {
+        for scope in [
+            "实业投资、管理咨询",
+            "固定资产、管理软件销售",
+            "项目投资/管理咨询",
+        ] {
+            let hits = SCANNER.scan_field(Field::Scope, scope);
+            assert!(
+                !hits.iter().any(|h| h.category == Category::RestrictedName),
+                "{scope}: {:?}",
+                terms(&hits)
+            );
+        }
+    }
+
+    #[test]
+    fn terms_inside_a_negated_phrase_are_excused_with_it() {
+        let hits = page("保本保息是骗局");
+        assert!(hits.is_empty(), "{:?}", terms(&hits));
+        let hits = page("投资人不承担任何风险 本息保障");
+        assert!(
+            hits.iter().any(|h| h.term == "本息保障"),
+            "{:?}",
+            terms(&hits)
+        );
     }
 
     #[test]

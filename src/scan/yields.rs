@@ -85,7 +85,16 @@ pub fn read_rate(text: &str, from: usize, period: Period) -> Option<StatedRate> 
         }
     }
     let (value, num_end) = best?;
-    let unit = rest[num_end..].chars().next()?;
+    let mut after_unit = rest[num_end..].chars();
+    let unit = after_unit.next()?;
+    // 3分钟 (minutes), 分期 (instalments), 5厘米 (centimetres) are not rates
+    let next = after_unit.next();
+    if matches!(
+        (unit, next),
+        ('分', Some('钟' | '期' | '之')) | ('厘', Some('米'))
+    ) {
+        return None;
+    }
     let (percent, unit_len) = match unit {
         '%' => (value, 1),
         '‰' => (value / 10.0, '‰'.len_utf8()),
@@ -214,6 +223,14 @@ mod tests {
     fn ranges_survive_normalization() {
         let n = crate::text::normalize("年化8%-13%");
         assert_eq!(rate(&n.text, "年化"), Some(13.0));
+    }
+
+    #[test]
+    fn minutes_and_instalments_are_not_lending_rates() {
+        assert_eq!(rate("年化收益3分钟了解详情", "年化收益"), None);
+        assert_eq!(rate("月息借款3分钟到账", "月息"), None);
+        assert_eq!(rate("月息12分期", "月息"), None);
+        assert_eq!(rate("月息2分", "月息"), Some(24.0));
     }
 
     #[test]

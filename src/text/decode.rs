@@ -12,8 +12,8 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 
 use super::span::OffsetMap;
 
-/// Where the charset decision came from; reported with every page so a
-/// reviewer can judge a garbled snippet.
+/// Where the charset decision came from; `finscan scan --json` reports it
+/// (`charset_source`) so a reviewer can judge a garbled snippet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CharsetSource {
@@ -35,6 +35,9 @@ pub struct Decoded {
     /// Whether any byte sequence was invalid in the chosen encoding.
     pub had_errors: bool,
 }
+
+/// Non-ASCII bytes of valid UTF-8 that outweigh a legacy charset declaration.
+const UTF8_EVIDENCE: usize = 8;
 
 /// How many leading bytes are searched for a `<meta>` charset.
 const META_PRESCAN: usize = 4096;
@@ -82,7 +85,7 @@ fn choose_encoding<'a>(
     let valid = simdutf8::basic::from_utf8(raw).ok();
     let valid_utf8 = valid.is_some();
     let declared = header_charset
-        .and_then(|l| Encoding::for_label(l.trim().as_bytes()))
+        .and_then(|l| Encoding::for_label_no_replacement(l.trim().as_bytes()))
         .map(|e| (e, CharsetSource::Header))
         .or_else(|| sniff_meta_charset(raw).map(|e| (e, CharsetSource::Meta)));
     if let Some((enc, src)) = declared {
@@ -93,10 +96,17 @@ fn choose_encoding<'a>(
         } else {
             enc
         };
-        // Pages often declare UTF-8 while serving GBK (old templates copied
-        // forward). Trust the declaration only when the bytes agree with it.
-        if enc != UTF_8 || valid_utf8 {
-            return (enc, src, 0, valid.filter(|_| enc == UTF_8));
+        // Pages often declare UTF-8 while serving GBK, or GBK while serving
+        // UTF-8 (old templates copied forward). Trust the declaration only
+        // when the bytes agree with it: legacy Chinese text of any length is
+        // almost never valid UTF-8 by accident.
+        let utf8_evident = valid
+            .is_some_and(|t| t.len() - t.bytes().filter(u8::is_ascii).count() >= UTF8_EVIDENCE);
+        if enc == UTF_8 && valid_utf8 {
+            return (enc, src, 0, valid);
+        }
+        if enc != UTF_8 && !utf8_evident {
+            return (enc, src, 0, None);
         }
     }
     if valid_utf8 {
@@ -136,7 +146,9 @@ pub fn sniff_meta_charset(raw: &[u8]) -> Option<&'static Encoding> {
                     .iter()
                     .position(|&b| matches!(b, b'"' | b'\'' | b';' | b' ' | b'/' | b'>'))
                     .unwrap_or(r.len());
-                if let Some(enc) = Encoding::for_label(&r[..end]) {
+                // obsolete labels (hz-gb-2312, iso-2022-kr) map to the
+                // "replacement" encoding, which would blank the page: ignore them
+                if let Some(enc) = Encoding::for_label_no_replacement(&r[..end]) {
                     return Some(enc);
                 }
             }
@@ -317,6 +329,23 @@ mod tests {
         assert!(d.2);
         let n = d.0.len();
         assert_eq!(d.1.map_range(n - 3..n), 4..5);
+    }
+
+    #[test]
+    fn obsolete_labels_are_ignored_rather_than_blanking_the_page() {
+        let raw = "<meta charset=\"iso-2022-kr\"><p>承诺保本保息</p>".as_bytes();
+        let d = decode(raw, Some("hz-gb-2312"));
+        assert!(d.text.contains("承诺保本保息"));
+    }
+
+    #[test]
+    fn valid_utf8_outweighs_a_legacy_declaration() {
+        let raw = "<meta charset=\"gbk\"><p>承诺保本保息</p>".as_bytes();
+        let d = decode(raw, None);
+        assert_eq!((d.encoding, d.source), (UTF_8, CharsetSource::Utf8Valid));
+        // but a declaration stands when the bytes carry no evidence
+        let d = decode(b"<meta charset=\"gbk\"><p>ok</p>", None);
+        assert_eq!(d.encoding, GBK);
     }
 
     #[test]

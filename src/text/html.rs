@@ -327,11 +327,9 @@ fn parse_markup(html: &str, lt: usize) -> Option<Parsed<'_>> {
     let bytes = html.as_bytes();
     let next = *bytes.get(lt + 1)?;
     if bytes[lt + 1..].starts_with(b"!--") {
-        let end =
-            memchr::memmem::find(&bytes[lt + 4..], b"-->").map_or(bytes.len(), |i| lt + 4 + i + 3);
         return Some(Parsed {
             kind: Markup::Other,
-            end,
+            end: comment_end(bytes, lt + 4),
         });
     }
     if next == b'!' || next == b'?' {
@@ -426,17 +424,43 @@ fn parse_markup(html: &str, lt: usize) -> Option<Parsed<'_>> {
     })
 }
 
-/// Skips the content of a raw-text element up to and including `</name ...>`.
+/// The end of a comment whose `<!--` ends at `from`, as the HTML standard's
+/// tokenizer finds it: `<!-->` and `<!--->` are empty comments, and `-->` or
+/// `--!>` close one; an unclosed comment runs to the end.
+fn comment_end(bytes: &[u8], from: usize) -> usize {
+    let rest = &bytes[from.min(bytes.len())..];
+    if rest.starts_with(b">") {
+        return from + 1;
+    }
+    if rest.starts_with(b"->") {
+        return from + 2;
+    }
+    let close = memchr::memmem::find(rest, b"-->").map(|i| i + 3);
+    let bang = memchr::memmem::find(rest, b"--!>").map(|i| i + 4);
+    match (close, bang) {
+        (Some(a), Some(b)) => from + a.min(b),
+        (Some(a), None) | (None, Some(a)) => from + a,
+        (None, None) => bytes.len(),
+    }
+}
+
+/// Skips the content of a raw-text element up to and including `</name>`:
+/// the end tag's name must end there (whitespace, `/` or `>` follows), so
+/// `</scripts>` inside a script does not end it.
 fn skip_raw_text(html: &str, from: usize, name: &str) -> usize {
     let bytes = html.as_bytes();
     let mut i = from;
     while let Some(off) = memchr::memmem::find(&bytes[i..], b"</") {
         let at = i + off;
         let n = at + 2;
-        if bytes.len() >= n + name.len()
-            && bytes[n..n + name.len()].eq_ignore_ascii_case(name.as_bytes())
+        let m = n + name.len();
+        if bytes.len() >= m
+            && bytes[n..m].eq_ignore_ascii_case(name.as_bytes())
+            && bytes
+                .get(m)
+                .is_none_or(|&b| is_html_space(b) || b == b'/' || b == b'>')
         {
-            return memchr::memchr(b'>', &bytes[n..]).map_or(bytes.len(), |e| n + e + 1);
+            return memchr::memchr(b'>', &bytes[m..]).map_or(bytes.len(), |e| m + e + 1);
         }
         i = at + 2;
     }
@@ -457,13 +481,21 @@ fn decode_char_ref(s: &str) -> Option<(char, usize)> {
         };
         let n = b[digits_start..]
             .iter()
-            .take(8)
             .take_while(|c| c.is_ascii_hexdigit() && (radix == 16 || c.is_ascii_digit()))
             .count();
         if n == 0 {
             return None;
         }
-        let v = u32::from_str_radix(&s[digits_start..digits_start + n], radix).ok()?;
+        // leading zeros are allowed without limit; a value past U+10FFFF is
+        // U+FFFD, as in browsers
+        let digits = s[digits_start..digits_start + n].trim_start_matches('0');
+        let v = if digits.len() > 8 {
+            0x11_0000
+        } else if digits.is_empty() {
+            0
+        } else {
+            u32::from_str_radix(digits, radix).ok()?
+        };
         let mut len = digits_start + n;
         if b.get(len) == Some(&b';') {
             len += 1;
@@ -480,8 +512,16 @@ fn decode_char_ref(s: &str) -> Option<(char, usize)> {
         .take(10)
         .take_while(|c| c.is_ascii_alphanumeric())
         .count();
-    if n == 0 || b.get(1 + n) != Some(&b';') {
+    if n == 0 {
         return None;
+    }
+    if b.get(1 + n) != Some(&b';') {
+        // browsers still decode the legacy references without `;` (`&nbsp`,
+        // `&amp`): the longest legacy name the letters start with
+        return LEGACY_NO_SEMICOLON
+            .iter()
+            .find(|(name, _)| s[1..1 + n].starts_with(name))
+            .map(|&(name, c)| (c, name.len() + 1));
     }
     let c = match &s[1..1 + n] {
         "amp" | "AMP" => '&',
@@ -532,6 +572,35 @@ fn decode_char_ref(s: &str) -> Option<(char, usize)> {
     };
     Some((c, n + 2))
 }
+
+/// Named references that the HTML standard decodes without a `;` (the
+/// common part of its legacy list); no name here is a prefix of a later one.
+const LEGACY_NO_SEMICOLON: &[(&str, char)] = &[
+    ("nbsp", '\u{A0}'),
+    ("amp", '&'),
+    ("AMP", '&'),
+    ("lt", '<'),
+    ("LT", '<'),
+    ("gt", '>'),
+    ("GT", '>'),
+    ("quot", '"'),
+    ("QUOT", '"'),
+    ("copy", '©'),
+    ("reg", '®'),
+    ("middot", '·'),
+    ("times", '×'),
+    ("divide", '÷'),
+    ("yen", '¥'),
+    ("deg", '°'),
+    ("plusmn", '±'),
+    ("sect", '§'),
+    ("para", '¶'),
+    ("shy", '\u{AD}'),
+    ("pound", '£'),
+    ("cent", '¢'),
+    ("laquo", '«'),
+    ("raquo", '»'),
+];
 
 /// Numeric references in 0x80..0x9F mean Windows-1252 characters (HTML standard).
 fn windows_1252_c1(v: u32) -> char {
@@ -623,6 +692,26 @@ mod tests {
         let e = extract_text(html);
         let r = e.map.map_range(0..e.text.len());
         assert_eq!(&html[r], "理<b>财");
+    }
+
+    #[test]
+    fn short_and_bang_comments_end_where_browsers_end_them() {
+        assert_eq!(text("<p>x</p><!-->承诺保本<p>y</p>"), "x\n承诺保本\ny");
+        assert_eq!(text("a<!--->b"), "ab");
+        assert_eq!(text("a<!-- x --!>b<!-- y -->c"), "abc");
+    }
+
+    #[test]
+    fn end_tag_names_must_end_to_close_raw_text() {
+        let t = text("<script>var a=\"</scripts>保本保息\";</script>可见");
+        assert_eq!(t, "可见");
+    }
+
+    #[test]
+    fn references_with_leading_zeros_and_legacy_names_without_semicolon() {
+        assert_eq!(text("保&#0000000000026412;保息"), "保本保息");
+        assert_eq!(text("保&nbsp本&amp息&notaname"), "保\u{A0}本&息&notaname");
+        assert_eq!(text("&#99999999999;"), "\u{FFFD}");
     }
 
     #[test]

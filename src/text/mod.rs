@@ -79,8 +79,10 @@ pub struct TextDoc {
     pub is_html: bool,
 }
 
-/// Largest document the pipeline takes: offsets are kept as `u32`.
-pub const MAX_DOCUMENT_BYTES: usize = u32::MAX as usize;
+/// Largest document the pipeline takes. Offsets are kept as `u32`, and
+/// decoding can triple the size (a legacy byte becomes U+FFFD or a 3-byte
+/// character), so raw input is cut at 1 GiB.
+pub const MAX_DOCUMENT_BYTES: usize = 1 << 30;
 
 impl TextDoc {
     /// Decodes `raw` and extracts its visible text.

@@ -10,9 +10,12 @@
 //!
 //! Removal is bounded so that unrelated words never join: clause punctuation
 //! (，。；！？ and their ASCII forms) and line breaks are dropped but recorded
-//! as *breaks*, and so is any run of more than [`MAX_NOISE_RUN`] noise
-//! characters; a match that spans a break is not a match. Digits keep the
-//! `.` `,` `-` `~` between them (`24.5%`, `8-12%`), which the yield detector reads.
+//! as *clause breaks*; enumeration marks (、 and `/`, which list separate
+//! items: 实业投资、管理咨询) and any run of more than [`MAX_NOISE_RUN`] noise
+//! characters are recorded as *separators*. No match may span either kind;
+//! negation reaches across separators (不得从事吸收存款、代客理财) but not
+//! across clause breaks. Digits keep the `.` `,` `-` `~` between them
+//! (`24.5%`, `8-12%`), which the yield detector reads.
 
 use std::sync::OnceLock;
 
@@ -27,9 +30,11 @@ pub struct Normalized {
     pub text: String,
     /// Maps `text` offsets to offsets of the input text.
     pub map: OffsetMap,
-    /// Sorted byte offsets of `text` where a clause break or a long noise run
-    /// was removed: no match may span one.
+    /// Sorted byte offsets of `text` where a clause break or a separator was
+    /// removed: no match may span one.
     pub breaks: Vec<u32>,
+    /// The clause breaks among `breaks`: no negation reaches across one.
+    pub clauses: Vec<u32>,
 }
 
 impl Normalized {
@@ -39,11 +44,11 @@ impl Normalized {
         self.breaks.get(i).is_some_and(|&b| (b as usize) < end)
     }
 
-    /// Whether a break lies within `start..=end` (used for context windows,
-    /// where a break touching either end also separates).
-    pub fn break_between(&self, start: usize, end: usize) -> bool {
-        let i = self.breaks.partition_point(|&b| (b as usize) < start);
-        self.breaks.get(i).is_some_and(|&b| (b as usize) <= end)
+    /// Whether a clause break lies within `start..=end` (used for negation
+    /// context, where a break touching either end also separates).
+    pub fn clause_between(&self, start: usize, end: usize) -> bool {
+        let i = self.clauses.partition_point(|&b| (b as usize) < start);
+        self.clauses.get(i).is_some_and(|&b| (b as usize) <= end)
     }
 
     /// Whether input characters were dropped just before normalized offset `pos`
@@ -63,8 +68,10 @@ pub enum CharClass {
     Keep(char),
     /// Dropped: noise inside a phrase.
     Noise,
-    /// Dropped, and no match may span it.
+    /// Dropped; no match may span it, and no negation reaches across it.
     Break,
+    /// Dropped; no match may span it (an enumeration mark).
+    Separator,
 }
 
 /// Classifies one character, ignoring the digit context rule.
@@ -89,14 +96,12 @@ pub fn classify(c: char) -> CharClass {
         | 0xFEFF => CharClass::Noise,
         // CJK full stop, half-width ideographic full stop
         0x3002 | 0xFF61 => CharClass::Break,
-        // CJK punctuation: 、 〃 brackets 〈〉《》「」『』【】〔〕 etc, 〜 ・
-        0x3001
-        | 0x3003
-        | 0x3008..=0x3011
-        | 0x3014..=0x301F
-        | 0x30FB
-        | 0xFF5F..=0xFF60
-        | 0xFF62..=0xFF65 => CharClass::Noise,
+        // the enumeration mark 、 separates list items
+        0x3001 => CharClass::Separator,
+        // CJK punctuation: 〃 brackets 〈〉《》「」『』【】〔〕 etc, 〜 ・
+        0x3003 | 0x3008..=0x3011 | 0x3014..=0x301F | 0x30FB | 0xFF5F..=0xFF60 | 0xFF62..=0xFF65 => {
+            CharClass::Noise
+        }
         // middle dots, bullets, quotes, dashes, ellipsis
         0x00B7 | 0x2010..=0x2027 | 0x2030..=0x205E | 0xFE30..=0xFE4F => CharClass::Noise,
         // vertical/small forms of clause punctuation
@@ -122,9 +127,10 @@ const fn classify_ascii(b: u8) -> CharClass {
     match b {
         b'A'..=b'Z' => CharClass::Keep((b + 32) as char),
         b'\n' | b',' | b';' | b'!' | b'?' => CharClass::Break,
+        b'/' => CharClass::Separator,
         b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c' | b'*' | b'-' | b'_' | b'.' | b'|' | b'~'
-        | b'+' | b'#' | b'/' | b'\\' | b'=' | b'^' | b'`' | b'\'' | b'"' | b'(' | b')' | b'['
-        | b']' | b'{' | b'}' | b'<' | b'>' | b':' => CharClass::Noise,
+        | b'+' | b'#' | b'\\' | b'=' | b'^' | b'`' | b'\'' | b'"' | b'(' | b')' | b'[' | b']'
+        | b'{' | b'}' | b'<' | b'>' | b':' => CharClass::Noise,
         0..=0x1F | 0x7F => CharClass::Noise,
         _ => CharClass::Keep(b as char),
     }
@@ -197,6 +203,7 @@ enum Ascii {
     Lower,
     Noise,
     Break,
+    Separator,
 }
 
 const ASCII_ACTIONS: [Ascii; 128] = {
@@ -208,6 +215,7 @@ const ASCII_ACTIONS: [Ascii; 128] = {
             CharClass::Keep(_) => Ascii::Lower,
             CharClass::Noise => Ascii::Noise,
             CharClass::Break => Ascii::Break,
+            CharClass::Separator => Ascii::Separator,
         };
         b += 1;
     }
@@ -224,6 +232,7 @@ pub fn normalize(input: &str) -> Normalized {
     let mut out = String::with_capacity(input.len());
     let mut map = OffsetMap::new();
     let mut breaks: Vec<u32> = Vec::new();
+    let mut clauses: Vec<u32> = Vec::new();
     let mut noise_run = 0usize;
     let mut run_start = 0usize; // start of the pending verbatim copy
     let t2s = t2s_table();
@@ -278,9 +287,14 @@ pub fn normalize(input: &str) -> Normalized {
                         add_break(&mut breaks, out.len());
                     }
                 }
+                Ascii::Separator => {
+                    noise_run = 0;
+                    add_break(&mut breaks, out.len());
+                }
                 Ascii::Break | Ascii::Copy => {
                     noise_run = 0;
                     add_break(&mut breaks, out.len());
+                    add_break(&mut clauses, out.len());
                 }
             }
             i += 1;
@@ -347,9 +361,14 @@ pub fn normalize(input: &str) -> Normalized {
                     add_break(&mut breaks, out.len());
                 }
             }
+            CharClass::Separator => {
+                noise_run = 0;
+                add_break(&mut breaks, out.len());
+            }
             CharClass::Break => {
                 noise_run = 0;
                 add_break(&mut breaks, out.len());
+                add_break(&mut clauses, out.len());
             }
         }
         i += len;
@@ -361,6 +380,7 @@ pub fn normalize(input: &str) -> Normalized {
         text: out,
         map,
         breaks,
+        clauses,
     }
 }
 
@@ -396,7 +416,7 @@ impl Normalizations {
             }
             let class = classify(c);
             match class {
-                CharClass::Noise | CharClass::Break => n.noise = true,
+                CharClass::Noise | CharClass::Break | CharClass::Separator => n.noise = true,
                 CharClass::Keep(k) => {
                     if (0x3400..=0x9FFF).contains(&cp) && k != c {
                         n.traditional = true;
@@ -471,6 +491,19 @@ mod tests {
         assert!(y.spans_break(0, 6));
         let z = normalize("保 本");
         assert!(!z.spans_break(0, 6));
+    }
+
+    #[test]
+    fn enumeration_marks_separate_words_but_not_clauses() {
+        let x = normalize("实业投资、管理咨询");
+        assert_eq!(x.text, "实业投资管理咨询");
+        let s = x.text.find("投资管理").unwrap();
+        assert!(x.spans_break(s, s + "投资管理".len()));
+        assert!(!x.clause_between(0, x.text.len()));
+        let y = normalize("项目投资/管理咨询");
+        assert!(y.spans_break(y.text.find("投资").unwrap(), y.text.find("咨询").unwrap()));
+        let z = normalize("不得从事，代客理财");
+        assert!(z.clause_between(0, z.text.len()));
     }
 
     #[test]

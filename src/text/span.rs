@@ -66,7 +66,8 @@ struct Segment {
 /// segment per *change* of alignment, not one per byte, so a mostly-copied
 /// document costs a few hundred entries instead of a table as long as the page.
 ///
-/// Offsets are `u32`: documents over 4 GiB are rejected by the callers.
+/// Offsets are `u32`: `TextDoc` cuts documents at `MAX_DOCUMENT_BYTES` so
+/// that every derived text stays under 4 GiB.
 #[derive(Debug, Clone, Default)]
 pub struct OffsetMap {
     segments: Vec<Segment>,
@@ -140,10 +141,6 @@ impl OffsetMap {
     pub fn finish(&mut self, out_len: usize, src_len: usize) {
         self.out_len = out_len as u32;
         self.src_len = src_len as u32;
-    }
-
-    pub fn out_len(&self) -> usize {
-        self.out_len as usize
     }
 
     fn segment_at(&self, out_pos: usize) -> Option<&Segment> {
