@@ -568,7 +568,7 @@ scope = {{ selector = "ul.s li", all = true }}
     )
     .expect("profile");
     let set = finscan::RuleSet::load_dir(&fixtures().join("rules")).expect("rules");
-    let scanner = RecordScanner::new(finscan::Scanner::new(&set), AllowList::default());
+    let scanner = RecordScanner::new(&set, AllowList::default());
     let mut queue = vec![url::Url::parse(&format!("{base}/list/1")).expect("url")];
     let mut done = std::collections::HashSet::new();
     let mut found = Vec::new();
@@ -619,4 +619,44 @@ scope = {{ selector = "ul.s li", all = true }}
             .expect("row")
             .3
     );
+}
+
+#[test]
+fn saved_gbk_registry_page_is_extracted_with_a_profile_file() {
+    let rules = fixtures().join("rules");
+    let profile = fixtures().join("profile.toml");
+    let page = fixtures().join("page_gbk.html");
+    let out = finscan(&[
+        "extract",
+        "--profile",
+        profile.to_str().expect("path"),
+        "--url",
+        "http://reg.test/list/1",
+        "--rules",
+        rules.to_str().expect("path"),
+        "--no-store",
+        "--json",
+        "--all",
+        page.to_str().expect("path"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let records: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(records.len(), 2, "{err}");
+    assert_eq!(records[0]["name"], "安康鑫源理财咨询有限公司");
+    assert_eq!(records[0]["rank"], "name+activity");
+    assert_eq!(records[0]["county"], "汉滨区");
+    assert_eq!(records[1]["flagged"], false, "管理|财务 is not 理财");
+    assert!(
+        err.contains("link to follow: http://reg.test/list/2"),
+        "{err}"
+    );
+    assert!(
+        err.contains("link to follow: http://reg.test/company/1"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(1));
 }

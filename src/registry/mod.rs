@@ -23,6 +23,7 @@ pub mod allow;
 pub mod code;
 pub mod division;
 pub mod import;
+pub mod prefilter;
 pub mod profile;
 pub mod store;
 
@@ -33,7 +34,8 @@ pub use code::{CodeError, CreditCode};
 pub use division::{Attribution, Divisions};
 pub use import::{Record, RowError};
 
-use crate::{Category, Field, Hit, Scanner, Severity};
+use crate::{Category, Field, Hit, RuleSet, Scanner, Severity};
+use prefilter::Prefilter;
 
 /// How urgent a flagged record is, most urgent first.
 ///
@@ -146,14 +148,18 @@ impl RecordScan {
 #[derive(Debug, Clone)]
 pub struct RecordScanner {
     scanner: Scanner,
+    prefilter: Prefilter,
     allow: AllowList,
     divisions: &'static Divisions,
 }
 
 impl RecordScanner {
-    pub fn new(scanner: Scanner, allow: AllowList) -> Self {
+    /// Compiles `set` for scanning records (the scanner and the
+    /// [`Prefilter`] that lets most records skip it).
+    pub fn new(set: &RuleSet, allow: AllowList) -> Self {
         RecordScanner {
-            scanner,
+            scanner: Scanner::new(set),
+            prefilter: Prefilter::new(set),
             allow,
             divisions: Divisions::bundled(),
         }
@@ -171,8 +177,13 @@ impl RecordScanner {
         let division = code
             .valid()
             .map(|c| self.divisions.attribute(c.division_code()));
-        let mut hits = self.scanner.scan_field(Field::Name, &rec.name);
-        if !rec.scope.is_empty() {
+        let mut buf = Vec::with_capacity(rec.name.len().max(rec.scope.len()));
+        let mut hits = if self.prefilter.may_match(Field::Name, &rec.name, &mut buf) {
+            self.scanner.scan_field(Field::Name, &rec.name)
+        } else {
+            Vec::new()
+        };
+        if self.prefilter.may_match(Field::Scope, &rec.scope, &mut buf) {
             hits.extend(self.scanner.scan_field(Field::Scope, &rec.scope));
         }
         let rank = Rank::of(&hits);
@@ -221,7 +232,7 @@ terms = ["发放贷款"]
             .to_owned(),
         )])
         .expect("rules");
-        RecordScanner::new(Scanner::new(&set), AllowList::parse("allow", allow).0)
+        RecordScanner::new(&set, AllowList::parse("allow", allow).0)
     }
 
     fn rec(name: &str, uscc: &str, scope: &str) -> Record {

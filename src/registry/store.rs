@@ -26,6 +26,8 @@ use super::{CodeStatus, Record, RecordScan};
 
 pub const COMPANIES: &str = "companies";
 pub const COMPANY_HITS: &str = "company_hits";
+/// Page cache of the database while scanning.
+pub const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -107,11 +109,20 @@ pub struct RegistryStore {
 }
 
 impl RegistryStore {
+    /// Opens (or creates) the database in `dir`.
+    ///
+    /// sled's page cache is capped at [`CACHE_BYTES`] (sled's default is
+    /// 1 GiB) so that a registry scan's memory stays flat however many
+    /// companies it stores.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::open(dir).map_err(|source| StoreError::Open {
-            dir: dir.display().to_string(),
-            source,
-        })?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|source| StoreError::Open {
+                dir: dir.display().to_string(),
+                source,
+            })?;
         let companies = db.open_tree(COMPANIES)?;
         let hits = db.open_tree(COMPANY_HITS)?;
         Ok(RegistryStore {
