@@ -157,7 +157,8 @@ fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
 ///
 /// Why threads: scanning a record costs several times reading it, and a
 /// registry export is one large file, so the work is split by batch, not by
-/// file. Channels are bounded and batches are recycled, so memory stays flat:
+/// file. Channels are bounded and a fixed number of batches is recycled, so
+/// memory stays flat:
 /// at most `4 × threads + 4` batches of [`pipeline::BATCH`] records exist.
 mod pipeline {
     use std::collections::BTreeMap;
@@ -202,7 +203,8 @@ mod pipeline {
         let (work_tx, work_rx) = sync_channel::<(u64, Msg)>(threads * 2);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let (done_tx, done_rx) = sync_channel::<(u64, Msg)>(threads * 2);
-        let (recycle_tx, recycle_rx) = sync_channel::<Vec<Slot>>(threads * 4 + 4);
+        let max_batches = threads * 4 + 4;
+        let (recycle_tx, recycle_rx) = sync_channel::<Vec<Slot>>(max_batches);
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let rx = Arc::clone(&work_rx);
@@ -214,7 +216,7 @@ mod pipeline {
                 collect(&mut run, &done_rx, &recycle_tx)?;
                 Ok(run)
             });
-            read(files, opts, &work_tx, &recycle_rx);
+            read(files, opts, &work_tx, &recycle_rx, max_batches);
             drop(work_tx);
             let run = collector
                 .join()
@@ -229,8 +231,10 @@ mod pipeline {
         opts: &ImportOptions,
         tx: &SyncSender<(u64, Msg)>,
         recycle: &Receiver<Vec<Slot>>,
+        max_batches: usize,
     ) {
         let mut seq = 0u64;
+        let mut allocated = 0usize;
         let mut send = |msg: Msg| {
             let ok = tx.send((seq, msg)).is_ok();
             seq += 1;
@@ -252,7 +256,19 @@ mod pipeline {
                 return;
             }
             loop {
-                let mut slots = recycle.try_recv().unwrap_or_default();
+                // at most `max_batches` batches exist: when all are in
+                // flight, wait for the collector to hand one back
+                let mut slots = match recycle.try_recv() {
+                    Ok(s) => s,
+                    Err(_) if allocated < max_batches => {
+                        allocated += 1;
+                        Vec::new()
+                    }
+                    Err(_) => match recycle.recv() {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    },
+                };
                 slots.resize_with(BATCH, Slot::default);
                 let mut len = 0;
                 while len < BATCH {
@@ -339,7 +355,8 @@ mod pipeline {
                                 (None, None) => {}
                             }
                         }
-                        let _ = recycle.try_send(slots);
+                        // never blocks: the channel holds every batch there is
+                        let _ = recycle.send(slots);
                     }
                 }
             }
@@ -525,7 +542,7 @@ impl ScanRun {
         for p in &rec.problems {
             eprintln!("finscan: {source}:{}: {p}", rec.line);
         }
-        if let Some(store) = &self.store {
+        if let Some(store) = &mut self.store {
             match store.save(source, rec, &scan)? {
                 Saved::New => self.summary.stored_new += 1,
                 Saved::Updated => self.summary.stored_updated += 1,
@@ -605,7 +622,7 @@ impl ScanRun {
             write_county_summary(&mut self.out, &self.summary)?;
         }
         self.out.flush()?;
-        if let Some(store) = &self.store {
+        if let Some(store) = &mut self.store {
             store.flush()?;
         }
         let s = &self.summary;

@@ -835,6 +835,10 @@ fn set_field(rec: &mut Record, col: Column, text: &str) {
     }
 }
 
+/// Finds U+FFFD, the decoder's mark for undecodable bytes (built once).
+static REPLACEMENT: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\u{FFFD}"));
+
 /// Final checks shared by all formats: a record needs a name; undecodable
 /// bytes (shown as U+FFFD by the decoder) are reported.
 fn check_record(rec: &mut Record) -> Result<(), RowError> {
@@ -843,8 +847,7 @@ fn check_record(rec: &mut Record) -> Result<(), RowError> {
         ("uscc", rec.uscc.as_ref()),
         ("scope", Some(&rec.scope)),
     ] {
-        if text.is_some_and(|t| memchr::memmem::find(t.as_bytes(), "\u{FFFD}".as_bytes()).is_some())
-        {
+        if text.is_some_and(|t| REPLACEMENT.find(t.as_bytes()).is_some()) {
             rec.problems
                 .push(format!("undecodable bytes in {label} (shown as \u{FFFD})"));
         }

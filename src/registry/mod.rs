@@ -11,6 +11,8 @@
 //! * [`code`]: [`CreditCode`], only constructible from a valid code;
 //! * [`division`]: the embedded division table and county attribution;
 //! * [`allow`]: the user's allow-list of licensed institutions;
+//! * [`prefilter`]: a sound one-pass test that lets records without
+//!   candidates skip the scanner (most of a registry);
 //! * [`profile`]: site profiles that extract records from registry web pages;
 //! * [`store`]: the `companies` and `company_hits` trees of the database.
 //!

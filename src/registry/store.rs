@@ -106,7 +106,18 @@ pub struct RegistryStore {
     db: sled::Db,
     companies: sled::Tree,
     hits: sled::Tree,
+    /// Writes not yet committed: (key, company JSON, hits JSON), committed
+    /// together in one transaction every [`COMMIT_EVERY`] companies and by
+    /// [`RegistryStore::flush`] (a transaction per company made storing
+    /// 100k flagged companies take minutes).
+    pending: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// Index of `pending` by key, so a company seen twice before a commit
+    /// is still updated, not duplicated.
+    pending_index: std::collections::HashMap<String, usize>,
 }
+
+/// Companies per transaction.
+pub const COMMIT_EVERY: usize = 512;
 
 impl RegistryStore {
     /// Opens (or creates) the database in `dir`.
@@ -129,13 +140,27 @@ impl RegistryStore {
             db,
             companies,
             hits,
+            pending: Vec::new(),
+            pending_index: std::collections::HashMap::new(),
         })
     }
 
     /// Stores a scanned record if it has hits or is already stored.
-    pub fn save(&self, source: &str, rec: &Record, scan: &RecordScan) -> Result<Saved, StoreError> {
+    ///
+    /// The write is buffered: it is visible to [`RegistryStore::companies`]
+    /// after the next commit, at the latest after [`RegistryStore::flush`].
+    pub fn save(
+        &mut self,
+        source: &str,
+        rec: &Record,
+        scan: &RecordScan,
+    ) -> Result<Saved, StoreError> {
         let key = company_key(rec, &scan.code);
-        let previous = self.companies.get(key.as_bytes())?;
+        let pending_at = self.pending_index.get(&key).copied();
+        let previous = match pending_at {
+            Some(i) => Some(sled::IVec::from(self.pending[i].1.as_slice())),
+            None => self.companies.get(key.as_bytes())?,
+        };
         if previous.is_none() && scan.hits.is_empty() {
             return Ok(Saved::Skipped);
         }
@@ -179,18 +204,16 @@ impl RegistryStore {
             .collect();
         let company_json = serde_json::to_vec(&company)?;
         let hits_json = serde_json::to_vec(&hits)?;
-        (&self.companies, &self.hits)
-            .transaction(|(c, h)| {
-                c.insert(key.as_bytes(), company_json.as_slice())?;
-                h.insert(key.as_bytes(), hits_json.as_slice())?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Storage(s) => StoreError::Sled(s),
-                sled::transaction::TransactionError::Abort(()) => {
-                    StoreError::Sled(sled::Error::Unsupported("transaction aborted".into()))
-                }
-            })?;
+        match pending_at {
+            Some(i) => self.pending[i] = (key, company_json, hits_json),
+            None => {
+                self.pending_index.insert(key.clone(), self.pending.len());
+                self.pending.push((key, company_json, hits_json));
+            }
+        }
+        if self.pending.len() >= COMMIT_EVERY {
+            self.commit()?;
+        }
         Ok(if previous.is_some() {
             Saved::Updated
         } else {
@@ -221,7 +244,34 @@ impl RegistryStore {
         self.companies.is_empty()
     }
 
-    pub fn flush(&self) -> Result<(), StoreError> {
+    /// Writes the buffered companies and their hits in one transaction.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = &self.pending;
+        (&self.companies, &self.hits)
+            .transaction(|(c, h)| {
+                for (key, company, hits) in pending {
+                    c.insert(key.as_bytes(), company.as_slice())?;
+                    h.insert(key.as_bytes(), hits.as_slice())?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(s) => StoreError::Sled(s),
+                sled::transaction::TransactionError::Abort(()) => {
+                    StoreError::Sled(sled::Error::Unsupported("transaction aborted".into()))
+                }
+            })?;
+        self.pending.clear();
+        self.pending_index.clear();
+        Ok(())
+    }
+
+    /// Commits buffered writes and flushes the database to disk.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.commit()?;
         self.db.flush()?;
         Ok(())
     }
