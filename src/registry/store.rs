@@ -88,6 +88,13 @@ pub enum Saved {
     Updated,
 }
 
+impl Drop for RegistryStore {
+    /// Commits what is still buffered, so an early return loses nothing.
+    fn drop(&mut self) {
+        let _ = self.commit();
+    }
+}
+
 /// The key of a record: its valid credit code, else its name.
 pub fn company_key(rec: &Record, code: &CodeStatus) -> String {
     match code.valid() {
@@ -134,6 +141,12 @@ impl RegistryStore {
                 dir: dir.display().to_string(),
                 source,
             })?;
+        Self::from_db(db)
+    }
+
+    /// Uses a database another module already opened (sled allows one
+    /// `Db` per directory and process: the crawler passes its own).
+    pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
         let companies = db.open_tree(COMPANIES)?;
         let hits = db.open_tree(COMPANY_HITS)?;
         Ok(RegistryStore {
