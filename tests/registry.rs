@@ -660,3 +660,38 @@ fn saved_gbk_registry_page_is_extracted_with_a_profile_file() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn many_batches_keep_file_order_across_worker_threads() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("many.csv");
+    let mut text = String::from("企业名称,统一社会信用代码,经营范围\n");
+    let n = 3000;
+    for i in 0..n {
+        let word = if i % 7 == 0 { "理财" } else { "百货" };
+        text.push_str(&format!("安康第{i}号{word}有限公司,,日用百货\n"));
+    }
+    std::fs::write(&path, text).expect("write");
+    let rules = fixtures().join("rules");
+    let out = finscan(&[
+        "scan",
+        "--rules",
+        rules.to_str().expect("path"),
+        "--no-store",
+        "--json",
+        "--all",
+        "--threads",
+        "3",
+        path.to_str().expect("path"),
+    ]);
+    let records: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(records.len(), n);
+    for (i, v) in records.iter().enumerate() {
+        assert_eq!(v["line"], i as u64 + 2, "file order");
+        assert_eq!(v["flagged"], i % 7 == 0, "{v}");
+    }
+}
