@@ -179,13 +179,22 @@ impl RecordScanner {
         let division = code
             .valid()
             .map(|c| self.divisions.attribute(c.division_code()));
-        let mut buf = Vec::with_capacity(rec.name.len().max(rec.scope.len()));
-        let mut hits = if self.prefilter.may_match(Field::Name, &rec.name, &mut buf) {
+        thread_local! {
+            /// Scratch space of the prefilter, one per scanning thread.
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let (name, scope) = BUF.with_borrow_mut(|buf| {
+            (
+                self.prefilter.may_match(Field::Name, &rec.name, buf),
+                self.prefilter.may_match(Field::Scope, &rec.scope, buf),
+            )
+        });
+        let mut hits = if name {
             self.scanner.scan_field(Field::Name, &rec.name)
         } else {
             Vec::new()
         };
-        if self.prefilter.may_match(Field::Scope, &rec.scope, &mut buf) {
+        if scope {
             hits.extend(self.scanner.scan_field(Field::Scope, &rec.scope));
         }
         let rank = Rank::of(&hits);
