@@ -289,6 +289,12 @@ fn counties_come_from_the_credit_code_including_former_codes() {
     let by_name = |n: &str| records.iter().find(|v| v["name"] == n).expect(n).clone();
     let v = by_name("安康鑫源理财咨询有限公司");
     assert_eq!(v["county"], "汉滨区");
+    assert_eq!(
+        v["address"], "陕西省安康市汉滨区巴山中路12号",
+        "optional columns are kept"
+    );
+    assert_eq!(v["reg_date"], "2018-05-02");
+    assert_eq!(v["status"], "存续");
     assert_eq!(v["division"]["prefecture"], "安康市");
     assert_eq!(v["division"]["province"], "陕西省");
     let v = by_name("旬阳县鑫达网贷服务部");

@@ -6,6 +6,8 @@
 //! per-county summary. The ranked table is built without holding records in
 //! memory: rendered lines go to one anonymous temporary file per rank and
 //! are copied to stdout at the end, so memory stays flat whatever the input size.
+//! Reading, scanning and printing run as a pipeline of threads (see
+//! [`pipeline`]); output order is file order all the same.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -717,6 +719,14 @@ struct JsonRecord<'a> {
     hits: Vec<JsonHit<'a>>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     problems: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    legal_rep: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reg_date: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a str>,
 }
 
 fn write_json(
@@ -761,6 +771,10 @@ fn write_json(
             })
             .collect(),
         problems: &rec.problems,
+        address: rec.address.as_deref(),
+        legal_rep: rec.legal_rep.as_deref(),
+        reg_date: rec.reg_date.as_deref(),
+        status: rec.status.as_deref(),
     };
     serde_json::to_writer(&mut *out, &r)?;
     out.write_all(b"\n")?;

@@ -56,6 +56,14 @@ pub struct StoredCompany {
     pub flagged: bool,
     pub allowlisted: Option<String>,
     pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_rep: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reg_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// Where it was last read: file (or URL) and line.
     pub source: String,
     pub line: u64,
@@ -195,6 +203,10 @@ impl RegistryStore {
             flagged: scan.flagged(),
             allowlisted: scan.allowlisted.clone(),
             scope: rec.scope.clone(),
+            address: rec.address.clone(),
+            legal_rep: rec.legal_rep.clone(),
+            reg_date: rec.reg_date.clone(),
+            status: rec.status.clone(),
             source: source.to_owned(),
             line: rec.line,
             first_seen: previous.as_ref().map_or(t, |p| p.first_seen),
