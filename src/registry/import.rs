@@ -927,7 +927,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 
 /// Transcodes a byte stream to UTF-8 on the fly with a fixed-size buffer.
 ///
-/// Undecodable bytes become U+FFFD, which [`finish`] reports per record, so a
+/// Undecodable bytes become U+FFFD, which `check_record` reports per record, so a
 /// bad byte costs one record a warning instead of stopping the file.
 pub struct DecodingReader<R> {
     inner: R,

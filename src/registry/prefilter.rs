@@ -8,7 +8,7 @@
 //! Aho-Corasick automaton whether any term of the field occurs at all.
 //!
 //! Soundness: [`normalize_light`] produces exactly the text of
-//! [`normalize`](crate::text::normalize) (a property test checks this on
+//! [`normalize`](crate::text::normalize()) (a property test checks this on
 //! random input), and every scanner hit is an occurrence of a normalized
 //! term in that text, later filtered by context rules that only remove
 //! hits. So when [`Prefilter::may_match`] says no, the scanner would find
@@ -228,7 +228,7 @@ fn is_digit_joiner(c: char) -> bool {
     matches!(c, '.' | ',' | '-' | '~' | '．' | '，' | '－' | '～')
 }
 
-/// The normalized text of `input` (as [`crate::text::normalize`] makes it),
+/// The normalized text of `input` (as [`crate::text::normalize()`] makes it),
 /// without offset map or breaks, written into `out`.
 pub fn normalize_light(input: &str, out: &mut String) {
     out.clear();
