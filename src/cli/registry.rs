@@ -86,7 +86,7 @@ pub struct ExtractArgs {
 
 #[derive(Args)]
 struct CommonArgs {
-    /// Allow-list of licensed institutions: one credit code or exact name per line.
+    /// Allow-list of licensed institutions: one credit code, exact name or `NAME*` prefix per line.
     #[arg(long, value_name = "FILE")]
     allowlist: Option<PathBuf>,
     /// Database directory.

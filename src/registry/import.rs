@@ -1167,6 +1167,25 @@ mod tests {
     }
 
     #[test]
+    fn utf16_tab_separated_export_is_read() {
+        // Excel's "Unicode text" export: UTF-16LE with BOM, tab separated
+        let text = "企业名称\t经营范围\r\n西安理财咨询有限公司\t投资理财\r\n";
+        let mut bytes = vec![0xFF, 0xFE];
+        for u in text.encode_utf16() {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        let p = write_tmp("utf16.txt", &bytes);
+        let r = open(&p, &ImportOptions::default()).expect("open");
+        assert_eq!(r.encoding, "UTF-16LE");
+        let recs: Vec<_> = r.collect();
+        let rec = recs[0].as_ref().expect("record");
+        assert_eq!(
+            (rec.line, rec.name.as_str(), rec.scope.as_str()),
+            (2, "西安理财咨询有限公司", "投资理财")
+        );
+    }
+
+    #[test]
     fn undecodable_bytes_are_a_record_problem_not_a_drop() {
         let mut bytes = "企业名称,经营范围\n甲公司,投资\n".as_bytes().to_vec();
         bytes.extend_from_slice(b"\xff\xfe\xfd,x\n");
