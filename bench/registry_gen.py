@@ -8,7 +8,8 @@ Realistic means: valid credit codes over Shaanxi and national division codes
 3-10 items from a vocabulary of common scope phrases (~300 bytes), ~5% of
 names and ~8% of scopes with restricted words or financial-activity phrases,
 ~10% of scopes ending with the usual 不得从事…金融业务 clause. Deterministic (seed).
-Usage: python3 bench/registry_gen.py N OUT.csv
+Usage: python3 bench/registry_gen.py N OUT.csv [NAME_RATE SCOPE_RATE NEG_RATE]
+(defaults 0.05 0.08 0.10; the real sample's source suggests about 0.0025 0.04 0.05)
 """
 import random, sys
 
@@ -44,13 +45,14 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 
 def main():
     n, out = int(sys.argv[1]), sys.argv[2]
+    name_rate, scope_rate, neg_rate = (float(x) for x in (sys.argv[3:6] if len(sys.argv) >= 6 else (0.05, 0.08, 0.10)))
     rnd = random.Random(20240601)
     with open(out, "w", encoding="utf-8", newline="") as f:
         f.write("企业名称,统一社会信用代码,经营范围,注册地址,法定代表人,成立日期,登记状态\n")
         for i in range(n):
             div, place = rnd.choice(PLACES)
             trade = "".join(rnd.choice(TRADE) for _ in range(rnd.choice((2, 2, 3))))
-            ind = rnd.choice(RESTRICTED) if rnd.random() < 0.05 else rnd.choice(INDUSTRY)
+            ind = rnd.choice(RESTRICTED) if rnd.random() < name_rate else rnd.choice(INDUSTRY)
             name = f"{place}{trade}{ind}{rnd.choice(FORMS)}"
             org = "MA" + "".join(rnd.choice(A) for _ in range(7))
             code = "91" + div + org
@@ -58,10 +60,10 @@ def main():
             if rnd.random() < 0.003:
                 code = code[:-1] + A[(A.index(code[-1]) + 1) % 31]
             items = rnd.sample(SCOPE, rnd.randint(3, 10))
-            if rnd.random() < 0.08:
+            if rnd.random() < scope_rate:
                 items.insert(rnd.randrange(len(items)), rnd.choice(FIN_SCOPE))
             scope = "；".join(items)
-            if rnd.random() < 0.10:
+            if rnd.random() < neg_rate:
                 scope += NEG
             if rnd.random() < 0.6:
                 scope += "。（依法须经批准的项目，经相关部门批准后方可开展经营活动）"

@@ -289,6 +289,12 @@ fn counties_come_from_the_credit_code_including_former_codes() {
     let by_name = |n: &str| records.iter().find(|v| v["name"] == n).expect(n).clone();
     let v = by_name("安康鑫源理财咨询有限公司");
     assert_eq!(v["county"], "汉滨区");
+    assert_eq!(
+        v["address"], "陕西省安康市汉滨区巴山中路12号",
+        "optional columns are kept"
+    );
+    assert_eq!(v["reg_date"], "2018-05-02");
+    assert_eq!(v["status"], "存续");
     assert_eq!(v["division"]["prefecture"], "安康市");
     assert_eq!(v["division"]["province"], "陕西省");
     let v = by_name("旬阳县鑫达网贷服务部");
@@ -568,7 +574,7 @@ scope = {{ selector = "ul.s li", all = true }}
     )
     .expect("profile");
     let set = finscan::RuleSet::load_dir(&fixtures().join("rules")).expect("rules");
-    let scanner = RecordScanner::new(finscan::Scanner::new(&set), AllowList::default());
+    let scanner = RecordScanner::new(&set, AllowList::default());
     let mut queue = vec![url::Url::parse(&format!("{base}/list/1")).expect("url")];
     let mut done = std::collections::HashSet::new();
     let mut found = Vec::new();
@@ -619,4 +625,79 @@ scope = {{ selector = "ul.s li", all = true }}
             .expect("row")
             .3
     );
+}
+
+#[test]
+fn saved_gbk_registry_page_is_extracted_with_a_profile_file() {
+    let rules = fixtures().join("rules");
+    let profile = fixtures().join("profile.toml");
+    let page = fixtures().join("page_gbk.html");
+    let out = finscan(&[
+        "extract",
+        "--profile",
+        profile.to_str().expect("path"),
+        "--url",
+        "http://reg.test/list/1",
+        "--rules",
+        rules.to_str().expect("path"),
+        "--no-store",
+        "--json",
+        "--all",
+        page.to_str().expect("path"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let records: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(records.len(), 2, "{err}");
+    assert_eq!(records[0]["name"], "安康鑫源理财咨询有限公司");
+    assert_eq!(records[0]["rank"], "name+activity");
+    assert_eq!(records[0]["county"], "汉滨区");
+    assert_eq!(records[1]["flagged"], false, "管理|财务 is not 理财");
+    assert!(
+        err.contains("link to follow: http://reg.test/list/2"),
+        "{err}"
+    );
+    assert!(
+        err.contains("link to follow: http://reg.test/company/1"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn many_batches_keep_file_order_across_worker_threads() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("many.csv");
+    let mut text = String::from("企业名称,统一社会信用代码,经营范围\n");
+    let n = 3000;
+    for i in 0..n {
+        let word = if i % 7 == 0 { "理财" } else { "百货" };
+        text.push_str(&format!("安康第{i}号{word}有限公司,,日用百货\n"));
+    }
+    std::fs::write(&path, text).expect("write");
+    let rules = fixtures().join("rules");
+    let out = finscan(&[
+        "scan",
+        "--rules",
+        rules.to_str().expect("path"),
+        "--no-store",
+        "--json",
+        "--all",
+        "--threads",
+        "3",
+        path.to_str().expect("path"),
+    ]);
+    let records: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(records.len(), n);
+    for (i, v) in records.iter().enumerate() {
+        assert_eq!(v["line"], i as u64 + 2, "file order");
+        assert_eq!(v["flagged"], i % 7 == 0, "{v}");
+    }
 }

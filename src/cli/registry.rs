@@ -6,6 +6,8 @@
 //! per-county summary. The ranked table is built without holding records in
 //! memory: rendered lines go to one anonymous temporary file per rank and
 //! are copied to stdout at the end, so memory stays flat whatever the input size.
+//! Reading, scanning and printing run as a pipeline of threads (see
+//! [`pipeline`]); output order is file order all the same.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -62,6 +64,9 @@ pub struct ScanArgs {
     /// Spreadsheet sheet to read (default: the first).
     #[arg(long)]
     sheet: Option<String>,
+    /// Scanning threads (default: the number of cores, at most 8).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -81,7 +86,7 @@ pub struct ExtractArgs {
 
 #[derive(Args)]
 struct CommonArgs {
-    /// Allow-list of licensed institutions: one credit code or exact name per line.
+    /// Allow-list of licensed institutions: one credit code, exact name or `NAME*` prefix per line.
     #[arg(long, value_name = "FILE")]
     allowlist: Option<PathBuf>,
     /// Database directory.
@@ -140,35 +145,242 @@ fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
             "unknown encoding {label:?}"
         );
     }
-    let mut run = ScanRun::new(&args.common)?;
-    for path in &args.files {
-        let source = path.display().to_string();
-        let records = match import::open(path, &opts) {
-            Ok(r) => r,
-            Err(e) => {
-                run.file_failed(&source, &e.to_string());
-                continue;
+    let scanner = record_scanner(&args.common)?;
+    let run = ScanRun::new(&args.common)?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
+    pipeline::run(&args.files, &opts, &scanner, run, threads.max(1))
+}
+
+/// The scan as a pipeline: this thread reads records in batches, `threads`
+/// workers scan them, and one collector thread counts, stores and prints
+/// them in file order.
+///
+/// Why threads: scanning a record costs several times reading it, and a
+/// registry export is one large file, so the work is split by batch, not by
+/// file. Channels are bounded and a fixed number of batches is recycled, so
+/// memory stays flat:
+/// at most `4 × threads + 4` batches of [`pipeline::BATCH`] records exist.
+mod pipeline {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+    use std::sync::{Arc, Mutex};
+
+    use finscan::registry::import::{self, ImportOptions, Record, RowError};
+    use finscan::registry::{RecordScan, RecordScanner};
+
+    use super::{Outcome, ScanRun};
+
+    /// Records per batch.
+    pub const BATCH: usize = 1024;
+
+    /// A record slot: the record read, or why its row could not be read.
+    #[derive(Default)]
+    struct Slot {
+        rec: Record,
+        err: Option<RowError>,
+    }
+
+    /// What flows from the reader to the collector, in order.
+    enum Msg {
+        Records {
+            source: Arc<str>,
+            slots: Vec<Slot>,
+            len: usize,
+            scans: Vec<Option<RecordScan>>,
+        },
+        FileFailed(String, String),
+        FileOpened,
+    }
+
+    pub fn run(
+        files: &[PathBuf],
+        opts: &ImportOptions,
+        scanner: &RecordScanner,
+        mut run: ScanRun,
+        threads: usize,
+    ) -> anyhow::Result<Outcome> {
+        let (work_tx, work_rx) = sync_channel::<(u64, Msg)>(threads * 2);
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let (done_tx, done_rx) = sync_channel::<(u64, Msg)>(threads * 2);
+        let max_batches = threads * 4 + 4;
+        let (recycle_tx, recycle_rx) = sync_channel::<Vec<Slot>>(max_batches);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let rx = Arc::clone(&work_rx);
+                let tx = done_tx.clone();
+                scope.spawn(move || worker(scanner, &rx, &tx));
             }
+            drop(done_tx);
+            let collector = scope.spawn(move || -> anyhow::Result<ScanRun> {
+                collect(&mut run, &done_rx, &recycle_tx)?;
+                Ok(run)
+            });
+            read(files, opts, &work_tx, &recycle_rx, max_batches);
+            drop(work_tx);
+            let run = collector
+                .join()
+                .map_err(|_| anyhow::anyhow!("collector thread panicked"))??;
+            run.finish()
+        })
+    }
+
+    /// Reads every file into batches; never fails (problems travel as messages).
+    fn read(
+        files: &[PathBuf],
+        opts: &ImportOptions,
+        tx: &SyncSender<(u64, Msg)>,
+        recycle: &Receiver<Vec<Slot>>,
+        max_batches: usize,
+    ) {
+        let mut seq = 0u64;
+        let mut allocated = 0usize;
+        let mut send = |msg: Msg| {
+            let ok = tx.send((seq, msg)).is_ok();
+            seq += 1;
+            ok
         };
-        let missing = records.layout.missing();
-        if !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
-            eprintln!(
-                "finscan: {source}: no {} column; {}",
-                names.join(", "),
-                if missing.contains(&import::Column::Uscc) {
-                    "credit codes are not validated and counties not attributed"
-                } else {
-                    "only names are scanned"
+        for path in files {
+            let source: Arc<str> = Arc::from(path.display().to_string());
+            let mut records = match import::open(path, opts) {
+                Ok(r) => r,
+                Err(e) => {
+                    if !send(Msg::FileFailed(source.to_string(), e.to_string())) {
+                        return;
+                    }
+                    continue;
                 }
-            );
-        }
-        run.summary.files += 1;
-        for item in records {
-            run.process(&source, item)?;
+            };
+            super::warn_missing_columns(&source, &records.layout);
+            if !send(Msg::FileOpened) {
+                return;
+            }
+            loop {
+                // at most `max_batches` batches exist: when all are in
+                // flight, wait for the collector to hand one back
+                let mut slots = match recycle.try_recv() {
+                    Ok(s) => s,
+                    Err(_) if allocated < max_batches => {
+                        allocated += 1;
+                        Vec::new()
+                    }
+                    Err(_) => match recycle.recv() {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    },
+                };
+                slots.resize_with(BATCH, Slot::default);
+                let mut len = 0;
+                while len < BATCH {
+                    let slot = &mut slots[len];
+                    match records.read_into(&mut slot.rec) {
+                        None => break,
+                        Some(Ok(())) => slot.err = None,
+                        Some(Err(e)) => slot.err = Some(e),
+                    }
+                    len += 1;
+                }
+                if len > 0
+                    && !send(Msg::Records {
+                        source: Arc::clone(&source),
+                        slots,
+                        len,
+                        scans: Vec::new(),
+                    })
+                {
+                    return;
+                }
+                if len < BATCH {
+                    break;
+                }
+            }
         }
     }
-    run.finish()
+
+    fn worker(
+        scanner: &RecordScanner,
+        rx: &Mutex<Receiver<(u64, Msg)>>,
+        tx: &SyncSender<(u64, Msg)>,
+    ) {
+        loop {
+            let next = match rx.lock() {
+                Ok(guard) => guard.recv(),
+                Err(_) => return,
+            };
+            let Ok((seq, mut msg)) = next else { return };
+            if let Msg::Records {
+                slots, len, scans, ..
+            } = &mut msg
+            {
+                scans.clear();
+                scans.extend(
+                    slots[..*len]
+                        .iter()
+                        .map(|s| s.err.is_none().then(|| scanner.scan(&s.rec))),
+                );
+            }
+            if tx.send((seq, msg)).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Handles messages in sequence order (workers finish out of order).
+    fn collect(
+        run: &mut ScanRun,
+        rx: &Receiver<(u64, Msg)>,
+        recycle: &SyncSender<Vec<Slot>>,
+    ) -> anyhow::Result<()> {
+        let mut pending: BTreeMap<u64, Msg> = BTreeMap::new();
+        let mut next = 0u64;
+        for (seq, msg) in rx {
+            pending.insert(seq, msg);
+            while let Some(msg) = pending.remove(&next) {
+                next += 1;
+                match msg {
+                    Msg::FileFailed(source, message) => run.file_failed(&source, &message),
+                    Msg::FileOpened => run.summary.files += 1,
+                    Msg::Records {
+                        source,
+                        slots,
+                        len,
+                        scans,
+                    } => {
+                        for (slot, scan) in slots[..len].iter().zip(scans) {
+                            match (&slot.err, scan) {
+                                (Some(e), _) => run.process(&source, Err(e))?,
+                                (None, Some(scan)) => {
+                                    run.process(&source, Ok((&slot.rec, scan)))?
+                                }
+                                (None, None) => {}
+                            }
+                        }
+                        // never blocks: the channel holds every batch there is
+                        let _ = recycle.send(slots);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn warn_missing_columns(source: &str, layout: &import::Layout) {
+    let missing = layout.missing();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
+        eprintln!(
+            "finscan: {source}: no {} column; {}",
+            names.join(", "),
+            if missing.contains(&import::Column::Uscc) {
+                "credit codes are not validated and counties not attributed"
+            } else {
+                "only names are scanned"
+            }
+        );
+    }
 }
 
 fn extract(args: ExtractArgs) -> anyhow::Result<Outcome> {
@@ -180,6 +392,7 @@ fn extract(args: ExtractArgs) -> anyhow::Result<Outcome> {
             profile.name
         );
     }
+    let scanner = record_scanner(&args.common)?;
     let mut run = ScanRun::new(&args.common)?;
     for path in &args.pages {
         let source = path.display().to_string();
@@ -202,8 +415,8 @@ fn extract(args: ExtractArgs) -> anyhow::Result<Outcome> {
                 },
             );
         }
-        for rec in ex.records {
-            run.process(&source, Ok(rec))?;
+        for rec in &ex.records {
+            run.process(&source, Ok((rec, scanner.scan(rec))))?;
         }
         for l in &ex.links {
             eprintln!("finscan: {source}: link to follow: {l}");
@@ -211,6 +424,9 @@ fn extract(args: ExtractArgs) -> anyhow::Result<Outcome> {
     }
     run.finish()
 }
+
+/// Sorts after every six-digit division code.
+const NO_DIVISION: u32 = u32::MAX;
 
 #[derive(Default)]
 struct CountyStats {
@@ -235,35 +451,40 @@ struct Summary {
     stored_updated: u64,
     /// (rule id, term) → flagged records with that hit
     by_term: HashMap<(String, String), u64>,
-    /// division code → stats; "" for records without a usable division code
-    by_county: BTreeMap<String, CountyStats>,
+    /// division code → stats; `NO_DIVISION` for records without a usable division code
+    by_county: BTreeMap<u32, CountyStats>,
 }
 
-/// One scan over several inputs: scanner, store, output and counts.
+/// One scan over several inputs: store, output and counts (the scanning
+/// itself happens on worker threads, see [`scan`]).
 struct ScanRun {
-    scanner: RecordScanner,
     store: Option<RegistryStore>,
     json: bool,
     all: bool,
-    out: BufWriter<std::io::StdoutLock<'static>>,
+    out: BufWriter<std::io::Stdout>,
     buckets: Buckets,
     summary: Summary,
 }
 
+/// Compiles the rules and reads the allow-list.
+fn record_scanner(common: &CommonArgs) -> anyhow::Result<RecordScanner> {
+    let rules = super::load_rules(common.rules.as_deref())?;
+    let allow = match &common.allowlist {
+        Some(p) => {
+            let (list, warnings) = AllowList::load(p)
+                .with_context(|| format!("cannot read allow-list {}", p.display()))?;
+            for w in warnings {
+                eprintln!("finscan: warning: {w}");
+            }
+            list
+        }
+        None => AllowList::default(),
+    };
+    Ok(RecordScanner::new(&rules, allow))
+}
+
 impl ScanRun {
     fn new(common: &CommonArgs) -> anyhow::Result<Self> {
-        let scanner = super::load_scanner(common.rules.as_deref())?;
-        let allow = match &common.allowlist {
-            Some(p) => {
-                let (list, warnings) = AllowList::load(p)
-                    .with_context(|| format!("cannot read allow-list {}", p.display()))?;
-                for w in warnings {
-                    eprintln!("finscan: warning: {w}");
-                }
-                list
-            }
-            None => AllowList::default(),
-        };
         let store = if common.no_store {
             None
         } else {
@@ -273,11 +494,10 @@ impl ScanRun {
             )
         };
         Ok(ScanRun {
-            scanner: RecordScanner::new(scanner, allow),
             store,
             json: common.json,
             all: common.all,
-            out: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+            out: BufWriter::with_capacity(1 << 16, std::io::stdout()),
             buckets: Buckets::default(),
             summary: Summary::default(),
         })
@@ -293,11 +513,16 @@ impl ScanRun {
         self.summary.row_errors += 1;
     }
 
-    fn process(&mut self, source: &str, item: Result<Record, RowError>) -> anyhow::Result<()> {
-        let rec = match item {
+    /// Counts, stores and prints one record (scanned) or one unreadable row.
+    fn process(
+        &mut self,
+        source: &str,
+        item: Result<(&Record, RecordScan), &RowError>,
+    ) -> anyhow::Result<()> {
+        let (rec, scan) = match item {
             Ok(r) => r,
             Err(e) => {
-                self.row_failed(source, &e);
+                self.row_failed(source, e);
                 if self.json {
                     serde_json::to_writer(
                         &mut self.out,
@@ -311,17 +536,16 @@ impl ScanRun {
                 return Ok(());
             }
         };
-        let scan = self.scanner.scan(&rec);
         let tentative = match &scan.code {
             CodeStatus::Invalid(written, _) => tentative_division(written),
             _ => None,
         };
-        self.count(&rec, &scan, tentative.as_ref());
+        self.count(rec, &scan, tentative.as_ref());
         for p in &rec.problems {
             eprintln!("finscan: {source}:{}: {p}", rec.line);
         }
-        if let Some(store) = &self.store {
-            match store.save(source, &rec, &scan)? {
+        if let Some(store) = &mut self.store {
+            match store.save(source, rec, &scan)? {
                 Saved::New => self.summary.stored_new += 1,
                 Saved::Updated => self.summary.stored_updated += 1,
                 Saved::Skipped => {}
@@ -332,14 +556,14 @@ impl ScanRun {
             return Ok(());
         }
         if self.json {
-            write_json(&mut self.out, source, &rec, &scan, tentative.as_ref())?;
+            write_json(&mut self.out, source, rec, &scan, tentative.as_ref())?;
         } else {
             let bucket = match scan.rank {
                 Some(r) if scan.flagged() => r as usize,
                 _ if has_error => 4,
                 _ => 5,
             };
-            let line = render_row(source, &rec, &scan, tentative.as_ref());
+            let line = render_row(source, rec, &scan, tentative.as_ref());
             self.buckets.write(bucket, line.as_bytes())?;
         }
         Ok(())
@@ -355,7 +579,8 @@ impl ScanRun {
             .division
             .as_ref()
             .or(tentative)
-            .map_or_else(String::new, |d| d.code.clone());
+            .and_then(|d| d.code.parse().ok())
+            .unwrap_or(NO_DIVISION);
         let c = s.by_county.entry(county_key).or_default();
         c.scanned += 1;
         match &scan.code {
@@ -399,7 +624,7 @@ impl ScanRun {
             write_county_summary(&mut self.out, &self.summary)?;
         }
         self.out.flush()?;
-        if let Some(store) = &self.store {
+        if let Some(store) = &mut self.store {
             store.flush()?;
         }
         let s = &self.summary;
@@ -494,6 +719,14 @@ struct JsonRecord<'a> {
     hits: Vec<JsonHit<'a>>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     problems: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    legal_rep: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reg_date: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a str>,
 }
 
 fn write_json(
@@ -538,6 +771,10 @@ fn write_json(
             })
             .collect(),
         problems: &rec.problems,
+        address: rec.address.as_deref(),
+        legal_rep: rec.legal_rep.as_deref(),
+        reg_date: rec.reg_date.as_deref(),
+        status: rec.status.as_deref(),
     };
     serde_json::to_writer(&mut *out, &r)?;
     out.write_all(b"\n")?;
@@ -607,16 +844,18 @@ fn write_county_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()
         "code", "county", "scanned", "flagged", "invalid codes"
     )?;
     let t = Divisions::bundled();
-    for (code, c) in &s.by_county {
-        let label = if code.is_empty() {
-            "（无有效代码，无法归属）".to_owned()
+    for (&code, c) in &s.by_county {
+        let (code, label) = if code == NO_DIVISION {
+            ("-".to_owned(), "（无有效代码，无法归属）".to_owned())
         } else {
-            t.attribute(code).label()
+            let code = format!("{code:06}");
+            let label = t.attribute(&code).label();
+            (code, label)
         };
         writeln!(
             out,
             "{:<8} {} {:>9} {:>8} {:>14}",
-            if code.is_empty() { "-" } else { code },
+            code,
             pad(&label, 28),
             c.scanned,
             c.flagged,

@@ -96,7 +96,19 @@ pub fn normalize_code(input: &str) -> String {
 impl CreditCode {
     /// Normalizes `input` and validates it.
     pub fn parse(input: &str) -> Result<Self, CodeError> {
-        let norm = normalize_code(input);
+        // the common case, already canonical: no allocation
+        let b = input.as_bytes();
+        if b.len() == 18
+            && b.iter()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        {
+            return Self::parse_canonical(input);
+        }
+        Self::parse_canonical(&normalize_code(input))
+    }
+
+    /// Validates a code that is already normalized.
+    fn parse_canonical(norm: &str) -> Result<Self, CodeError> {
         if norm.is_empty() {
             return Err(CodeError::Empty);
         }

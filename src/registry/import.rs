@@ -20,6 +20,7 @@
 //! strings) holds the whole sheet in memory, so an XLSX costs memory in
 //! proportion to its size; convert very large exports to CSV.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -378,7 +379,7 @@ pub struct Records {
 enum Inner {
     Csv {
         reader: csv::Reader<DecodingReader<BufReader<File>>>,
-        row: csv::StringRecord,
+        row: csv::ByteRecord,
     },
     Json {
         reader: BufReader<DecodingReader<BufReader<File>>>,
@@ -425,6 +426,7 @@ fn open_csv(
     columns: &ColumnMap,
 ) -> Result<Records, ImportError> {
     let delimiter = reader.sniff_delimiter();
+    reader.pass_utf8_through();
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -435,12 +437,12 @@ fn open_csv(
         .terminator(csv::Terminator::Any(b'\n'))
         .buffer_capacity(1 << 16)
         .from_reader(reader);
-    let mut row = csv::StringRecord::new();
+    let mut row = csv::ByteRecord::new();
     let mut first: Option<String> = None;
     for _ in 0..HEADER_SEARCH_ROWS {
-        match csv.read_record(&mut row) {
+        match csv.read_byte_record(&mut row) {
             Ok(true) => {
-                let cells: Vec<String> = row.iter().map(str::to_owned).collect();
+                let cells: Vec<String> = row.iter().map(|c| cell_text(c).into_owned()).collect();
                 if first.is_none() {
                     first = Some(cells.join(","));
                 }
@@ -611,44 +613,41 @@ fn open_sheet(path: &Path, opts: &ImportOptions) -> Result<Records, ImportError>
     })
 }
 
-impl Iterator for Records {
-    type Item = Result<Record, RowError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl Records {
+    /// Reads the next record into `rec`, reusing its allocations (the
+    /// allocation-free form of [`Iterator::next`]). `None` at the end;
+    /// `Some(Err)` for a row that could not be read (`rec` is then unspecified).
+    pub fn read_into(&mut self, rec: &mut Record) -> Option<Result<(), RowError>> {
         loop {
             let item = match &mut self.inner {
-                Inner::Csv { reader, row } => {
-                    {
-                        match reader.read_record(row) {
-                            Ok(false) => return None,
-                            Ok(true) => {
-                                let line = row.position().map_or(0, |p| p.line());
-                                record_from_cells(
-                                    &self.layout,
-                                    line,
-                                    row.iter(),
-                                    row.len(),
-                                    Vec::new(),
-                                )
-                            }
-                            Err(e) => {
-                                let line = e.position().map_or(0, |p| p.line());
-                                if e.is_io_error() {
-                                    // the stream itself failed: report and stop
-                                    let message = format!("read error: {e}");
-                                    self.inner = Inner::Sheet {
-                                        rows: Vec::new().into_iter(),
-                                    };
-                                    return Some(Err(RowError { line, message }));
-                                }
-                                Some(Err(RowError {
-                                    line,
-                                    message: format!("malformed row: {e}"),
-                                }))
-                            }
-                        }
+                Inner::Csv { reader, row } => match reader.read_byte_record(row) {
+                    Ok(false) => return None,
+                    Ok(true) => {
+                        let line = row.position().map_or(0, |p| p.line());
+                        fill_from_cells(
+                            rec,
+                            &self.layout,
+                            line,
+                            row.iter().map(cell_text),
+                            row.len(),
+                        )
                     }
-                }
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| p.line());
+                        if e.is_io_error() {
+                            // the stream itself failed: report and stop
+                            let message = format!("read error: {e}");
+                            self.inner = Inner::Sheet {
+                                rows: Vec::new().into_iter(),
+                            };
+                            return Some(Err(RowError { line, message }));
+                        }
+                        Some(Err(RowError {
+                            line,
+                            message: format!("malformed row: {e}"),
+                        }))
+                    }
+                },
                 Inner::Json {
                     reader,
                     line,
@@ -674,20 +673,26 @@ impl Iterator for Records {
                             }
                         }
                     };
-                    let r = record_from_json(l, text.trim());
+                    let r = record_from_json(l, text.trim()).map(|r| r.map(|new| *rec = new));
                     // give the allocation back for the next line
                     *buf = text;
                     r
                 }
                 Inner::Sheet { rows } => {
                     let (line, cells, problems) = rows.next()?;
-                    record_from_cells(
+                    let r = fill_from_cells(
+                        rec,
                         &self.layout,
                         line,
-                        cells.iter().map(String::as_str),
+                        cells.iter().map(|c| Cow::Borrowed(c.as_str())),
                         cells.len(),
-                        problems,
-                    )
+                    );
+                    if let Some(Ok(())) = r
+                        && !problems.is_empty()
+                    {
+                        rec.problems.splice(0..0, problems);
+                    }
+                    r
                 }
             };
             if let Some(item) = item {
@@ -698,103 +703,167 @@ impl Iterator for Records {
     }
 }
 
-/// Builds a record from the cells of a row; `None` for a row of empty cells.
-fn record_from_cells<'a>(
+impl Iterator for Records {
+    type Item = Result<Record, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut rec = Record::default();
+        self.read_into(&mut rec).map(|r| r.map(|()| rec))
+    }
+}
+
+/// A CSV cell as text: borrowed when it is valid UTF-8 (always, unless the
+/// file was read as UTF-8 and has invalid bytes, which become U+FFFD).
+///
+/// Validation uses `simdutf8`: Chinese text is all multi-byte sequences,
+/// where the standard library's validator is the slowest step of a scan.
+fn cell_text(bytes: &[u8]) -> Cow<'_, str> {
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+fn put(slot: &mut String, text: &str) {
+    slot.clear();
+    slot.push_str(text);
+}
+
+fn put_opt(slot: &mut Option<String>, text: &str) {
+    match slot {
+        Some(s) => put(s, text),
+        None => *slot = Some(text.to_owned()),
+    }
+}
+
+/// Empties a field but keeps its allocation for the next record.
+fn clear_opt(slot: &mut Option<String>) {
+    if let Some(s) = slot {
+        s.clear();
+    }
+}
+
+/// `None` for a field no cell filled.
+fn none_if_empty(slot: &mut Option<String>) {
+    if slot.as_ref().is_some_and(String::is_empty) {
+        *slot = None;
+    }
+}
+
+/// Fills `rec` from the cells of a row; `None` for a row of empty cells.
+fn fill_from_cells<'a>(
+    rec: &mut Record,
     layout: &Layout,
     line: u64,
-    cells: impl Iterator<Item = &'a str>,
+    cells: impl Iterator<Item = Cow<'a, str>>,
     len: usize,
-    mut problems: Vec<String>,
-) -> Option<Result<Record, RowError>> {
-    let mut rec = Record {
-        line,
-        ..Record::default()
-    };
+) -> Option<Result<(), RowError>> {
+    rec.line = line;
+    rec.name.clear();
+    rec.scope.clear();
+    rec.problems.clear();
+    for slot in [
+        &mut rec.uscc,
+        &mut rec.address,
+        &mut rec.legal_rep,
+        &mut rec.reg_date,
+        &mut rec.status,
+    ] {
+        clear_opt(slot);
+    }
     let mut any = false;
     let mut extra_nonempty = false;
     for (i, cell) in cells.enumerate() {
-        if cell.trim().is_empty() {
+        let text = cell.trim();
+        if text.is_empty() {
             continue;
         }
         any = true;
         if i >= layout.width {
             extra_nonempty = true;
-        }
-        let slot = if Some(i) == layout.name {
-            Some((Column::Name, cell))
+        } else if Some(i) == layout.name {
+            put(&mut rec.name, text);
         } else if Some(i) == layout.uscc {
-            Some((Column::Uscc, cell))
+            put_opt(&mut rec.uscc, text);
         } else if Some(i) == layout.scope {
-            Some((Column::Scope, cell))
+            put(&mut rec.scope, text);
         } else if Some(i) == layout.address {
-            Some((Column::Address, cell))
+            put_opt(&mut rec.address, text);
         } else if Some(i) == layout.legal_rep {
-            Some((Column::LegalRep, cell))
+            put_opt(&mut rec.legal_rep, text);
         } else if Some(i) == layout.reg_date {
-            Some((Column::RegDate, cell))
+            put_opt(&mut rec.reg_date, text);
         } else if Some(i) == layout.status {
-            Some((Column::Status, cell))
-        } else {
-            None
-        };
-        if let Some((col, text)) = slot {
-            set_field(&mut rec, col, text.trim());
+            put_opt(&mut rec.status, text);
         }
+    }
+    for slot in [
+        &mut rec.uscc,
+        &mut rec.address,
+        &mut rec.legal_rep,
+        &mut rec.reg_date,
+        &mut rec.status,
+    ] {
+        none_if_empty(slot);
     }
     if !any {
         return None;
     }
     if len < layout.width {
-        problems.push(format!(
+        rec.problems.push(format!(
             "row has {len} fields, the header has {}",
             layout.width
         ));
     } else if extra_nonempty {
-        problems.push(format!(
+        rec.problems.push(format!(
             "row has {len} fields, the header has {} (an unquoted separator inside a field?)",
             layout.width
         ));
     }
-    finish(rec, problems)
+    Some(check_record(rec))
 }
 
 fn set_field(rec: &mut Record, col: Column, text: &str) {
     match col {
-        Column::Name => rec.name = text.to_owned(),
-        Column::Uscc => rec.uscc = Some(text.to_owned()),
-        Column::Scope => rec.scope = text.to_owned(),
-        Column::Address => rec.address = Some(text.to_owned()),
-        Column::LegalRep => rec.legal_rep = Some(text.to_owned()),
-        Column::RegDate => rec.reg_date = Some(text.to_owned()),
-        Column::Status => rec.status = Some(text.to_owned()),
+        Column::Name => put(&mut rec.name, text),
+        Column::Uscc => put_opt(&mut rec.uscc, text),
+        Column::Scope => put(&mut rec.scope, text),
+        Column::Address => put_opt(&mut rec.address, text),
+        Column::LegalRep => put_opt(&mut rec.legal_rep, text),
+        Column::RegDate => put_opt(&mut rec.reg_date, text),
+        Column::Status => put_opt(&mut rec.status, text),
     }
 }
 
+/// Finds U+FFFD, the decoder's mark for undecodable bytes (built once).
+static REPLACEMENT: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\u{FFFD}"));
+
 /// Final checks shared by all formats: a record needs a name; undecodable
 /// bytes (shown as U+FFFD by the decoder) are reported.
-fn finish(mut rec: Record, mut problems: Vec<String>) -> Option<Result<Record, RowError>> {
+fn check_record(rec: &mut Record) -> Result<(), RowError> {
     for (label, text) in [
         ("name", Some(&rec.name)),
         ("uscc", rec.uscc.as_ref()),
         ("scope", Some(&rec.scope)),
     ] {
-        if text.is_some_and(|t| t.contains('\u{FFFD}')) {
-            problems.push(format!("undecodable bytes in {label} (shown as \u{FFFD})"));
+        if text.is_some_and(|t| REPLACEMENT.find(t.as_bytes()).is_some()) {
+            rec.problems
+                .push(format!("undecodable bytes in {label} (shown as \u{FFFD})"));
         }
     }
     if rec.name.is_empty() {
         let mut message = "no enterprise name in this row".to_owned();
-        if let Some(p) = problems.first() {
+        if let Some(p) = rec.problems.first() {
             message.push_str("; ");
             message.push_str(p);
         }
-        return Some(Err(RowError {
+        return Err(RowError {
             line: rec.line,
             message,
-        }));
+        });
     }
-    rec.problems = problems;
-    Some(Ok(rec))
+    Ok(())
 }
 
 fn record_from_json(line: u64, text: &str) -> Option<Result<Record, RowError>> {
@@ -841,7 +910,8 @@ fn record_from_json(line: u64, text: &str) -> Option<Result<Record, RowError>> {
         };
         set_field(&mut rec, col, text.trim());
     }
-    finish(rec, problems)
+    rec.problems = problems;
+    Some(check_record(&mut rec).map(|()| rec))
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {
@@ -857,7 +927,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 
 /// Transcodes a byte stream to UTF-8 on the fly with a fixed-size buffer.
 ///
-/// Undecodable bytes become U+FFFD, which [`finish`] reports per record, so a
+/// Undecodable bytes become U+FFFD, which `check_record` reports per record, so a
 /// bad byte costs one record a warning instead of stopping the file.
 pub struct DecodingReader<R> {
     inner: R,
@@ -870,6 +940,8 @@ pub struct DecodingReader<R> {
     out_end: usize,
     eof: bool,
     finished: bool,
+    /// UTF-8 input handed on unchanged (validity is checked per field).
+    passthrough: bool,
 }
 
 impl DecodingReader<BufReader<File>> {
@@ -904,6 +976,7 @@ impl DecodingReader<BufReader<File>> {
             out_end: 0,
             eof: at_eof,
             finished: false,
+            passthrough: false,
         };
         Ok((reader, encoding))
     }
@@ -923,6 +996,16 @@ fn guess_encoding(head: &[u8], complete: bool) -> &'static Encoding {
 }
 
 impl<R: Read> DecodingReader<R> {
+    /// For UTF-8 input, skips transcoding: the bytes are handed on as they
+    /// are (after the BOM) and the reader validates them, which for CSV
+    /// happens per field, so an invalid byte still costs only its record a
+    /// warning. Saves one pass over the data.
+    pub fn pass_utf8_through(&mut self) {
+        if self.decoder.encoding() == UTF_8 {
+            self.passthrough = true;
+        }
+    }
+
     /// Tab when the first line has more tabs than commas, `;` likewise.
     fn sniff_delimiter(&mut self) -> u8 {
         let head = &self.input[self.in_start..self.in_end];
@@ -968,6 +1051,19 @@ impl<R: Read> DecodingReader<R> {
 
 impl<R: Read> Read for DecodingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.passthrough {
+            if self.in_start < self.in_end {
+                let n = (self.in_end - self.in_start).min(buf.len());
+                buf[..n].copy_from_slice(&self.input[self.in_start..self.in_start + n]);
+                self.in_start += n;
+                return Ok(n);
+            }
+            return if self.eof {
+                Ok(0)
+            } else {
+                self.inner.read(buf)
+            };
+        }
         self.fill()?;
         let n = (self.out_end - self.out_start).min(buf.len());
         buf[..n].copy_from_slice(&self.output[self.out_start..self.out_start + n]);
@@ -1067,6 +1163,25 @@ mod tests {
         assert_eq!(
             recs[0].as_ref().expect("record").name,
             "西安理财咨询有限公司"
+        );
+    }
+
+    #[test]
+    fn utf16_tab_separated_export_is_read() {
+        // Excel's "Unicode text" export: UTF-16LE with BOM, tab separated
+        let text = "企业名称\t经营范围\r\n西安理财咨询有限公司\t投资理财\r\n";
+        let mut bytes = vec![0xFF, 0xFE];
+        for u in text.encode_utf16() {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        let p = write_tmp("utf16.txt", &bytes);
+        let r = open(&p, &ImportOptions::default()).expect("open");
+        assert_eq!(r.encoding, "UTF-16LE");
+        let recs: Vec<_> = r.collect();
+        let rec = recs[0].as_ref().expect("record");
+        assert_eq!(
+            (rec.line, rec.name.as_str(), rec.scope.as_str()),
+            (2, "西安理财咨询有限公司", "投资理财")
         );
     }
 

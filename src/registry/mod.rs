@@ -11,6 +11,8 @@
 //! * [`code`]: [`CreditCode`], only constructible from a valid code;
 //! * [`division`]: the embedded division table and county attribution;
 //! * [`allow`]: the user's allow-list of licensed institutions;
+//! * [`prefilter`]: a sound one-pass test that lets records without
+//!   candidates skip the scanner (most of a registry);
 //! * [`profile`]: site profiles that extract records from registry web pages;
 //! * [`store`]: the `companies` and `company_hits` trees of the database.
 //!
@@ -23,6 +25,7 @@ pub mod allow;
 pub mod code;
 pub mod division;
 pub mod import;
+pub mod prefilter;
 pub mod profile;
 pub mod store;
 
@@ -33,7 +36,8 @@ pub use code::{CodeError, CreditCode};
 pub use division::{Attribution, Divisions};
 pub use import::{Record, RowError};
 
-use crate::{Category, Field, Hit, Scanner, Severity};
+use crate::{Category, Field, Hit, RuleSet, Scanner, Severity};
+use prefilter::Prefilter;
 
 /// How urgent a flagged record is, most urgent first.
 ///
@@ -146,14 +150,18 @@ impl RecordScan {
 #[derive(Debug, Clone)]
 pub struct RecordScanner {
     scanner: Scanner,
+    prefilter: Prefilter,
     allow: AllowList,
     divisions: &'static Divisions,
 }
 
 impl RecordScanner {
-    pub fn new(scanner: Scanner, allow: AllowList) -> Self {
+    /// Compiles `set` for scanning records (the scanner and the
+    /// [`Prefilter`] that lets most records skip it).
+    pub fn new(set: &RuleSet, allow: AllowList) -> Self {
         RecordScanner {
-            scanner,
+            scanner: Scanner::new(set),
+            prefilter: Prefilter::new(set),
             allow,
             divisions: Divisions::bundled(),
         }
@@ -171,8 +179,22 @@ impl RecordScanner {
         let division = code
             .valid()
             .map(|c| self.divisions.attribute(c.division_code()));
-        let mut hits = self.scanner.scan_field(Field::Name, &rec.name);
-        if !rec.scope.is_empty() {
+        thread_local! {
+            /// Scratch space of the prefilter, one per scanning thread.
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let (name, scope) = BUF.with_borrow_mut(|buf| {
+            (
+                self.prefilter.may_match(Field::Name, &rec.name, buf),
+                self.prefilter.may_match(Field::Scope, &rec.scope, buf),
+            )
+        });
+        let mut hits = if name {
+            self.scanner.scan_field(Field::Name, &rec.name)
+        } else {
+            Vec::new()
+        };
+        if scope {
             hits.extend(self.scanner.scan_field(Field::Scope, &rec.scope));
         }
         let rank = Rank::of(&hits);
@@ -221,7 +243,7 @@ terms = ["发放贷款"]
             .to_owned(),
         )])
         .expect("rules");
-        RecordScanner::new(Scanner::new(&set), AllowList::parse("allow", allow).0)
+        RecordScanner::new(&set, AllowList::parse("allow", allow).0)
     }
 
     fn rec(name: &str, uscc: &str, scope: &str) -> Record {

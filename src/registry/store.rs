@@ -26,6 +26,8 @@ use super::{CodeStatus, Record, RecordScan};
 
 pub const COMPANIES: &str = "companies";
 pub const COMPANY_HITS: &str = "company_hits";
+/// Page cache of the database while scanning.
+pub const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,6 +56,14 @@ pub struct StoredCompany {
     pub flagged: bool,
     pub allowlisted: Option<String>,
     pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_rep: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reg_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// Where it was last read: file (or URL) and line.
     pub source: String,
     pub line: u64,
@@ -86,6 +96,13 @@ pub enum Saved {
     Updated,
 }
 
+impl Drop for RegistryStore {
+    /// Commits what is still buffered, so an early return loses nothing.
+    fn drop(&mut self) {
+        let _ = self.commit();
+    }
+}
+
 /// The key of a record: its valid credit code, else its name.
 pub fn company_key(rec: &Record, code: &CodeStatus) -> String {
     match code.valid() {
@@ -104,27 +121,67 @@ pub struct RegistryStore {
     db: sled::Db,
     companies: sled::Tree,
     hits: sled::Tree,
+    /// Writes not yet committed: (key, company JSON, hits JSON), committed
+    /// together in one transaction every [`COMMIT_EVERY`] companies and by
+    /// [`RegistryStore::flush`] (a transaction per company made storing
+    /// 100k flagged companies take minutes).
+    pending: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// Index of `pending` by key, so a company seen twice before a commit
+    /// is still updated, not duplicated.
+    pending_index: std::collections::HashMap<String, usize>,
 }
 
+/// Companies per transaction.
+pub const COMMIT_EVERY: usize = 512;
+
 impl RegistryStore {
+    /// Opens (or creates) the database in `dir`.
+    ///
+    /// sled's page cache is capped at [`CACHE_BYTES`] (sled's default is
+    /// 1 GiB) so that a registry scan's memory stays flat however many
+    /// companies it stores.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::open(dir).map_err(|source| StoreError::Open {
-            dir: dir.display().to_string(),
-            source,
-        })?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|source| StoreError::Open {
+                dir: dir.display().to_string(),
+                source,
+            })?;
+        Self::from_db(db)
+    }
+
+    /// Uses a database another module already opened (sled allows one
+    /// `Db` per directory and process: the crawler passes its own).
+    pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
         let companies = db.open_tree(COMPANIES)?;
         let hits = db.open_tree(COMPANY_HITS)?;
         Ok(RegistryStore {
             db,
             companies,
             hits,
+            pending: Vec::new(),
+            pending_index: std::collections::HashMap::new(),
         })
     }
 
     /// Stores a scanned record if it has hits or is already stored.
-    pub fn save(&self, source: &str, rec: &Record, scan: &RecordScan) -> Result<Saved, StoreError> {
+    ///
+    /// The write is buffered: it is visible to [`RegistryStore::companies`]
+    /// after the next commit, at the latest after [`RegistryStore::flush`].
+    pub fn save(
+        &mut self,
+        source: &str,
+        rec: &Record,
+        scan: &RecordScan,
+    ) -> Result<Saved, StoreError> {
         let key = company_key(rec, &scan.code);
-        let previous = self.companies.get(key.as_bytes())?;
+        let pending_at = self.pending_index.get(&key).copied();
+        let previous = match pending_at {
+            Some(i) => Some(sled::IVec::from(self.pending[i].1.as_slice())),
+            None => self.companies.get(key.as_bytes())?,
+        };
         if previous.is_none() && scan.hits.is_empty() {
             return Ok(Saved::Skipped);
         }
@@ -146,6 +203,10 @@ impl RegistryStore {
             flagged: scan.flagged(),
             allowlisted: scan.allowlisted.clone(),
             scope: rec.scope.clone(),
+            address: rec.address.clone(),
+            legal_rep: rec.legal_rep.clone(),
+            reg_date: rec.reg_date.clone(),
+            status: rec.status.clone(),
             source: source.to_owned(),
             line: rec.line,
             first_seen: previous.as_ref().map_or(t, |p| p.first_seen),
@@ -168,18 +229,16 @@ impl RegistryStore {
             .collect();
         let company_json = serde_json::to_vec(&company)?;
         let hits_json = serde_json::to_vec(&hits)?;
-        (&self.companies, &self.hits)
-            .transaction(|(c, h)| {
-                c.insert(key.as_bytes(), company_json.as_slice())?;
-                h.insert(key.as_bytes(), hits_json.as_slice())?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Storage(s) => StoreError::Sled(s),
-                sled::transaction::TransactionError::Abort(()) => {
-                    StoreError::Sled(sled::Error::Unsupported("transaction aborted".into()))
-                }
-            })?;
+        match pending_at {
+            Some(i) => self.pending[i] = (key, company_json, hits_json),
+            None => {
+                self.pending_index.insert(key.clone(), self.pending.len());
+                self.pending.push((key, company_json, hits_json));
+            }
+        }
+        if self.pending.len() >= COMMIT_EVERY {
+            self.commit()?;
+        }
         Ok(if previous.is_some() {
             Saved::Updated
         } else {
@@ -210,7 +269,34 @@ impl RegistryStore {
         self.companies.is_empty()
     }
 
-    pub fn flush(&self) -> Result<(), StoreError> {
+    /// Writes the buffered companies and their hits in one transaction.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = &self.pending;
+        (&self.companies, &self.hits)
+            .transaction(|(c, h)| {
+                for (key, company, hits) in pending {
+                    c.insert(key.as_bytes(), company.as_slice())?;
+                    h.insert(key.as_bytes(), hits.as_slice())?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(s) => StoreError::Sled(s),
+                sled::transaction::TransactionError::Abort(()) => {
+                    StoreError::Sled(sled::Error::Unsupported("transaction aborted".into()))
+                }
+            })?;
+        self.pending.clear();
+        self.pending_index.clear();
+        Ok(())
+    }
+
+    /// Commits buffered writes and flushes the database to disk.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.commit()?;
         self.db.flush()?;
         Ok(())
     }
