@@ -17,7 +17,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use crate::rules::{Field, RuleSet};
-use crate::text::normalize::{CharClass, classify};
+use crate::text::normalize::{CharClass, classify, digit_joiner_form, joins_after, joins_before};
 use crate::text::normalize_term;
 
 /// Automata over the normalized terms of the `name` and `scope` rules.
@@ -80,13 +80,23 @@ impl FieldFilter {
             };
             let class = class_of(c);
             let mut v = match class {
-                CharClass::Keep(k) => code_of(k) | if k.is_ascii_digit() { DIGIT } else { 0 },
+                // DIGIT: a joiner may follow (see `text::normalize::joins_after`)
+                CharClass::Keep(k) => {
+                    code_of(k)
+                        | if joins_after(Some(k as u8)) && k.is_ascii() {
+                            DIGIT
+                        } else {
+                            0
+                        }
+                }
                 CharClass::Noise => DROP,
-                CharClass::Break => DROP | BREAK,
+                CharClass::Break | CharClass::Separator => DROP | BREAK,
             };
-            if is_digit_joiner(c) && class != CharClass::Keep(c) {
+            if let Some(kept) = digit_joiner_form(c)
+                && class != CharClass::Keep(c)
+            {
                 // the code of the form it is kept as between digits
-                v = (v & !0xFF) | JOINER | code_of(joiner_form(c));
+                v = (v & !0xFF) | JOINER | code_of(kept);
             }
             *slot = v;
         }
@@ -181,7 +191,7 @@ fn encode(table: &[u16], chars: &[char], input: &str, out: &mut Vec<u8>) {
                 match class_of(c) {
                     CharClass::Keep(k) => chars.binary_search(&k).map_or(0, |i| i as u16 + 1),
                     CharClass::Noise => DROP,
-                    CharClass::Break => DROP | BREAK,
+                    CharClass::Break | CharClass::Separator => DROP | BREAK,
                 }
             }
         };
@@ -193,10 +203,7 @@ fn encode(table: &[u16], chars: &[char], input: &str, out: &mut Vec<u8>) {
         } else if v & JOINER != 0
             && last_digit
             && noise_run == 0
-            && input[i..]
-                .chars()
-                .next()
-                .is_some_and(|n| n.is_ascii_digit() || ('\u{FF10}'..='\u{FF19}').contains(&n))
+            && joins_before(input[i..].chars().next())
         {
             noise_run = 0;
             last_digit = false;
@@ -207,25 +214,6 @@ fn encode(table: &[u16], chars: &[char], input: &str, out: &mut Vec<u8>) {
             noise_run += 1;
         }
     }
-}
-
-/// What a digit joiner becomes when kept between digits (as in `text::normalize`).
-fn joiner_form(c: char) -> char {
-    match classify(c) {
-        CharClass::Keep(k) => k,
-        _ => match c {
-            '．' => '.',
-            '，' => ',',
-            '－' => '-',
-            '～' => '~',
-            other => other,
-        },
-    }
-}
-
-/// Separators kept between two digits (must equal `text::normalize`'s rule).
-fn is_digit_joiner(c: char) -> bool {
-    matches!(c, '.' | ',' | '-' | '~' | '．' | '，' | '－' | '～')
 }
 
 /// The normalized text of `input` (as [`crate::text::normalize()`] makes it),
@@ -242,23 +230,12 @@ pub fn normalize_light(input: &str, out: &mut String) {
                 classify(c)
             };
         if class != CharClass::Keep(c)
-            && is_digit_joiner(c)
-            && out.as_bytes().last().is_some_and(u8::is_ascii_digit)
+            && let Some(kept) = digit_joiner_form(c)
             && noise_run == 0
-            && iter
-                .peek()
-                .is_some_and(|&n| n.is_ascii_digit() || ('\u{FF10}'..='\u{FF19}').contains(&n))
+            && joins_after(out.as_bytes().last().copied())
+            && joins_before(iter.peek().copied())
         {
-            class = CharClass::Keep(match classify(c) {
-                CharClass::Keep(k) => k,
-                _ => match c {
-                    '．' => '.',
-                    '，' => ',',
-                    '－' => '-',
-                    '～' => '~',
-                    other => other,
-                },
-            });
+            class = CharClass::Keep(kept);
         }
         match class {
             CharClass::Keep(k) => {
@@ -266,7 +243,7 @@ pub fn normalize_light(input: &str, out: &mut String) {
                 out.push(k);
             }
             CharClass::Noise => noise_run += 1,
-            CharClass::Break => noise_run = 0,
+            CharClass::Break | CharClass::Separator => noise_run = 0,
         }
     }
     // a noise run longer than MAX_NOISE_RUN only adds a break, which does

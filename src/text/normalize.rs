@@ -136,9 +136,29 @@ const fn classify_ascii(b: u8) -> CharClass {
     }
 }
 
-/// Separators kept between two digits: decimal point, thousands, ranges.
-fn is_digit_joiner(c: char) -> bool {
-    matches!(c, '.' | ',' | '-' | '~' | '．' | '，' | '－' | '～')
+/// The form a separator between numbers is kept in (decimal point,
+/// thousands, ranges: `24.5`, `1,000`, `8-12`, `8%-12%`), or `None` for
+/// characters that are no such separator.
+pub fn digit_joiner_form(c: char) -> Option<char> {
+    match c {
+        '.' | ',' | '-' | '~' => Some(c),
+        '．' => Some('.'),
+        '，' => Some(','),
+        '－' => Some('-'),
+        '～' => Some('~'),
+        _ => None,
+    }
+}
+
+/// Whether a digit joiner after normalized byte `prev` may be kept: it must
+/// follow a digit or a `%` (`8%-12%`).
+pub fn joins_after(prev: Option<u8>) -> bool {
+    prev.is_some_and(|p| p.is_ascii_digit() || p == b'%')
+}
+
+/// Whether `c` may follow a kept digit joiner: a digit, half- or full-width.
+pub fn joins_before(c: Option<char>) -> bool {
+    c.is_some_and(|n| n.is_ascii_digit() || ('\u{FF10}'..='\u{FF19}').contains(&n))
 }
 
 /// Traditional → simplified for one CJK character.
@@ -263,13 +283,10 @@ pub fn normalize(input: &str) -> Normalized {
                 continue;
             }
             flush(&mut out, &mut map, input, run_start, i);
-            let joiner = is_digit_joiner(b as char)
+            let joiner = digit_joiner_form(b as char).is_some()
                 && noise_run == 0
-                && (out
-                    .as_bytes()
-                    .last()
-                    .is_some_and(|&p| p.is_ascii_digit() || p == b'%'))
-                && next_is_digit(&input[i + 1..]);
+                && joins_after(out.as_bytes().last().copied())
+                && joins_before(input[i + 1..].chars().next());
             match action {
                 _ if joiner => {
                     noise_run = 0;
@@ -329,21 +346,12 @@ pub fn normalize(input: &str) -> Normalized {
             continue;
         }
         flush(&mut out, &mut map, input, run_start, i);
-        if is_digit_joiner(c)
+        if let Some(kept) = digit_joiner_form(c)
             && noise_run == 0
-            && out
-                .as_bytes()
-                .last()
-                .is_some_and(|&p| p.is_ascii_digit() || p == b'%')
-            && next_is_digit(&input[i + len..])
+            && joins_after(out.as_bytes().last().copied())
+            && joins_before(input[i + len..].chars().next())
         {
-            class = CharClass::Keep(match c {
-                '．' => '.',
-                '，' => ',',
-                '－' => '-',
-                '～' => '~',
-                other => other,
-            });
+            class = CharClass::Keep(kept);
         }
         match class {
             CharClass::Keep(k) => {
@@ -382,12 +390,6 @@ pub fn normalize(input: &str) -> Normalized {
         breaks,
         clauses,
     }
-}
-
-fn next_is_digit(rest: &str) -> bool {
-    rest.chars()
-        .next()
-        .is_some_and(|n| n.is_ascii_digit() || ('\u{FF10}'..='\u{FF19}').contains(&n))
 }
 
 /// Normalizes a rule term; the same function as for text, so that both sides
