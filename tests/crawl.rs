@@ -849,3 +849,52 @@ fn demo_runs_offline_and_prints_hits() {
         "robots.txt of the demo is obeyed: {stdout}"
     );
 }
+
+#[test]
+fn decompression_is_capped_like_the_body() {
+    // 20 MB of HTML that gzips to a few KB: the cap counts decoded bytes.
+    let mut plain = "<p>平台设立资金池</p>".as_bytes().to_vec();
+    plain.resize(20 * 1024 * 1024, b' ');
+    let mut gz = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip is installed");
+    let mut stdin = gz.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &plain));
+    let bomb = gz.wait_with_output().unwrap().stdout;
+    writer.join().unwrap().unwrap();
+    assert!(bomb.len() < 200_000);
+    let srv = serve(move |r| match r.path() {
+        "/robots.txt" => allow_all(),
+        _ => Response::bytes("text/html; charset=utf-8", bomb.clone())
+            .header("Content-Encoding", "gzip"),
+    });
+    let s = Scratch::new();
+    let r = run(crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test"],
+        &[url("a.test", srv.port, "/")],
+        &["--max-body", "1000000"],
+    ));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let p = &pages(&s.db())[0];
+    assert_eq!(p["truncated"], true, "{p}");
+    assert_eq!(p["bytes"], 1_000_000);
+    assert_eq!(p["hits"], 1);
+}
+
+#[test]
+fn reading_a_missing_database_is_a_clear_error_and_creates_nothing() {
+    let s = Scratch::new();
+    let out = std::process::Command::new(BIN)
+        .args(["hits", "list", "--db"])
+        .arg(s.db())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database at"));
+    assert!(!s.db().exists());
+}

@@ -135,7 +135,12 @@ pub struct Summary {
     pub pages_fetched: u64,
     /// Pages recorded in this run, whatever their state.
     pub pages_done: u64,
+    /// Pages that could not be fetched: network errors or 5xx after
+    /// retries, SSRF refusals, redirect loops. Makes the run partial.
     pub pages_failed: u64,
+    /// Pages answered with a 4xx status (dangling links): recorded as
+    /// failed pages but normal on the web, so the run is not partial.
+    pub pages_client_error: u64,
     /// Content types outside the allow-list, robots-disallowed, redirects.
     pub pages_skipped: u64,
     /// Hits written in this run (new ones plus ones seen again).
@@ -226,6 +231,8 @@ enum PageOutcome {
     Done {
         url: String,
         state: PageState,
+        /// Recorded as failed because of a 4xx status.
+        client_error: bool,
         bytes: u64,
         new_hits: usize,
         hits: usize,
@@ -629,6 +636,7 @@ impl Scheduler {
                     PageOutcome::Done {
                         url,
                         state,
+                        client_error,
                         bytes,
                         new_hits,
                         hits,
@@ -642,6 +650,7 @@ impl Scheduler {
                         s.new_hits += new_hits as u64;
                         match state {
                             PageState::Fetched | PageState::NotModified => s.pages_fetched += 1,
+                            PageState::Failed if client_error => s.pages_client_error += 1,
                             PageState::Failed => s.pages_failed += 1,
                             _ => s.pages_skipped += 1,
                         }
@@ -1043,6 +1052,7 @@ fn done_outcome(
     PageOutcome::Done {
         url: url.to_owned(),
         state,
+        client_error: false,
         bytes,
         new_hits,
         hits,
@@ -1092,8 +1102,10 @@ fn process(
             hits,
             links,
         };
+        let client_error =
+            state == PageState::Failed && c.page.status.is_some_and(|s| (400..500).contains(&s));
         let out = shared.store.commit_page(&c, shared.adm)?;
-        Ok(done_outcome(
+        let mut done = done_outcome(
             &entry.url,
             state,
             bytes,
@@ -1101,7 +1113,14 @@ fn process(
             n,
             out.queued_hosts,
             error,
-        ))
+        );
+        if let PageOutcome::Done {
+            client_error: ce, ..
+        } = &mut done
+        {
+            *ce = client_error;
+        }
+        Ok(done)
     };
     // The body to scan: the response's, or on 304 the stored one.
     let raw: Vec<u8> = if r.status == 304 {

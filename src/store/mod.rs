@@ -41,7 +41,7 @@ pub const DEFAULT_DB_DIR: &str = "finscan-data";
 
 /// sled's page cache; kept small because the crawler must run in a flat,
 /// modest amount of memory (sled's default is 1 GiB).
-const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
