@@ -4,6 +4,7 @@
 
 mod crawl_support;
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -897,4 +898,101 @@ fn reading_a_missing_database_is_a_clear_error_and_creates_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no database at"));
     assert!(!s.db().exists());
+}
+
+#[test]
+fn a_host_failing_again_and_again_is_given_up_and_its_urls_stay_queued() {
+    let srv = serve(|r| match r.path() {
+        "/robots.txt" => allow_all(),
+        "/" => html(
+            &(1..=8)
+                .map(|i| format!(r#"<a href="/{i}">{i}</a>"#))
+                .collect::<String>(),
+        ),
+        _ => Response::new(503),
+    });
+    let s = Scratch::new();
+    let extra = [
+        "--backoff",
+        "0.05",
+        "--host-failures",
+        "3",
+        "--retries",
+        "5",
+    ];
+    let r = run(crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test"],
+        &[url("a.test", srv.port, "/")],
+        &extra,
+    ));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let failing = srv
+        .log()
+        .iter()
+        .filter(|l| l.target != "/" && l.target != "/robots.txt")
+        .count();
+    assert_eq!(
+        failing, 3,
+        "the breaker opened after 3 consecutive failures"
+    );
+    let given_up = &r.summary["hosts_given_up"][0];
+    assert!(
+        given_up["reason"]
+            .as_str()
+            .unwrap()
+            .contains("3 consecutive failures"),
+        "{given_up}"
+    );
+    assert_eq!(
+        r.summary["queued"], 8,
+        "nothing was dropped: a later run retries"
+    );
+}
+
+#[test]
+fn scope_exclude_max_pages_and_user_agent() {
+    let agents = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let seen = agents.clone();
+    let srv = serve(move |r| {
+        seen.lock()
+            .unwrap()
+            .insert(r.header("user-agent").unwrap_or("").to_owned());
+        site_with_exclusions(r)
+    });
+    fn site_with_exclusions(r: &Request) -> Response {
+        match r.path() {
+            "/robots.txt" => allow_all(),
+            "/" => html(
+                r#"<a href="/a">a</a><a href="/b">b</a><a href="/logout?x=1">out</a><a href="/c">c</a><a href="http://other.test/">other</a>"#,
+            ),
+            _ => html("x"),
+        }
+    }
+    let s = Scratch::new();
+    let extra = ["--exclude", "logout", "--max-pages", "3"];
+    let r = run(crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test", "other.test"],
+        &[url("a.test", srv.port, "/")],
+        &extra,
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary["pages_done"], 3);
+    assert_eq!(r.summary["stopped_at_max_pages"], true);
+    let log = srv.log();
+    assert!(
+        log.iter()
+            .all(|l| !l.target.contains("logout") && l.host != "other.test")
+    );
+    assert_eq!(log.iter().filter(|l| l.target != "/robots.txt").count(), 3);
+    let agents = agents.lock().unwrap();
+    assert_eq!(agents.len(), 1);
+    let ua = agents.iter().next().unwrap();
+    assert!(
+        ua.starts_with("finscan/") && ua.contains("+http"),
+        "names finscan and a contact URL: {ua}"
+    );
 }
