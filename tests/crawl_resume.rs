@@ -107,13 +107,21 @@ fn sigkill_mid_crawl_then_resume_equals_an_uninterrupted_crawl() {
 
     let s = Scratch::new();
     let mut killed = 0;
-    for delay_ms in [500u64, 700, 600, 800] {
+    for _ in 0..4 {
         let mut child = crawl_cmd(&s, srv.port, &hosts, &seeds, &extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        // Kill once this run has fetched a few pages: mid-crawl, whatever the machine's speed.
+        let before = srv.log().len();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while srv.log().len() < before + 8
+            && Instant::now() < deadline
+            && child.try_wait().unwrap().is_none()
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             killed += 1;
@@ -140,7 +148,10 @@ fn ctrl_c_stops_cleanly_and_the_rerun_fetches_no_page_twice() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while srv.log().len() < 6 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let interrupted_at = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
