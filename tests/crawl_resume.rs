@@ -135,6 +135,24 @@ fn sigkill_mid_crawl_then_resume_equals_an_uninterrupted_crawl() {
     let (got_pages, got_hits) = summary_of(&s.db());
     assert_eq!(got_pages, want_pages, "same pages, same states");
     assert_eq!(got_hits, want_hits, "no hit lost, none doubled");
+    // Pages are durable once done: only pages in flight at a kill (at most
+    // --concurrency of them) are fetched again by the next run.
+    let mut per_page: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let baseline = 80 + 2; // the clean crawl's requests, robots.txt included
+    for l in srv
+        .log()
+        .into_iter()
+        .skip(baseline)
+        .filter(|l| l.target != "/robots.txt")
+    {
+        *per_page.entry((l.host, l.target)).or_default() += 1;
+    }
+    assert_eq!(per_page.len(), 80);
+    let refetched: usize = per_page.values().map(|n| n - 1).sum();
+    assert!(
+        refetched <= killed * 4,
+        "{refetched} refetches after {killed} kills: {per_page:?}"
+    );
 }
 
 #[test]

@@ -598,7 +598,12 @@ impl Store {
                 }
                 Ok(out)
             });
-        txn_result(r)
+        let out = txn_result(r)?;
+        // Durable before the page counts as done: a crash after this point
+        // never makes the crawler fetch the page again. Concurrent commits
+        // share one sled flush, so the cost is per batch, not per page.
+        self.db.flush()?;
+        Ok(out)
     }
 
     /// Every stored page, in URL order.
