@@ -600,7 +600,6 @@ impl Scheduler {
         match ev {
             Event::Robots { host, result } => {
                 self.summary.robots_fetched += 1;
-                let agent = self.shared.agent_token.clone();
                 let Some(st) = self.hosts.get_mut(&host) else {
                     return Ok(());
                 };
@@ -622,7 +621,6 @@ impl Scheduler {
                         if st.robots_failures >= ROBOTS_ATTEMPTS {
                             st.given_up = Some(format!("robots.txt unavailable: {reason}"));
                         }
-                        let _ = agent;
                         self.fail_host(&host, None, &reason);
                     }
                 }
