@@ -335,6 +335,7 @@ pub async fn crawl(
         },
         done_before,
         last_url: String::new(),
+        queued: shared.store.frontier_len(),
     };
     let now = Instant::now();
     for h in shared.store.frontier_hosts()? {
@@ -410,6 +411,8 @@ struct Scheduler {
     summary: Summary,
     done_before: u64,
     last_url: String,
+    /// Frontier size, kept by counting: sled's `len` walks the whole tree.
+    queued: usize,
 }
 
 impl Scheduler {
@@ -453,7 +456,7 @@ impl Scheduler {
         on_progress(&Progress {
             summary: &s,
             in_flight: self.in_flight,
-            queued: self.shared.store.frontier_len(),
+            queued: self.queued,
             last_url: &self.last_url,
         });
     }
@@ -663,6 +666,7 @@ impl Scheduler {
                             st.failures = 0;
                         }
                         let now = Instant::now();
+                        self.queued = (self.queued + queued_hosts.len()).saturating_sub(1);
                         for h in queued_hosts {
                             self.add_host(&h, now);
                         }
@@ -683,6 +687,7 @@ impl Scheduler {
                             let out = record_failure(&self.shared, &host, key, &entry, &reason)?;
                             self.summary.pages_done += 1;
                             self.summary.pages_failed += 1;
+                            self.queued = (self.queued + out.len()).saturating_sub(1);
                             for h in out {
                                 self.add_host(&h, Instant::now());
                             }
