@@ -4,6 +4,7 @@
 
 mod crawl_support;
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -855,5 +856,151 @@ fn demo_runs_offline_and_prints_hits() {
     assert!(
         stdout.contains("disallowed"),
         "robots.txt of the demo is obeyed: {stdout}"
+    );
+}
+
+#[test]
+fn decompression_is_capped_like_the_body() {
+    // 20 MB of HTML that gzips to a few KB: the cap counts decoded bytes.
+    let mut plain = "<p>平台设立资金池</p>".as_bytes().to_vec();
+    plain.resize(20 * 1024 * 1024, b' ');
+    let mut gz = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip is installed");
+    let mut stdin = gz.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &plain));
+    let bomb = gz.wait_with_output().unwrap().stdout;
+    writer.join().unwrap().unwrap();
+    assert!(bomb.len() < 200_000);
+    let srv = serve(move |r| match r.path() {
+        "/robots.txt" => allow_all(),
+        _ => Response::bytes("text/html; charset=utf-8", bomb.clone())
+            .header("Content-Encoding", "gzip"),
+    });
+    let s = Scratch::new();
+    let r = run(crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test"],
+        &[url("a.test", srv.port, "/")],
+        &["--max-body", "1000000"],
+    ));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let p = &pages(&s.db())[0];
+    assert_eq!(p["truncated"], true, "{p}");
+    assert_eq!(p["bytes"], 1_000_000);
+    assert_eq!(p["hits"], 1);
+}
+
+#[test]
+fn reading_a_missing_database_is_a_clear_error_and_creates_nothing() {
+    let s = Scratch::new();
+    let out = std::process::Command::new(BIN)
+        .args(["hits", "list", "--db"])
+        .arg(s.db())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database at"));
+    assert!(!s.db().exists());
+}
+
+#[test]
+fn a_host_failing_again_and_again_is_given_up_and_its_urls_stay_queued() {
+    let srv = serve(|r| match r.path() {
+        "/robots.txt" => allow_all(),
+        "/" => html(
+            &(1..=8)
+                .map(|i| format!(r#"<a href="/{i}">{i}</a>"#))
+                .collect::<String>(),
+        ),
+        _ => Response::new(503),
+    });
+    let s = Scratch::new();
+    let extra = [
+        "--backoff",
+        "0.05",
+        "--host-failures",
+        "3",
+        "--retries",
+        "5",
+    ];
+    let r = run(crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test"],
+        &[url("a.test", srv.port, "/")],
+        &extra,
+    ));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let failing = srv
+        .log()
+        .iter()
+        .filter(|l| l.target != "/" && l.target != "/robots.txt")
+        .count();
+    assert_eq!(
+        failing, 3,
+        "the breaker opened after 3 consecutive failures"
+    );
+    let given_up = &r.summary["hosts_given_up"][0];
+    assert!(
+        given_up["reason"]
+            .as_str()
+            .unwrap()
+            .contains("3 consecutive failures"),
+        "{given_up}"
+    );
+    assert_eq!(
+        r.summary["queued"], 8,
+        "nothing was dropped: a later run retries"
+    );
+}
+
+#[test]
+fn scope_exclude_max_pages_and_user_agent() {
+    let agents = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let seen = agents.clone();
+    let srv = serve(move |r| {
+        seen.lock()
+            .unwrap()
+            .insert(r.header("user-agent").unwrap_or("").to_owned());
+        site_with_exclusions(r)
+    });
+    fn site_with_exclusions(r: &Request) -> Response {
+        match r.path() {
+            "/robots.txt" => allow_all(),
+            "/" => html(
+                r#"<a href="/a">a</a><a href="/b">b</a><a href="/logout?x=1">out</a><a href="/c">c</a><a href="http://other.test/">other</a>"#,
+            ),
+            _ => html("x"),
+        }
+    }
+    let s = Scratch::new();
+    let extra = ["--exclude", "logout", "--max-pages", "3"];
+    let r = run(crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test", "other.test"],
+        &[url("a.test", srv.port, "/")],
+        &extra,
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary["pages_done"], 3);
+    assert_eq!(r.summary["stopped_at_max_pages"], true);
+    let log = srv.log();
+    assert!(
+        log.iter()
+            .all(|l| !l.target.contains("logout") && l.host != "other.test")
+    );
+    assert_eq!(log.iter().filter(|l| l.target != "/robots.txt").count(), 3);
+    let agents = agents.lock().unwrap();
+    assert_eq!(agents.len(), 1);
+    let ua = agents.iter().next().unwrap();
+    assert!(
+        ua.starts_with("finscan/") && ua.contains("+http"),
+        "names finscan and a contact URL: {ua}"
     );
 }

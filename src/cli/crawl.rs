@@ -243,6 +243,18 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Opens an existing database for reading; never creates one.
+fn open_existing(dir: &Path) -> anyhow::Result<Store> {
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "no database at {} (crawl first, or pass --db DIR / set {})",
+            dir.display(),
+            store::DB_ENV
+        );
+    }
+    open_store(dir)
+}
+
 fn open_store(dir: &Path) -> anyhow::Result<Store> {
     Store::open(dir).with_context(|| {
         format!(
@@ -456,13 +468,14 @@ fn report_summary(s: &Summary, json: bool, dir: &Path) -> anyhow::Result<()> {
         eprintln!("finscan: stopped at --max-pages");
     }
     eprintln!(
-        "finscan: {} page(s) in {:.1}s ({:.1} pages/s): {} fetched, {} skipped, {} failed; {} hit(s), {} new; {} error(s); {} robots.txt; {} URL(s) still queued; database {}",
+        "finscan: {} page(s) in {:.1}s ({:.1} pages/s): {} fetched, {} skipped, {} failed, {} 4xx; {} hit(s), {} new; {} error(s); {} robots.txt; {} URL(s) still queued; database {}",
         s.pages_done,
         s.elapsed_secs,
         s.pages_per_sec,
         s.pages_fetched,
         s.pages_skipped,
         s.pages_failed,
+        s.pages_client_error,
         s.hits,
         s.new_hits,
         s.errors,
@@ -488,7 +501,7 @@ pub fn pages(cmd: PagesCommand) -> anyhow::Result<Outcome> {
         state,
         json,
     } = cmd;
-    let store = open_store(&db.dir())?;
+    let store = open_existing(&db.dir())?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut n = 0usize;
     for p in store.pages_iter() {
@@ -547,7 +560,7 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
         category,
         json,
     } = cmd;
-    let store = open_store(&db.dir())?;
+    let store = open_existing(&db.dir())?;
     let mut hits: Vec<StoredHit> = Vec::new();
     for h in store.hits_iter() {
         let h = h?;

@@ -135,7 +135,12 @@ pub struct Summary {
     pub pages_fetched: u64,
     /// Pages recorded in this run, whatever their state.
     pub pages_done: u64,
+    /// Pages that could not be fetched: network errors or 5xx after
+    /// retries, SSRF refusals, redirect loops. Makes the run partial.
     pub pages_failed: u64,
+    /// Pages answered with a 4xx status (dangling links): recorded as
+    /// failed pages but normal on the web, so the run is not partial.
+    pub pages_client_error: u64,
     /// Content types outside the allow-list, robots-disallowed, redirects.
     pub pages_skipped: u64,
     /// Hits written in this run (new ones plus ones seen again).
@@ -226,6 +231,8 @@ enum PageOutcome {
     Done {
         url: String,
         state: PageState,
+        /// Recorded as failed because of a 4xx status.
+        client_error: bool,
         bytes: u64,
         new_hits: usize,
         hits: usize,
@@ -328,6 +335,7 @@ pub async fn crawl(
         },
         done_before,
         last_url: String::new(),
+        queued: shared.store.frontier_len(),
     };
     let now = Instant::now();
     for h in shared.store.frontier_hosts()? {
@@ -403,6 +411,8 @@ struct Scheduler {
     summary: Summary,
     done_before: u64,
     last_url: String,
+    /// Frontier size, kept by counting: sled's `len` walks the whole tree.
+    queued: usize,
 }
 
 impl Scheduler {
@@ -446,7 +456,7 @@ impl Scheduler {
         on_progress(&Progress {
             summary: &s,
             in_flight: self.in_flight,
-            queued: self.shared.store.frontier_len(),
+            queued: self.queued,
             last_url: &self.last_url,
         });
     }
@@ -593,7 +603,6 @@ impl Scheduler {
         match ev {
             Event::Robots { host, result } => {
                 self.summary.robots_fetched += 1;
-                let agent = self.shared.agent_token.clone();
                 let Some(st) = self.hosts.get_mut(&host) else {
                     return Ok(());
                 };
@@ -615,7 +624,6 @@ impl Scheduler {
                         if st.robots_failures >= ROBOTS_ATTEMPTS {
                             st.given_up = Some(format!("robots.txt unavailable: {reason}"));
                         }
-                        let _ = agent;
                         self.fail_host(&host, None, &reason);
                     }
                 }
@@ -629,6 +637,7 @@ impl Scheduler {
                     PageOutcome::Done {
                         url,
                         state,
+                        client_error,
                         bytes,
                         new_hits,
                         hits,
@@ -642,6 +651,7 @@ impl Scheduler {
                         s.new_hits += new_hits as u64;
                         match state {
                             PageState::Fetched | PageState::NotModified => s.pages_fetched += 1,
+                            PageState::Failed if client_error => s.pages_client_error += 1,
                             PageState::Failed => s.pages_failed += 1,
                             _ => s.pages_skipped += 1,
                         }
@@ -656,6 +666,7 @@ impl Scheduler {
                             st.failures = 0;
                         }
                         let now = Instant::now();
+                        self.queued = (self.queued + queued_hosts.len()).saturating_sub(1);
                         for h in queued_hosts {
                             self.add_host(&h, now);
                         }
@@ -676,6 +687,7 @@ impl Scheduler {
                             let out = record_failure(&self.shared, &host, key, &entry, &reason)?;
                             self.summary.pages_done += 1;
                             self.summary.pages_failed += 1;
+                            self.queued = (self.queued + out.len()).saturating_sub(1);
                             for h in out {
                                 self.add_host(&h, Instant::now());
                             }
@@ -1043,6 +1055,7 @@ fn done_outcome(
     PageOutcome::Done {
         url: url.to_owned(),
         state,
+        client_error: false,
         bytes,
         new_hits,
         hits,
@@ -1092,8 +1105,10 @@ fn process(
             hits,
             links,
         };
+        let client_error =
+            state == PageState::Failed && c.page.status.is_some_and(|s| (400..500).contains(&s));
         let out = shared.store.commit_page(&c, shared.adm)?;
-        Ok(done_outcome(
+        let mut done = done_outcome(
             &entry.url,
             state,
             bytes,
@@ -1101,7 +1116,14 @@ fn process(
             n,
             out.queued_hosts,
             error,
-        ))
+        );
+        if let PageOutcome::Done {
+            client_error: ce, ..
+        } = &mut done
+        {
+            *ce = client_error;
+        }
+        Ok(done)
     };
     // The body to scan: the response's, or on 304 the stored one.
     let raw: Vec<u8> = if r.status == 304 {

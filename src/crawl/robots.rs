@@ -34,12 +34,16 @@ impl Robots {
         Robots::Rules { body, crawl_delay }
     }
 
+    /// Whether `url` may be fetched by `agent` (a full User-Agent or its
+    /// product token: groups name the token, `finscan`, not the whole header).
     pub fn allows(&self, agent: &str, url: &str) -> bool {
         match self {
             Robots::AllowAll => true,
-            Robots::Rules { body, .. } => {
-                DefaultMatcher::default().one_agent_allowed_by_robots(body, agent, url)
-            }
+            Robots::Rules { body, .. } => DefaultMatcher::default().one_agent_allowed_by_robots(
+                body,
+                product_token(agent),
+                url,
+            ),
         }
     }
 
@@ -135,6 +139,14 @@ mod tests {
         let r = Robots::from_response(200, b"User-agent: *\nDisallow: /private/\n", UA);
         assert!(r.allows(UA, "http://a.cn/index.html"));
         assert!(!r.allows(UA, "http://a.cn/private/x.html"));
+    }
+
+    #[test]
+    fn a_group_naming_finscan_applies_to_the_full_user_agent() {
+        let body = b"User-agent: *\nDisallow:\n\nUser-agent: finscan\nDisallow: /\n";
+        let r = Robots::from_response(200, body, UA);
+        assert!(!r.allows(UA, "http://a.cn/x"));
+        assert!(r.allows("OtherBot/1.0", "http://a.cn/x"));
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl Scope {
             return true;
         }
         let d = registrable_domain(u.host_str().unwrap_or(""));
-        self.domains.iter().any(|x| *x == d)
+        self.domains.contains(&d)
     }
 
     /// Checks scope and the trap rules that need only the URL.

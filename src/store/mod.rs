@@ -41,7 +41,7 @@ pub const DEFAULT_DB_DIR: &str = "finscan-data";
 
 /// sled's page cache; kept small because the crawler must run in a flat,
 /// modest amount of memory (sled's default is 1 GiB).
-const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -603,7 +603,12 @@ impl Store {
                 }
                 Ok(out)
             });
-        txn_result(r)
+        let out = txn_result(r)?;
+        // Durable before the page counts as done: a crash after this point
+        // never makes the crawler fetch the page again. Concurrent commits
+        // share one sled flush, so the cost is per batch, not per page.
+        self.db.flush()?;
+        Ok(out)
     }
 
     /// Every stored page, in URL order.
