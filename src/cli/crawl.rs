@@ -92,9 +92,17 @@ pub struct CrawlArgs {
     /// Fetch again pages done in earlier crawls (conditional requests; hits seen again keep their id).
     #[arg(long)]
     recrawl: bool,
-    /// Directory of *.toml rule files (default: the rules built into finscan).
+        /// Directory of *.toml rule files (default: the rules built into finscan).
     #[arg(long, env = "FINSCAN_RULES")]
     rules: Option<PathBuf>,
+    /// Registry site profile (TOML): read company records from the pages it
+    /// matches, scan and store them as `finscan registry scan` does
+    /// (`finscan registry list` reads them back).
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
+    /// With --profile: licensed institutions exempt from flagging (see `finscan registry scan`).
+    #[arg(long, value_name = "FILE", requires = "profile")]
+    allowlist: Option<PathBuf>,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -349,7 +357,29 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
             })
             .collect()
     };
-    let scanner = Arc::new(super::load_scanner(args.rules.as_deref())?);
+        let rules = super::load_rules(args.rules.as_deref())?;
+    let scanner = Arc::new(finscan::Scanner::new(&rules));
+    let registry = match &args.profile {
+        Some(p) => {
+            let profile = finscan::registry::profile::Profile::load(p)?;
+            let allow = match &args.allowlist {
+                Some(a) => {
+                    let (list, warnings) = finscan::registry::AllowList::load(a)
+                        .with_context(|| format!("cannot read allow-list {}", a.display()))?;
+                    for w in warnings {
+                        eprintln!("finscan: warning: {w}");
+                    }
+                    list
+                }
+                None => finscan::registry::AllowList::default(),
+            };
+            Some(Arc::new(finscan::registry::PageProfile {
+                profile,
+                records: finscan::registry::RecordScanner::new(&rules, allow),
+            }))
+        }
+        None => None,
+    };
     let mut cfg = CrawlConfig {
         seeds,
         max_pages: args.max_pages,
@@ -364,7 +394,8 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
         recrawl: args.recrawl,
         max_attempts: args.retries.saturating_add(1),
         backoff_base: Duration::from_secs_f64(args.backoff),
-        breaker_threshold: args.host_failures.max(1),
+                breaker_threshold: args.host_failures.max(1),
+        registry,
         ..CrawlConfig::default()
     };
     cfg.fetch.user_agent = args.user_agent.clone();
@@ -464,8 +495,16 @@ fn report_summary(s: &Summary, json: bool, dir: &Path) -> anyhow::Result<()> {
     if s.interrupted {
         eprintln!("finscan: interrupted; run the same command again to resume");
     }
-    if s.stopped_at_max_pages {
+        if s.stopped_at_max_pages {
         eprintln!("finscan: stopped at --max-pages");
+    }
+    if s.registry_records > 0 {
+        eprintln!(
+            "finscan: {} company record(s) read from registry pages, {} flagged (finscan registry list --db {})",
+            s.registry_records,
+            s.registry_flagged,
+            dir.display()
+        );
     }
     eprintln!(
         "finscan: {} page(s) in {:.1}s ({:.1} pages/s): {} fetched, {} skipped, {} failed, {} 4xx; {} hit(s), {} new; {} error(s); {} robots.txt; {} URL(s) still queued; database {}",

@@ -77,9 +77,11 @@ pub struct CrawlConfig {
     pub breaker_threshold: u32,
     /// First error backoff; doubles with each consecutive failure.
     pub backoff_base: Duration,
-    /// Start a new generation: fetch again pages done in earlier crawls,
+        /// Start a new generation: fetch again pages done in earlier crawls,
     /// with conditional requests.
     pub recrawl: bool,
+    /// Registry pages to read company records from (`--profile`).
+    pub registry: Option<Arc<crate::registry::PageProfile>>,
 }
 
 impl Default for CrawlConfig {
@@ -106,7 +108,8 @@ impl Default for CrawlConfig {
             max_attempts: 3,
             breaker_threshold: 5,
             backoff_base: Duration::from_secs(1),
-            recrawl: false,
+                        recrawl: false,
+            registry: None,
         }
     }
 }
@@ -115,6 +118,8 @@ impl Default for CrawlConfig {
 pub enum CrawlError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::store::StoreError),
     #[error("HTTP client: {0}")]
     Client(#[from] reqwest::Error),
     #[error("worker: {0}")]
@@ -155,9 +160,13 @@ pub struct Summary {
     pub hosts_given_up: Vec<GivenUp>,
     pub interrupted: bool,
     pub stopped_at_max_pages: bool,
-    pub elapsed_secs: f64,
+        pub elapsed_secs: f64,
     pub pages_per_sec: f64,
     pub generation: u32,
+    /// Company records read from registry pages (`--profile`), and how many
+    /// of them were flagged.
+    pub registry_records: u64,
+    pub registry_flagged: u64,
 }
 
 /// A snapshot for progress displays.
@@ -214,6 +223,10 @@ struct Shared {
     scope: Scope,
     adm: Admission,
     agent_token: String,
+    /// Company records of registry pages, in the same database.
+    registry: Option<std::sync::Mutex<crate::registry::store::RegistryStore>>,
+    registry_records: std::sync::atomic::AtomicU64,
+    registry_flagged: std::sync::atomic::AtomicU64,
 }
 
 enum Event {
@@ -311,7 +324,13 @@ pub async fn crawl(
             .allow_burst(NonZeroU32::MIN);
         RateLimiter::keyed(quota)
     });
-    let done_before = store.done_count(generation)?;
+        let done_before = store.done_count(generation)?;
+    let registry = match &cfg.registry {
+        Some(_) => Some(std::sync::Mutex::new(
+            crate::registry::store::RegistryStore::from_db(store.db().clone())?,
+        )),
+        None => None,
+    };
     let shared = Arc::new(Shared {
         cfg,
         store,
@@ -320,6 +339,9 @@ pub async fn crawl(
         scope,
         adm,
         agent_token,
+        registry,
+        registry_records: Default::default(),
+        registry_flagged: Default::default(),
     });
     let mut sched = Scheduler {
         shared: shared.clone(),
@@ -375,9 +397,14 @@ pub async fn crawl(
         }
     }
     sched.report(on_progress, started);
-    let store = &shared.store;
+        let store = &shared.store;
+    if let Some(reg) = &shared.registry {
+        reg.lock().unwrap_or_else(|p| p.into_inner()).flush()?;
+    }
     store.flush()?;
     let mut s = sched.summary;
+    s.registry_records = shared.registry_records.load(std::sync::atomic::Ordering::Relaxed);
+    s.registry_flagged = shared.registry_flagged.load(std::sync::atomic::Ordering::Relaxed);
     s.hosts_given_up = sched
         .order
         .iter()
@@ -1064,6 +1091,29 @@ fn done_outcome(
     }
 }
 
+/// Reads company records from a registry page (`--profile`) into the
+/// registry trees, flushed before the page counts as done so that a crash
+/// re-reads the page rather than losing its records (a record is keyed by its
+/// credit code or name, so reading it twice updates it); returns the links
+/// the profile follows.
+fn read_registry_page(shared: &Shared, url: &Url, html: &str) -> Result<Vec<Url>, CrawlError> {
+    let (Some(profile), Some(reg)) = (&shared.cfg.registry, &shared.registry) else {
+        return Ok(Vec::new());
+    };
+    let mut store = reg.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(read) = profile.read_page(&mut store, url, html)? else {
+        return Ok(Vec::new());
+    };
+    store.flush()?;
+    use std::sync::atomic::Ordering::Relaxed;
+    shared.registry_records.fetch_add(read.records as u64, Relaxed);
+    shared.registry_flagged.fetch_add(read.flagged as u64, Relaxed);
+    for p in &read.problems {
+        warn!(url = %url, "registry page: {p}");
+    }
+    Ok(read.links)
+}
+
 /// Decodes, scans and stores one response (blocking pool).
 #[allow(clippy::too_many_arguments)]
 fn process(
@@ -1212,10 +1262,11 @@ fn process(
         stored.push(s);
     }
     page.hit_ids = stored.iter().map(|h| h.id.clone()).collect();
-    let mut links = Vec::new();
+        let mut links = Vec::new();
     if doc.is_html {
-        let found = extract::links(&doc.decoded.text, &final_url);
+        let mut found = extract::links(&doc.decoded.text, &final_url);
         page.links = found.len() as u32;
+        found.extend(read_registry_page(shared, &final_url, &doc.decoded.text)?);
         for l in found {
             if shared
                 .scope

@@ -302,3 +302,51 @@ terms = ["发放贷款"]
         assert_eq!(r.hits.len(), 1);
     }
 }
+
+/// What the crawler needs to read registry pages (`finscan crawl --profile`):
+/// the site profile and the scanner for the records it finds.
+#[derive(Debug, Clone)]
+pub struct PageProfile {
+    pub profile: profile::Profile,
+    pub records: RecordScanner,
+}
+
+/// Records read from one registry page.
+#[derive(Debug, Default)]
+pub struct PageRecords {
+    pub records: usize,
+    pub flagged: usize,
+    /// Links the profile follows (pagination, detail pages).
+    pub links: Vec<url::Url>,
+    pub problems: Vec<String>,
+}
+
+impl PageProfile {
+    /// Reads, scans and stores the records of a fetched page whose URL the
+    /// profile matches, exactly as records of an imported file are (their
+    /// source is the page URL; hit offsets point into each field's text).
+    /// `None` for pages the profile does not match.
+    pub fn read_page(
+        &self,
+        store: &mut store::RegistryStore,
+        url: &url::Url,
+        html: &str,
+    ) -> Result<Option<PageRecords>, store::StoreError> {
+        if !self.profile.matches(url.as_str()) {
+            return Ok(None);
+        }
+        let extracted = profile::extract_records(&self.profile, url, html);
+        let mut out = PageRecords {
+            links: extracted.links,
+            problems: extracted.problems,
+            ..PageRecords::default()
+        };
+        for rec in &extracted.records {
+            let scan = self.records.scan(rec);
+            out.records += 1;
+            out.flagged += usize::from(scan.flagged());
+            store.save(url.as_str(), rec, &scan)?;
+        }
+        Ok(Some(out))
+    }
+}

@@ -399,9 +399,15 @@ impl Store {
     }
 
     /// Writes everything to disk.
-    pub fn flush(&self) -> Result<()> {
+        pub fn flush(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// The database itself, for modules that keep trees of their own in it
+    /// (`registry`): sled opens a directory once per process.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
     }
 
     /// Current crawl generation (0 for a new database). A recrawl starts a
