@@ -212,8 +212,8 @@ if rate.get("scrapy"):
                  f"finscan / wget: {rate['finscan']/rate['wget']:.1f}×.")
 lines.append(f"finscan peak RSS: {med('finscan', 2)/1024:.0f} MB for the whole site (target ≤ 150 MB) vs "
              f"{med('finscan-quarter', 2)/1024:.0f} MB at a quarter of it. The frontier and the seen-set live in sled, "
-             f"not in memory; what grows is sled's own bookkeeping of a larger database (its page cache is capped "
-             f"at 8 MB). finscan also scans every page and stores pages, compressed bodies and hits "
+             f"not in memory; what grows with the database is, as far as we measured, sled's own bookkeeping "
+             f"(see bench/crawl_frontier_mem.sh). finscan also scans every page and stores pages, compressed bodies and hits "
              f"(the others only fetch).\n")
 lines.append("All runs: " + "; ".join(f"{k}: " + ", ".join(f"{p}p/{w:.1f}s/{r//1024}MB" for p, w, r in v) for k, v in rows.items()) + "\n")
 text = "\n".join(lines)
