@@ -23,7 +23,7 @@ PORT=${PORT:-18089}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 WORK=${WORK:-/tmp/finscan-crawl-bench}
-OUT=${OUT:-$HERE/CRAWL_RESULTS.md}
+OUT=${OUT:-$HERE/../target/crawl-bench-results.md}  # copy the figures into BENCHMARKS.md
 FINSCAN=${FINSCAN:-$REPO/target/release/finscan}
 HOST=bench.finscan.test
 
