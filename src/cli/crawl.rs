@@ -92,7 +92,7 @@ pub struct CrawlArgs {
     /// Fetch again pages done in earlier crawls (conditional requests; hits seen again keep their id).
     #[arg(long)]
     recrawl: bool,
-        /// Directory of *.toml rule files (default: the rules built into finscan).
+    /// Directory of *.toml rule files (default: the rules built into finscan).
     #[arg(long, env = "FINSCAN_RULES")]
     rules: Option<PathBuf>,
     /// Registry site profile (TOML): read company records from the pages it
@@ -357,7 +357,7 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
             })
             .collect()
     };
-        let rules = super::load_rules(args.rules.as_deref())?;
+    let rules = super::load_rules(args.rules.as_deref())?;
     let scanner = Arc::new(finscan::Scanner::new(&rules));
     let registry = match &args.profile {
         Some(p) => {
@@ -394,7 +394,7 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
         recrawl: args.recrawl,
         max_attempts: args.retries.saturating_add(1),
         backoff_base: Duration::from_secs_f64(args.backoff),
-                breaker_threshold: args.host_failures.max(1),
+        breaker_threshold: args.host_failures.max(1),
         registry,
         ..CrawlConfig::default()
     };
@@ -495,7 +495,7 @@ fn report_summary(s: &Summary, json: bool, dir: &Path) -> anyhow::Result<()> {
     if s.interrupted {
         eprintln!("finscan: interrupted; run the same command again to resume");
     }
-        if s.stopped_at_max_pages {
+    if s.stopped_at_max_pages {
         eprintln!("finscan: stopped at --max-pages");
     }
     if s.registry_records > 0 {

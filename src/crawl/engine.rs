@@ -77,7 +77,7 @@ pub struct CrawlConfig {
     pub breaker_threshold: u32,
     /// First error backoff; doubles with each consecutive failure.
     pub backoff_base: Duration,
-        /// Start a new generation: fetch again pages done in earlier crawls,
+    /// Start a new generation: fetch again pages done in earlier crawls,
     /// with conditional requests.
     pub recrawl: bool,
     /// Registry pages to read company records from (`--profile`).
@@ -108,7 +108,7 @@ impl Default for CrawlConfig {
             max_attempts: 3,
             breaker_threshold: 5,
             backoff_base: Duration::from_secs(1),
-                        recrawl: false,
+            recrawl: false,
             registry: None,
         }
     }
@@ -160,7 +160,7 @@ pub struct Summary {
     pub hosts_given_up: Vec<GivenUp>,
     pub interrupted: bool,
     pub stopped_at_max_pages: bool,
-        pub elapsed_secs: f64,
+    pub elapsed_secs: f64,
     pub pages_per_sec: f64,
     pub generation: u32,
     /// Company records read from registry pages (`--profile`), and how many
@@ -324,7 +324,7 @@ pub async fn crawl(
             .allow_burst(NonZeroU32::MIN);
         RateLimiter::keyed(quota)
     });
-        let done_before = store.done_count(generation)?;
+    let done_before = store.done_count(generation)?;
     let registry = match &cfg.registry {
         Some(_) => Some(std::sync::Mutex::new(
             crate::registry::store::RegistryStore::from_db(store.db().clone())?,
@@ -397,14 +397,18 @@ pub async fn crawl(
         }
     }
     sched.report(on_progress, started);
-        let store = &shared.store;
+    let store = &shared.store;
     if let Some(reg) = &shared.registry {
         reg.lock().unwrap_or_else(|p| p.into_inner()).flush()?;
     }
     store.flush()?;
     let mut s = sched.summary;
-    s.registry_records = shared.registry_records.load(std::sync::atomic::Ordering::Relaxed);
-    s.registry_flagged = shared.registry_flagged.load(std::sync::atomic::Ordering::Relaxed);
+    s.registry_records = shared
+        .registry_records
+        .load(std::sync::atomic::Ordering::Relaxed);
+    s.registry_flagged = shared
+        .registry_flagged
+        .load(std::sync::atomic::Ordering::Relaxed);
     s.hosts_given_up = sched
         .order
         .iter()
@@ -1106,8 +1110,12 @@ fn read_registry_page(shared: &Shared, url: &Url, html: &str) -> Result<Vec<Url>
     };
     store.flush()?;
     use std::sync::atomic::Ordering::Relaxed;
-    shared.registry_records.fetch_add(read.records as u64, Relaxed);
-    shared.registry_flagged.fetch_add(read.flagged as u64, Relaxed);
+    shared
+        .registry_records
+        .fetch_add(read.records as u64, Relaxed);
+    shared
+        .registry_flagged
+        .fetch_add(read.flagged as u64, Relaxed);
     for p in &read.problems {
         warn!(url = %url, "registry page: {p}");
     }
@@ -1262,7 +1270,7 @@ fn process(
         stored.push(s);
     }
     page.hit_ids = stored.iter().map(|h| h.id.clone()).collect();
-        let mut links = Vec::new();
+    let mut links = Vec::new();
     if doc.is_html {
         let mut found = extract::links(&doc.decoded.text, &final_url);
         page.links = found.len() as u32;

@@ -399,7 +399,7 @@ impl Store {
     }
 
     /// Writes everything to disk.
-        pub fn flush(&self) -> Result<()> {
+    pub fn flush(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
     }
