@@ -79,7 +79,10 @@ fn registry_pages_are_crawled_with_a_profile_and_their_companies_stored() {
     let stored = companies(&s.db());
     let names: Vec<&str> = stored.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"安康鑫源理财咨询有限公司"), "{names:?}");
-    assert!(names.contains(&"陕西Ｐ２Ｐ网贷信息服务有限公司"), "{names:?}");
+    assert!(
+        names.contains(&"陕西Ｐ２Ｐ网贷信息服务有限公司"),
+        "{names:?}"
+    );
     assert!(
         !names.contains(&"西安企业管理财务咨询有限公司"),
         "管理|财务 is not 理财: a clean record is not stored: {names:?}"
@@ -90,11 +93,35 @@ fn registry_pages_are_crawled_with_a_profile_and_their_companies_stored() {
         .iter()
         .find(|c| c["name"] == "安康鑫源理财咨询有限公司")
         .unwrap();
-    assert_eq!(stored.iter().filter(|c| c["name"] == "安康鑫源理财咨询有限公司").count(), 1);
-    assert_eq!(xinyuan["county"].as_str().map(|c| c.contains("汉滨")), Some(true), "{xinyuan}");
-    assert!(xinyuan["scope"].as_str().unwrap().contains("发放贷款"), "{xinyuan}");
-    assert_eq!(xinyuan["source"].as_str().map(|u| u.ends_with("/company/1")), Some(true), "{xinyuan}");
-    assert_eq!(r.summary["registry_flagged"].as_u64().map(|n| n >= 2), Some(true), "{}", r.summary);
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|c| c["name"] == "安康鑫源理财咨询有限公司")
+            .count(),
+        1
+    );
+    assert_eq!(
+        xinyuan["county"].as_str().map(|c| c.contains("汉滨")),
+        Some(true),
+        "{xinyuan}"
+    );
+    assert!(
+        xinyuan["scope"].as_str().unwrap().contains("发放贷款"),
+        "{xinyuan}"
+    );
+    assert_eq!(
+        xinyuan["source"]
+            .as_str()
+            .map(|u| u.ends_with("/company/1")),
+        Some(true),
+        "{xinyuan}"
+    );
+    assert_eq!(
+        r.summary["registry_flagged"].as_u64().map(|n| n >= 2),
+        Some(true),
+        "{}",
+        r.summary
+    );
 
     // a second crawl reads the pages again and updates, never duplicates
     let again = run(crawl_cmd(
