@@ -630,10 +630,7 @@ fn print_hits(out: &mut impl Write, hits: &[StoredHit], json: bool) -> std::io::
             serde_json::to_writer(&mut *out, h)?;
             writeln!(out)?;
         } else {
-            let rate = h
-                .annual_rate
-                .map(|r| format!(" ({r:.1}%/yr)"))
-                .unwrap_or_default();
+            let rate = super::rate_suffix(h.annual_rate);
             writeln!(
                 out,
                 "{:<6} {:<20} {:<12} {}  {}{}  [{}]",
@@ -723,10 +720,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
                     )?;
                     last_url = &h.url;
                 }
-                let rate = h
-                    .annual_rate
-                    .map(|r| format!(" ({r:.1}%/yr)"))
-                    .unwrap_or_default();
+                let rate = super::rate_suffix(h.annual_rate);
                 writeln!(
                     out,
                     "    {:<6} {:<20} {}{}  …{}…",

@@ -61,3 +61,10 @@ pub fn stdout_is_tty() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal()
 }
+
+/// ` (18.0%/yr)` after a stated-yield hit in human output, else nothing.
+pub fn rate_suffix(annual_rate: Option<f64>) -> String {
+    annual_rate
+        .map(|r| format!(" ({r:.1}%/yr)"))
+        .unwrap_or_default()
+}

@@ -252,10 +252,7 @@ fn write_human(out: &mut impl Write, source: &str, h: &Hit, color: bool) -> std:
     } else {
         ("【", "】")
     };
-    let rate = h
-        .annual_rate
-        .map(|r| format!(" ({r:.1}%/yr)"))
-        .unwrap_or_default();
+    let rate = super::rate_suffix(h.annual_rate);
     writeln!(
         out,
         "{source}:{}-{}  {:<6} {:<24} {:<28} {}{on}{}{off}{}{rate}",

@@ -194,12 +194,7 @@ pub fn client(cfg: &FetchConfig) -> Result<reqwest::Client, reqwest::Error> {
 /// without reading its body.
 pub fn content_type_allowed(ct: Option<&str>) -> bool {
     let Some(ct) = ct else { return true };
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = crate::text::mime_type(ct);
     mime.is_empty()
         || matches!(
             mime.as_str(),

@@ -100,13 +100,18 @@ fn choose_encoding<'a>(
         // UTF-8 (old templates copied forward). Trust the declaration only
         // when the bytes agree with it: legacy Chinese text of any length is
         // almost never valid UTF-8 by accident.
-                if enc == UTF_8 && valid_utf8 {
+        if enc == UTF_8 && valid_utf8 {
             return (enc, src, 0, valid);
         }
         // (counted only here, and only up to the evidence needed: this is a
         // pass over the page)
-        let utf8_evident =
-            valid.is_some_and(|t| t.bytes().filter(|b| !b.is_ascii()).take(UTF8_EVIDENCE).count() == UTF8_EVIDENCE);
+        let utf8_evident = valid.is_some_and(|t| {
+            t.bytes()
+                .filter(|b| !b.is_ascii())
+                .take(UTF8_EVIDENCE)
+                .count()
+                == UTF8_EVIDENCE
+        });
         if enc != UTF_8 && !utf8_evident {
             return (enc, src, 0, None);
         }

@@ -28,13 +28,7 @@ pub enum DocKind {
 impl DocKind {
     /// From an HTTP `Content-Type` value.
     pub fn from_content_type(ct: &str) -> Self {
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match mime.as_str() {
+        match mime_type(ct).as_str() {
             "text/html" | "application/xhtml+xml" => DocKind::Html,
             "text/plain" => DocKind::Text,
             _ => DocKind::Sniff,
@@ -55,6 +49,15 @@ impl DocKind {
             _ => DocKind::Sniff,
         }
     }
+}
+
+/// The media type of a `Content-Type` value, lower case, without parameters.
+pub fn mime_type(ct: &str) -> String {
+    ct.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// The charset parameter of a `Content-Type` value, if any.
