@@ -411,6 +411,35 @@ fn redirect_to_a_private_address_is_refused() {
 }
 
 #[test]
+fn resolve_names_one_port_only() {
+    // a second local service on another port of the mapped address
+    let other = serve(|_| html("internal admin"));
+    let other_port = other.port;
+    let srv = serve(move |r| match r.path() {
+        "/robots.txt" => allow_all(),
+        "/" => html(&format!(r#"<a href="http://a.test:{other_port}/admin">admin</a>"#)),
+        _ => Response::not_found(),
+    });
+    let s = Scratch::new();
+    let r = run(crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test"],
+        &[url("a.test", srv.port, "/")],
+        &[],
+    ));
+    assert_eq!(r.code, 3, "the refused URL makes the run partial: {}", r.stderr);
+    assert!(
+        other.log().is_empty(),
+        "--resolve a.test:{}:127.0.0.1 does not open a.test:{other_port}",
+        srv.port
+    );
+    let admin = url("a.test", other_port, "/admin");
+    let p = page(&pages(&s.db()), &admin).clone();
+    assert!(p["error"].as_str().unwrap_or("").contains("not named by --resolve"), "{p}");
+}
+
+#[test]
 fn private_seed_needs_allow_private() {
     let srv = serve(|r| {
         if r.path() == "/robots.txt" {

@@ -159,6 +159,22 @@ pub fn check_literal(u: &Url, allow_private: bool) -> Result<(), SsrfRefused> {
     }
 }
 
+/// `--resolve HOST:PORT:ADDR` names one port, as in curl. The resolver sees
+/// host names only, so a URL on another port of a mapped host is refused
+/// here unless `--allow-private`: otherwise a crawled page could reach every
+/// service on the mapped (usually loopback) address.
+fn check_resolve_port(url: &Url, map: &ResolveMap, allow_private: bool) -> Result<(), FetchError> {
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return Ok(());
+    };
+    match map.get(host) {
+        Some((mapped, addr)) if mapped != port && !allow_private => Err(FetchError::Refused(format!(
+            "{host}:{port} is not named by --resolve (only {host}:{mapped} -> {addr})"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Fetch limits and identity.
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
@@ -261,7 +277,8 @@ pub async fn fetch(
     read_body: bool,
     check_type: bool,
 ) -> Result<Fetched, FetchError> {
-    check_literal(url, cfg.allow_private).map_err(|e| FetchError::Refused(e.to_string()))?;
+        check_literal(url, cfg.allow_private).map_err(|e| FetchError::Refused(e.to_string()))?;
+    check_resolve_port(url, &cfg.resolve, cfg.allow_private)?;
     let mut req = client.get(url.clone());
     if let Some((etag, lm)) = validators {
         if let Some(e) = etag {
