@@ -411,13 +411,47 @@ fn redirect_to_a_private_address_is_refused() {
 }
 
 #[test]
+fn redirect_hops_wait_their_turn_like_any_request() {
+    let srv = serve(|r| match r.path() {
+        "/robots.txt" => allow_all(),
+        "/" => Response::redirect(302, "/a"),
+        "/a" => Response::redirect(302, "/b"),
+        "/b" => Response::redirect(302, "/c"),
+        "/c" => html("<p>到了</p><a href=\"/d\">d</a>"),
+        _ => html("<p>d</p>"),
+    });
+    let s = Scratch::new();
+    let r = run(crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test"],
+        &[url("a.test", srv.port, "/")],
+        &["--rate-per-host", "5"],
+    ));
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    let mut times: Vec<std::time::Instant> = srv.log().iter().map(|l| l.at).collect();
+    times.sort();
+    assert!(times.len() >= 5, "robots, 3 hops, /c, /d");
+    for w in times.windows(2) {
+        // 200 ms per request at 5/s; a little slack for the clock
+        assert!(
+            w[1] - w[0] >= Duration::from_millis(180),
+            "requests {:?} apart",
+            w[1] - w[0]
+        );
+    }
+}
+
+#[test]
 fn resolve_names_one_port_only() {
     // a second local service on another port of the mapped address
     let other = serve(|_| html("internal admin"));
     let other_port = other.port;
     let srv = serve(move |r| match r.path() {
         "/robots.txt" => allow_all(),
-        "/" => html(&format!(r#"<a href="http://a.test:{other_port}/admin">admin</a>"#)),
+        "/" => html(&format!(
+            r#"<a href="http://a.test:{other_port}/admin">admin</a>"#
+        )),
         _ => Response::not_found(),
     });
     let s = Scratch::new();
@@ -428,7 +462,11 @@ fn resolve_names_one_port_only() {
         &[url("a.test", srv.port, "/")],
         &[],
     ));
-    assert_eq!(r.code, 3, "the refused URL makes the run partial: {}", r.stderr);
+    assert_eq!(
+        r.code, 3,
+        "the refused URL makes the run partial: {}",
+        r.stderr
+    );
     assert!(
         other.log().is_empty(),
         "--resolve a.test:{}:127.0.0.1 does not open a.test:{other_port}",
@@ -436,7 +474,13 @@ fn resolve_names_one_port_only() {
     );
     let admin = url("a.test", other_port, "/admin");
     let p = page(&pages(&s.db()), &admin).clone();
-    assert!(p["error"].as_str().unwrap_or("").contains("not named by --resolve"), "{p}");
+    assert!(
+        p["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not named by --resolve"),
+        "{p}"
+    );
 }
 
 #[test]

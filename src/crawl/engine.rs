@@ -661,8 +661,19 @@ impl Scheduler {
             }
             Event::Page { host, outcome } => {
                 self.pages_in_flight -= 1;
+                let cfg = &self.shared.cfg;
                 if let Some(st) = self.hosts.get_mut(&host) {
                     st.in_flight -= 1;
+                    // the next request waits a full gap after this page's last
+                    // one (a redirect chain may have ended just now)
+                    let robots = match &st.robots {
+                        RobotsState::Ready(r) => Some(&**r),
+                        _ => None,
+                    };
+                    let after = Instant::now() + request_gap(cfg, robots);
+                    if after > st.not_before {
+                        st.not_before = after;
+                    }
                 }
                 match outcome? {
                     PageOutcome::Done {
@@ -854,6 +865,18 @@ enum Reached {
 
 /// Fetches one frontier entry, following same-host redirects, then hands the
 /// body to the blocking pool for scanning and the store transaction.
+/// The least time between two requests to one host: the rate limit's
+/// period and the robots.txt Crawl-delay, whichever is longer.
+fn request_gap(cfg: &CrawlConfig, robots: Option<&Robots>) -> Duration {
+    let period = if cfg.rate_per_host > 0.0 {
+        1.0 / cfg.rate_per_host
+    } else {
+        0.0
+    };
+    let delay = robots.and_then(|r| r.crawl_delay()).unwrap_or(0.0);
+    Duration::from_secs_f64(period.max(delay).max(0.0))
+}
+
 async fn page_task(
     shared: Arc<Shared>,
     host: String,
@@ -899,6 +922,9 @@ async fn page_task(
         let v = if chain.is_empty() {
             validators.as_ref().map(|(e, l)| (e, l))
         } else {
+            // a same-host redirect hop is a request like any other: it waits
+            // its turn (the scheduler dispatched only the first)
+            tokio::time::sleep(request_gap(cfg, Some(&robots))).await;
             None
         };
         let r = match fetch::fetch(&shared.client, &cfg.fetch, &current, v, true, true).await {

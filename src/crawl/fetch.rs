@@ -168,9 +168,9 @@ fn check_resolve_port(url: &Url, map: &ResolveMap, allow_private: bool) -> Resul
         return Ok(());
     };
     match map.get(host) {
-        Some((mapped, addr)) if mapped != port && !allow_private => Err(FetchError::Refused(format!(
-            "{host}:{port} is not named by --resolve (only {host}:{mapped} -> {addr})"
-        ))),
+        Some((mapped, addr)) if mapped != port && !allow_private => Err(FetchError::Refused(
+            format!("{host}:{port} is not named by --resolve (only {host}:{mapped} -> {addr})"),
+        )),
         _ => Ok(()),
     }
 }
@@ -277,7 +277,7 @@ pub async fn fetch(
     read_body: bool,
     check_type: bool,
 ) -> Result<Fetched, FetchError> {
-        check_literal(url, cfg.allow_private).map_err(|e| FetchError::Refused(e.to_string()))?;
+    check_literal(url, cfg.allow_private).map_err(|e| FetchError::Refused(e.to_string()))?;
     check_resolve_port(url, &cfg.resolve, cfg.allow_private)?;
     let mut req = client.get(url.clone());
     if let Some((etag, lm)) = validators {
