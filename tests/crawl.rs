@@ -443,6 +443,40 @@ fn redirect_hops_wait_their_turn_like_any_request() {
 }
 
 #[test]
+fn retry_after_on_robots_txt_is_honoured() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let srv = serve(move |r| match r.path() {
+        "/robots.txt" if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
+            Response::new(503).header("Retry-After", "3")
+        }
+        "/robots.txt" => allow_all(),
+        _ => html("<p>ok</p>"),
+    });
+    let s = Scratch::new();
+    let r = run(crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test"],
+        &[url("a.test", srv.port, "/")],
+        &[],
+    ));
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    let robots: Vec<Instant> = srv
+        .log()
+        .iter()
+        .filter(|l| l.target == "/robots.txt")
+        .map(|l| l.at)
+        .collect();
+    assert_eq!(robots.len(), 2, "one refusal, one success");
+    assert!(
+        robots[1] - robots[0] >= Duration::from_millis(2900),
+        "{:?}",
+        robots[1] - robots[0]
+    );
+}
+
+#[test]
 fn resolve_names_one_port_only() {
     // a second local service on another port of the mapped address
     let other = serve(|_| html("internal admin"));

@@ -232,7 +232,8 @@ struct Shared {
 enum Event {
     Robots {
         host: String,
-        result: Result<Robots, String>,
+        /// On failure: the reason and the server's Retry-After, if any.
+        result: Result<Robots, (String, Option<Duration>)>,
     },
     Page {
         host: String,
@@ -643,7 +644,7 @@ impl Scheduler {
                         st.robots = RobotsState::Ready(Arc::new(r));
                         st.robots_failures = 0;
                     }
-                    Err(reason) => {
+                    Err((reason, retry_after)) => {
                         // RFC 9309 §2.3.1.4: unreachable → disallow all, retry later.
                         st.robots = RobotsState::Unknown;
                         st.robots_failures += 1;
@@ -655,7 +656,7 @@ impl Scheduler {
                         if st.robots_failures >= ROBOTS_ATTEMPTS {
                             st.given_up = Some(format!("robots.txt unavailable: {reason}"));
                         }
-                        self.fail_host(&host, None, &reason);
+                        self.fail_host(&host, retry_after, &reason);
                     }
                 }
             }
@@ -804,7 +805,7 @@ fn blank_page(shared: &Shared, host: &str, entry: &FrontierEntry, state: PageSta
 /// Fetches `/robots.txt` of a host, following up to 5 redirects (RFC 9309
 /// §2.3.1.2). `Err` means unavailable (5xx, network): the caller disallows
 /// the host for now.
-async fn fetch_robots(shared: &Shared, host: &str) -> Result<Robots, String> {
+async fn fetch_robots(shared: &Shared, host: &str) -> Result<Robots, (String, Option<Duration>)> {
     let scheme_host = shared
         .store
         .next_in_frontier(host, None)
@@ -813,15 +814,20 @@ async fn fetch_robots(shared: &Shared, host: &str) -> Result<Robots, String> {
         .and_then(|(_, e)| Url::parse(&e.url).ok())
         .map(|u| format!("{}://{}", u.scheme(), host))
         .unwrap_or_else(|| format!("http://{host}"));
-    let mut url = Url::parse(&format!("{scheme_host}/robots.txt")).map_err(|e| e.to_string())?;
-    for _ in 0..=5 {
+    let mut url =
+        Url::parse(&format!("{scheme_host}/robots.txt")).map_err(|e| (e.to_string(), None))?;
+    for hop in 0..=5 {
+        if hop > 0 {
+            // a redirect hop waits like any request to the host
+            tokio::time::sleep(request_gap(&shared.cfg, None)).await;
+        }
         let r = match fetch::fetch(&shared.client, &shared.cfg.fetch, &url, None, true, false).await
         {
             Ok(r) => r,
             // The SSRF guard will refuse the pages too, each with its reason
             // recorded; nothing is sent to the host either way.
             Err(FetchError::Refused(_)) => return Ok(Robots::AllowAll),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err((e.to_string(), None)),
         };
         if (300..400).contains(&r.status)
             && let Some(next) = r.location.as_deref().and_then(|l| url.join(l).ok())
@@ -830,7 +836,7 @@ async fn fetch_robots(shared: &Shared, host: &str) -> Result<Robots, String> {
             continue;
         }
         if r.status >= 500 || r.status == 429 {
-            return Err(format!("HTTP {}", r.status));
+            return Err((format!("HTTP {}", r.status), r.retry_after));
         }
         let robots = Robots::from_response(r.status, &r.body, &shared.agent_token);
         let _ = shared.store.set_robots(
