@@ -618,12 +618,29 @@ impl Records {
     /// allocation-free form of [`Iterator::next`]). `None` at the end;
     /// `Some(Err)` for a row that could not be read (`rec` is then unspecified).
     pub fn read_into(&mut self, rec: &mut Record) -> Option<Result<(), RowError>> {
+        /// More lines than any real multi-line field (addresses, scopes) spans.
+        const MAX_RECORD_LINES: u64 = 50;
         loop {
             let item = match &mut self.inner {
                 Inner::Csv { reader, row } => match reader.read_byte_record(row) {
                     Ok(false) => return None,
                     Ok(true) => {
                         let line = row.position().map_or(0, |p| p.line());
+                        let end = reader.position().line();
+                        if end.saturating_sub(line) > MAX_RECORD_LINES
+                            && row.len() < self.layout.width
+                        {
+                            // an opening quote that never closes swallows the
+                            // rest of the file into one field: say so, with
+                            // the lines lost, instead of one odd record
+                            return Some(Err(RowError {
+                                line,
+                                message: format!(
+                                    "unterminated quote: this row ran on to line {end} as one field; lines {}-{end} were not read as records",
+                                    line + 1
+                                ),
+                            }));
+                        }
                         fill_from_cells(
                             rec,
                             &self.layout,
@@ -1267,5 +1284,33 @@ mod tests {
         let mut out = String::new();
         r.read_to_string(&mut out).expect("valid utf-8 out");
         assert_eq!(out, text);
+    }
+
+    #[test]
+    fn unterminated_quote_is_reported_with_the_lines_it_swallowed() {
+        let mut csv = String::from(
+            "企业名称,统一社会信用代码,经营范围\n\"坏引号公司,91110000600037341L,理财咨询\n",
+        );
+        for i in 0..60 {
+            csv.push_str(&format!("公司{i},91110000600037341L,咨询\n"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.csv");
+        std::fs::write(&path, csv).unwrap();
+        let mut records = open(&path, &ImportOptions::default()).unwrap();
+        let mut rec = Record::default();
+        let mut errors = Vec::new();
+        while let Some(r) = records.read_into(&mut rec) {
+            if let Err(e) = r {
+                errors.push(e);
+            }
+        }
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 2);
+        assert!(
+            errors[0].message.contains("unterminated quote"),
+            "{}",
+            errors[0].message
+        );
     }
 }
