@@ -2,14 +2,14 @@
 //! number (ICP备案号), the public-security filing number (公网安备) and the
 //! operator (主办单位 / 版权所有) named in the footer.
 //!
-//! Links come from `scraper` (a real HTML parser: it copes with malformed
-//! markup as browsers do); filings and the operator are read from the
+//! Links come from the text pipeline's tokenizer ([`crate::text::html::link_targets`]):
+//! one linear pass, where a DOM parser's time grows with the square of the
+//! nesting depth on hostile pages; filings and the operator are read from the
 //! visible text the scanner already produced, so they need no second parse.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
-use scraper::{Html, Selector};
 use url::Url;
 
 use super::urls::resolve_link;
@@ -20,25 +20,13 @@ pub const MAX_OUTLINKS: usize = 1000;
 /// Absolute, normalized links of an HTML page, in document order without
 /// duplicates, at most [`MAX_OUTLINKS`]. `<base href>` is honoured.
 pub fn links(html: &str, page: &Url) -> Vec<Url> {
-    static A: LazyLock<Selector> = LazyLock::new(|| {
-        Selector::parse("a[href], area[href], frame[src], iframe[src]").expect("valid selector")
-    });
-    static BASE: LazyLock<Selector> =
-        LazyLock::new(|| Selector::parse("base[href]").expect("valid selector"));
-    let doc = Html::parse_document(html);
-    let base = doc
-        .select(&BASE)
-        .next()
-        .and_then(|b| b.value().attr("href"))
+    let (base, targets) = crate::text::html::link_targets(html);
+    let base = base
         .and_then(|h| page.join(h.trim()).ok())
         .unwrap_or_else(|| page.clone());
     let mut out: Vec<Url> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for el in doc.select(&A) {
-        let v = el.value();
-        let Some(href) = v.attr("href").or_else(|| v.attr("src")) else {
-            continue;
-        };
+    for href in &targets {
         if let Some(u) = resolve_link(&base, href)
             && seen.insert(u.as_str().to_owned())
         {
