@@ -41,7 +41,14 @@ pub fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
                 Some("link-local")
             } else if v4.is_multicast() {
                 Some("multicast")
-            } else if v4.is_unspecified() || v4.is_broadcast() || o[0] == 0 || o[0] >= 240 {
+            } else if v4.is_unspecified()
+                || v4.is_broadcast()
+                || o[0] == 0
+                || o[0] >= 240
+                // IETF protocol assignments, benchmarking (RFC 6890, 2544)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+            {
                 Some("reserved")
             } else {
                 None
@@ -52,6 +59,42 @@ pub fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
                 return non_public_kind(IpAddr::V4(v4));
             }
             let s = v6.segments();
+            // addresses that carry an IPv4 address a gateway will reach:
+            // NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16,
+            // IPv4-compatible ::a.b.c.d
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+                // local-use NAT64 (RFC 8215): the network's own translator
+                return Some("private");
+            }
+            let embedded = if s[0] == 0x64 && s[1] == 0xff9b {
+                Some(std::net::Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                ))
+            } else if s[0] == 0x2002 {
+                Some(std::net::Ipv4Addr::new(
+                    (s[1] >> 8) as u8,
+                    s[1] as u8,
+                    (s[2] >> 8) as u8,
+                    s[2] as u8,
+                ))
+            } else if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                Some(std::net::Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                ))
+            } else {
+                None
+            };
+            if let Some(v4) = embedded
+                && let Some(kind) = non_public_kind(IpAddr::V4(v4))
+            {
+                return Some(kind);
+            }
             if v6.is_loopback() {
                 Some("loopback")
             } else if v6.is_unspecified() {
@@ -62,6 +105,9 @@ pub fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
                 Some("private")
             } else if (s[0] & 0xffc0) == 0xfe80 {
                 Some("link-local")
+            } else if (s[0] & 0xffc0) == 0xfec0 {
+                // deprecated site-local, still routed inside some networks
+                Some("private")
             } else {
                 None
             }
@@ -348,6 +394,34 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_in_ipv6_and_special_ranges_are_not_public() {
+        for a in [
+            "64:ff9b::7f00:1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "2002:c0a8:0101::1",
+            "::127.0.0.1",
+            "fec0::1",
+            "198.18.0.1",
+            "198.19.255.1",
+            "192.0.0.8",
+        ] {
+            let ip: IpAddr = a.parse().unwrap();
+            assert!(non_public_kind(ip).is_some(), "{a} is not public");
+        }
+        for a in [
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "198.20.0.1",
+            "2400:3200::1",
+        ] {
+            let ip: IpAddr = a.parse().unwrap();
+            assert_eq!(non_public_kind(ip), None, "{a} is public");
+        }
+    }
     use super::*;
 
     #[test]
