@@ -422,7 +422,6 @@ mod tests {
             assert_eq!(non_public_kind(ip), None, "{a} is public");
         }
     }
-    use super::*;
 
     #[test]
     fn private_and_special_addresses_are_not_public() {
