@@ -546,11 +546,7 @@ impl Scheduler {
             }
             // Floor between requests: Crawl-delay, plus jitter so that
             // several crawlers (or hosts) do not fall into lockstep.
-            let period = if cfg.rate_per_host > 0.0 {
-                1.0 / cfg.rate_per_host
-            } else {
-                0.0
-            };
+            let period = rate_period(cfg);
             let crawl_delay = match &st.robots {
                 RobotsState::Ready(r) => r.crawl_delay().unwrap_or(0.0),
                 _ => 0.0,
@@ -869,20 +865,25 @@ enum Reached {
     },
 }
 
-/// Fetches one frontier entry, following same-host redirects, then hands the
-/// body to the blocking pool for scanning and the store transaction.
-/// The least time between two requests to one host: the rate limit's
-/// period and the robots.txt Crawl-delay, whichever is longer.
-fn request_gap(cfg: &CrawlConfig, robots: Option<&Robots>) -> Duration {
-    let period = if cfg.rate_per_host > 0.0 {
+/// Seconds between requests to one host that `--rate-per-host` allows
+/// (0 when the limiter is off).
+fn rate_period(cfg: &CrawlConfig) -> f64 {
+    if cfg.rate_per_host > 0.0 {
         1.0 / cfg.rate_per_host
     } else {
         0.0
-    };
-    let delay = robots.and_then(|r| r.crawl_delay()).unwrap_or(0.0);
-    Duration::from_secs_f64(period.max(delay).max(0.0))
+    }
 }
 
+/// The least time between two requests to one host: the rate limit's
+/// period and the robots.txt Crawl-delay, whichever is longer.
+fn request_gap(cfg: &CrawlConfig, robots: Option<&Robots>) -> Duration {
+    let delay = robots.and_then(|r| r.crawl_delay()).unwrap_or(0.0);
+    Duration::from_secs_f64(rate_period(cfg).max(delay).max(0.0))
+}
+
+/// Fetches one frontier entry, following same-host redirects, then hands the
+/// body to the blocking pool for scanning and the store transaction.
 async fn page_task(
     shared: Arc<Shared>,
     host: String,

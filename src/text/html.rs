@@ -299,11 +299,7 @@ pub fn link_targets(html: &str) -> (Option<String>, Vec<String>) {
             "frame" | "iframe" => "src",
             _ => continue,
         };
-        let Some(value) = attrs
-            .iter()
-            .find(|a| html[a.name.clone()].eq_ignore_ascii_case(key))
-            .and_then(|a| a.value.clone())
-        else {
+        let Some(value) = find_attr(html, &attrs, key).and_then(|a| a.value.clone()) else {
             continue;
         };
         let value = decode_attribute(&html[value]);
@@ -347,11 +343,7 @@ fn emit_attribute_text(
     attrs: &[Attr],
     tag: std::ops::Range<usize>,
 ) {
-    let attr = |key: &str| {
-        attrs
-            .iter()
-            .find(|a| html[a.name.clone()].eq_ignore_ascii_case(key))
-    };
+    let attr = |key: &str| find_attr(html, attrs, key);
     let value = match name {
         "img" | "area" | "input" => attr("alt"),
         "meta" => match attr("name") {
@@ -374,6 +366,13 @@ fn emit_attribute_text(
         out.text_run(html, range.start, range.end);
         out.block_break(tag);
     }
+}
+
+/// The attribute named `key` (ASCII case-insensitive), if the tag has it.
+fn find_attr<'a>(html: &str, attrs: &'a [Attr], key: &str) -> Option<&'a Attr> {
+    attrs
+        .iter()
+        .find(|a| html[a.name.clone()].eq_ignore_ascii_case(key))
 }
 
 #[derive(Debug)]
