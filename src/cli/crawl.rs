@@ -406,7 +406,7 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
     cfg.fetch.resolve = resolve;
     let dir = args.db.dir();
     let store = open_store(&dir)?;
-    if cfg.seeds.is_empty() && store.frontier_len() == 0 && !bad.is_empty() {
+    if cfg.seeds.is_empty() && store.frontier_len()? == 0 && !bad.is_empty() {
         anyhow::bail!(
             "no valid seed URL in {} and nothing left to resume",
             args.seeds.display()

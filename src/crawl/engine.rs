@@ -358,7 +358,7 @@ pub async fn crawl(
         },
         done_before,
         last_url: String::new(),
-        queued: shared.store.frontier_len(),
+        queued: shared.store.frontier_len()? as usize,
     };
     let now = Instant::now();
     for h in shared.store.frontier_hosts()? {
@@ -421,7 +421,7 @@ pub async fn crawl(
             })
         })
         .collect();
-    s.queued = store.frontier_len() as u64;
+    s.queued = store.frontier_len()?;
     s.elapsed_secs = started.elapsed().as_secs_f64();
     s.pages_per_sec = if s.elapsed_secs > 0.0 {
         s.pages_done as f64 / s.elapsed_secs
@@ -804,10 +804,10 @@ fn blank_page(shared: &Shared, host: &str, entry: &FrontierEntry, state: PageSta
 async fn fetch_robots(shared: &Shared, host: &str) -> Result<Robots, (String, Option<Duration>)> {
     let scheme_host = shared
         .store
-        .next_in_frontier(host, None)
+        .peek_frontier(host)
         .ok()
         .flatten()
-        .and_then(|(_, e)| Url::parse(&e.url).ok())
+        .and_then(|e| Url::parse(&e.url).ok())
         .map(|u| format!("{}://{}", u.scheme(), host))
         .unwrap_or_else(|| format!("http://{host}"));
     let mut url =

@@ -5,10 +5,10 @@
 //! | `pages` | normalized URL | [`PageRecord`] (JSON) |
 //! | `bodies` | SHA-256 of the raw body (32 bytes) | the raw body, zstd-compressed |
 //! | `hits` | hit id (8 bytes) | [`StoredHit`] (JSON) |
-//! | `frontier` | `host \0 seq` (seq big-endian) | [`FrontierEntry`] (JSON) |
-//! | `seen` | normalized URL | generation (u32 BE) + [`SeenState`] byte |
+//! | `frontier` | `host \0 seq` (seq big-endian), or `host \0 seq index` once a chunk is taken apart | one [`FrontierEntry`], or a chunk of them (JSON object or array) |
+//! | `seen_fp` | bucket (2 bytes of the URL's SHA-256) | 13-byte entries: 8 more bytes of the hash, generation (u32 BE), [`SeenState`] byte |
 //! | `hosts` | `robots\0host`, `budget\0gen\0host`, `qv\0gen\0host+path` | robots cache, per-host counters |
-//! | `meta` | `generation`, `scope`, `done\0gen` | crawl-wide state |
+//! | `meta` | `generation`, `scope`, `done\0gen`, `queued` | crawl-wide state |
 //!
 //! A page's record, its hits, its "done" mark, the removal of its frontier
 //! entry and the admission of its outlinks are one sled transaction
@@ -19,12 +19,21 @@
 //! harmless and is reused when the page is fetched again.
 //!
 //! The frontier lives on disk, keyed by host so the scheduler can take the
-//! next URL of a host with one range read: the crawler's memory does not grow
-//! with the number of queued URLs.
+//! next URL of a host with one range read. Memory must not grow with the
+//! number of queued URLs, and sled keeps a little bookkeeping in memory for
+//! every node of its tree (a leaf holds at most 16 keys), so the number of
+//! keys is what has to stay small:
+//! * a page's new outlinks are queued as one chunk per host (one key), taken
+//!   apart into single entries only when the scheduler reaches the chunk;
+//! * the seen set is 65,536 buckets keyed by two bytes of the URL's SHA-256,
+//!   each holding 13-byte entries (an 8-byte fingerprint, so 80 bits of the
+//!   hash in all: a false "already seen" is not expected below 10^11 URLs).
 //!
 //! This module knows nothing about HTTP or scanning; it stores what `crawl`
 //! hands it.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -41,7 +50,7 @@ pub const DEFAULT_DB_DIR: &str = "finscan-data";
 
 /// sled's page cache; kept small because the crawler must run in a flat,
 /// modest amount of memory (sled's default is 1 GiB).
-const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+const CACHE_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -345,27 +354,49 @@ pub fn frontier_host(key: &[u8]) -> &str {
     std::str::from_utf8(&key[..end]).unwrap_or("")
 }
 
-fn seen_value(generation: u32, state: SeenState) -> [u8; 5] {
-    let g = generation.to_be_bytes();
-    [
-        g[0],
-        g[1],
-        g[2],
-        g[3],
-        matches!(state, SeenState::Done) as u8,
-    ]
+/// Where a URL lives in the seen set: its bucket key and its fingerprint.
+fn seen_slot(url: &str) -> ([u8; 2], [u8; 8]) {
+    let d = Sha256::digest(url.as_bytes());
+    let mut fp = [0; 8];
+    fp.copy_from_slice(&d[2..10]);
+    ([d[0], d[1]], fp)
 }
 
-fn parse_seen(v: &[u8]) -> Option<(u32, SeenState)> {
-    let g = u32::from_be_bytes(v.get(..4)?.try_into().ok()?);
-    Some((
-        g,
-        if v.get(4) == Some(&1) {
+const SEEN_ENTRY: usize = 13;
+
+/// One bucket of the seen set: [`SEEN_ENTRY`]-byte entries, fingerprint
+/// (8 bytes), generation (u32 BE), 1 if done.
+#[derive(Default)]
+struct SeenBucket(Vec<u8>);
+
+impl SeenBucket {
+    fn find(&self, fp: &[u8; 8]) -> Option<usize> {
+        self.0
+            .chunks_exact(SEEN_ENTRY)
+            .position(|e| e[..8] == fp[..])
+            .map(|i| i * SEEN_ENTRY)
+    }
+
+    fn get(&self, fp: &[u8; 8]) -> Option<(u32, SeenState)> {
+        let e = &self.0[self.find(fp)?..][..SEEN_ENTRY];
+        let g = u32::from_be_bytes([e[8], e[9], e[10], e[11]]);
+        let state = if e[12] == 1 {
             SeenState::Done
         } else {
             SeenState::Queued
-        },
-    ))
+        };
+        Some((g, state))
+    }
+
+    fn set(&mut self, fp: &[u8; 8], generation: u32, state: SeenState) {
+        let at = self.find(fp).unwrap_or_else(|| {
+            self.0.extend_from_slice(fp);
+            self.0.extend_from_slice(&[0; SEEN_ENTRY - 8]);
+            self.0.len() - SEEN_ENTRY
+        });
+        self.0[at + 8..at + 12].copy_from_slice(&generation.to_be_bytes());
+        self.0[at + 12] = matches!(state, SeenState::Done) as u8;
+    }
 }
 
 fn counter(v: Option<sled::IVec>) -> u64 {
@@ -391,7 +422,7 @@ impl Store {
             bodies: t("bodies")?,
             hits: t("hits")?,
             frontier: t("frontier")?,
-            seen: t("seen")?,
+            seen: t("seen_fp")?,
             hosts: t("hosts")?,
             meta: t("meta")?,
             db,
@@ -446,11 +477,14 @@ impl Store {
     }
 
     pub fn seen_state(&self, url: &str, generation: u32) -> Result<Option<SeenState>> {
-        Ok(self
-            .seen
-            .get(url)?
-            .and_then(|v| parse_seen(&v))
-            .and_then(|(g, s)| (g == generation).then_some(s)))
+        let (bucket, fp) = seen_slot(url);
+        let b = SeenBucket(
+            self.seen
+                .get(bucket)?
+                .map(|v| v.to_vec())
+                .unwrap_or_default(),
+        );
+        Ok(b.get(&fp).and_then(|(g, s)| (g == generation).then_some(s)))
     }
 
     pub fn page(&self, url: &str) -> Result<Option<PageRecord>> {
@@ -507,12 +541,12 @@ impl Store {
         Ok(hosts)
     }
 
-    /// The first queued URL of `host` whose key is after `after`.
-    pub fn next_in_frontier(
+    /// The first frontier record of `host` after `after`, raw.
+    fn frontier_first(
         &self,
         host: &str,
         after: Option<&[u8]>,
-    ) -> Result<Option<(Vec<u8>, FrontierEntry)>> {
+    ) -> Result<Option<(sled::IVec, sled::IVec)>> {
         let mut end = host.as_bytes().to_vec();
         end.push(1);
         let start = match after {
@@ -523,33 +557,91 @@ impl Store {
                 std::ops::Bound::Included(s)
             }
         };
-        match self
+        Ok(self
             .frontier
             .range((start, std::ops::Bound::Excluded(end)))
             .next()
-        {
-            Some(kv) => {
-                let (k, v) = kv?;
-                Ok(Some((k.to_vec(), de(&k, &v)?)))
+            .transpose()?)
+    }
+
+    /// The first queued URL of `host` whose key is after `after`. A chunk
+    /// reached here is taken apart into single entries (keys `chunk key ‖
+    /// index`, which sort where the chunk was) so that each can be
+    /// dispatched, finished and removed on its own.
+    pub fn next_in_frontier(
+        &self,
+        host: &str,
+        after: Option<&[u8]>,
+    ) -> Result<Option<(Vec<u8>, FrontierEntry)>> {
+        loop {
+            let Some((k, v)) = self.frontier_first(host, after)? else {
+                return Ok(None);
+            };
+            if v.first() != Some(&b'[') {
+                return Ok(Some((k.to_vec(), de(&k, &v)?)));
             }
-            None => Ok(None),
+            let entries: Vec<FrontierEntry> = de(&k, &v)?;
+            let r = self.frontier.transaction(|f| {
+                if f.remove(&k)?.is_some() {
+                    for (i, e) in entries.iter().enumerate() {
+                        let mut ki = k.to_vec();
+                        ki.extend_from_slice(&(i as u32).to_be_bytes());
+                        f.insert(ki, ser(e))?;
+                    }
+                }
+                Ok(())
+            });
+            txn_result(r)?;
         }
     }
 
-    pub fn frontier_len(&self) -> usize {
-        self.frontier.len()
+    /// The first queued URL of `host`, read without changing anything.
+    pub fn peek_frontier(&self, host: &str) -> Result<Option<FrontierEntry>> {
+        let Some((k, v)) = self.frontier_first(host, None)? else {
+            return Ok(None);
+        };
+        if v.first() == Some(&b'[') {
+            let entries: Vec<FrontierEntry> = de(&k, &v)?;
+            Ok(entries.into_iter().next())
+        } else {
+            de(&k, &v).map(Some)
+        }
+    }
+
+    /// URLs queued (counted as they are admitted and finished; a database
+    /// without the count is counted once).
+    pub fn frontier_len(&self) -> Result<u64> {
+        if let Some(v) = self.meta.get(QUEUED_KEY)? {
+            return Ok(counter(Some(v)));
+        }
+        let mut n = 0u64;
+        for kv in self.frontier.iter() {
+            let (k, v) = kv?;
+            n += if v.first() == Some(&b'[') {
+                de::<Vec<serde::de::IgnoredAny>>(&k, &v)?.len() as u64
+            } else {
+                1
+            };
+        }
+        self.meta.insert(QUEUED_KEY, &n.to_be_bytes())?;
+        Ok(n)
     }
 
     /// Admits seed URLs (and cross-host redirect targets) to the frontier;
     /// returns the hosts that received URLs.
     pub fn enqueue(&self, links: &[NewLink], adm: Admission) -> Result<CommitOutcome> {
-        let r = (&self.frontier, &self.seen, &self.hosts).transaction(|(frontier, seen, hosts)| {
-            let mut out = CommitOutcome::default();
-            for l in links {
-                admit(frontier, seen, hosts, l, adm, &mut out)?;
-            }
-            Ok(out)
-        });
+        self.frontier_len()?; // the count must exist before it is changed
+        let r = (&self.frontier, &self.seen, &self.hosts, &self.meta).transaction(
+            |(frontier, seen, hosts, meta)| {
+                let mut out = CommitOutcome::default();
+                let mut adm_run = Admitter::new(adm);
+                for l in links {
+                    adm_run.admit(seen, hosts, l, &mut out)?;
+                }
+                adm_run.finish(frontier, seen, hosts, meta, 0)?;
+                Ok(out)
+            },
+        );
         txn_result(r)
     }
 
@@ -569,6 +661,7 @@ impl Store {
     /// one transaction. A hit already stored (same id) keeps its id, status
     /// and `first_seen` and gets the new `last_seen`.
     pub fn commit_page(&self, c: &PageCommit, adm: Admission) -> Result<CommitOutcome> {
+        self.frontier_len()?;
         let page_key = c.page.url.as_bytes();
         let done_key = format!("done\0{}", adm.generation);
         let r = (
@@ -596,17 +689,18 @@ impl Store {
                     hits.insert(key, ser(&h))?;
                 }
                 pages.insert(page_key, ser(&c.page))?;
-                let done = seen_value(adm.generation, SeenState::Done);
-                seen.insert(page_key, &done)?;
+                let mut adm_run = Admitter::new(adm);
+                adm_run.mark_done(seen, &c.page.url)?;
                 for u in &c.also_done {
-                    seen.insert(u.as_bytes(), &done)?;
+                    adm_run.mark_done(seen, u)?;
                 }
-                frontier.remove(c.frontier_key.as_slice())?;
+                let removed = frontier.remove(c.frontier_key.as_slice())?.is_some();
                 let n = counter(meta.get(&done_key)?) + 1;
                 meta.insert(done_key.as_bytes(), &n.to_be_bytes())?;
                 for l in &c.links {
-                    admit(frontier, seen, hosts, l, adm, &mut out)?;
+                    adm_run.admit(seen, hosts, l, &mut out)?;
                 }
+                adm_run.finish(frontier, seen, hosts, meta, removed as u64)?;
                 Ok(out)
             });
         let out = txn_result(r)?;
@@ -641,43 +735,143 @@ fn txn_result<T>(r: std::result::Result<T, TransactionError<StoreError>>) -> Res
     })
 }
 
-/// Admits one link inside a transaction: skipped if seen in this generation,
-/// refused over the per-host budget or the query-variant cap.
-fn admit(
-    frontier: &TransactionalTree,
-    seen: &TransactionalTree,
-    hosts: &TransactionalTree,
-    l: &NewLink,
+const QUEUED_KEY: &[u8] = b"queued";
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+/// Link admission inside one transaction. Reads and writes are gathered so
+/// that each seen bucket, counter and host chunk is read and written once
+/// per transaction, not once per link.
+struct Admitter {
     adm: Admission,
-    out: &mut CommitOutcome,
-) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
-    let key = l.entry.url.as_bytes();
-    if let Some((g, _)) = seen.get(key)?.and_then(|v| parse_seen(&v))
-        && g == adm.generation
-    {
-        return Ok(());
+    buckets: HashMap<[u8; 2], (SeenBucket, bool)>,
+    /// `budget` and `qv` counters: key → (count, changed).
+    counters: HashMap<Vec<u8>, (u64, bool)>,
+    /// New entries per host, in order of arrival.
+    chunks: Vec<(String, Vec<FrontierEntry>)>,
+    admitted: u64,
+}
+
+impl Admitter {
+    fn new(adm: Admission) -> Admitter {
+        Admitter {
+            adm,
+            buckets: Default::default(),
+            counters: Default::default(),
+            chunks: Vec::new(),
+            admitted: 0,
+        }
     }
-    let budget_key = format!("budget\0{}\0{}", adm.generation, l.host);
-    let used = counter(hosts.get(budget_key.as_bytes())?);
-    if used >= adm.per_host_budget {
-        out.refused += 1;
-        return Ok(());
+
+    fn bucket(
+        &mut self,
+        seen: &TransactionalTree,
+        b: [u8; 2],
+    ) -> TxResult<&mut (SeenBucket, bool)> {
+        Ok(match self.buckets.entry(b) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let v = seen.get(b)?.map(|v| v.to_vec()).unwrap_or_default();
+                e.insert((SeenBucket(v), false))
+            }
+        })
     }
-    if let Some(qp) = &l.query_path {
-        let qv_key = format!("qv\0{}\0{qp}", adm.generation);
-        let n = counter(hosts.get(qv_key.as_bytes())?);
-        if n >= adm.max_query_variants {
+
+    fn counter(&mut self, hosts: &TransactionalTree, key: Vec<u8>) -> TxResult<&mut (u64, bool)> {
+        Ok(match self.counters.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let n = counter(hosts.get(e.key())?);
+                e.insert((n, false))
+            }
+        })
+    }
+
+    fn mark_done(&mut self, seen: &TransactionalTree, url: &str) -> TxResult<()> {
+        let (b, fp) = seen_slot(url);
+        let generation = self.adm.generation;
+        let (bucket, changed) = self.bucket(seen, b)?;
+        bucket.set(&fp, generation, SeenState::Done);
+        *changed = true;
+        Ok(())
+    }
+
+    /// Admits one link: skipped if seen in this generation, refused over
+    /// the per-host budget or the query-variant cap.
+    fn admit(
+        &mut self,
+        seen: &TransactionalTree,
+        hosts: &TransactionalTree,
+        l: &NewLink,
+        out: &mut CommitOutcome,
+    ) -> TxResult<()> {
+        let adm = self.adm;
+        let (b, fp) = seen_slot(&l.entry.url);
+        if let Some((g, _)) = self.bucket(seen, b)?.0.get(&fp)
+            && g == adm.generation
+        {
+            return Ok(());
+        }
+        let budget_key = format!("budget\0{}\0{}", adm.generation, l.host).into_bytes();
+        if self.counter(hosts, budget_key.clone())?.0 >= adm.per_host_budget {
             out.refused += 1;
             return Ok(());
         }
-        hosts.insert(qv_key.as_bytes(), &(n + 1).to_be_bytes())?;
+        if let Some(qp) = &l.query_path {
+            let qv = self.counter(hosts, format!("qv\0{}\0{qp}", adm.generation).into_bytes())?;
+            if qv.0 >= adm.max_query_variants {
+                out.refused += 1;
+                return Ok(());
+            }
+            *qv = (qv.0 + 1, true);
+        }
+        let budget = self.counter(hosts, budget_key)?;
+        *budget = (budget.0 + 1, true);
+        let (bucket, changed) = self.bucket(seen, b)?;
+        bucket.set(&fp, adm.generation, SeenState::Queued);
+        *changed = true;
+        match self.chunks.iter_mut().find(|(h, _)| *h == l.host) {
+            Some((_, c)) => c.push(l.entry.clone()),
+            None => self.chunks.push((l.host.clone(), vec![l.entry.clone()])),
+        }
+        self.admitted += 1;
+        out.queued_hosts.push(l.host.clone());
+        Ok(())
     }
-    hosts.insert(budget_key.as_bytes(), &(used + 1).to_be_bytes())?;
-    seen.insert(key, &seen_value(adm.generation, SeenState::Queued))?;
-    let fk = frontier_key(&l.host, frontier.generate_id()?);
-    frontier.insert(fk, ser(&l.entry))?;
-    out.queued_hosts.push(l.host.clone());
-    Ok(())
+
+    /// Writes what was gathered; `removed` frontier entries were taken out
+    /// by the caller.
+    fn finish(
+        self,
+        frontier: &TransactionalTree,
+        seen: &TransactionalTree,
+        hosts: &TransactionalTree,
+        meta: &TransactionalTree,
+        removed: u64,
+    ) -> TxResult<()> {
+        for (b, (bucket, changed)) in self.buckets {
+            if changed {
+                seen.insert(&b, bucket.0)?;
+            }
+        }
+        for (k, (n, changed)) in self.counters {
+            if changed {
+                hosts.insert(k, &n.to_be_bytes())?;
+            }
+        }
+        for (host, entries) in &self.chunks {
+            let key = frontier_key(host, frontier.generate_id()?);
+            match entries.as_slice() {
+                [one] => frontier.insert(key, ser(one))?,
+                many => frontier.insert(key, ser(&many))?,
+            };
+        }
+        if self.admitted != removed {
+            let n = (counter(meta.get(QUEUED_KEY)?) + self.admitted).saturating_sub(removed);
+            meta.insert(QUEUED_KEY, &n.to_be_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (UTC) for a Unix time; sorts as text in time order.
@@ -734,6 +928,40 @@ mod tests {
                 via: None,
             },
             query_path: None,
+        }
+    }
+
+    fn bare_commit(frontier_key: Vec<u8>, url: &str) -> PageCommit {
+        PageCommit {
+            frontier_key,
+            page: PageRecord {
+                url: url.into(),
+                host: "a".into(),
+                state: PageState::Fetched,
+                status: Some(200),
+                final_url: url.into(),
+                redirects: vec![],
+                content_type: None,
+                charset: None,
+                sha256: None,
+                bytes: 0,
+                truncated: false,
+                title: None,
+                icp: None,
+                psb: None,
+                operator: None,
+                fetched_at: "2020-01-01T00:00:00Z".into(),
+                depth: 0,
+                etag: None,
+                last_modified: None,
+                error: None,
+                hit_ids: vec![],
+                links: 0,
+                generation: 1,
+            },
+            also_done: vec![],
+            hits: vec![],
+            links: vec![],
         }
     }
 
@@ -821,38 +1049,10 @@ mod tests {
             first_seen: "2020-01-01T00:00:00Z".into(),
             last_seen: "2020-01-01T00:00:00Z".into(),
         };
-        let page = PageRecord {
-            url: "http://a/1".into(),
-            host: "a".into(),
-            state: PageState::Fetched,
-            status: Some(200),
-            final_url: "http://a/1".into(),
-            redirects: vec![],
-            content_type: None,
-            charset: None,
-            sha256: None,
-            bytes: 0,
-            truncated: false,
-            title: None,
-            icp: None,
-            psb: None,
-            operator: None,
-            fetched_at: "2020-01-01T00:00:00Z".into(),
-            depth: 0,
-            etag: None,
-            last_modified: None,
-            error: None,
-            hit_ids: vec![hit.id.clone()],
-            links: 0,
-            generation: 1,
-        };
-        let mut c = PageCommit {
-            frontier_key: key,
-            page,
-            also_done: vec![],
-            hits: vec![hit.clone()],
-            links: vec![link("a", "http://a/1"), link("a", "http://a/2")],
-        };
+        let mut c = bare_commit(key, "http://a/1");
+        c.page.hit_ids = vec![hit.id.clone()];
+        c.hits = vec![hit.clone()];
+        c.links = vec![link("a", "http://a/1"), link("a", "http://a/2")];
         let out = s.commit_page(&c, ADM).unwrap();
         assert_eq!(
             (out.new_hits, out.seen_again, out.queued_hosts.len()),
@@ -871,6 +1071,88 @@ mod tests {
             Some(SeenState::Done)
         );
         assert_eq!(s.done_count(1).unwrap(), 2);
+    }
+
+    #[test]
+    fn outlinks_are_one_chunk_per_host_taken_apart_in_order() {
+        let (_d, s) = store();
+        s.enqueue(&[link("a", "http://a/")], ADM).unwrap();
+        let (key, _) = s.next_in_frontier("a", None).unwrap().unwrap();
+        let mut c = bare_commit(key, "http://a/");
+        c.links = (1..=5)
+            .map(|i| link("a", &format!("http://a/{i}")))
+            .chain([link("b", "http://b/1"), link("a", "http://a/1")])
+            .collect();
+        let out = s.commit_page(&c, ADM).unwrap();
+        assert_eq!(
+            out.queued_hosts.len(),
+            6,
+            "the repeated link is not queued twice"
+        );
+        // one key for a's five links, one for b's
+        assert_eq!(s.frontier.len(), 2);
+        assert_eq!(s.frontier_len().unwrap(), 6);
+        assert_eq!(s.peek_frontier("a").unwrap().unwrap().url, "http://a/1");
+        let mut cursor: Option<Vec<u8>> = None;
+        let mut urls = Vec::new();
+        while let Some((k, e)) = s.next_in_frontier("a", cursor.as_deref()).unwrap() {
+            urls.push(e.url);
+            cursor = Some(k);
+        }
+        assert_eq!(
+            urls,
+            [
+                "http://a/1",
+                "http://a/2",
+                "http://a/3",
+                "http://a/4",
+                "http://a/5"
+            ]
+        );
+        // taking the chunk apart neither loses nor adds queued URLs
+        assert_eq!(s.frontier.len(), 6);
+        assert_eq!(s.frontier_len().unwrap(), 6);
+        let done = bare_commit(cursor.unwrap(), "http://a/5");
+        s.commit_page(&done, ADM).unwrap();
+        assert_eq!(s.frontier_len().unwrap(), 5);
+        assert_eq!(
+            s.seen_state("http://a/5", 1).unwrap(),
+            Some(SeenState::Done)
+        );
+        assert_eq!(
+            s.seen_state("http://a/4", 1).unwrap(),
+            Some(SeenState::Queued)
+        );
+        assert_eq!(s.seen_state("http://a/4", 2).unwrap(), None);
+        assert_eq!(s.seen_state("http://a/9", 1).unwrap(), None);
+    }
+
+    #[test]
+    fn queued_count_is_rebuilt_when_missing() {
+        let (_d, s) = store();
+        s.enqueue(&[link("a", "http://a/")], ADM).unwrap();
+        let (key, _) = s.next_in_frontier("a", None).unwrap().unwrap();
+        let mut c = bare_commit(key, "http://a/");
+        c.links = vec![link("a", "http://a/1"), link("a", "http://a/2")];
+        s.commit_page(&c, ADM).unwrap();
+        s.meta.remove(QUEUED_KEY).unwrap();
+        assert_eq!(s.frontier_len().unwrap(), 2);
+    }
+
+    #[test]
+    fn seen_buckets_keep_many_urls_apart() {
+        let (_d, s) = store();
+        let links: Vec<NewLink> = (0..20_000)
+            .map(|i| link("a", &format!("http://a/{i}")))
+            .collect();
+        let adm = Admission {
+            per_host_budget: u64::MAX,
+            ..ADM
+        };
+        assert_eq!(s.enqueue(&links, adm).unwrap().queued_hosts.len(), 20_000);
+        assert_eq!(s.enqueue(&links, adm).unwrap().queued_hosts.len(), 0);
+        assert!(s.seen.len() <= 1 << 16);
+        assert_eq!(s.frontier_len().unwrap(), 20_000);
     }
 
     #[test]
