@@ -82,6 +82,7 @@ enum RulesCommand {
 }
 
 fn main() -> ExitCode {
+    cli::memory::tune_allocator();
     let args = Args::parse();
     let result = match args.command {
         Command::Scan(a) => cli::scan::run(a),
