@@ -5,6 +5,7 @@
 mod crawl_support;
 
 use std::collections::BTreeSet;
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -1110,4 +1111,58 @@ fn scope_exclude_max_pages_and_user_agent() {
         ua.starts_with("finscan/") && ua.contains("+http"),
         "names finscan and a contact URL: {ua}"
     );
+}
+
+/// In a terminal the crawl draws a progress line (pages/s, queue, errors,
+/// hits) and ends with the human summary. `script` (util-linux) gives the
+/// crawler a pseudo-terminal as stderr.
+#[test]
+fn a_terminal_gets_a_progress_line_and_a_summary() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` to make a pseudo-terminal");
+        return;
+    }
+    let srv = serve(|r| match r.path() {
+        "/robots.txt" => allow_all(),
+        "/" => html(
+            &(1..=6)
+                .map(|i| format!(r#"<a href="/{i}.html">{i}</a>"#))
+                .collect::<String>(),
+        ),
+        _ => html("本平台承诺保本保息"),
+    });
+    let s = Scratch::new();
+    let seeds = s.seeds(&[url("a.test", srv.port, "/")]);
+    let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+    // 4 requests/s over 8 requests: the run lasts about two seconds, many
+    // times the bar's 120 ms tick.
+    let cmd = [
+        BIN,
+        "crawl",
+        "--seeds",
+        seeds.to_str().unwrap(),
+        "--db",
+        s.db().to_str().unwrap(),
+        "--rate-per-host",
+        "4",
+        "--resolve",
+        &format!("a.test:{}:127.0.0.1", srv.port),
+    ]
+    .map(quote)
+    .join(" ");
+    let out = Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .env_remove("FINSCAN_DB")
+        .env("COLUMNS", "160")
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        tty.contains("pages/s · queue"),
+        "no progress line in:\n{tty}"
+    );
+    assert!(tty.contains("errors 0 · hits"), "{tty}");
+    assert!(tty.contains("page(s) in"), "no summary in:\n{tty}");
+    assert_eq!(out.status.code(), Some(1), "{tty}");
+    assert_eq!(srv.count("a.test", "/6.html"), 1);
 }
