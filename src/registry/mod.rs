@@ -14,7 +14,7 @@
 //! * [`prefilter`]: a sound one-pass test that lets records without
 //!   candidates skip the scanner (most of a registry);
 //! * [`profile`]: site profiles that extract records from registry web pages;
-//! * [`store`]: the `companies` and `company_hits` trees of the database.
+//! * [`store`]: the `registry` tree of the database (companies and their hits).
 //!
 //! Scanning itself is the [`Scanner`]'s (`name` and `scope` rules, word
 //! boundaries, negation, allow spans); this module decides what a record's

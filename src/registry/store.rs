@@ -1,16 +1,21 @@
-//! Stored registry results: the `companies` and `company_hits` trees of the
-//! sled database.
+//! Stored registry results: the `registry` tree of the sled database, one
+//! value per company holding the company and its hits (JSON), so a company
+//! and its hits are always written together.
 //!
 //! A company is keyed by its credit code (`uscc:91610902MA70B5XK71`), or by
 //! its name when the code is missing or invalid (`name:安康鑫源理财有限公司`,
 //! white space removed, full-width ASCII made half-width), so scanning the
-//! same registry again updates the entry instead of adding a second one. A
-//! company and its hits are written in one transaction: a crash never leaves
-//! hits without their company or the other way round.
+//! same registry again updates the entry instead of adding a second one.
 //!
 //! Only companies with hits are stored, plus companies already stored (a
 //! rescan that finds a company clean records that, with no hits), so the
 //! database grows with the flagged companies, not with the registry.
+//!
+//! sled costs tens of microseconds per read or write, so reads are avoided:
+//! a Bloom filter of the stored keys answers "was this company stored?" for
+//! every record, and only a "maybe" costs a read. The filter is saved in the
+//! `registry_filter` tree when a scan finishes and marked stale while a scan
+//! runs; after a crash it is rebuilt from the keys.
 //!
 //! This module owns these two trees only; the crawler's trees (`store`) are
 //! opened from the same directory by their own module.
@@ -19,15 +24,20 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 
 use super::allow::normalize_name;
 use super::{CodeStatus, Record, RecordScan};
 
-pub const COMPANIES: &str = "companies";
-pub const COMPANY_HITS: &str = "company_hits";
+pub const COMPANIES: &str = "registry";
+pub const FILTER: &str = "registry_filter";
 /// Page cache of the database while scanning.
-pub const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// Keys the Bloom filter is sized for at least (1.2 MB at 1 % false
+/// positives); a database with more than half as many gets a filter for
+/// twice its keys.
+const FILTER_KEYS: usize = 1 << 20;
+const FILTER_FP: f64 = 0.01;
+const FILTER_SEED: &[u8; 32] = b"finscan registry companies bloom";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -87,6 +97,19 @@ pub struct StoredHit {
     pub end: usize,
 }
 
+/// The stored value: a company and its hits.
+#[derive(Deserialize)]
+struct Stored {
+    company: StoredCompany,
+    hits: Vec<StoredHit>,
+}
+
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    company: &'a StoredCompany,
+    hits: &'a [StoredHit],
+}
+
 /// What [`RegistryStore::save`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Saved {
@@ -101,6 +124,52 @@ impl Drop for RegistryStore {
     fn drop(&mut self) {
         let _ = self.commit();
     }
+}
+
+/// A Bloom filter of stored keys, the number of keys stored and the number
+/// it was sized for.
+type Filter = (bloomfilter::Bloom<[u8]>, u64, u64);
+
+/// A filter for twice `keys` (at least [`FILTER_KEYS`]), and that capacity.
+fn new_filter(keys: u64) -> Result<(bloomfilter::Bloom<[u8]>, u64), StoreError> {
+    let capacity = (FILTER_KEYS as u64).max(keys.saturating_mul(2));
+    let f =
+        bloomfilter::Bloom::new_for_fp_rate_with_seed(capacity as usize, FILTER_FP, FILTER_SEED)
+            .map_err(|e| StoreError::Sled(sled::Error::Unsupported(e.into())))?;
+    Ok((f, capacity))
+}
+
+/// The saved filter, if it is current and not too full.
+fn load_filter(t: &sled::Tree) -> Result<Option<Filter>, StoreError> {
+    if t.get("state")?.as_deref() != Some(b"current".as_slice()) {
+        return Ok(None);
+    }
+    let number = |k: &str| -> Result<Option<u64>, StoreError> {
+        Ok(t.get(k)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+    };
+    let (Some(bytes), Some(keys), Some(capacity)) =
+        (t.get("filter")?, number("keys")?, number("capacity")?)
+    else {
+        return Ok(None);
+    };
+    // Past half the keys it was sized for, a larger one is built.
+    if keys.saturating_mul(2) > capacity {
+        return Ok(None);
+    }
+    Ok(bloomfilter::Bloom::from_slice(&bytes)
+        .ok()
+        .map(|f| (f, keys, capacity)))
+}
+
+/// A filter from every stored key: one pass over the tree.
+fn rebuild_filter(companies: &sled::Tree) -> Result<Filter, StoreError> {
+    let keys = companies.len() as u64;
+    let (mut filter, capacity) = new_filter(keys)?;
+    for k in companies.iter().keys() {
+        filter.set(&k?[..]);
+    }
+    Ok((filter, keys, capacity))
 }
 
 /// The key of a record: its valid credit code, else its name.
@@ -120,12 +189,20 @@ fn now() -> u64 {
 pub struct RegistryStore {
     db: sled::Db,
     companies: sled::Tree,
-    hits: sled::Tree,
-    /// Writes not yet committed: (key, company JSON, hits JSON), committed
-    /// together in one transaction every [`COMMIT_EVERY`] companies and by
-    /// [`RegistryStore::flush`] (a transaction per company made storing
-    /// 100k flagged companies take minutes).
-    pending: Vec<(String, Vec<u8>, Vec<u8>)>,
+    filter_tree: sled::Tree,
+    /// Every stored key is in it (false positives only cost a read).
+    stored: bloomfilter::Bloom<[u8]>,
+    /// Keys stored, as far as this process knows (sizes the next filter),
+    /// and the number of keys the filter was sized for.
+    keys: u64,
+    capacity: u64,
+    /// The saved filter is marked stale: writes may go ahead.
+    marked_stale: bool,
+    /// Writes not yet committed: (key, value), applied together in one
+    /// batch every [`COMMIT_EVERY`] companies and by
+    /// [`RegistryStore::flush`] (a write per company made storing 100k
+    /// flagged companies take minutes).
+    pending: Vec<(String, Vec<u8>)>,
     /// Index of `pending` by key, so a company seen twice before a commit
     /// is still updated, not duplicated.
     pending_index: std::collections::HashMap<String, usize>,
@@ -156,11 +233,23 @@ impl RegistryStore {
     /// `Db` per directory and process: the crawler passes its own).
     pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
         let companies = db.open_tree(COMPANIES)?;
-        let hits = db.open_tree(COMPANY_HITS)?;
+        let filter_tree = db.open_tree(FILTER)?;
+        let saved = load_filter(&filter_tree)?;
+        // A saved filter is marked stale by the first write (a crash then
+        // leaves it stale); a rebuilt one is not marked current on disk.
+        let marked_stale = saved.is_none();
+        let (stored, keys, capacity) = match saved {
+            Some(f) => f,
+            None => rebuild_filter(&companies)?,
+        };
         Ok(RegistryStore {
             db,
             companies,
-            hits,
+            filter_tree,
+            stored,
+            keys,
+            capacity,
+            marked_stale,
             pending: Vec::new(),
             pending_index: std::collections::HashMap::new(),
         })
@@ -177,16 +266,22 @@ impl RegistryStore {
         scan: &RecordScan,
     ) -> Result<Saved, StoreError> {
         let key = company_key(rec, &scan.code);
+        let maybe_stored = self.stored.check(key.as_bytes());
+        if scan.hits.is_empty() && !maybe_stored {
+            return Ok(Saved::Skipped);
+        }
         let pending_at = self.pending_index.get(&key).copied();
         let previous = match pending_at {
             Some(i) => Some(sled::IVec::from(self.pending[i].1.as_slice())),
-            None => self.companies.get(key.as_bytes())?,
+            None if maybe_stored => self.companies.get(key.as_bytes())?,
+            None => None,
         };
         if previous.is_none() && scan.hits.is_empty() {
             return Ok(Saved::Skipped);
         }
-        let previous: Option<StoredCompany> =
-            previous.map(|v| serde_json::from_slice(&v)).transpose()?;
+        let previous: Option<StoredCompany> = previous
+            .map(|v| serde_json::from_slice::<Stored>(&v).map(|s| s.company))
+            .transpose()?;
         let t = now();
         let company = StoredCompany {
             key: key.clone(),
@@ -227,13 +322,19 @@ impl RegistryStore {
                 end: h.raw.end,
             })
             .collect();
-        let company_json = serde_json::to_vec(&company)?;
-        let hits_json = serde_json::to_vec(&hits)?;
+        let value = serde_json::to_vec(&StoredRef {
+            company: &company,
+            hits: &hits,
+        })?;
+        if previous.is_none() {
+            self.stored.set(key.as_bytes());
+            self.keys += 1;
+        }
         match pending_at {
-            Some(i) => self.pending[i] = (key, company_json, hits_json),
+            Some(i) => self.pending[i] = (key, value),
             None => {
                 self.pending_index.insert(key.clone(), self.pending.len());
-                self.pending.push((key, company_json, hits_json));
+                self.pending.push((key, value));
             }
         }
         if self.pending.len() >= COMMIT_EVERY {
@@ -251,13 +352,9 @@ impl RegistryStore {
         &self,
     ) -> impl Iterator<Item = Result<(StoredCompany, Vec<StoredHit>), StoreError>> + '_ {
         self.companies.iter().map(move |kv| {
-            let (k, v) = kv?;
-            let company: StoredCompany = serde_json::from_slice(&v)?;
-            let hits = match self.hits.get(&k)? {
-                Some(h) => serde_json::from_slice(&h)?,
-                None => Vec::new(),
-            };
-            Ok((company, hits))
+            let (_, v) = kv?;
+            let s: Stored = serde_json::from_slice(&v)?;
+            Ok((s.company, s.hits))
         })
     }
 
@@ -269,35 +366,135 @@ impl RegistryStore {
         self.companies.is_empty()
     }
 
-    /// Writes the buffered companies and their hits in one transaction.
+    /// Writes the buffered companies in one atomic batch, in key order.
     fn commit(&mut self) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let pending = &self.pending;
-        (&self.companies, &self.hits)
-            .transaction(|(c, h)| {
-                for (key, company, hits) in pending {
-                    c.insert(key.as_bytes(), company.as_slice())?;
-                    h.insert(key.as_bytes(), hits.as_slice())?;
-                }
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Storage(s) => StoreError::Sled(s),
-                sled::transaction::TransactionError::Abort(()) => {
-                    StoreError::Sled(sled::Error::Unsupported("transaction aborted".into()))
-                }
-            })?;
-        self.pending.clear();
+        if !self.marked_stale {
+            self.filter_tree.insert("state", "stale")?;
+            self.marked_stale = true;
+        }
+        self.pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut batch = sled::Batch::default();
+        for (key, value) in self.pending.drain(..) {
+            batch.insert(key.as_bytes(), value);
+        }
+        self.companies.apply_batch(batch)?;
         self.pending_index.clear();
         Ok(())
     }
 
     /// Commits buffered writes and flushes the database to disk.
+    /// The filter is saved after the companies are on disk; the next
+    /// commit marks it stale again before writing, so a filter marked
+    /// current on disk never misses a stored key.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         self.commit()?;
         self.db.flush()?;
+        let mut b = sled::Batch::default();
+        b.insert("filter", self.stored.as_slice());
+        b.insert("keys", &self.keys.to_be_bytes());
+        b.insert("capacity", &self.capacity.to_be_bytes());
+        b.insert("state", "current");
+        self.filter_tree.apply_batch(b)?;
+        self.db.flush()?;
+        self.marked_stale = false;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{AllowList, RecordScanner};
+    use crate::rules::RuleSet;
+
+    fn record(line: u64, name: &str, uscc: &str) -> Record {
+        Record {
+            line,
+            name: name.into(),
+            uscc: Some(uscc.into()),
+            scope: "企业管理咨询".into(),
+            ..Record::default()
+        }
+    }
+
+    /// Scans and saves `(name, uscc)` records; returns what each save did.
+    fn save_all(store: &mut RegistryStore, records: &[(&str, &str)]) -> Vec<Saved> {
+        let scanner = RecordScanner::new(&RuleSet::bundled().unwrap(), AllowList::default());
+        records
+            .iter()
+            .enumerate()
+            .map(|(i, (name, uscc))| {
+                let rec = record(i as u64 + 1, name, uscc);
+                store.save("t.csv", &rec, &scanner.scan(&rec)).unwrap()
+            })
+            .collect()
+    }
+
+    const FLAGGED: (&str, &str) = ("安康鑫源理财有限公司", "91610902MA70B5XK71");
+    const CLEAN: (&str, &str) = ("安康鑫源商贸有限公司", "91610902MA70B5XK71");
+    const OTHER: (&str, &str) = ("汉滨区百货商店", "91110000600037341L");
+
+    fn stored(dir: &Path) -> Vec<StoredCompany> {
+        let s = RegistryStore::open(dir).unwrap();
+        s.companies().map(|c| c.unwrap().0).collect()
+    }
+
+    #[test]
+    fn a_company_found_clean_on_rescan_is_updated_through_the_saved_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = RegistryStore::open(dir.path()).unwrap();
+            assert_eq!(
+                save_all(&mut s, &[FLAGGED, OTHER]),
+                [Saved::New, Saved::Skipped]
+            );
+            s.flush().unwrap();
+        }
+        {
+            let mut s = RegistryStore::open(dir.path()).unwrap();
+            assert!(!s.marked_stale, "the saved filter was loaded");
+            // same code, renamed and clean: the stored entry is updated
+            assert_eq!(
+                save_all(&mut s, &[CLEAN, OTHER]),
+                [Saved::Updated, Saved::Skipped]
+            );
+            s.flush().unwrap();
+        }
+        let c = stored(dir.path());
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].scans, c[0].flagged), (2, false));
+        assert_eq!(c[0].name, CLEAN.0);
+    }
+
+    #[test]
+    fn a_crash_after_writes_leaves_the_filter_stale_and_it_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = RegistryStore::open(dir.path()).unwrap();
+            save_all(&mut s, &[OTHER]);
+            s.flush().unwrap(); // an empty filter marked current
+            save_all(&mut s, &[FLAGGED]);
+            // Dropping commits the companies but does not save the filter:
+            // what a crash after the last commit leaves.
+        }
+        let mut s = RegistryStore::open(dir.path()).unwrap();
+        assert!(s.marked_stale, "the filter was rebuilt, not loaded");
+        assert_eq!(save_all(&mut s, &[CLEAN]), [Saved::Updated]);
+    }
+
+    #[test]
+    fn reading_the_database_leaves_a_saved_filter_current() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = RegistryStore::open(dir.path()).unwrap();
+            save_all(&mut s, &[FLAGGED]);
+            s.flush().unwrap();
+        }
+        assert_eq!(stored(dir.path()).len(), 1);
+        let s = RegistryStore::open(dir.path()).unwrap();
+        assert!(!s.marked_stale);
     }
 }
