@@ -5,7 +5,7 @@
 //! | `pages` | normalized URL | [`PageRecord`] (JSON) |
 //! | `bodies` | SHA-256 of the raw body (32 bytes) | the raw body, zstd-compressed |
 //! | `hits` | hit id (8 bytes) | [`StoredHit`] (JSON) |
-//! | `frontier` | `host \0 seq` (seq big-endian), or `host \0 seq index` once a chunk is taken apart | one [`FrontierEntry`], or a chunk of them (JSON object or array) |
+//! | `frontier` | `host \0 seq` (seq big-endian), or `host \0 seq index` once a chunk is taken apart | one [`FrontierEntry`] (JSON), or a chunk of them (JSON array, zstd) |
 //! | `seen_fp` | bucket (2 bytes of the URL's SHA-256) | 13-byte entries: 8 more bytes of the hash, generation (u32 BE), [`SeenState`] byte |
 //! | `hosts` | `robots\0host`, `budget\0gen\0host`, `qv\0gen\0host+path` | robots cache, per-host counters |
 //! | `meta` | `generation`, `scope`, `done\0gen`, `queued` | crawl-wide state |
@@ -577,10 +577,10 @@ impl Store {
             let Some((k, v)) = self.frontier_first(host, after)? else {
                 return Ok(None);
             };
-            if v.first() != Some(&b'[') {
-                return Ok(Some((k.to_vec(), de(&k, &v)?)));
-            }
-            let entries: Vec<FrontierEntry> = de(&k, &v)?;
+            let entries = match decode_frontier(&k, &v)? {
+                Queued::One(e) => return Ok(Some((k.to_vec(), e))),
+                Queued::Chunk(entries) => entries,
+            };
             let r = self.frontier.transaction(|f| {
                 if f.remove(&k)?.is_some() {
                     for (i, e) in entries.iter().enumerate() {
@@ -600,12 +600,10 @@ impl Store {
         let Some((k, v)) = self.frontier_first(host, None)? else {
             return Ok(None);
         };
-        if v.first() == Some(&b'[') {
-            let entries: Vec<FrontierEntry> = de(&k, &v)?;
-            Ok(entries.into_iter().next())
-        } else {
-            de(&k, &v).map(Some)
-        }
+        Ok(match decode_frontier(&k, &v)? {
+            Queued::One(e) => Some(e),
+            Queued::Chunk(entries) => entries.into_iter().next(),
+        })
     }
 
     /// URLs queued (counted as they are admitted and finished; a database
@@ -617,10 +615,9 @@ impl Store {
         let mut n = 0u64;
         for kv in self.frontier.iter() {
             let (k, v) = kv?;
-            n += if v.first() == Some(&b'[') {
-                de::<Vec<serde::de::IgnoredAny>>(&k, &v)?.len() as u64
-            } else {
-                1
+            n += match decode_frontier(&k, &v)? {
+                Queued::One(_) => 1,
+                Queued::Chunk(entries) => entries.len() as u64,
             };
         }
         self.meta.insert(QUEUED_KEY, &n.to_be_bytes())?;
@@ -736,6 +733,32 @@ fn txn_result<T>(r: std::result::Result<T, TransactionError<StoreError>>) -> Res
 }
 
 const QUEUED_KEY: &[u8] = b"queued";
+
+/// A frontier value: one entry (JSON object), or a chunk of a page's links
+/// to one host (a JSON array, zstd-compressed: the URLs of one page share
+/// most of their bytes, and fewer bytes make every sled write cheaper).
+enum Queued {
+    One(FrontierEntry),
+    Chunk(Vec<FrontierEntry>),
+}
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+fn encode_chunk(entries: &[FrontierEntry]) -> Vec<u8> {
+    let json = ser(&entries);
+    zstd::encode_all(json.as_slice(), 1).unwrap_or(json)
+}
+
+fn decode_frontier(key: &[u8], v: &[u8]) -> Result<Queued> {
+    if v.starts_with(&ZSTD_MAGIC) {
+        let json = zstd::decode_all(v).map_err(|e| corrupt(key, e))?;
+        return de(key, &json).map(Queued::Chunk);
+    }
+    match v.first() {
+        Some(b'[') => de(key, v).map(Queued::Chunk),
+        _ => de(key, v).map(Queued::One),
+    }
+}
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
 
@@ -863,7 +886,7 @@ impl Admitter {
             let key = frontier_key(host, frontier.generate_id()?);
             match entries.as_slice() {
                 [one] => frontier.insert(key, ser(one))?,
-                many => frontier.insert(key, ser(&many))?,
+                many => frontier.insert(key, encode_chunk(many))?,
             };
         }
         if self.admitted != removed {
