@@ -120,34 +120,19 @@ pub fn host_key(u: &Url) -> String {
     }
 }
 
-/// Second-level labels under which registrations happen one level deeper
-/// (`example.com.cn` is registrable, `com.cn` is not). A short built-in list
-/// rather than the full Public Suffix List: it covers the Chinese and common
-/// suffixes finscan's sites use; an unlisted suffix errs on the narrow side.
-const SECOND_LEVEL: &[&str] = &[
-    "com", "net", "org", "gov", "edu", "ac", "co", "mil", "biz", "info", "sh", "bj", "tj", "cq",
-    "he", "sx", "nm", "ln", "jl", "hl", "js", "zj", "ah", "fj", "jx", "sd", "ha", "hb", "hn", "gd",
-    "gx", "hi", "sc", "gz", "yn", "xz", "sn", "gs", "qh", "nx", "xj", "tw", "hk", "mo",
-];
-
-/// The registrable domain of a host (`www.a.com.cn` → `a.com.cn`); IP
-/// addresses and single labels are their own domain.
+/// The registrable domain of a host (`www.a.com.cn` → `a.com.cn`,
+/// `x.github.io` → `x.github.io`) by Mozilla's Public Suffix List, compiled
+/// in by the `psl` crate; a suffix the list does not know (`.test`) counts
+/// as one label. IP addresses and bare suffixes are their own domain.
 pub fn registrable_domain(host: &str) -> String {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
         return host;
     }
-    let labels: Vec<&str> = host.split('.').collect();
-    let n = labels.len();
-    if n <= 2 {
-        return host;
+    match psl::domain_str(&host) {
+        Some(d) => d.to_owned(),
+        None => host,
     }
-    let take = if labels[n - 1].len() == 2 && SECOND_LEVEL.contains(&labels[n - 2]) {
-        3
-    } else {
-        2
-    };
-    labels[n - take..].join(".")
 }
 
 /// Which URLs belong to the crawl: the registrable domains of the seeds,
@@ -259,6 +244,13 @@ mod tests {
         assert_eq!(registrable_domain("bbs.a.cn"), "a.cn");
         assert_eq!(registrable_domain("x.y.example"), "y.example");
         assert_eq!(registrable_domain("127.0.0.1"), "127.0.0.1");
+        // from the full list, not a built-in handful
+        assert_eq!(registrable_domain("www.a.gov.cn"), "a.gov.cn");
+        assert_eq!(registrable_domain("p2p.xa.sn.cn"), "xa.sn.cn");
+        assert_eq!(registrable_domain("shop.example.co.uk"), "example.co.uk");
+        assert_eq!(registrable_domain("a.github.io"), "a.github.io");
+        assert_eq!(registrable_domain("WWW.A.COM.CN."), "a.com.cn");
+        assert_eq!(registrable_domain("com.cn"), "com.cn");
     }
 
     #[test]
