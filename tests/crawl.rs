@@ -1113,6 +1113,63 @@ fn scope_exclude_max_pages_and_user_agent() {
     );
 }
 
+/// `--contact` (or `FINSCAN_CONTACT`) puts the office running the crawl in
+/// the User-Agent, robots.txt included; `--user-agent` replaces it whole.
+#[test]
+fn the_contact_of_the_office_is_sent_in_the_user_agent() {
+    let agents = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let seen = agents.clone();
+    let srv = serve(move |r| {
+        seen.lock()
+            .unwrap()
+            .push(r.header("user-agent").unwrap_or("").to_owned());
+        match r.path() {
+            "/robots.txt" => allow_all(),
+            _ => html("x"),
+        }
+    });
+    let seeds = [url("a.test", srv.port, "/")];
+    let s = Scratch::new();
+    let mut c = crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test"],
+        &seeds,
+        &["--contact", "https://jrb.example.gov.cn/finscan"],
+    );
+    assert_eq!(run(c).code, 0);
+    let s = Scratch::new();
+    c = crawl_cmd(&s, srv.port, &["a.test"], &seeds, &[]);
+    c.env("FINSCAN_CONTACT", "finscan@jrb.example.gov.cn");
+    assert_eq!(run(c).code, 0);
+    let s = Scratch::new();
+    let extra = [
+        "--contact",
+        "x@example.cn",
+        "--user-agent",
+        "custom/1.0 (+mailto:ops@example.cn)",
+    ];
+    assert_eq!(
+        run(crawl_cmd(&s, srv.port, &["a.test"], &seeds, &extra)).code,
+        0
+    );
+    let agents = agents.lock().unwrap();
+    assert_eq!(agents.len(), 6, "robots.txt and / for each run: {agents:?}");
+    for ua in &agents[..2] {
+        assert!(
+            ua.starts_with("finscan/")
+                && ua.contains("(+https://jrb.example.gov.cn/finscan; +https://"),
+            "{ua}"
+        );
+    }
+    for ua in &agents[2..4] {
+        assert!(ua.contains("+finscan@jrb.example.gov.cn;"), "{ua}");
+    }
+    for ua in &agents[4..] {
+        assert_eq!(ua, "custom/1.0 (+mailto:ops@example.cn)");
+    }
+}
+
 /// In a terminal the crawl draws a progress line (pages/s, queue, errors,
 /// hits) and ends with the human summary. `script` (util-linux) gives the
 /// crawler a pseudo-terminal as stderr.

@@ -50,9 +50,13 @@ pub struct CrawlArgs {
     /// Requests in flight per host.
     #[arg(long, value_name = "N", default_value_t = 1)]
     host_concurrency: usize,
-    /// User-Agent header (keep a contact URL in it).
-    #[arg(long, value_name = "S", default_value = finscan::crawl::DEFAULT_USER_AGENT)]
-    user_agent: String,
+    /// Who runs this crawl, for site operators: a URL or an e-mail address,
+    /// sent in the User-Agent beside finscan's own.
+    #[arg(long, value_name = "URL|EMAIL", env = "FINSCAN_CONTACT")]
+    contact: Option<String>,
+    /// The whole User-Agent header instead (keep a contact in it).
+    #[arg(long, value_name = "S")]
+    user_agent: Option<String>,
     /// Map HOST:PORT to ADDR instead of asking DNS, like curl; ADDR may be private.
     #[arg(long, value_name = "HOST:PORT:ADDR")]
     resolve: Vec<String>,
@@ -398,7 +402,11 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
         registry,
         ..CrawlConfig::default()
     };
-    cfg.fetch.user_agent = args.user_agent.clone();
+    cfg.fetch.user_agent = match (&args.user_agent, &args.contact) {
+        (Some(ua), _) => ua.clone(),
+        (None, Some(c)) if !c.trim().is_empty() => finscan::crawl::user_agent(c),
+        _ => finscan::crawl::DEFAULT_USER_AGENT.to_owned(),
+    };
     cfg.fetch.timeout = Duration::from_secs_f64(args.timeout);
     cfg.fetch.connect_timeout = Duration::from_secs_f64(args.connect_timeout);
     cfg.fetch.max_body = args.max_body.max(1);

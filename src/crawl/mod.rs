@@ -24,9 +24,20 @@ pub mod urls;
 pub use engine::{CrawlConfig, CrawlError, Progress, Summary, crawl};
 
 /// The User-Agent finscan sends: names the tool and where to read about it,
-/// so a site operator can find out who is crawling and why.
+/// so a site operator can find out who is crawling and why. An office that
+/// runs finscan names itself with `--contact` (see [`user_agent`]).
 pub const DEFAULT_USER_AGENT: &str = concat!(
     "finscan/",
     env!("CARGO_PKG_VERSION"),
     " (+https://github.com/finscan/finscan#crawler)"
 );
+
+/// The User-Agent naming `contact` (a URL or an e-mail address of the
+/// office running the crawl) beside the tool.
+pub fn user_agent(contact: &str) -> String {
+    format!(
+        "finscan/{} (+{}; +https://github.com/finscan/finscan#crawler)",
+        env!("CARGO_PKG_VERSION"),
+        contact.trim()
+    )
+}
