@@ -771,31 +771,7 @@ fn record_failure(
 }
 
 fn blank_page(shared: &Shared, host: &str, entry: &FrontierEntry, state: PageState) -> PageRecord {
-    PageRecord {
-        url: entry.url.clone(),
-        host: host.to_owned(),
-        state,
-        status: None,
-        final_url: entry.url.clone(),
-        redirects: Vec::new(),
-        content_type: None,
-        charset: None,
-        sha256: None,
-        bytes: 0,
-        truncated: false,
-        title: None,
-        icp: None,
-        psb: None,
-        operator: None,
-        fetched_at: crate::store::now_rfc3339(),
-        depth: entry.depth,
-        etag: None,
-        last_modified: None,
-        error: None,
-        hit_ids: Vec::new(),
-        links: 0,
-        generation: shared.adm.generation,
-    }
+    PageRecord::blank(&entry.url, host, state, entry.depth, shared.adm.generation)
 }
 
 /// Fetches `/robots.txt` of a host, following up to 5 redirects (RFC 9309

@@ -138,6 +138,43 @@ pub struct PageRecord {
     pub generation: u32,
 }
 
+impl PageRecord {
+    /// A record of `url` with nothing learnt about it yet, stamped now.
+    pub fn blank(
+        url: &str,
+        host: &str,
+        state: PageState,
+        depth: u32,
+        generation: u32,
+    ) -> PageRecord {
+        PageRecord {
+            url: url.to_owned(),
+            host: host.to_owned(),
+            state,
+            status: None,
+            final_url: url.to_owned(),
+            redirects: Vec::new(),
+            content_type: None,
+            charset: None,
+            sha256: None,
+            bytes: 0,
+            truncated: false,
+            title: None,
+            icp: None,
+            psb: None,
+            operator: None,
+            fetched_at: now_rfc3339(),
+            depth,
+            etag: None,
+            last_modified: None,
+            error: None,
+            hit_ids: Vec::new(),
+            links: 0,
+            generation,
+        }
+    }
+}
+
 /// Review status of a hit; the lifecycle beyond `new` belongs to `review`.
 pub const HIT_STATUS_NEW: &str = "new";
 
@@ -958,29 +995,8 @@ mod tests {
         PageCommit {
             frontier_key,
             page: PageRecord {
-                url: url.into(),
-                host: "a".into(),
-                state: PageState::Fetched,
                 status: Some(200),
-                final_url: url.into(),
-                redirects: vec![],
-                content_type: None,
-                charset: None,
-                sha256: None,
-                bytes: 0,
-                truncated: false,
-                title: None,
-                icp: None,
-                psb: None,
-                operator: None,
-                fetched_at: "2020-01-01T00:00:00Z".into(),
-                depth: 0,
-                etag: None,
-                last_modified: None,
-                error: None,
-                hit_ids: vec![],
-                links: 0,
-                generation: 1,
+                ..PageRecord::blank(url, "a", PageState::Fetched, 0, 1)
             },
             also_done: vec![],
             hits: vec![],
