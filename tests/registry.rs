@@ -211,6 +211,66 @@ fn xlsx_with_a_title_row_gives_the_same_verdicts() {
     assert_eq!(records[0]["line"], 3);
 }
 
+/// A sheet far longer than the rows read ahead is read to its end in order,
+/// with blank rows, numeric cells and sparse columns; a missing sheet is an
+/// error naming the sheets there are.
+#[test]
+fn a_long_xlsx_sheet_is_streamed_in_order() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("long.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in ["企业名称", "统一社会信用代码", "经营范围", "注册资本"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(0, c as u16, *h).expect("cell");
+    }
+    let rows = 5_000u32;
+    for i in 0..rows {
+        // a blank row every 1,000 rows
+        let r = 1 + i + i / 1000;
+        let name = if i % 500 == 0 {
+            format!("安康第{i}理财咨询有限公司")
+        } else {
+            format!("安康第{i}商贸有限公司")
+        };
+        sheet.write_string(r, 0, &name).expect("cell");
+        if i % 2 == 0 {
+            sheet
+                .write_string(r, 1, "91110000600037341L")
+                .expect("cell");
+        }
+        sheet.write_string(r, 2, "日用百货销售").expect("cell");
+        sheet.write_number(r, 3, f64::from(i) * 10.0).expect("cell");
+    }
+    book.save(&path).expect("save xlsx");
+    let (records, out) = scan_json(&path, &["--all"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(records.len(), rows as usize, "{stderr}");
+    for (i, v) in records.iter().enumerate() {
+        let i = i as u64;
+        assert_eq!(v["line"], 2 + i + i / 1000, "{v}");
+    }
+    assert_eq!(records[4_999]["name"], "安康第4999商贸有限公司");
+    assert_eq!(records.iter().filter(|v| v["flagged"] == true).count(), 10);
+    assert_eq!(records[1]["uscc"], serde_json::Value::Null);
+    assert!(stderr.contains("5000 record(s)"), "{stderr}");
+
+    let out = finscan(&[
+        "scan",
+        "--no-store",
+        "--sheet",
+        "名单",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no sheet \"名单\" (sheets: Sheet1)"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn hit_offsets_are_bytes_of_the_field_text() {
     let (records, _) = scan_json(&fixtures().join("records.csv"), &["--all"]);

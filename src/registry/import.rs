@@ -15,10 +15,11 @@
 //! all. Nothing is skipped silently except rows whose every cell is empty.
 //!
 //! Memory: CSV and JSON Lines are read as a stream through a fixed-size
-//! transcoding buffer, so memory does not grow with the file. Spreadsheets
-//! are the exception: `calamine` (like every XLSX reader that resolves shared
-//! strings) holds the whole sheet in memory, so an XLSX costs memory in
-//! proportion to its size; convert very large exports to CSV.
+//! transcoding buffer, so memory does not grow with the file. An XLSX sheet
+//! is read cell by cell (`calamine`'s cell reader, on a thread of its own
+//! that hands over rows through a bounded channel); only its shared-strings
+//! table, which the format keeps apart from the cells, is held whole. Older
+//! formats (XLS, XLSB, ODS) are read whole by `calamine`.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -376,6 +377,110 @@ pub struct Records {
     inner: Inner,
 }
 
+/// A spreadsheet row: its 1-based number, its cells as text, and problems
+/// with them; or why the sheet could not be read on.
+type SheetRow = Result<(u64, Vec<String>, Vec<String>), RowError>;
+type SheetRows = Box<dyn Iterator<Item = SheetRow> + Send>;
+
+/// Rows of an XLSX sheet read cell by cell on a thread of its own: the
+/// channel holds at most [`XLSX_ROWS_AHEAD`] rows, so memory does not grow
+/// with the sheet (calamine's cell reader borrows the workbook, which is why
+/// it runs where the workbook lives instead of inside [`Records`]).
+fn stream_xlsx(mut book: calamine::Xlsx<BufReader<File>>, sheet: String) -> SheetRows {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<SheetRow>(XLSX_ROWS_AHEAD);
+    let read = move || {
+        let mut cells = match book.worksheet_cells_reader(&sheet) {
+            Ok(c) => c,
+            Err(e) => {
+                let message = format!("sheet {sheet:?}: {e}");
+                let _ = tx.send(Err(RowError { line: 0, message }));
+                return;
+            }
+        };
+        let mut row: Option<u32> = None;
+        let mut texts: Vec<String> = Vec::new();
+        let mut problems = Vec::new();
+        loop {
+            match cells.next_cell() {
+                Ok(Some(cell)) => {
+                    let (r, col) = cell.get_position();
+                    if row != Some(r) {
+                        if let Some(prev) = row {
+                            let done = (
+                                u64::from(prev) + 1,
+                                std::mem::take(&mut texts),
+                                std::mem::take(&mut problems),
+                            );
+                            if tx.send(Ok(done)).is_err() {
+                                return; // the reader was dropped
+                            }
+                        }
+                        row = Some(r);
+                    }
+                    let col = col as usize;
+                    if texts.len() <= col {
+                        texts.resize(col + 1, String::new());
+                    }
+                    let value = calamine::Data::from(cell.get_value().clone());
+                    texts[col] = sheet_cell_text(&value, col, &mut problems);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let line = row.map_or(0, |r| u64::from(r) + 1);
+                    let message = format!("sheet {sheet:?} unreadable after this row: {e}");
+                    let _ = tx.send(Err(RowError { line, message }));
+                    return;
+                }
+            }
+        }
+        if let Some(prev) = row {
+            let _ = tx.send(Ok((u64::from(prev) + 1, texts, problems)));
+        }
+    };
+    match std::thread::Builder::new()
+        .name("xlsx-reader".into())
+        .spawn(read)
+    {
+        Ok(_) => Box::new(rx.into_iter()),
+        Err(e) => Box::new(std::iter::once(Err(RowError {
+            line: 0,
+            message: format!("cannot start the sheet reader: {e}"),
+        }))),
+    }
+}
+
+/// Rows read ahead of the scan from an XLSX sheet.
+const XLSX_ROWS_AHEAD: usize = 1024;
+
+/// The text of a spreadsheet cell, as the registry export meant it.
+fn sheet_cell_text(d: &calamine::Data, col: usize, problems: &mut Vec<String>) -> String {
+    use calamine::Data;
+    match d {
+        Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Int(v) => v.to_string(),
+        Data::Float(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
+        Data::Float(v) => {
+            if v.abs() >= 1e15 {
+                problems.push(format!(
+                    "column {} holds the number {v}: digits beyond 15 are lost in Excel numbers (format the column as text)",
+                    col + 1
+                ));
+            }
+            v.to_string()
+        }
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(dt) => {
+            let (y, m, d, ..) = dt.to_ymd_hms_milli();
+            format!("{y:04}-{m:02}-{d:02}")
+        }
+        Data::Error(e) => {
+            problems.push(format!("column {}: cell error {e}", col + 1));
+            String::new()
+        }
+        Data::Empty => String::new(),
+    }
+}
+
 enum Inner {
     Csv {
         reader: csv::Reader<DecodingReader<BufReader<File>>>,
@@ -388,7 +493,7 @@ enum Inner {
         pending: Option<(u64, String)>,
     },
     Sheet {
-        rows: std::vec::IntoIter<(u64, Vec<String>, Vec<String>)>,
+        rows: SheetRows,
     },
 }
 
@@ -530,12 +635,12 @@ fn open_json(
 }
 
 fn open_sheet(path: &Path, opts: &ImportOptions) -> Result<Records, ImportError> {
-    use calamine::{Data, Reader};
+    use calamine::Reader;
     let err = |message: String| ImportError::Spreadsheet {
         path: path.to_owned(),
         message,
     };
-    let mut book = calamine::open_workbook_auto(path).map_err(|e| err(e.to_string()))?;
+    let book = calamine::open_workbook_auto(path).map_err(|e| err(e.to_string()))?;
     let names = book.sheet_names();
     let sheet = match &opts.sheet {
         Some(s) => s.clone(),
@@ -544,57 +649,47 @@ fn open_sheet(path: &Path, opts: &ImportOptions) -> Result<Records, ImportError>
             .cloned()
             .ok_or_else(|| err("no sheet".into()))?,
     };
-    let range = book
-        .worksheet_range(&sheet)
-        .map_err(|e| err(format!("sheet {sheet:?}: {e}")))?;
-    let first_row = range.start().map_or(0, |(r, _)| r as u64);
+    if !names.contains(&sheet) {
+        return Err(err(format!(
+            "no sheet {sheet:?} (sheets: {})",
+            names.join(", ")
+        )));
+    }
+    let mut rows: SheetRows = match book {
+        calamine::Sheets::Xlsx(x) => stream_xlsx(x, sheet),
+        mut other => {
+            let range = other
+                .worksheet_range(&sheet)
+                .map_err(|e| err(format!("sheet {sheet:?}: {e}")))?;
+            let first_row = range.start().map_or(0, |(r, _)| u64::from(r));
+            let rows: Vec<SheetRow> = range
+                .rows()
+                .enumerate()
+                .map(|(i, cells)| {
+                    let mut problems = Vec::new();
+                    let texts = cells
+                        .iter()
+                        .enumerate()
+                        .map(|(col, d)| sheet_cell_text(d, col, &mut problems))
+                        .collect();
+                    Ok((first_row + i as u64 + 1, texts, problems))
+                })
+                .collect();
+            Box::new(rows.into_iter())
+        }
+    };
     let mut header: Option<(u64, Layout)> = None;
     let mut first: Option<String> = None;
-    let mut rows = Vec::new();
-    for (i, cells) in range.rows().enumerate() {
-        let line = first_row + i as u64 + 1;
-        let mut problems = Vec::new();
-        let texts: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(col, d)| match d {
-                Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-                Data::Int(v) => v.to_string(),
-                Data::Float(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
-                Data::Float(v) => {
-                    if v.abs() >= 1e15 {
-                        problems.push(format!(
-                            "column {} holds the number {v}: digits beyond 15 are lost in Excel numbers (format the column as text)",
-                            col + 1
-                        ));
-                    }
-                    v.to_string()
-                }
-                Data::Bool(b) => b.to_string(),
-                Data::DateTime(dt) => {
-                    let (y, m, d, ..) = dt.to_ymd_hms_milli();
-                    format!("{y:04}-{m:02}-{d:02}")
-                }
-                Data::Error(e) => {
-                    problems.push(format!("column {}: cell error {e}", col + 1));
-                    String::new()
-                }
-                Data::Empty => String::new(),
-            })
-            .collect();
-        match &header {
-            None => {
-                if first.is_none() {
-                    first = Some(texts.join(","));
-                }
-                if let Some(mut layout) = opts.columns.resolve(&texts) {
-                    layout.width = texts.len();
-                    header = Some((line, layout));
-                } else if i + 1 >= HEADER_SEARCH_ROWS {
-                    break;
-                }
-            }
-            Some(_) => rows.push((line, texts, problems)),
+    for _ in 0..HEADER_SEARCH_ROWS {
+        let Some(row) = rows.next() else { break };
+        let (line, texts, _) = row.map_err(|e| err(e.message))?;
+        if first.is_none() {
+            first = Some(texts.join(","));
+        }
+        if let Some(mut layout) = opts.columns.resolve(&texts) {
+            layout.width = texts.len();
+            header = Some((line, layout));
+            break;
         }
     }
     let Some((header_line, layout)) = header else {
@@ -607,9 +702,7 @@ fn open_sheet(path: &Path, opts: &ImportOptions) -> Result<Records, ImportError>
         header_line,
         layout,
         encoding: "XLSX",
-        inner: Inner::Sheet {
-            rows: rows.into_iter(),
-        },
+        inner: Inner::Sheet { rows },
     })
 }
 
@@ -655,7 +748,7 @@ impl Records {
                             // the stream itself failed: report and stop
                             let message = format!("read error: {e}");
                             self.inner = Inner::Sheet {
-                                rows: Vec::new().into_iter(),
+                                rows: Box::new(std::iter::empty()),
                             };
                             return Some(Err(RowError { line, message }));
                         }
@@ -683,7 +776,7 @@ impl Records {
                                     let message = format!("read error: {e}");
                                     let l = *line;
                                     self.inner = Inner::Sheet {
-                                        rows: Vec::new().into_iter(),
+                                        rows: Box::new(std::iter::empty()),
                                     };
                                     return Some(Err(RowError { line: l, message }));
                                 }
@@ -696,7 +789,15 @@ impl Records {
                     r
                 }
                 Inner::Sheet { rows } => {
-                    let (line, cells, problems) = rows.next()?;
+                    let (line, cells, problems) = match rows.next()? {
+                        Ok(row) => row,
+                        Err(e) => {
+                            self.inner = Inner::Sheet {
+                                rows: Box::new(std::iter::empty()),
+                            };
+                            return Some(Err(e));
+                        }
+                    };
                     let r = fill_from_cells(
                         rec,
                         &self.layout,
