@@ -506,6 +506,38 @@ fn bad_rows_and_files_are_reported_counted_and_never_fatal() {
     );
 }
 
+/// A JSON Lines file with lines far longer than any record (a dump, a
+/// binary blob): each is reported with its line and skipped without being
+/// held in memory; the records around them are read.
+#[test]
+fn overlong_json_lines_are_reported_and_skipped() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("long.jsonl");
+    let blob = format!("{{\"企业名称\":\"{}\"}}\n", "理".repeat(700_000)); // 2.1 MB
+    let mut text = blob.clone(); // line 1, before any record
+    text.push_str("{\"企业名称\":\"安康理财有限公司\",\"经营范围\":\"投资咨询\"}\n");
+    text.push_str(&blob); // line 3
+    text.push_str("{\"企业名称\":\"汉滨区百货商店\",\"经营范围\":\"日用百货\"}\n");
+    std::fs::write(&path, text).expect("write");
+    let (records, out) = scan_json(&path, &["--all"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("long.jsonl:1: line longer than 1 MiB"),
+        "{err}"
+    );
+    assert!(
+        err.contains("long.jsonl:3: line longer than 1 MiB"),
+        "{err}"
+    );
+    assert!(err.contains("2 row error(s)"), "{err}");
+    let read: Vec<(&str, u64)> = records
+        .iter()
+        .filter_map(|v| Some((v["name"].as_str()?, v["line"].as_u64()?)))
+        .collect();
+    assert_eq!(read, [("安康理财有限公司", 2), ("汉滨区百货商店", 4)]);
+}
+
 #[test]
 fn credit_codes_check_command_matches_stdnum_edge_cases() {
     // python-stdnum's doctest corner cases (LGPL, see ../shared/realdata/uscc/SOURCE.txt)

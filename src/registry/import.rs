@@ -481,6 +481,64 @@ fn sheet_cell_text(d: &calamine::Data, col: usize, problems: &mut Vec<String>) -
     }
 }
 
+/// The longest JSON Lines record read whole (a registration record is a few
+/// KB): a longer line is skipped and reported, never held in memory.
+const MAX_JSON_LINE: u64 = 1 << 20;
+
+fn too_long_line(line: u64) -> RowError {
+    RowError {
+        line,
+        message: format!(
+            "line longer than {} MiB, not a registration record: skipped",
+            MAX_JSON_LINE >> 20
+        ),
+    }
+}
+
+enum LineRead {
+    End,
+    Line,
+    TooLong,
+}
+
+/// Reads one line into `buf` (cleared first), at most [`MAX_JSON_LINE`]
+/// bytes of it; the rest of a longer line is read past, not kept.
+fn read_line_capped(reader: &mut impl BufRead, buf: &mut String) -> std::io::Result<LineRead> {
+    let mut bytes = std::mem::take(buf).into_bytes();
+    bytes.clear();
+    let n = reader
+        .by_ref()
+        .take(MAX_JSON_LINE + 1)
+        .read_until(b'\n', &mut bytes)?;
+    if n == 0 {
+        return Ok(LineRead::End);
+    }
+    if n as u64 > MAX_JSON_LINE && bytes.last() != Some(&b'\n') {
+        bytes.clear();
+        *buf = String::from_utf8(bytes).unwrap_or_default();
+        loop {
+            let chunk = reader.fill_buf()?;
+            if chunk.is_empty() {
+                break;
+            }
+            match memchr::memchr(b'\n', chunk) {
+                Some(i) => {
+                    reader.consume(i + 1);
+                    break;
+                }
+                None => {
+                    let len = chunk.len();
+                    reader.consume(len);
+                }
+            }
+        }
+        return Ok(LineRead::TooLong);
+    }
+    *buf = String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok(LineRead::Line)
+}
+
 enum Inner {
     Csv {
         reader: csv::Reader<DecodingReader<BufReader<File>>>,
@@ -491,6 +549,8 @@ enum Inner {
         line: u64,
         buf: String,
         pending: Option<(u64, String)>,
+        /// Lines before `pending` that were too long to read, last first.
+        skipped: Vec<u64>,
     },
     Sheet {
         rows: SheetRows,
@@ -590,20 +650,25 @@ fn open_json(
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut buf = String::new();
     let mut line = 0u64;
+    let mut too_long = Vec::new();
     loop {
-        buf.clear();
         line += 1;
-        let n = reader
-            .read_line(&mut buf)
-            .map_err(|source| ImportError::Io {
-                path: path.to_owned(),
-                source,
-            })?;
-        if n == 0 {
-            return Err(ImportError::MissingColumn {
-                path: path.to_owned(),
-                found: "(no JSON object)".into(),
-            });
+        let read = read_line_capped(&mut reader, &mut buf).map_err(|source| ImportError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        match read {
+            LineRead::End => {
+                return Err(ImportError::MissingColumn {
+                    path: path.to_owned(),
+                    found: "(no JSON object)".into(),
+                });
+            }
+            LineRead::TooLong => {
+                too_long.push(line);
+                continue;
+            }
+            LineRead::Line => {}
         }
         if buf.trim().is_empty() {
             continue;
@@ -629,6 +694,7 @@ fn open_json(
                 line,
                 buf,
                 pending,
+                skipped: too_long.into_iter().rev().collect(),
             },
         });
     }
@@ -763,15 +829,19 @@ impl Records {
                     line,
                     buf,
                     pending,
+                    skipped,
                 } => {
+                    if let Some(l) = skipped.pop() {
+                        return Some(Err(too_long_line(l)));
+                    }
                     let (l, text) = match pending.take() {
                         Some(p) => p,
                         None => {
-                            buf.clear();
                             *line += 1;
-                            match reader.read_line(buf) {
-                                Ok(0) => return None,
-                                Ok(_) => (*line, std::mem::take(buf)),
+                            match read_line_capped(reader, buf) {
+                                Ok(LineRead::End) => return None,
+                                Ok(LineRead::Line) => (*line, std::mem::take(buf)),
+                                Ok(LineRead::TooLong) => return Some(Err(too_long_line(*line))),
                                 Err(e) => {
                                     let message = format!("read error: {e}");
                                     let l = *line;
