@@ -377,6 +377,45 @@ pub struct Records {
     inner: Inner,
 }
 
+/// Bytes the CSV reader may take for one record: an opening quote that
+/// never closes would otherwise make it read the rest of the file into one
+/// field, in memory. No registration record comes near this.
+const MAX_RECORD_BYTES: u64 = 16 << 20;
+
+/// Ends the stream for the CSV reader once one record has taken
+/// [`MAX_RECORD_BYTES`]; the caller resets `taken` after every record.
+/// (The csv crate has no limit of its own on a record's size.)
+pub struct RecordCap<R> {
+    inner: R,
+    taken: u64,
+    /// The stream was ended by the cap, not by the file.
+    cut: bool,
+}
+
+impl<R> RecordCap<R> {
+    fn new(inner: R) -> Self {
+        RecordCap {
+            inner,
+            taken: 0,
+            cut: false,
+        }
+    }
+}
+
+impl<R: Read> Read for RecordCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let room = MAX_RECORD_BYTES.saturating_sub(self.taken);
+        if room == 0 {
+            self.cut = true;
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.taken += n as u64;
+        Ok(n)
+    }
+}
+
 /// A spreadsheet row: its 1-based number, its cells as text, and problems
 /// with them; or why the sheet could not be read on.
 type SheetRow = Result<(u64, Vec<String>, Vec<String>), RowError>;
@@ -541,7 +580,7 @@ fn read_line_capped(reader: &mut impl BufRead, buf: &mut String) -> std::io::Res
 
 enum Inner {
     Csv {
-        reader: csv::Reader<DecodingReader<BufReader<File>>>,
+        reader: csv::Reader<RecordCap<DecodingReader<BufReader<File>>>>,
         row: csv::ByteRecord,
     },
     Json {
@@ -601,12 +640,13 @@ fn open_csv(
         // one line behind; the stray `\r` is trimmed with the field
         .terminator(csv::Terminator::Any(b'\n'))
         .buffer_capacity(1 << 16)
-        .from_reader(reader);
+        .from_reader(RecordCap::new(reader));
     let mut row = csv::ByteRecord::new();
     let mut first: Option<String> = None;
     for _ in 0..HEADER_SEARCH_ROWS {
         match csv.read_byte_record(&mut row) {
             Ok(true) => {
+                csv.get_mut().taken = 0;
                 let cells: Vec<String> = row.iter().map(|c| cell_text(c).into_owned()).collect();
                 if first.is_none() {
                     first = Some(cells.join(","));
@@ -786,6 +826,22 @@ impl Records {
                     Ok(true) => {
                         let line = row.position().map_or(0, |p| p.line());
                         let end = reader.position().line();
+                        let cap = reader.get_mut();
+                        cap.taken = 0;
+                        if cap.cut {
+                            // the record filled the cap: the rest of the file
+                            // would have gone into it; stop here
+                            self.inner = Inner::Sheet {
+                                rows: Box::new(std::iter::empty()),
+                            };
+                            return Some(Err(RowError {
+                                line,
+                                message: format!(
+                                    "unterminated quote: this row ran on past line {end} as one field ({} MiB); the rest of the file was not read",
+                                    MAX_RECORD_BYTES >> 20
+                                ),
+                            }));
+                        }
                         if end.saturating_sub(line) > MAX_RECORD_LINES
                             && row.len() < self.layout.width
                         {
@@ -1455,6 +1511,47 @@ mod tests {
         let mut out = String::new();
         r.read_to_string(&mut out).expect("valid utf-8 out");
         assert_eq!(out, text);
+    }
+
+    /// An unterminated quote in a large file: the CSV reader is stopped at
+    /// [`MAX_RECORD_BYTES`] for that record instead of reading the rest of
+    /// the file into one field; the record before it is read.
+    #[test]
+    fn unterminated_quote_in_a_large_file_stops_at_the_record_cap() {
+        let mut csv = String::from(
+            "企业名称,统一社会信用代码,经营范围\n安康好公司,91110000600037341L,咨询\n\"坏引号公司,91110000600037341L,理财咨询\n",
+        );
+        let line = "公司,91110000600037341L,日用百货销售、五金交电、办公用品\n";
+        while (csv.len() as u64) < MAX_RECORD_BYTES + (4 << 20) {
+            csv.push_str(line);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad-large.csv");
+        std::fs::write(&path, csv).unwrap();
+        let mut records = open(&path, &ImportOptions::default()).unwrap();
+        let mut rec = Record::default();
+        let mut names = Vec::new();
+        let mut errors = Vec::new();
+        while let Some(r) = records.read_into(&mut rec) {
+            match r {
+                Ok(()) => names.push(rec.name.clone()),
+                Err(e) => errors.push(e),
+            }
+        }
+        assert_eq!(names, ["安康好公司"]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 3);
+        assert!(
+            errors[0]
+                .message
+                .contains("the rest of the file was not read"),
+            "{}",
+            errors[0].message
+        );
+        // and reading stopped there
+        let Inner::Sheet { .. } = records.inner else {
+            panic!("reading stopped")
+        };
     }
 
     #[test]
