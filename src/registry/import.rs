@@ -465,8 +465,20 @@ fn stream_xlsx(mut book: calamine::Xlsx<BufReader<File>>, sheet: String) -> Shee
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let line = row.map_or(0, |r| u64::from(r) + 1);
-                    let message = format!("sheet {sheet:?} unreadable after this row: {e}");
+                    // the row read so far is whole: deliver it first
+                    let line = match row {
+                        Some(prev) => {
+                            let done = (u64::from(prev) + 1, texts, problems);
+                            if tx.send(Ok(done)).is_err() {
+                                return;
+                            }
+                            u64::from(prev) + 2
+                        }
+                        None => 1,
+                    };
+                    let message = format!(
+                        "sheet {sheet:?} unreadable from about this row on: {e}; the rest of the sheet was not read"
+                    );
                     let _ = tx.send(Err(RowError { line, message }));
                     return;
                 }
@@ -480,11 +492,39 @@ fn stream_xlsx(mut book: calamine::Xlsx<BufReader<File>>, sheet: String) -> Shee
         .name("xlsx-reader".into())
         .spawn(read)
     {
-        Ok(_) => Box::new(rx.into_iter()),
+        Ok(handle) => Box::new(SheetStream {
+            rows: rx,
+            reader: Some(handle),
+        }),
         Err(e) => Box::new(std::iter::once(Err(RowError {
             line: 0,
             message: format!("cannot start the sheet reader: {e}"),
         }))),
+    }
+}
+
+/// The receiving end of [`stream_xlsx`]. When the rows end, the reader
+/// thread is joined: if it panicked, that is reported as a row error rather
+/// than taken for the end of the sheet.
+struct SheetStream {
+    rows: std::sync::mpsc::Receiver<SheetRow>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Iterator for SheetStream {
+    type Item = SheetRow;
+
+    fn next(&mut self) -> Option<SheetRow> {
+        if let Ok(row) = self.rows.recv() {
+            return Some(row);
+        }
+        match self.reader.take()?.join() {
+            Ok(()) => None,
+            Err(_) => Some(Err(RowError {
+                line: 0,
+                message: "the sheet reader failed; the rest of the sheet was not read".into(),
+            })),
+        }
     }
 }
 
@@ -915,7 +955,7 @@ impl Records {
                     r
                 }
                 Inner::Sheet { rows } => {
-                    let (line, cells, problems) = match rows.next()? {
+                    let (line, mut cells, problems) = match rows.next()? {
                         Ok(row) => row,
                         Err(e) => {
                             self.inner = Inner::Sheet {
@@ -924,6 +964,11 @@ impl Records {
                             return Some(Err(e));
                         }
                     };
+                    // A sheet stores no empty cells: a row whose last cells
+                    // are empty is as wide as the header all the same.
+                    if cells.len() < self.layout.width {
+                        cells.resize(self.layout.width, String::new());
+                    }
                     let r = fill_from_cells(
                         rec,
                         &self.layout,
@@ -1516,6 +1561,88 @@ mod tests {
     /// An unterminated quote in a large file: the CSV reader is stopped at
     /// [`MAX_RECORD_BYTES`] for that record instead of reading the rest of
     /// the file into one field; the record before it is read.
+    /// An XLSX of a header and `rows` (cells as text; "" left unwritten).
+    fn xlsx(name: &str, rows: &[&[&str]]) -> PathBuf {
+        let path = write_tmp(name, b"");
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (r, row) in rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                if !cell.is_empty() {
+                    sheet.write_string(r as u32, c as u16, *cell).expect("cell");
+                }
+            }
+        }
+        book.save(&path).expect("save");
+        path
+    }
+
+    #[test]
+    fn xlsx_rows_with_empty_last_cells_are_not_short() {
+        let p = xlsx(
+            "trailing.xlsx",
+            &[
+                &["企业名称", "统一社会信用代码", "经营范围", "住所"],
+                &["安康商贸有限公司", "91110000600037341L", "日用百货", ""],
+                &["汉滨区百货商店", "", "", ""],
+            ],
+        );
+        let rows = read_all(&p);
+        assert_eq!(rows.len(), 2);
+        for r in rows {
+            let r = r.expect("record");
+            assert!(r.problems.is_empty(), "line {}: {:?}", r.line, r.problems);
+        }
+    }
+
+    /// A cell calamine cannot read: the whole row before it is delivered,
+    /// then one error, and the sheet ends there.
+    #[test]
+    fn xlsx_error_mid_sheet_keeps_the_rows_before_it() {
+        let p = xlsx(
+            "broken.xlsx",
+            &[
+                &["企业名称", "经营范围"],
+                &["安康商贸有限公司", "日用百货"],
+                &["BROKEN", "日用百货"],
+                &["汉滨区百货商店", "日用百货"],
+            ],
+        );
+        // rewrite row 3's first cell into an element calamine rejects
+        let mut zip = zip::ZipArchive::new(File::open(&p).expect("xlsx")).expect("zip");
+        let mut files = Vec::new();
+        for i in 0..zip.len() {
+            let mut f = zip.by_index(i).expect("entry");
+            let mut data = Vec::new();
+            f.read_to_end(&mut data).expect("read entry");
+            files.push((f.name().to_owned(), data));
+        }
+        let mut out = zip::ZipWriter::new(File::create(&p).expect("rewrite"));
+        for (name, data) in files {
+            let data = if name == "xl/worksheets/sheet1.xml" {
+                let xml = String::from_utf8(data).expect("xml");
+                let at = xml.find(r#"<c r="A3""#).expect("cell A3");
+                let end = at + xml[at..].find("</c>").expect("cell end") + 4;
+                format!("{}<c r=\"A3\"><x>1</x></c>{}", &xml[..at], &xml[end..]).into_bytes()
+            } else {
+                data
+            };
+            out.start_file(name, zip::write::SimpleFileOptions::default())
+                .expect("entry");
+            out.write_all(&data).expect("write entry");
+        }
+        out.finish().expect("zip");
+        let rows = read_all(&p);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[0].as_ref().expect("row 2").name, "安康商贸有限公司");
+        let err = rows[1].as_ref().expect_err("error");
+        assert_eq!(err.line, 3);
+        assert!(
+            err.message.contains("the rest of the sheet was not read"),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn unterminated_quote_in_a_large_file_stops_at_the_record_cap() {
         let mut csv = String::from(

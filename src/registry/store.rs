@@ -130,12 +130,24 @@ impl Drop for RegistryStore {
 /// it was sized for.
 type Filter = (bloomfilter::Bloom<[u8]>, u64, u64);
 
+/// Keys set in every filter and checked when one is loaded. The filter
+/// hashes with `Hash for [u8]`, which Rust does not promise to keep across
+/// versions and platforms: a saved filter that no longer finds all of these
+/// was hashed differently and is rebuilt (eight probes pass by chance with
+/// probability 10^-16).
+const FILTER_PROBES: [&[u8]; 8] = [
+    b"probe:0", b"probe:1", b"probe:2", b"probe:3", b"probe:4", b"probe:5", b"probe:6", b"probe:7",
+];
+
 /// A filter for twice `keys` (at least [`FILTER_KEYS`]), and that capacity.
 fn new_filter(keys: u64) -> Result<(bloomfilter::Bloom<[u8]>, u64), StoreError> {
     let capacity = (FILTER_KEYS as u64).max(keys.saturating_mul(2));
-    let f =
+    let mut f =
         bloomfilter::Bloom::new_for_fp_rate_with_seed(capacity as usize, FILTER_FP, FILTER_SEED)
             .map_err(|e| StoreError::Sled(sled::Error::Unsupported(e.into())))?;
+    for p in FILTER_PROBES {
+        f.set(p);
+    }
     Ok((f, capacity))
 }
 
@@ -157,8 +169,9 @@ fn load_filter(t: &sled::Tree) -> Result<Option<Filter>, StoreError> {
     if keys.saturating_mul(2) > capacity {
         return Ok(None);
     }
-    Ok(bloomfilter::Bloom::from_slice(&bytes)
-        .ok()
+    let filter: Option<bloomfilter::Bloom<[u8]>> = bloomfilter::Bloom::from_slice(&bytes).ok();
+    Ok(filter
+        .filter(|f| FILTER_PROBES.iter().all(|p| f.check(*p)))
         .map(|f| (f, keys, capacity)))
 }
 
@@ -170,6 +183,39 @@ fn rebuild_filter(companies: &sled::Tree) -> Result<Filter, StoreError> {
         filter.set(&k?[..]);
     }
     Ok((filter, keys, capacity))
+}
+
+/// Moves companies stored by earlier versions (trees `companies` and
+/// `company_hits`, company and hits apart) into [`COMPANIES`], then drops
+/// the old trees. Returns whether anything was moved.
+fn migrate_old_layout(db: &sled::Db, companies: &sled::Tree) -> Result<bool, StoreError> {
+    const OLD: &str = "companies";
+    const OLD_HITS: &str = "company_hits";
+    if !db.tree_names().iter().any(|n| n.as_ref() == OLD.as_bytes()) {
+        return Ok(false);
+    }
+    let old = db.open_tree(OLD)?;
+    let old_hits = db.open_tree(OLD_HITS)?;
+    let mut moved = false;
+    for kv in old.iter() {
+        let (k, v) = kv?;
+        let company: StoredCompany = serde_json::from_slice(&v)?;
+        let hits: Vec<StoredHit> = match old_hits.get(&k)? {
+            Some(h) => serde_json::from_slice(&h)?,
+            None => Vec::new(),
+        };
+        let value = serde_json::to_vec(&StoredRef {
+            company: &company,
+            hits: &hits,
+        })?;
+        companies.insert(k, value)?;
+        moved = true;
+    }
+    // the new tree is on disk before the old ones go
+    db.flush()?;
+    db.drop_tree(OLD_HITS)?;
+    db.drop_tree(OLD)?;
+    Ok(moved)
 }
 
 /// The key of a record: its valid credit code, else its name.
@@ -234,6 +280,9 @@ impl RegistryStore {
     pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
         let companies = db.open_tree(COMPANIES)?;
         let filter_tree = db.open_tree(FILTER)?;
+        if migrate_old_layout(&db, &companies)? {
+            filter_tree.insert("state", "stale")?;
+        }
         let saved = load_filter(&filter_tree)?;
         // A saved filter is marked stale by the first write (a crash then
         // leaves it stale); a rebuilt one is not marked current on disk.
@@ -377,10 +426,12 @@ impl RegistryStore {
         }
         self.pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut batch = sled::Batch::default();
-        for (key, value) in self.pending.drain(..) {
-            batch.insert(key.as_bytes(), value);
+        for (key, value) in &self.pending {
+            batch.insert(key.as_bytes(), value.as_slice());
         }
+        // kept until written: a failed write loses nothing buffered
         self.companies.apply_batch(batch)?;
+        self.pending.clear();
         self.pending_index.clear();
         Ok(())
     }
@@ -433,12 +484,29 @@ mod tests {
             .collect()
     }
 
+    /// Opens the store, waiting while a store of this process that was just
+    /// dropped still holds the directory's lock (sled lets its background
+    /// threads go a moment after the last handle; one process per database
+    /// never meets this outside tests).
+    fn open_again(dir: &Path) -> RegistryStore {
+        for _ in 0..200 {
+            match RegistryStore::open(dir) {
+                Ok(s) => return s,
+                Err(StoreError::Open { .. }) => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        RegistryStore::open(dir).unwrap()
+    }
+
     const FLAGGED: (&str, &str) = ("安康鑫源理财有限公司", "91610902MA70B5XK71");
     const CLEAN: (&str, &str) = ("安康鑫源商贸有限公司", "91610902MA70B5XK71");
     const OTHER: (&str, &str) = ("汉滨区百货商店", "91110000600037341L");
 
     fn stored(dir: &Path) -> Vec<StoredCompany> {
-        let s = RegistryStore::open(dir).unwrap();
+        let s = open_again(dir);
         s.companies().map(|c| c.unwrap().0).collect()
     }
 
@@ -446,7 +514,7 @@ mod tests {
     fn a_company_found_clean_on_rescan_is_updated_through_the_saved_filter() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let mut s = RegistryStore::open(dir.path()).unwrap();
+            let mut s = open_again(dir.path());
             assert_eq!(
                 save_all(&mut s, &[FLAGGED, OTHER]),
                 [Saved::New, Saved::Skipped]
@@ -454,7 +522,7 @@ mod tests {
             s.flush().unwrap();
         }
         {
-            let mut s = RegistryStore::open(dir.path()).unwrap();
+            let mut s = open_again(dir.path());
             assert!(!s.marked_stale, "the saved filter was loaded");
             // same code, renamed and clean: the stored entry is updated
             assert_eq!(
@@ -473,28 +541,95 @@ mod tests {
     fn a_crash_after_writes_leaves_the_filter_stale_and_it_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let mut s = RegistryStore::open(dir.path()).unwrap();
+            let mut s = open_again(dir.path());
             save_all(&mut s, &[OTHER]);
             s.flush().unwrap(); // an empty filter marked current
             save_all(&mut s, &[FLAGGED]);
             // Dropping commits the companies but does not save the filter:
             // what a crash after the last commit leaves.
         }
-        let mut s = RegistryStore::open(dir.path()).unwrap();
+        let mut s = open_again(dir.path());
         assert!(s.marked_stale, "the filter was rebuilt, not loaded");
         assert_eq!(save_all(&mut s, &[CLEAN]), [Saved::Updated]);
+    }
+
+    #[test]
+    fn a_saved_filter_hashed_differently_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = open_again(dir.path());
+            save_all(&mut s, &[FLAGGED]);
+            s.flush().unwrap();
+            // what a filter saved by a build that hashed keys differently
+            // looks like: current, right size, none of our bits
+            let other: bloomfilter::Bloom<[u8]> =
+                bloomfilter::Bloom::new_for_fp_rate_with_seed(FILTER_KEYS, FILTER_FP, &[7; 32])
+                    .unwrap();
+            s.filter_tree.insert("filter", other.as_slice()).unwrap();
+            s.db.flush().unwrap();
+        }
+        let mut s = open_again(dir.path());
+        assert!(s.marked_stale, "rebuilt from the keys");
+        assert_eq!(save_all(&mut s, &[CLEAN]), [Saved::Updated]);
+    }
+
+    #[test]
+    fn companies_stored_by_the_old_layout_are_moved_and_updated() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = format!("uscc:{}", FLAGGED.1);
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let old = StoredCompany {
+                key: key.clone(),
+                name: FLAGGED.0.into(),
+                uscc: Some(FLAGGED.1.into()),
+                uscc_valid: true,
+                division: None,
+                county: None,
+                rank: Some("name".into()),
+                flagged: true,
+                allowlisted: None,
+                scope: String::new(),
+                address: None,
+                legal_rep: None,
+                reg_date: None,
+                status: None,
+                source: "old.csv".into(),
+                line: 2,
+                first_seen: 1_600_000_000,
+                last_scanned: 1_600_000_000,
+                scans: 3,
+            };
+            let hits = db.open_tree("company_hits").unwrap();
+            hits.insert(&key, b"[]".as_slice()).unwrap();
+            let companies = db.open_tree("companies").unwrap();
+            companies
+                .insert(&key, serde_json::to_vec(&old).unwrap())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        {
+            let mut s = open_again(dir.path());
+            assert_eq!(save_all(&mut s, &[CLEAN]), [Saved::Updated]);
+            s.flush().unwrap();
+            let names = s.db.tree_names();
+            assert!(!names.iter().any(|n| n.as_ref() == b"company_hits"));
+        }
+        let c = stored(dir.path());
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].scans, c[0].first_seen), (4, 1_600_000_000));
     }
 
     #[test]
     fn reading_the_database_leaves_a_saved_filter_current() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let mut s = RegistryStore::open(dir.path()).unwrap();
+            let mut s = open_again(dir.path());
             save_all(&mut s, &[FLAGGED]);
             s.flush().unwrap();
         }
         assert_eq!(stored(dir.path()).len(), 1);
-        let s = RegistryStore::open(dir.path()).unwrap();
+        let s = open_again(dir.path());
         assert!(!s.marked_stale);
     }
 }

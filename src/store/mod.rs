@@ -454,7 +454,7 @@ impl Store {
                 source,
             })?;
         let t = |n: &str| db.open_tree(n);
-        Ok(Store {
+        let store = Store {
             pages: t("pages")?,
             bodies: t("bodies")?,
             hits: t("hits")?,
@@ -463,7 +463,51 @@ impl Store {
             hosts: t("hosts")?,
             meta: t("meta")?,
             db,
-        })
+        };
+        store.migrate_seen()?;
+        Ok(store)
+    }
+
+    /// Moves the seen set of earlier versions (tree `seen`, one key per
+    /// URL) into the buckets, then drops it: a resumed crawl must not fetch
+    /// again what an older build finished.
+    fn migrate_seen(&self) -> Result<()> {
+        const OLD: &[u8] = b"seen";
+        if !self.db.tree_names().iter().any(|n| n.as_ref() == OLD) {
+            return Ok(());
+        }
+        let old = self.db.open_tree(OLD)?;
+        let mut buckets: HashMap<[u8; 2], SeenBucket> = HashMap::new();
+        for kv in old.iter() {
+            let (url, v) = kv?;
+            let (Some(g), Some(&done)) = (v.get(..4), v.get(4)) else {
+                continue;
+            };
+            let generation = u32::from_be_bytes([g[0], g[1], g[2], g[3]]);
+            let state = if done == 1 {
+                SeenState::Done
+            } else {
+                SeenState::Queued
+            };
+            let (b, fp) = seen_slot(&String::from_utf8_lossy(&url));
+            let bucket = match buckets.entry(b) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    let v = self.seen.get(b)?.map(|v| v.to_vec()).unwrap_or_default();
+                    e.insert(SeenBucket(v))
+                }
+            };
+            bucket.set(&fp, generation, state);
+        }
+        let mut batch = sled::Batch::default();
+        for (b, bucket) in buckets {
+            batch.insert(&b, bucket.0);
+        }
+        self.seen.apply_batch(batch)?;
+        // the buckets are on disk before the old tree goes
+        self.db.flush()?;
+        self.db.drop_tree(OLD)?;
+        Ok(())
     }
 
     /// Writes everything to disk.
@@ -1192,6 +1236,48 @@ mod tests {
         assert_eq!(s.enqueue(&links, adm).unwrap().queued_hosts.len(), 0);
         assert!(s.seen.len() <= 1 << 16);
         assert_eq!(s.frontier_len().unwrap(), 20_000);
+    }
+
+    #[test]
+    fn a_seen_set_of_the_old_layout_is_moved_into_buckets() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("generation", &1u32.to_be_bytes())
+                .unwrap();
+            let old = db.open_tree("seen").unwrap();
+            old.insert("http://a/1", &[0, 0, 0, 1, 1]).unwrap(); // done
+            old.insert("http://a/2", &[0, 0, 0, 1, 0]).unwrap(); // queued
+            db.flush().unwrap();
+        }
+        // sled lets go of a dropped database's lock a moment later
+        let s = (0..200)
+            .find_map(|_| {
+                Store::open(dir.path()).ok().or_else(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    None
+                })
+            })
+            .expect("database opens again");
+        assert_eq!(
+            s.seen_state("http://a/1", 1).unwrap(),
+            Some(SeenState::Done)
+        );
+        assert_eq!(
+            s.seen_state("http://a/2", 1).unwrap(),
+            Some(SeenState::Queued)
+        );
+        let out = s
+            .enqueue(&[link("a", "http://a/1"), link("a", "http://a/3")], ADM)
+            .unwrap();
+        assert_eq!(
+            out.queued_hosts.len(),
+            1,
+            "the page done before is not queued again"
+        );
+        assert!(!s.db.tree_names().iter().any(|n| n.as_ref() == b"seen"));
     }
 
     #[test]
