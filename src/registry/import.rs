@@ -853,6 +853,14 @@ fn open_sheet(path: &Path, opts: &ImportOptions) -> Result<Records, ImportError>
 }
 
 impl Records {
+    /// Ends the stream: every later read returns `None` (after a failure
+    /// that leaves the rest of the input unreadable).
+    fn stop(&mut self) {
+        self.inner = Inner::Sheet {
+            rows: Box::new(std::iter::empty()),
+        };
+    }
+
     /// Reads the next record into `rec`, reusing its allocations (the
     /// allocation-free form of [`Iterator::next`]). `None` at the end;
     /// `Some(Err)` for a row that could not be read (`rec` is then unspecified).
@@ -871,9 +879,7 @@ impl Records {
                         if cap.cut {
                             // the record filled the cap: the rest of the file
                             // would have gone into it; stop here
-                            self.inner = Inner::Sheet {
-                                rows: Box::new(std::iter::empty()),
-                            };
+                            self.stop();
                             return Some(Err(RowError {
                                 line,
                                 message: format!(
@@ -909,9 +915,7 @@ impl Records {
                         if e.is_io_error() {
                             // the stream itself failed: report and stop
                             let message = format!("read error: {e}");
-                            self.inner = Inner::Sheet {
-                                rows: Box::new(std::iter::empty()),
-                            };
+                            self.stop();
                             return Some(Err(RowError { line, message }));
                         }
                         Some(Err(RowError {
@@ -941,9 +945,7 @@ impl Records {
                                 Err(e) => {
                                     let message = format!("read error: {e}");
                                     let l = *line;
-                                    self.inner = Inner::Sheet {
-                                        rows: Box::new(std::iter::empty()),
-                                    };
+                                    self.stop();
                                     return Some(Err(RowError { line: l, message }));
                                 }
                             }
@@ -958,9 +960,7 @@ impl Records {
                     let (line, mut cells, problems) = match rows.next()? {
                         Ok(row) => row,
                         Err(e) => {
-                            self.inner = Inner::Sheet {
-                                rows: Box::new(std::iter::empty()),
-                            };
+                            self.stop();
                             return Some(Err(e));
                         }
                     };
@@ -1039,6 +1039,19 @@ fn none_if_empty(slot: &mut Option<String>) {
     }
 }
 
+impl Record {
+    /// The fields a row may leave empty.
+    fn optional_fields_mut(&mut self) -> [&mut Option<String>; 5] {
+        [
+            &mut self.uscc,
+            &mut self.address,
+            &mut self.legal_rep,
+            &mut self.reg_date,
+            &mut self.status,
+        ]
+    }
+}
+
 /// Fills `rec` from the cells of a row; `None` for a row of empty cells.
 fn fill_from_cells<'a>(
     rec: &mut Record,
@@ -1051,13 +1064,7 @@ fn fill_from_cells<'a>(
     rec.name.clear();
     rec.scope.clear();
     rec.problems.clear();
-    for slot in [
-        &mut rec.uscc,
-        &mut rec.address,
-        &mut rec.legal_rep,
-        &mut rec.reg_date,
-        &mut rec.status,
-    ] {
+    for slot in rec.optional_fields_mut() {
         clear_opt(slot);
     }
     let mut any = false;
@@ -1086,13 +1093,7 @@ fn fill_from_cells<'a>(
             put_opt(&mut rec.status, text);
         }
     }
-    for slot in [
-        &mut rec.uscc,
-        &mut rec.address,
-        &mut rec.legal_rep,
-        &mut rec.reg_date,
-        &mut rec.status,
-    ] {
+    for slot in rec.optional_fields_mut() {
         none_if_empty(slot);
     }
     if !any {
