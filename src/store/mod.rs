@@ -465,6 +465,9 @@ impl Store {
             db,
         };
         store.migrate_seen()?;
+        // the queued count must exist before commits change it (a database
+        // of an earlier version has none: it is counted once, here)
+        store.frontier_len()?;
         Ok(store)
     }
 
@@ -708,7 +711,6 @@ impl Store {
     /// Admits seed URLs (and cross-host redirect targets) to the frontier;
     /// returns the hosts that received URLs.
     pub fn enqueue(&self, links: &[NewLink], adm: Admission) -> Result<CommitOutcome> {
-        self.frontier_len()?; // the count must exist before it is changed
         let r = (&self.frontier, &self.seen, &self.hosts, &self.meta).transaction(
             |(frontier, seen, hosts, meta)| {
                 let mut out = CommitOutcome::default();
@@ -739,7 +741,6 @@ impl Store {
     /// one transaction. A hit already stored (same id) keeps its id, status
     /// and `first_seen` and gets the new `last_seen`.
     pub fn commit_page(&self, c: &PageCommit, adm: Admission) -> Result<CommitOutcome> {
-        self.frontier_len()?;
         let page_key = c.page.url.as_bytes();
         let done_key = format!("done\0{}", adm.generation);
         let r = (
