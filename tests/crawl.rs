@@ -1069,14 +1069,7 @@ fn a_host_failing_again_and_again_is_given_up_and_its_urls_stay_queued() {
 
 #[test]
 fn scope_exclude_max_pages_and_user_agent() {
-    let agents = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
-    let seen = agents.clone();
-    let srv = serve(move |r| {
-        seen.lock()
-            .unwrap()
-            .insert(r.header("user-agent").unwrap_or("").to_owned());
-        site_with_exclusions(r)
-    });
+    let srv = serve(site_with_exclusions);
     fn site_with_exclusions(r: &Request) -> Response {
         match r.path() {
             "/robots.txt" => allow_all(),
@@ -1104,7 +1097,7 @@ fn scope_exclude_max_pages_and_user_agent() {
             .all(|l| !l.target.contains("logout") && l.host != "other.test")
     );
     assert_eq!(log.iter().filter(|l| l.target != "/robots.txt").count(), 3);
-    let agents = agents.lock().unwrap();
+    let agents: BTreeSet<String> = log.into_iter().map(|l| l.user_agent).collect();
     assert_eq!(agents.len(), 1);
     let ua = agents.iter().next().unwrap();
     assert!(
@@ -1117,16 +1110,9 @@ fn scope_exclude_max_pages_and_user_agent() {
 /// the User-Agent, robots.txt included; `--user-agent` replaces it whole.
 #[test]
 fn the_contact_of_the_office_is_sent_in_the_user_agent() {
-    let agents = std::sync::Arc::new(Mutex::new(Vec::new()));
-    let seen = agents.clone();
-    let srv = serve(move |r| {
-        seen.lock()
-            .unwrap()
-            .push(r.header("user-agent").unwrap_or("").to_owned());
-        match r.path() {
-            "/robots.txt" => allow_all(),
-            _ => html("x"),
-        }
+    let srv = serve(|r| match r.path() {
+        "/robots.txt" => allow_all(),
+        _ => html("x"),
     });
     let seeds = [url("a.test", srv.port, "/")];
     let s = Scratch::new();
@@ -1153,7 +1139,7 @@ fn the_contact_of_the_office_is_sent_in_the_user_agent() {
         run(crawl_cmd(&s, srv.port, &["a.test"], &seeds, &extra)).code,
         0
     );
-    let agents = agents.lock().unwrap();
+    let agents: Vec<String> = srv.log().into_iter().map(|l| l.user_agent).collect();
     assert_eq!(agents.len(), 6, "robots.txt and / for each run: {agents:?}");
     for ua in &agents[..2] {
         assert!(

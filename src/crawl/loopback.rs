@@ -122,6 +122,8 @@ pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 pub struct Logged {
     pub host: String,
     pub target: String,
+    /// The User-Agent header ("" when absent).
+    pub user_agent: String,
     pub at: Instant,
 }
 
@@ -260,6 +262,7 @@ async fn serve_conn(
             l.push(Logged {
                 host: req.host.clone(),
                 target: req.target.clone(),
+                user_agent: req.header("user-agent").unwrap_or("").to_owned(),
                 at: Instant::now(),
             });
         }
