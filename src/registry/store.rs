@@ -484,21 +484,8 @@ mod tests {
             .collect()
     }
 
-    /// Opens the store, waiting while a store of this process that was just
-    /// dropped still holds the directory's lock (sled lets its background
-    /// threads go a moment after the last handle; one process per database
-    /// never meets this outside tests).
     fn open_again(dir: &Path) -> RegistryStore {
-        for _ in 0..200 {
-            match RegistryStore::open(dir) {
-                Ok(s) => return s,
-                Err(StoreError::Open { .. }) => {
-                    std::thread::sleep(std::time::Duration::from_millis(50))
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-        RegistryStore::open(dir).unwrap()
+        crate::store::open_again(|| RegistryStore::open(dir))
     }
 
     const FLAGGED: (&str, &str) = ("安康鑫源理财有限公司", "91610902MA70B5XK71");

@@ -979,6 +979,21 @@ impl Admitter {
     }
 }
 
+/// Opens a database again in a test, waiting while a handle of this
+/// process that was just dropped still holds the directory's lock: sled lets
+/// its background threads go a moment after the last handle (one process per
+/// database never meets this outside tests).
+#[cfg(test)]
+pub(crate) fn open_again<T, E: std::fmt::Debug>(open: impl Fn() -> std::result::Result<T, E>) -> T {
+    for _ in 0..200 {
+        if let Ok(t) = open() {
+            return t;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    open().expect("database opens again")
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` (UTC) for a Unix time; sorts as text in time order.
 pub fn rfc3339(unix_secs: u64) -> String {
     let days = (unix_secs / 86400) as i64;
@@ -1253,15 +1268,7 @@ mod tests {
             old.insert("http://a/2", &[0, 0, 0, 1, 0]).unwrap(); // queued
             db.flush().unwrap();
         }
-        // sled lets go of a dropped database's lock a moment later
-        let s = (0..200)
-            .find_map(|_| {
-                Store::open(dir.path()).ok().or_else(|| {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                    None
-                })
-            })
-            .expect("database opens again");
+        let s = open_again(|| Store::open(dir.path()));
         assert_eq!(
             s.seen_state("http://a/1", 1).unwrap(),
             Some(SeenState::Done)
