@@ -407,6 +407,11 @@ const SEEN_ENTRY: usize = 13;
 struct SeenBucket(Vec<u8>);
 
 impl SeenBucket {
+    /// The bucket as read from the tree (absent: empty).
+    fn stored(v: Option<sled::IVec>) -> SeenBucket {
+        SeenBucket(v.map(|v| v.to_vec()).unwrap_or_default())
+    }
+
     fn find(&self, fp: &[u8; 8]) -> Option<usize> {
         self.0
             .chunks_exact(SEEN_ENTRY)
@@ -495,10 +500,7 @@ impl Store {
             let (b, fp) = seen_slot(&String::from_utf8_lossy(&url));
             let bucket = match buckets.entry(b) {
                 Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => {
-                    let v = self.seen.get(b)?.map(|v| v.to_vec()).unwrap_or_default();
-                    e.insert(SeenBucket(v))
-                }
+                Entry::Vacant(e) => e.insert(SeenBucket::stored(self.seen.get(b)?)),
             };
             bucket.set(&fp, generation, state);
         }
@@ -562,12 +564,7 @@ impl Store {
 
     pub fn seen_state(&self, url: &str, generation: u32) -> Result<Option<SeenState>> {
         let (bucket, fp) = seen_slot(url);
-        let b = SeenBucket(
-            self.seen
-                .get(bucket)?
-                .map(|v| v.to_vec())
-                .unwrap_or_default(),
-        );
+        let b = SeenBucket::stored(self.seen.get(bucket)?);
         Ok(b.get(&fp).and_then(|(g, s)| (g == generation).then_some(s)))
     }
 
@@ -875,10 +872,7 @@ impl Admitter {
     ) -> TxResult<&mut (SeenBucket, bool)> {
         Ok(match self.buckets.entry(b) {
             Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
-                let v = seen.get(b)?.map(|v| v.to_vec()).unwrap_or_default();
-                e.insert((SeenBucket(v), false))
-            }
+            Entry::Vacant(e) => e.insert((SeenBucket::stored(seen.get(b)?), false)),
         })
     }
 
