@@ -6,12 +6,15 @@
 //! | `bodies` | SHA-256 of the raw body (32 bytes) | the raw body, zstd-compressed |
 //! | `hits` | hit id (8 bytes) | [`StoredHit`] (JSON) |
 //! | `frontier` | `host \0 seq` (seq big-endian), or `host \0 seq index` once a chunk is taken apart | one [`FrontierEntry`] (JSON), or a chunk of them (JSON array, zstd) |
-//! | `seen_fp` | bucket (2 bytes of the URL's SHA-256) | 13-byte entries: 8 more bytes of the hash, generation (u32 BE), [`SeenState`] byte |
 //! | `hosts` | `robots\0host`, `budget\0gen\0host`, `qv\0gen\0host+path` | robots cache, per-host counters |
-//! | `meta` | `generation`, `scope`, `done\0gen`, `queued` | crawl-wide state |
+//! | `meta` | `generation`, `scope`, `done\0gen`, `queued`, `seen_tag` | crawl-wide state |
 //!
-//! A page's record, its hits, its "done" mark, the removal of its frontier
-//! entry and the admission of its outlinks are one sled transaction
+//! Beside sled's files, `seen.tbl` holds the seen set (every URL admitted,
+//! with its generation): derived from `pages` and `frontier`, rebuilt from
+//! them after a crash, see [`seen`].
+//!
+//! A page's record, its hits, the removal of its frontier entry and the
+//! admission of its outlinks are one sled transaction
 //! ([`Store::commit_page`]): after a crash the database holds either all of a
 //! page or none of it, so a resumed crawl refetches exactly the pages that
 //! were not done and never doubles a hit. Bodies are written before that
@@ -25,17 +28,19 @@
 //! keys is what has to stay small:
 //! * a page's new outlinks are queued as one chunk per host (one key), taken
 //!   apart into single entries only when the scheduler reaches the chunk;
-//! * the seen set is 65,536 buckets keyed by two bytes of the URL's SHA-256,
-//!   each holding 13-byte entries (an 8-byte fingerprint, so 80 bits of the
-//!   hash in all: a false "already seen" is not expected below 10^11 URLs).
+//! * the seen set is not in sled at all (see [`seen`] for why).
 //!
 //! This module knows nothing about HTTP or scanning; it stores what `crawl`
 //! hands it.
 
+mod seen;
+
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use seen::{SeenTable, fingerprint};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::Transactional;
@@ -345,7 +350,9 @@ pub struct Store {
     pub bodies: sled::Tree,
     pub hits: sled::Tree,
     pub frontier: sled::Tree,
-    pub seen: sled::Tree,
+    /// Every commit that reads or changes the seen set holds this lock
+    /// from its first read until the table has the commit's changes.
+    seen: Arc<Mutex<SeenTable>>,
     pub hosts: sled::Tree,
     pub meta: sled::Tree,
 }
@@ -391,56 +398,6 @@ pub fn frontier_host(key: &[u8]) -> &str {
     std::str::from_utf8(&key[..end]).unwrap_or("")
 }
 
-/// Where a URL lives in the seen set: its bucket key and its fingerprint.
-fn seen_slot(url: &str) -> ([u8; 2], [u8; 8]) {
-    let d = Sha256::digest(url.as_bytes());
-    let mut fp = [0; 8];
-    fp.copy_from_slice(&d[2..10]);
-    ([d[0], d[1]], fp)
-}
-
-const SEEN_ENTRY: usize = 13;
-
-/// One bucket of the seen set: [`SEEN_ENTRY`]-byte entries, fingerprint
-/// (8 bytes), generation (u32 BE), 1 if done.
-#[derive(Default)]
-struct SeenBucket(Vec<u8>);
-
-impl SeenBucket {
-    /// The bucket as read from the tree (absent: empty).
-    fn stored(v: Option<sled::IVec>) -> SeenBucket {
-        SeenBucket(v.map(|v| v.to_vec()).unwrap_or_default())
-    }
-
-    fn find(&self, fp: &[u8; 8]) -> Option<usize> {
-        self.0
-            .chunks_exact(SEEN_ENTRY)
-            .position(|e| e[..8] == fp[..])
-            .map(|i| i * SEEN_ENTRY)
-    }
-
-    fn get(&self, fp: &[u8; 8]) -> Option<(u32, SeenState)> {
-        let e = &self.0[self.find(fp)?..][..SEEN_ENTRY];
-        let g = u32::from_be_bytes([e[8], e[9], e[10], e[11]]);
-        let state = if e[12] == 1 {
-            SeenState::Done
-        } else {
-            SeenState::Queued
-        };
-        Some((g, state))
-    }
-
-    fn set(&mut self, fp: &[u8; 8], generation: u32, state: SeenState) {
-        let at = self.find(fp).unwrap_or_else(|| {
-            self.0.extend_from_slice(fp);
-            self.0.extend_from_slice(&[0; SEEN_ENTRY - 8]);
-            self.0.len() - SEEN_ENTRY
-        });
-        self.0[at + 8..at + 12].copy_from_slice(&generation.to_be_bytes());
-        self.0[at + 12] = matches!(state, SeenState::Done) as u8;
-    }
-}
-
 fn counter(v: Option<sled::IVec>) -> u64 {
     v.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
         .unwrap_or(0)
@@ -459,65 +416,95 @@ impl Store {
                 source,
             })?;
         let t = |n: &str| db.open_tree(n);
+        let meta = t("meta")?;
+        let tag = seen_tag(&db, &meta)?;
+        let path = dir.join(SEEN_FILE);
+        let (table, rebuild) = match SeenTable::open(&path, tag)? {
+            Some(table) => (table, false),
+            None => (SeenTable::create(&path, tag, 0)?, true),
+        };
         let store = Store {
             pages: t("pages")?,
             bodies: t("bodies")?,
             hits: t("hits")?,
             frontier: t("frontier")?,
-            seen: t("seen_fp")?,
+            seen: Arc::new(Mutex::new(table)),
             hosts: t("hosts")?,
-            meta: t("meta")?,
+            meta,
             db,
         };
-        store.migrate_seen()?;
         // the queued count must exist before commits change it (a database
         // of an earlier version has none: it is counted once, here)
-        store.frontier_len()?;
+        let queued = store.frontier_len()?;
+        if rebuild {
+            store.rebuild_seen(&path, tag, queued)?;
+        }
         Ok(store)
     }
 
-    /// Moves the seen set of earlier versions (tree `seen`, one key per
-    /// URL) into the buckets, then drops it: a resumed crawl must not fetch
-    /// again what an older build finished.
-    fn migrate_seen(&self) -> Result<()> {
-        const OLD: &[u8] = b"seen";
-        if !self.db.tree_names().iter().any(|n| n.as_ref() == OLD) {
-            return Ok(());
+    fn seen(&self) -> MutexGuard<'_, SeenTable> {
+        // a panic elsewhere while holding the lock leaves the table as it
+        // was after its last complete write: still usable
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Builds the seen set from what sled holds: every page record (done in
+    /// its generation, with its redirect chain and final URL) and every
+    /// frontier entry (queued in the current generation). Then drops the
+    /// seen trees of earlier versions, which this replaces.
+    fn rebuild_seen(&self, path: &Path, tag: [u8; 16], queued: u64) -> Result<()> {
+        /// The fields of a page record the seen set needs.
+        #[derive(Deserialize)]
+        struct Settled {
+            url: String,
+            #[serde(default)]
+            final_url: String,
+            #[serde(default)]
+            redirects: Vec<String>,
+            #[serde(default)]
+            generation: u32,
         }
-        let old = self.db.open_tree(OLD)?;
-        let mut buckets: HashMap<[u8; 2], SeenBucket> = HashMap::new();
-        for kv in old.iter() {
-            let (url, v) = kv?;
-            let (Some(g), Some(&done)) = (v.get(..4), v.get(4)) else {
-                continue;
-            };
-            let generation = u32::from_be_bytes([g[0], g[1], g[2], g[3]]);
-            let state = if done == 1 {
-                SeenState::Done
-            } else {
-                SeenState::Queued
-            };
-            let (b, fp) = seen_slot(&String::from_utf8_lossy(&url));
-            let bucket = match buckets.entry(b) {
-                Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => e.insert(SeenBucket::stored(self.seen.get(b)?)),
-            };
-            bucket.set(&fp, generation, state);
+        let mut table = SeenTable::create(path, tag, self.pages.len() as u64 + queued)?;
+        for kv in self.pages.iter() {
+            let (k, v) = kv?;
+            let p: Settled = de(&k, &v)?;
+            for u in std::iter::once(&p.url)
+                .chain(&p.redirects)
+                .chain(Some(&p.final_url).filter(|u| !u.is_empty()))
+            {
+                table.merge(fingerprint(u), p.generation, SeenState::Done)?;
+            }
         }
-        let mut batch = sled::Batch::default();
-        for (b, bucket) in buckets {
-            batch.insert(&b, bucket.0);
+        let generation = self.generation()?;
+        for kv in self.frontier.iter() {
+            let (k, v) = kv?;
+            let entries = match decode_frontier(&k, &v)? {
+                Queued::One(e) => vec![e],
+                Queued::Chunk(entries) => entries,
+            };
+            for e in entries {
+                table.merge(fingerprint(&e.url), generation, SeenState::Queued)?;
+            }
         }
-        self.seen.apply_batch(batch)?;
-        // the buckets are on disk before the old tree goes
+        for old in [&b"seen"[..], b"seen_fp"] {
+            if self.db.tree_names().iter().any(|n| n.as_ref() == old) {
+                self.db.drop_tree(old)?;
+            }
+        }
+        // it matches the database as it is: commands that only read leave
+        // it so, and the next open need not rebuild it again
         self.db.flush()?;
-        self.db.drop_tree(OLD)?;
+        table.mark_clean()?;
+        *self.seen() = table;
         Ok(())
     }
 
-    /// Writes everything to disk.
+    /// Writes everything to disk; the seen set is then marked as matching
+    /// the database (no rebuild at the next open).
     pub fn flush(&self) -> Result<()> {
+        let mut seen = self.seen();
         self.db.flush()?;
+        seen.mark_clean()?;
         Ok(())
     }
 
@@ -563,9 +550,8 @@ impl Store {
     }
 
     pub fn seen_state(&self, url: &str, generation: u32) -> Result<Option<SeenState>> {
-        let (bucket, fp) = seen_slot(url);
-        let b = SeenBucket::stored(self.seen.get(bucket)?);
-        Ok(b.get(&fp).and_then(|(g, s)| (g == generation).then_some(s)))
+        let found = self.seen().get(fingerprint(url))?;
+        Ok(found.and_then(|(g, s)| (g == generation).then_some(s)))
     }
 
     pub fn page(&self, url: &str) -> Result<Option<PageRecord>> {
@@ -708,18 +694,19 @@ impl Store {
     /// Admits seed URLs (and cross-host redirect targets) to the frontier;
     /// returns the hosts that received URLs.
     pub fn enqueue(&self, links: &[NewLink], adm: Admission) -> Result<CommitOutcome> {
-        let r = (&self.frontier, &self.seen, &self.hosts, &self.meta).transaction(
-            |(frontier, seen, hosts, meta)| {
-                let mut out = CommitOutcome::default();
-                let mut adm_run = Admitter::new(adm);
-                for l in links {
-                    adm_run.admit(seen, hosts, l, &mut out)?;
-                }
-                adm_run.finish(frontier, seen, hosts, meta, 0)?;
-                Ok(out)
-            },
-        );
-        txn_result(r)
+        let mut seen = self.seen();
+        let r = (&self.frontier, &self.hosts, &self.meta).transaction(|(frontier, hosts, meta)| {
+            let mut out = CommitOutcome::default();
+            let mut adm_run = Admitter::new(adm, &seen);
+            for l in links {
+                adm_run.admit(hosts, l, &mut out)?;
+            }
+            let marks = adm_run.finish(frontier, hosts, meta, 0)?;
+            Ok((out, marks))
+        });
+        let (out, marks) = txn_result(r)?;
+        apply_marks(&mut seen, marks)?;
+        Ok(out)
     }
 
     /// Puts a frontier entry back at the end of its host's queue (retry later).
@@ -740,15 +727,15 @@ impl Store {
     pub fn commit_page(&self, c: &PageCommit, adm: Admission) -> Result<CommitOutcome> {
         let page_key = c.page.url.as_bytes();
         let done_key = format!("done\0{}", adm.generation);
+        let mut seen = self.seen();
         let r = (
             &self.pages,
             &self.hits,
             &self.frontier,
-            &self.seen,
             &self.hosts,
             &self.meta,
         )
-            .transaction(|(pages, hits, frontier, seen, hosts, meta)| {
+            .transaction(|(pages, hits, frontier, hosts, meta)| {
                 let mut out = CommitOutcome::default();
                 for h in &c.hits {
                     let key = hex::decode(&h.id).unwrap_or_default();
@@ -765,21 +752,22 @@ impl Store {
                     hits.insert(key, ser(&h))?;
                 }
                 pages.insert(page_key, ser(&c.page))?;
-                let mut adm_run = Admitter::new(adm);
-                adm_run.mark_done(seen, &c.page.url)?;
+                let mut adm_run = Admitter::new(adm, &seen);
+                adm_run.mark_done(&c.page.url);
                 for u in &c.also_done {
-                    adm_run.mark_done(seen, u)?;
+                    adm_run.mark_done(u);
                 }
                 let removed = frontier.remove(c.frontier_key.as_slice())?.is_some();
                 let n = counter(meta.get(&done_key)?) + 1;
                 meta.insert(done_key.as_bytes(), &n.to_be_bytes())?;
                 for l in &c.links {
-                    adm_run.admit(seen, hosts, l, &mut out)?;
+                    adm_run.admit(hosts, l, &mut out)?;
                 }
-                adm_run.finish(frontier, seen, hosts, meta, removed as u64)?;
-                Ok(out)
+                let marks = adm_run.finish(frontier, hosts, meta, removed as u64)?;
+                Ok((out, marks))
             });
-        let out = txn_result(r)?;
+        let (out, marks) = txn_result(r)?;
+        apply_marks(&mut seen, marks)?;
         // Durable before the page counts as done: a crash after this point
         // never makes the crawler fetch the page again. Concurrent commits
         // share one sled flush, so the cost is per batch, not per page.
@@ -812,6 +800,31 @@ fn txn_result<T>(r: std::result::Result<T, TransactionError<StoreError>>) -> Res
 }
 
 const QUEUED_KEY: &[u8] = b"queued";
+/// The seen set's file, in the database directory.
+const SEEN_FILE: &str = "seen.tbl";
+const SEEN_TAG_KEY: &[u8] = b"seen_tag";
+
+/// The database's random tag, made (and flushed) on first use: a seen-set
+/// file is believed only by the database carrying its tag.
+fn seen_tag(db: &sled::Db, meta: &sled::Tree) -> Result<[u8; 16]> {
+    if let Some(v) = meta.get(SEEN_TAG_KEY)?
+        && let Ok(tag) = <[u8; 16]>::try_from(v.as_ref())
+    {
+        return Ok(tag);
+    }
+    let mut h = Sha256::new();
+    h.update(db.generate_id()?.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    h.update(t.as_nanos().to_le_bytes());
+    let mut tag = [0u8; 16];
+    tag.copy_from_slice(&h.finalize()[..16]);
+    meta.insert(SEEN_TAG_KEY, &tag)?;
+    db.flush()?;
+    Ok(tag)
+}
 
 /// A frontier value: one entry (JSON object), or a chunk of a page's links
 /// to one host (a JSON array, zstd-compressed: the URLs of one page share
@@ -841,12 +854,27 @@ fn decode_frontier(key: &[u8], v: &[u8]) -> Result<Queued> {
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
 
+/// Seen-set changes of one commit: fingerprint → (generation, state).
+type Marks = HashMap<u64, (u32, SeenState)>;
+
+/// Writes a commit's seen-set changes once sled has taken the commit (a
+/// transaction can run its closure more than once; the table is written
+/// only with what was committed).
+fn apply_marks(seen: &mut SeenTable, marks: Marks) -> Result<()> {
+    for (fp, (generation, state)) in marks {
+        seen.set(fp, generation, state)?;
+    }
+    Ok(())
+}
+
 /// Link admission inside one transaction. Reads and writes are gathered so
-/// that each seen bucket, counter and host chunk is read and written once
-/// per transaction, not once per link.
-struct Admitter {
+/// that each counter and host chunk is read and written once per
+/// transaction, not once per link; seen-set changes are returned to be
+/// written after the commit.
+struct Admitter<'a> {
     adm: Admission,
-    buckets: HashMap<[u8; 2], (SeenBucket, bool)>,
+    seen: &'a SeenTable,
+    marks: Marks,
     /// `budget` and `qv` counters: key → (count, changed).
     counters: HashMap<Vec<u8>, (u64, bool)>,
     /// New entries per host, in order of arrival.
@@ -854,26 +882,27 @@ struct Admitter {
     admitted: u64,
 }
 
-impl Admitter {
-    fn new(adm: Admission) -> Admitter {
+impl<'a> Admitter<'a> {
+    fn new(adm: Admission, seen: &'a SeenTable) -> Admitter<'a> {
         Admitter {
             adm,
-            buckets: Default::default(),
+            seen,
+            marks: Default::default(),
             counters: Default::default(),
             chunks: Vec::new(),
             admitted: 0,
         }
     }
 
-    fn bucket(
-        &mut self,
-        seen: &TransactionalTree,
-        b: [u8; 2],
-    ) -> TxResult<&mut (SeenBucket, bool)> {
-        Ok(match self.buckets.entry(b) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert((SeenBucket::stored(seen.get(b)?), false)),
-        })
+    /// The seen-set entry of `fp`, with this commit's changes.
+    fn seen(&self, fp: u64) -> TxResult<Option<(u32, SeenState)>> {
+        match self.marks.get(&fp) {
+            Some(m) => Ok(Some(*m)),
+            None => self
+                .seen
+                .get(fp)
+                .map_err(|e| ConflictableTransactionError::Abort(e.into())),
+        }
     }
 
     fn counter(&mut self, hosts: &TransactionalTree, key: Vec<u8>) -> TxResult<&mut (u64, bool)> {
@@ -886,27 +915,22 @@ impl Admitter {
         })
     }
 
-    fn mark_done(&mut self, seen: &TransactionalTree, url: &str) -> TxResult<()> {
-        let (b, fp) = seen_slot(url);
-        let generation = self.adm.generation;
-        let (bucket, changed) = self.bucket(seen, b)?;
-        bucket.set(&fp, generation, SeenState::Done);
-        *changed = true;
-        Ok(())
+    fn mark_done(&mut self, url: &str) {
+        self.marks
+            .insert(fingerprint(url), (self.adm.generation, SeenState::Done));
     }
 
     /// Admits one link: skipped if seen in this generation, refused over
     /// the per-host budget or the query-variant cap.
     fn admit(
         &mut self,
-        seen: &TransactionalTree,
         hosts: &TransactionalTree,
         l: &NewLink,
         out: &mut CommitOutcome,
     ) -> TxResult<()> {
         let adm = self.adm;
-        let (b, fp) = seen_slot(&l.entry.url);
-        if let Some((g, _)) = self.bucket(seen, b)?.0.get(&fp)
+        let fp = fingerprint(&l.entry.url);
+        if let Some((g, _)) = self.seen(fp)?
             && g == adm.generation
         {
             return Ok(());
@@ -926,9 +950,7 @@ impl Admitter {
         }
         let budget = self.counter(hosts, budget_key)?;
         *budget = (budget.0 + 1, true);
-        let (bucket, changed) = self.bucket(seen, b)?;
-        bucket.set(&fp, adm.generation, SeenState::Queued);
-        *changed = true;
+        self.marks.insert(fp, (adm.generation, SeenState::Queued));
         match self.chunks.iter_mut().find(|(h, _)| *h == l.host) {
             Some((_, c)) => c.push(l.entry.clone()),
             None => self.chunks.push((l.host.clone(), vec![l.entry.clone()])),
@@ -938,21 +960,15 @@ impl Admitter {
         Ok(())
     }
 
-    /// Writes what was gathered; `removed` frontier entries were taken out
-    /// by the caller.
+    /// Writes what was gathered into sled and returns the seen-set changes;
+    /// `removed` frontier entries were taken out by the caller.
     fn finish(
         self,
         frontier: &TransactionalTree,
-        seen: &TransactionalTree,
         hosts: &TransactionalTree,
         meta: &TransactionalTree,
         removed: u64,
-    ) -> TxResult<()> {
-        for (b, (bucket, changed)) in self.buckets {
-            if changed {
-                seen.insert(&b, bucket.0)?;
-            }
-        }
+    ) -> TxResult<Marks> {
         for (k, (n, changed)) in self.counters {
             if changed {
                 hosts.insert(k, &n.to_be_bytes())?;
@@ -969,7 +985,7 @@ impl Admitter {
             let n = (counter(meta.get(QUEUED_KEY)?) + self.admitted).saturating_sub(removed);
             meta.insert(QUEUED_KEY, &n.to_be_bytes())?;
         }
-        Ok(())
+        Ok(self.marks)
     }
 }
 
@@ -1233,53 +1249,130 @@ mod tests {
     }
 
     #[test]
-    fn seen_buckets_keep_many_urls_apart() {
+    fn the_seen_set_dedups_many_urls() {
         let (_d, s) = store();
-        let links: Vec<NewLink> = (0..20_000)
+        let links: Vec<NewLink> = (0..100_000)
             .map(|i| link("a", &format!("http://a/{i}")))
             .collect();
         let adm = Admission {
             per_host_budget: u64::MAX,
             ..ADM
         };
-        assert_eq!(s.enqueue(&links, adm).unwrap().queued_hosts.len(), 20_000);
+        assert_eq!(s.enqueue(&links, adm).unwrap().queued_hosts.len(), 100_000);
         assert_eq!(s.enqueue(&links, adm).unwrap().queued_hosts.len(), 0);
-        assert!(s.seen.len() <= 1 << 16);
-        assert_eq!(s.frontier_len().unwrap(), 20_000);
+        assert_eq!(s.seen().len(), 100_000);
+        assert_eq!(s.frontier_len().unwrap(), 100_000);
+    }
+
+    /// Which of these URLs the store has seen in generation 1.
+    fn seen_in_1(s: &Store, urls: &[&str]) -> Vec<Option<SeenState>> {
+        urls.iter().map(|u| s.seen_state(u, 1).unwrap()).collect()
     }
 
     #[test]
-    fn a_seen_set_of_the_old_layout_is_moved_into_buckets() {
+    fn after_a_crash_the_seen_set_is_rebuilt_from_pages_and_frontier() {
+        let dir = tempfile::tempdir().unwrap();
+        let urls = [
+            "http://a/",
+            "http://a/old",
+            "http://a/new",
+            "http://a/2",
+            "http://a/3",
+        ];
+        let before = {
+            let s = Store::open(dir.path()).unwrap();
+            s.meta.insert("generation", &1u32.to_be_bytes()).unwrap();
+            s.enqueue(&[link("a", "http://a/")], ADM).unwrap();
+            let (key, _) = s.next_in_frontier("a", None).unwrap().unwrap();
+            // the page redirected old → new, and links to 2 and 3
+            let mut c = bare_commit(key, "http://a/");
+            c.page.redirects = vec!["http://a/".into(), "http://a/old".into()];
+            c.page.final_url = "http://a/new".into();
+            c.also_done = vec!["http://a/old".into(), "http://a/new".into()];
+            c.links = vec![link("a", "http://a/2"), link("a", "http://a/3")];
+            s.commit_page(&c, ADM).unwrap();
+            seen_in_1(&s, &urls)
+            // dropped without Store::flush: as after SIGKILL
+        };
+        assert_eq!(
+            before,
+            [
+                Some(SeenState::Done),
+                Some(SeenState::Done),
+                Some(SeenState::Done),
+                Some(SeenState::Queued),
+                Some(SeenState::Queued)
+            ]
+        );
+        let s = open_again(|| Store::open(dir.path()));
+        assert_eq!(seen_in_1(&s, &urls), before);
+        assert_eq!(s.seen_state("http://a/4", 1).unwrap(), None);
+        let out = s
+            .enqueue(&[link("a", "http://a/2"), link("a", "http://a/4")], ADM)
+            .unwrap();
+        assert_eq!(out.queued_hosts.len(), 1, "only the new link is queued");
+        drop(s);
+
+        // a lost file is rebuilt too
+        std::fs::remove_file(dir.path().join(SEEN_FILE)).unwrap();
+        let s = open_again(|| Store::open(dir.path()));
+        assert_eq!(seen_in_1(&s, &urls), before);
+        assert_eq!(
+            s.seen_state("http://a/4", 1).unwrap(),
+            Some(SeenState::Queued)
+        );
+    }
+
+    #[test]
+    fn a_clean_seen_set_is_believed_without_a_rebuild() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::open(dir.path()).unwrap();
-            db.open_tree("meta")
-                .unwrap()
-                .insert("generation", &1u32.to_be_bytes())
-                .unwrap();
-            let old = db.open_tree("seen").unwrap();
-            old.insert("http://a/1", &[0, 0, 0, 1, 1]).unwrap(); // done
-            old.insert("http://a/2", &[0, 0, 0, 1, 0]).unwrap(); // queued
-            db.flush().unwrap();
+            let s = Store::open(dir.path()).unwrap();
+            s.enqueue(&[link("a", "http://a/1")], ADM).unwrap();
+            s.flush().unwrap();
+            // behind the seen set's back: a rebuild would forget a/1
+            s.frontier.clear().unwrap();
+            s.db.flush().unwrap();
         }
         let s = open_again(|| Store::open(dir.path()));
         assert_eq!(
             s.seen_state("http://a/1", 1).unwrap(),
-            Some(SeenState::Done)
-        );
-        assert_eq!(
-            s.seen_state("http://a/2", 1).unwrap(),
             Some(SeenState::Queued)
         );
-        let out = s
-            .enqueue(&[link("a", "http://a/1"), link("a", "http://a/3")], ADM)
-            .unwrap();
+    }
+
+    #[test]
+    fn seen_trees_of_earlier_versions_are_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.meta.insert("generation", &1u32.to_be_bytes()).unwrap();
+            s.enqueue(&[link("a", "http://a/1")], ADM).unwrap();
+            let (key, _) = s.next_in_frontier("a", None).unwrap().unwrap();
+            s.commit_page(&bare_commit(key, "http://a/1"), ADM).unwrap();
+            s.enqueue(&[link("a", "http://a/2")], ADM).unwrap();
+            s.db.open_tree("seen")
+                .unwrap()
+                .insert("http://a/1", &[0, 0, 0, 1, 1])
+                .unwrap();
+            s.db.open_tree("seen_fp")
+                .unwrap()
+                .insert(&[0u8, 1], &[0u8; 13])
+                .unwrap();
+            s.db.flush().unwrap();
+        }
+        std::fs::remove_file(dir.path().join(SEEN_FILE)).unwrap();
+        let s = open_again(|| Store::open(dir.path()));
         assert_eq!(
-            out.queued_hosts.len(),
-            1,
-            "the page done before is not queued again"
+            seen_in_1(&s, &["http://a/1", "http://a/2"]),
+            [Some(SeenState::Done), Some(SeenState::Queued)]
         );
-        assert!(!s.db.tree_names().iter().any(|n| n.as_ref() == b"seen"));
+        let names = s.db.tree_names();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.as_ref() == b"seen" || n.as_ref() == b"seen_fp")
+        );
     }
 
     #[test]
