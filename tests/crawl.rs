@@ -554,6 +554,50 @@ fn private_seed_needs_allow_private() {
 }
 
 #[test]
+fn one_host_gets_up_to_host_concurrency_requests_at_once() {
+    // Eight slow pages on one host, --host-concurrency 4: requests overlap
+    // (a scheduler that starts one request per host and wake-up kept one in
+    // flight), and never more than four at once.
+    const SLOW: Duration = Duration::from_millis(800);
+    let srv = serve(|r| match r.path() {
+        "/robots.txt" => allow_all(),
+        "/" => html(
+            &(0..8)
+                .map(|i| format!(r#"<a href="/p/{i}">{i}</a>"#))
+                .collect::<String>(),
+        ),
+        _ => html("page").delayed(SLOW),
+    });
+    let s = Scratch::new();
+    let r = run(crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test"],
+        &[url("a.test", srv.port, "/")],
+        &["--rate-per-host", "0", "--host-concurrency", "4"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary["pages_fetched"], 9);
+    let arrivals: Vec<Instant> = srv
+        .log()
+        .iter()
+        .filter(|l| l.target.starts_with("/p/"))
+        .map(|l| l.at)
+        .collect();
+    assert_eq!(arrivals.len(), 8);
+    // requests that arrived while another was still being answered
+    let most_at_once = arrivals
+        .iter()
+        .map(|&a| arrivals.iter().filter(|&&b| b >= a && b < a + SLOW).count())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        (2..=4).contains(&most_at_once),
+        "{most_at_once} requests within one slow response"
+    );
+}
+
+#[test]
 fn slow_responses_time_out_and_slow_bodies_within_limits_arrive() {
     let srv = serve(|r| match r.path() {
         "/robots.txt" => allow_all(),

@@ -495,7 +495,26 @@ impl Scheduler {
 
     /// Starts every request politeness allows now. Returns when to look
     /// again, or `None` when no host has anything left to do.
+    /// Starts as many requests as the limits allow; returns when the loop
+    /// should next wake (`None`: nothing left to do).
     fn dispatch(&mut self, tx: &mpsc::Sender<Event>) -> Result<Option<Instant>, CrawlError> {
+        loop {
+            let before = self.in_flight;
+            let wake = self.dispatch_round(tx)?;
+            // A round starts at most one request per host: go round again
+            // while hosts take more (one host and --host-concurrency 8
+            // otherwise kept a single request in flight).
+            if self.in_flight == before
+                || self.in_flight >= self.shared.cfg.concurrency
+                || self.max_pages_reached()
+            {
+                return Ok(wake);
+            }
+        }
+    }
+
+    /// One round over the hosts, starting at most one request per host.
+    fn dispatch_round(&mut self, tx: &mpsc::Sender<Event>) -> Result<Option<Instant>, CrawlError> {
         let cfg = &self.shared.cfg;
         let mut wake: Option<Instant> = None;
         let mut pending = false;

@@ -768,6 +768,8 @@ impl Store {
             });
         let (out, marks) = txn_result(r)?;
         apply_marks(&mut seen, marks)?;
+        // concurrent commits share the flush below
+        drop(seen);
         // Durable before the page counts as done: a crash after this point
         // never makes the crawler fetch the page again. Concurrent commits
         // share one sled flush, so the cost is per batch, not per page.
