@@ -211,9 +211,10 @@ if rate.get("scrapy"):
     lines.append(f"finscan / Scrapy pages/s: **{rate['finscan']/rate['scrapy']:.1f}×** (target ≥ 3×); "
                  f"finscan / wget: {rate['finscan']/rate['wget']:.1f}×.")
 lines.append(f"finscan peak RSS: {med('finscan', 2)/1024:.0f} MB for the whole site (target ≤ 150 MB) vs "
-             f"{med('finscan-quarter', 2)/1024:.0f} MB at a quarter of it. The frontier and the seen-set live in sled, "
-             f"not in memory; what grows with the database is, as far as we measured, sled's own bookkeeping "
-             f"(see bench/crawl_frontier_mem.sh). finscan also scans every page and stores pages, compressed bodies and hits "
+             f"{med('finscan-quarter', 2)/1024:.0f} MB at a quarter of it. The frontier lives in sled and the seen set in a "
+             f"file of its own (read and written in place), neither in memory: what grows with the pages crawled is sled's "
+             f"cache of the pages, bodies and hits it stores (see BENCHMARKS.md, and bench/crawl_frontier_mem.sh for the "
+             f"frontier's own cost). finscan also scans every page and stores pages, compressed bodies and hits "
              f"(the others only fetch).\n")
 lines.append("All runs: " + "; ".join(f"{k}: " + ", ".join(f"{p}p/{w:.1f}s/{r//1024}MB" for p, w, r in v) for k, v in rows.items()) + "\n")
 text = "\n".join(lines)
