@@ -431,6 +431,7 @@ impl RegistryStore {
         }
         // kept until written: a failed write loses nothing buffered
         self.companies.apply_batch(batch)?;
+        crate::store::reclaim(self.pending.len());
         self.pending.clear();
         self.pending_index.clear();
         Ok(())
