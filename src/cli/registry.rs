@@ -205,7 +205,7 @@ mod pipeline {
         let (work_tx, work_rx) = sync_channel::<(u64, Msg)>(threads * 2);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let (done_tx, done_rx) = sync_channel::<(u64, Msg)>(threads * 2);
-        let max_batches = threads * 4 + 4;
+        let max_batches = threads * 2 + 2;
         let (recycle_tx, recycle_rx) = sync_channel::<Vec<Slot>>(max_batches);
         std::thread::scope(|scope| {
             for _ in 0..threads {

@@ -1,6 +1,24 @@
-//! Stored registry results: the `registry` tree of the sled database, one
-//! value per company holding the company and its hits (JSON), so a company
-//! and its hits are always written together.
+//! Stored registry results: a company and its hits are one record (JSON),
+//! always written together.
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `registry_records` | `l` + sequence (u64 BE): the log | up to [`PER_LOG_KEY`] records, a JSON array |
+//! | | `i` + 64 bits of the company key's SHA-256: the index | where its latest record is, `first_seen`, `scans` (28 bytes) |
+//! | | `n` + sequence | how many of that log entry's records are still current (u32) |
+//! | `registry_filter` | `filter_fp`, `keys`, `capacity`, `state` | Bloom filter of the index keys |
+//!
+//! One tree, so that a commit (log entries, index entries, counts) is one
+//! atomic sled batch.
+//!
+//! Records are appended in scan order and never rewritten in place: sled
+//! 0.34 keeps every leaf of a tree written at random in memory until the
+//! tree has more than ~16,000 of them (its LRU accounts accesses in batches
+//! of 64 per shard), so one value per company keyed by company made memory
+//! follow the records stored (146 MB peak for 125,600 flagged companies);
+//! appending touches only the end of the log, and the index's values are
+//! small. A rescan appends the new record and points the index at it; a log
+//! entry whose records are all superseded is deleted.
 //!
 //! A company is keyed by its credit code (`uscc:91610902MA70B5XK71`), or by
 //! its name when the code is missing or invalid (`name:安康鑫源理财有限公司`,
@@ -28,8 +46,33 @@ use serde::{Deserialize, Serialize};
 use super::allow::normalize_name;
 use super::{CodeStatus, Record, RecordScan};
 
-pub const COMPANIES: &str = "registry";
+pub const RECORDS: &str = "registry_records";
 pub const FILTER: &str = "registry_filter";
+const LOG: u8 = b'l';
+const INDEX: u8 = b'i';
+const LIVE: u8 = b'n';
+
+/// A company's place in the index: `i` and 64 bits of the SHA-256 of its
+/// key. Short keys keep the index small in memory (sled holds it whole up
+/// to ~16,000 leaves: 16 MB instead of 40 MB with the keys themselves);
+/// two of a million companies share a fingerprint with probability 3·10^-8.
+fn index_key(key: &str) -> [u8; 9] {
+    use sha2::{Digest, Sha256};
+    let mut k = [INDEX; 9];
+    k[1..].copy_from_slice(&Sha256::digest(key.as_bytes())[..8]);
+    k
+}
+
+fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
+    let mut k = [prefix; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+/// The layout before the log: one JSON value per company.
+const OLD_COMPANIES: &str = "registry";
+/// Records per log entry: fewer sled writes than one each, and small
+/// enough values (a few KB) that sled does not hold large buffers.
+pub const PER_LOG_KEY: usize = 8;
 /// Page cache of the database while scanning.
 pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// Keys the Bloom filter is sized for at least (1.2 MB at 1 % false
@@ -38,6 +81,9 @@ pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 const FILTER_KEYS: usize = 1 << 20;
 const FILTER_FP: f64 = 0.01;
 const FILTER_SEED: &[u8; 32] = b"finscan registry companies bloom";
+/// The saved filter (of index fingerprints; `filter`, of company keys, was
+/// an earlier layout's and is not read).
+const FILTER_KEY: &str = "filter_fp";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -51,6 +97,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("database: stored value is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error("database: index entry of {0} is not 28 bytes")]
+    BadIndex(String),
 }
 
 /// A company as stored.
@@ -97,6 +145,9 @@ pub struct StoredHit {
     pub end: usize,
 }
 
+/// A stored company and its hits.
+pub type Company = (StoredCompany, Vec<StoredHit>);
+
 /// The stored value: a company and its hits.
 #[derive(Deserialize)]
 struct Stored {
@@ -108,6 +159,62 @@ struct Stored {
 struct StoredRef<'a> {
     company: &'a StoredCompany,
     hits: &'a [StoredHit],
+}
+
+/// Where a record is: its log entry and its place in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Loc {
+    log: u64,
+    slot: u32,
+}
+
+/// A company's entry in the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IndexEntry {
+    at: Loc,
+    first_seen: u64,
+    scans: u64,
+}
+
+impl IndexEntry {
+    fn encode(&self) -> [u8; 28] {
+        let mut v = [0u8; 28];
+        v[..8].copy_from_slice(&self.at.log.to_be_bytes());
+        v[8..12].copy_from_slice(&self.at.slot.to_be_bytes());
+        v[12..20].copy_from_slice(&self.first_seen.to_be_bytes());
+        v[20..28].copy_from_slice(&self.scans.to_be_bytes());
+        v
+    }
+
+    fn decode(key: &[u8], v: &[u8]) -> Result<IndexEntry, StoreError> {
+        let Ok(v) = <&[u8; 28]>::try_from(v) else {
+            return Err(StoreError::BadIndex(
+                String::from_utf8_lossy(key).into_owned(),
+            ));
+        };
+        let u64_at = |i: usize| u64::from_be_bytes(v[i..i + 8].try_into().unwrap_or_default());
+        Ok(IndexEntry {
+            at: Loc {
+                log: u64_at(0),
+                slot: u32::from_be_bytes(v[8..12].try_into().unwrap_or_default()),
+            },
+            first_seen: u64_at(12),
+            scans: u64_at(20),
+        })
+    }
+}
+
+/// A record waiting for the next commit.
+struct Pending {
+    key: String,
+    /// Its key in the index ([`index_key`]).
+    at: [u8; 9],
+    /// The record (JSON of company and hits).
+    value: Vec<u8>,
+    first_seen: u64,
+    scans: u64,
+    /// The stored record this one replaces.
+    replaces: Option<Loc>,
 }
 
 /// What [`RegistryStore::save`] did.
@@ -161,7 +268,7 @@ fn load_filter(t: &sled::Tree) -> Result<Option<Filter>, StoreError> {
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
     };
     let (Some(bytes), Some(keys), Some(capacity)) =
-        (t.get("filter")?, number("keys")?, number("capacity")?)
+        (t.get(FILTER_KEY)?, number("keys")?, number("capacity")?)
     else {
         return Ok(None);
     };
@@ -175,47 +282,54 @@ fn load_filter(t: &sled::Tree) -> Result<Option<Filter>, StoreError> {
         .map(|f| (f, keys, capacity)))
 }
 
-/// A filter from every stored key: one pass over the tree.
-fn rebuild_filter(companies: &sled::Tree) -> Result<Filter, StoreError> {
-    let keys = companies.len() as u64;
+/// A filter from every stored key: two passes over the index.
+fn rebuild_filter(records: &sled::Tree) -> Result<Filter, StoreError> {
+    let keys = records.scan_prefix([INDEX]).keys().count() as u64;
     let (mut filter, capacity) = new_filter(keys)?;
-    for k in companies.iter().keys() {
-        filter.set(&k?[..]);
+    for k in records.scan_prefix([INDEX]).keys() {
+        filter.set(&k?[1..]);
     }
     Ok((filter, keys, capacity))
 }
 
-/// Moves companies stored by earlier versions (trees `companies` and
-/// `company_hits`, company and hits apart) into [`COMPANIES`], then drops
-/// the old trees. Returns whether anything was moved.
-fn migrate_old_layout(db: &sled::Db, companies: &sled::Tree) -> Result<bool, StoreError> {
-    const OLD: &str = "companies";
-    const OLD_HITS: &str = "company_hits";
-    if !db.tree_names().iter().any(|n| n.as_ref() == OLD.as_bytes()) {
-        return Ok(false);
+/// Companies stored by earlier versions, as (key, company, hits): the tree
+/// `registry` (one JSON value per company), and before it the trees
+/// `companies` and `company_hits` (company and hits apart). Returns the
+/// trees read, to drop once their companies are stored anew.
+type OldCompany = (Vec<u8>, StoredCompany, Vec<StoredHit>);
+
+fn old_layouts(db: &sled::Db) -> Result<(Vec<OldCompany>, Vec<&'static str>), StoreError> {
+    const OLDEST: &str = "companies";
+    const OLDEST_HITS: &str = "company_hits";
+    let has = |name: &str| {
+        db.tree_names()
+            .iter()
+            .any(|n| n.as_ref() == name.as_bytes())
+    };
+    let mut found = Vec::new();
+    let mut trees = Vec::new();
+    if has(OLD_COMPANIES) {
+        for kv in db.open_tree(OLD_COMPANIES)?.iter() {
+            let (k, v) = kv?;
+            let s: Stored = serde_json::from_slice(&v)?;
+            found.push((k.to_vec(), s.company, s.hits));
+        }
+        trees.push(OLD_COMPANIES);
     }
-    let old = db.open_tree(OLD)?;
-    let old_hits = db.open_tree(OLD_HITS)?;
-    let mut moved = false;
-    for kv in old.iter() {
-        let (k, v) = kv?;
-        let company: StoredCompany = serde_json::from_slice(&v)?;
-        let hits: Vec<StoredHit> = match old_hits.get(&k)? {
-            Some(h) => serde_json::from_slice(&h)?,
-            None => Vec::new(),
-        };
-        let value = serde_json::to_vec(&StoredRef {
-            company: &company,
-            hits: &hits,
-        })?;
-        companies.insert(k, value)?;
-        moved = true;
+    if has(OLDEST) {
+        let hits = db.open_tree(OLDEST_HITS)?;
+        for kv in db.open_tree(OLDEST)?.iter() {
+            let (k, v) = kv?;
+            let company: StoredCompany = serde_json::from_slice(&v)?;
+            let h: Vec<StoredHit> = match hits.get(&k)? {
+                Some(h) => serde_json::from_slice(&h)?,
+                None => Vec::new(),
+            };
+            found.push((k.to_vec(), company, h));
+        }
+        trees.extend([OLDEST_HITS, OLDEST]);
     }
-    // the new tree is on disk before the old ones go
-    db.flush()?;
-    db.drop_tree(OLD_HITS)?;
-    db.drop_tree(OLD)?;
-    Ok(moved)
+    Ok((found, trees))
 }
 
 /// The key of a record: its valid credit code, else its name.
@@ -234,9 +348,9 @@ fn now() -> u64 {
 
 pub struct RegistryStore {
     db: sled::Db,
-    companies: sled::Tree,
+    records: sled::Tree,
     filter_tree: sled::Tree,
-    /// Every stored key is in it (false positives only cost a read).
+    /// Every key in the index is in it (false positives only cost a read).
     stored: bloomfilter::Bloom<[u8]>,
     /// Keys stored, as far as this process knows (sizes the next filter),
     /// and the number of keys the filter was sized for.
@@ -244,11 +358,9 @@ pub struct RegistryStore {
     capacity: u64,
     /// The saved filter is marked stale: writes may go ahead.
     marked_stale: bool,
-    /// Writes not yet committed: (key, value), applied together in one
-    /// batch every [`COMMIT_EVERY`] companies and by
-    /// [`RegistryStore::flush`] (a write per company made storing 100k
-    /// flagged companies take minutes).
-    pending: Vec<(String, Vec<u8>)>,
+    /// Records not yet committed, written together every [`COMMIT_EVERY`]
+    /// companies and by [`RegistryStore::flush`].
+    pending: Vec<Pending>,
     /// Index of `pending` by key, so a company seen twice before a commit
     /// is still updated, not duplicated.
     pending_index: std::collections::HashMap<String, usize>,
@@ -261,8 +373,7 @@ impl RegistryStore {
     /// Opens (or creates) the database in `dir`.
     ///
     /// sled's page cache is capped at [`CACHE_BYTES`] (sled's default is
-    /// 1 GiB) so that a registry scan's memory stays flat however many
-    /// companies it stores.
+    /// 1 GiB).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir)
@@ -278,30 +389,68 @@ impl RegistryStore {
     /// Uses a database another module already opened (sled allows one
     /// `Db` per directory and process: the crawler passes its own).
     pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
-        let companies = db.open_tree(COMPANIES)?;
-        let filter_tree = db.open_tree(FILTER)?;
-        if migrate_old_layout(&db, &companies)? {
-            filter_tree.insert("state", "stale")?;
-        }
-        let saved = load_filter(&filter_tree)?;
-        // A saved filter is marked stale by the first write (a crash then
-        // leaves it stale); a rebuilt one is not marked current on disk.
-        let marked_stale = saved.is_none();
-        let (stored, keys, capacity) = match saved {
-            Some(f) => f,
-            None => rebuild_filter(&companies)?,
-        };
-        Ok(RegistryStore {
+        let (stored, capacity) = new_filter(0)?;
+        let mut s = RegistryStore {
+            records: db.open_tree(RECORDS)?,
+            filter_tree: db.open_tree(FILTER)?,
             db,
-            companies,
-            filter_tree,
             stored,
-            keys,
+            keys: 0,
             capacity,
-            marked_stale,
+            marked_stale: false,
             pending: Vec::new(),
             pending_index: std::collections::HashMap::new(),
-        })
+        };
+        s.migrate()?;
+        let saved = load_filter(&s.filter_tree)?;
+        // A saved filter is marked stale by the first write (a crash then
+        // leaves it stale); a rebuilt one is not marked current on disk.
+        s.marked_stale = saved.is_none();
+        (s.stored, s.keys, s.capacity) = match saved {
+            Some(f) => f,
+            None => rebuild_filter(&s.records)?,
+        };
+        Ok(s)
+    }
+
+    /// Stores the companies of earlier layouts in this one (keeping
+    /// `first_seen` and `scans`), then drops the old trees.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let (old, trees) = old_layouts(&self.db)?;
+        if trees.is_empty() {
+            return Ok(());
+        }
+        for (key, company, hits) in old {
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let value = serde_json::to_vec(&StoredRef {
+                company: &company,
+                hits: &hits,
+            })?;
+            self.push(Pending {
+                at: index_key(&key),
+                key,
+                value,
+                first_seen: company.first_seen,
+                scans: company.scans,
+                replaces: None,
+            })?;
+        }
+        self.commit()?;
+        // the new trees are on disk before the old ones go
+        self.db.flush()?;
+        for t in trees {
+            self.db.drop_tree(t)?;
+        }
+        Ok(())
+    }
+
+    /// The latest stored entry of `key`, if any.
+    /// The index entry at `at` (the index key of company `key`).
+    fn indexed(&self, at: &[u8; 9], key: &str) -> Result<Option<IndexEntry>, StoreError> {
+        self.records
+            .get(at)?
+            .map(|v| IndexEntry::decode(key.as_bytes(), &v))
+            .transpose()
     }
 
     /// Stores a scanned record if it has hits or is already stored.
@@ -315,23 +464,29 @@ impl RegistryStore {
         scan: &RecordScan,
     ) -> Result<Saved, StoreError> {
         let key = company_key(rec, &scan.code);
-        let maybe_stored = self.stored.check(key.as_bytes());
+        let at = index_key(&key);
+        let maybe_stored = self.stored.check(&at[1..]);
         if scan.hits.is_empty() && !maybe_stored {
             return Ok(Saved::Skipped);
         }
         let pending_at = self.pending_index.get(&key).copied();
+        // (first_seen, scans, the stored record this replaces)
         let previous = match pending_at {
-            Some(i) => Some(sled::IVec::from(self.pending[i].1.as_slice())),
-            None if maybe_stored => self.companies.get(key.as_bytes())?,
+            Some(i) => {
+                let p = &self.pending[i];
+                Some((p.first_seen, p.scans, p.replaces))
+            }
+            None if maybe_stored => self
+                .indexed(&at, &key)?
+                .map(|e| (e.first_seen, e.scans, Some(e.at))),
             None => None,
         };
         if previous.is_none() && scan.hits.is_empty() {
             return Ok(Saved::Skipped);
         }
-        let previous: Option<StoredCompany> = previous
-            .map(|v| serde_json::from_slice::<Stored>(&v).map(|s| s.company))
-            .transpose()?;
         let t = now();
+        let first_seen = previous.map_or(t, |p| p.0);
+        let scans = previous.map_or(0, |p| p.1) + 1;
         let company = StoredCompany {
             key: key.clone(),
             name: rec.name.clone(),
@@ -353,9 +508,9 @@ impl RegistryStore {
             status: rec.status.clone(),
             source: source.to_owned(),
             line: rec.line,
-            first_seen: previous.as_ref().map_or(t, |p| p.first_seen),
+            first_seen,
             last_scanned: t,
-            scans: previous.as_ref().map_or(0, |p| p.scans) + 1,
+            scans,
         };
         let hits: Vec<StoredHit> = scan
             .hits
@@ -375,19 +530,23 @@ impl RegistryStore {
             company: &company,
             hits: &hits,
         })?;
-        if previous.is_none() {
-            self.stored.set(key.as_bytes());
-            self.keys += 1;
-        }
+        let p = Pending {
+            key,
+            at,
+            value,
+            first_seen,
+            scans,
+            replaces: previous.and_then(|p| p.2),
+        };
         match pending_at {
-            Some(i) => self.pending[i] = (key, value),
+            Some(i) => self.pending[i] = p,
             None => {
-                self.pending_index.insert(key.clone(), self.pending.len());
-                self.pending.push((key, value));
+                if previous.is_none() {
+                    self.stored.set(&at[1..]);
+                    self.keys += 1;
+                }
+                self.push(p)?;
             }
-        }
-        if self.pending.len() >= COMMIT_EVERY {
-            self.commit()?;
         }
         Ok(if previous.is_some() {
             Saved::Updated
@@ -396,26 +555,59 @@ impl RegistryStore {
         })
     }
 
-    /// Every stored company with its hits, in key order.
-    pub fn companies(
+    /// Buffers a record (of a key not buffered yet); commits when the
+    /// buffer is full.
+    fn push(&mut self, p: Pending) -> Result<(), StoreError> {
+        self.pending_index.insert(p.key.clone(), self.pending.len());
+        self.pending.push(p);
+        if self.pending.len() >= COMMIT_EVERY {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Every stored company with its hits, in the order they were stored.
+    pub fn companies(&self) -> impl Iterator<Item = Result<Company, StoreError>> + '_ {
+        self.records
+            .scan_prefix([LOG])
+            .flat_map(move |kv| match self.current_records(kv) {
+                Ok(v) => v.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            })
+    }
+
+    /// The records of one log entry that the index still points at.
+    fn current_records(
         &self,
-    ) -> impl Iterator<Item = Result<(StoredCompany, Vec<StoredHit>), StoreError>> + '_ {
-        self.companies.iter().map(move |kv| {
-            let (_, v) = kv?;
-            let s: Stored = serde_json::from_slice(&v)?;
-            Ok((s.company, s.hits))
-        })
+        kv: sled::Result<(sled::IVec, sled::IVec)>,
+    ) -> Result<Vec<Company>, StoreError> {
+        let (k, v) = kv?;
+        let log = k
+            .get(1..)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| StoreError::BadIndex(format!("log key {k:?}")))?;
+        let records: Vec<Stored> = serde_json::from_slice(&v)?;
+        let mut out = Vec::new();
+        for (slot, s) in records.into_iter().enumerate() {
+            let here = Loc {
+                log,
+                slot: slot as u32,
+            };
+            let at = index_key(&s.company.key);
+            if self
+                .indexed(&at, &s.company.key)?
+                .is_some_and(|e| e.at == here)
+            {
+                out.push((s.company, s.hits));
+            }
+        }
+        Ok(out)
     }
 
-    pub fn len(&self) -> usize {
-        self.companies.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.companies.is_empty()
-    }
-
-    /// Writes the buffered companies in one atomic batch, in key order.
+    /// Writes the buffered records in one transaction: appended to the log
+    /// [`PER_LOG_KEY`] at a time, the index pointed at them, and log entries
+    /// whose records are all replaced deleted.
     fn commit(&mut self) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
@@ -424,14 +616,57 @@ impl RegistryStore {
             self.filter_tree.insert("state", "stale")?;
             self.marked_stale = true;
         }
-        self.pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut batch = sled::Batch::default();
-        for (key, value) in &self.pending {
-            batch.insert(key.as_bytes(), value.as_slice());
+        let mut log_entries = 0;
+        for part in self.pending.chunks(PER_LOG_KEY) {
+            let log = self.db.generate_id()?;
+            let size = part.iter().map(|p| p.value.len() + 1).sum::<usize>() + 1;
+            let mut array = Vec::with_capacity(size);
+            array.push(b'[');
+            for (slot, p) in part.iter().enumerate() {
+                if slot > 0 {
+                    array.push(b',');
+                }
+                array.extend_from_slice(&p.value);
+                let e = IndexEntry {
+                    at: Loc {
+                        log,
+                        slot: slot as u32,
+                    },
+                    first_seen: p.first_seen,
+                    scans: p.scans,
+                };
+                batch.insert(&p.at, &e.encode()[..]);
+            }
+            array.push(b']');
+            batch.insert(&seq_key(LOG, log), array);
+            batch.insert(&seq_key(LIVE, log), &(part.len() as u32).to_be_bytes());
+            log_entries += 1;
+        }
+        // records replaced, per log entry (always entries of earlier
+        // commits: this batch's own are new)
+        let mut replaced: std::collections::HashMap<u64, u32> = Default::default();
+        for p in &self.pending {
+            if let Some(at) = p.replaces {
+                *replaced.entry(at.log).or_default() += 1;
+            }
+        }
+        for (log, gone) in replaced {
+            let live = self
+                .records
+                .get(seq_key(LIVE, log))?
+                .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
+                .unwrap_or(0);
+            if live <= gone {
+                batch.remove(&seq_key(LIVE, log));
+                batch.remove(&seq_key(LOG, log));
+            } else {
+                batch.insert(&seq_key(LIVE, log), &(live - gone).to_be_bytes());
+            }
         }
         // kept until written: a failed write loses nothing buffered
-        self.companies.apply_batch(batch)?;
-        crate::store::reclaim(self.pending.len());
+        self.records.apply_batch(batch)?;
+        crate::store::reclaim(self.pending.len() + log_entries);
         self.pending.clear();
         self.pending_index.clear();
         Ok(())
@@ -445,7 +680,7 @@ impl RegistryStore {
         self.commit()?;
         self.db.flush()?;
         let mut b = sled::Batch::default();
-        b.insert("filter", self.stored.as_slice());
+        b.insert(FILTER_KEY, self.stored.as_slice());
         b.insert("keys", &self.keys.to_be_bytes());
         b.insert("capacity", &self.capacity.to_be_bytes());
         b.insert("state", "current");
@@ -553,7 +788,7 @@ mod tests {
             let other: bloomfilter::Bloom<[u8]> =
                 bloomfilter::Bloom::new_for_fp_rate_with_seed(FILTER_KEYS, FILTER_FP, &[7; 32])
                     .unwrap();
-            s.filter_tree.insert("filter", other.as_slice()).unwrap();
+            s.filter_tree.insert(FILTER_KEY, other.as_slice()).unwrap();
             s.db.flush().unwrap();
         }
         let mut s = open_again(dir.path());
@@ -606,6 +841,136 @@ mod tests {
         let c = stored(dir.path());
         assert_eq!(c.len(), 1);
         assert_eq!((c[0].scans, c[0].first_seen), (4, 1_600_000_000));
+    }
+
+    /// Log entries in the database.
+    fn log_entries(s: &RegistryStore) -> usize {
+        s.records.scan_prefix([LOG]).count()
+    }
+
+    /// `n` flagged companies with distinct valid codes.
+    fn flagged_companies(n: usize) -> Vec<(String, String)> {
+        let mut codes = Vec::new();
+        let mut i = 0u64;
+        while codes.len() < n {
+            // 17 characters, then the check character that makes it valid
+            let body = format!("91610902MA{:07}", i);
+            i += 1;
+            if let Some(c) = (0..31)
+                .map(|d| {
+                    format!(
+                        "{body}{}",
+                        "0123456789ABCDEFGHJKLMNPQRTUWXY".as_bytes()[d] as char
+                    )
+                })
+                .find(|c| crate::registry::code::CreditCode::parse(c).is_ok())
+            {
+                codes.push((format!("安康第{}理财有限公司", codes.len()), c));
+            }
+        }
+        codes
+    }
+
+    #[test]
+    fn a_rescan_replaces_records_and_deletes_log_entries_no_longer_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let companies = flagged_companies(20);
+        let records: Vec<(&str, &str)> = companies
+            .iter()
+            .map(|(n, c)| (n.as_str(), c.as_str()))
+            .collect();
+        let mut s = open_again(dir.path());
+        assert!(save_all(&mut s, &records).iter().all(|r| *r == Saved::New));
+        s.flush().unwrap();
+        assert_eq!(log_entries(&s), 20usize.div_ceil(PER_LOG_KEY));
+        // the same company twice before a commit is one record
+        assert_eq!(
+            save_all(&mut s, &[records[0], records[0]]),
+            [Saved::Updated, Saved::Updated]
+        );
+        for _ in 0..3 {
+            assert!(
+                save_all(&mut s, &records)
+                    .iter()
+                    .all(|r| *r == Saved::Updated)
+            );
+            s.flush().unwrap();
+        }
+        // every earlier entry was replaced whole and deleted
+        assert_eq!(log_entries(&s), 20usize.div_ceil(PER_LOG_KEY));
+        drop(s);
+        let c = stored(dir.path());
+        assert_eq!(c.len(), 20);
+        // the first company: 1, then 2 (two rows of one scan), then 3
+        assert_eq!(c[0].scans, 6);
+        assert!(c[1..].iter().all(|c| c.scans == 4));
+        assert!(c.iter().all(|c| c.first_seen <= c.last_scanned));
+    }
+
+    #[test]
+    fn a_partly_replaced_log_entry_keeps_its_current_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let companies = flagged_companies(PER_LOG_KEY);
+        let records: Vec<(&str, &str)> = companies
+            .iter()
+            .map(|(n, c)| (n.as_str(), c.as_str()))
+            .collect();
+        let mut s = open_again(dir.path());
+        save_all(&mut s, &records);
+        s.flush().unwrap();
+        // one company found clean now: its new record goes to a new entry
+        let (clean_name, code) = ("安康第0商贸有限公司", records[0].1);
+        assert_eq!(save_all(&mut s, &[(clean_name, code)]), [Saved::Updated]);
+        s.flush().unwrap();
+        assert_eq!(log_entries(&s), 2);
+        drop(s);
+        let c = stored(dir.path());
+        assert_eq!(c.len(), PER_LOG_KEY);
+        let renamed = c.iter().find(|c| c.key == format!("uscc:{code}")).unwrap();
+        assert_eq!(
+            (renamed.name.as_str(), renamed.flagged),
+            (clean_name, false)
+        );
+    }
+
+    #[test]
+    fn companies_stored_one_value_each_are_moved_into_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = format!("uscc:{}", FLAGGED.1);
+        {
+            // the layout of 2026-11-29: tree `registry`, key → {company, hits}
+            let mut s = open_again(dir.path());
+            save_all(&mut s, &[FLAGGED]);
+            s.flush().unwrap();
+            let (company, hits) = s.companies().next().unwrap().unwrap();
+            let old = s.db.open_tree(OLD_COMPANIES).unwrap();
+            let value = serde_json::to_vec(&StoredRef {
+                company: &StoredCompany {
+                    first_seen: 1_600_000_000,
+                    scans: 7,
+                    ..company
+                },
+                hits: &hits,
+            })
+            .unwrap();
+            old.insert(key.as_bytes(), value).unwrap();
+            s.records.clear().unwrap();
+            s.filter_tree.clear().unwrap();
+            s.db.flush().unwrap();
+        }
+        let mut s = open_again(dir.path());
+        assert!(
+            !s.db
+                .tree_names()
+                .iter()
+                .any(|n| n.as_ref() == OLD_COMPANIES.as_bytes())
+        );
+        assert_eq!(save_all(&mut s, &[CLEAN]), [Saved::Updated]);
+        s.flush().unwrap();
+        drop(s);
+        let c = stored(dir.path());
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].scans, c[0].first_seen), (8, 1_600_000_000));
     }
 
     #[test]
