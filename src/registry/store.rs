@@ -327,7 +327,11 @@ fn old_layouts(db: &sled::Db) -> Result<(Vec<OldCompany>, Vec<&'static str>), St
             };
             found.push((k.to_vec(), company, h));
         }
-        trees.extend([OLDEST_HITS, OLDEST]);
+        // companies first: a crash between the two drops must not leave
+        // companies without their hits to be moved again
+        trees.extend([OLDEST, OLDEST_HITS]);
+    } else if has(OLDEST_HITS) {
+        trees.push(OLDEST_HITS);
     }
     Ok((found, trees))
 }
@@ -422,12 +426,19 @@ impl RegistryStore {
         }
         for (key, company, hits) in old {
             let key = String::from_utf8_lossy(&key).into_owned();
+            let at = index_key(&key);
+            // A key met again (in both old layouts, or moved by a migration
+            // that was cut short before dropping the old trees) keeps what
+            // was moved first: `registry` is read before the older trees.
+            if self.pending_index.contains_key(&key) || self.indexed(&at, &key)?.is_some() {
+                continue;
+            }
             let value = serde_json::to_vec(&StoredRef {
                 company: &company,
                 hits: &hits,
             })?;
             self.push(Pending {
-                at: index_key(&key),
+                at,
                 key,
                 value,
                 first_seen: company.first_seen,
@@ -971,6 +982,39 @@ mod tests {
         let c = stored(dir.path());
         assert_eq!(c.len(), 1);
         assert_eq!((c[0].scans, c[0].first_seen), (8, 1_600_000_000));
+    }
+
+    #[test]
+    fn a_migration_cut_short_and_run_again_moves_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = format!("uscc:{}", FLAGGED.1);
+        let old_value = {
+            let mut s = open_again(dir.path());
+            save_all(&mut s, &[FLAGGED]);
+            s.flush().unwrap();
+            let (company, hits) = s.companies().next().unwrap().unwrap();
+            serde_json::to_vec(&StoredRef {
+                company: &company,
+                hits: &hits,
+            })
+            .unwrap()
+        };
+        for _ in 0..2 {
+            // the old tree is still there beside the moved records: the
+            // process died before dropping it
+            let db = crate::store::open_again(|| sled::open(dir.path()));
+            db.open_tree(OLD_COMPANIES)
+                .unwrap()
+                .insert(key.as_bytes(), old_value.as_slice())
+                .unwrap();
+            db.flush().unwrap();
+            drop(db);
+            let s = open_again(dir.path());
+            assert_eq!(log_entries(&s), 1, "nothing moved again");
+        }
+        let c = stored(dir.path());
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].scans, 1);
     }
 
     #[test]

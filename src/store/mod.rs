@@ -473,6 +473,7 @@ impl Store {
         #[derive(Deserialize)]
         struct Settled {
             url: String,
+            state: PageState,
             #[serde(default)]
             final_url: String,
             #[serde(default)]
@@ -483,10 +484,22 @@ impl Store {
         let mut table = SeenTable::create(path, tag, self.pages.len() as u64 + queued)?;
         for kv in self.pages.iter() {
             let (k, v) = kv?;
-            let p: Settled = de(&k, &v)?;
+            let p: Settled = match de(&k, &v) {
+                Ok(p) => p,
+                Err(e) => {
+                    // one bad record must not stop the crawl: at worst
+                    // its URL is fetched again
+                    tracing::warn!("seen set rebuild: {e}");
+                    continue;
+                }
+            };
+            // a redirect's target was admitted like a link, or refused (a
+            // queued one is in the frontier); a fetched page's final URL
+            // was settled with it
+            let settled = (p.state != PageState::Redirect).then_some(&p.final_url);
             for u in std::iter::once(&p.url)
                 .chain(&p.redirects)
-                .chain(Some(&p.final_url).filter(|u| !u.is_empty()))
+                .chain(settled.filter(|u| !u.is_empty()))
             {
                 table.merge(fingerprint(u), p.generation, SeenState::Done)?;
             }
@@ -712,6 +725,9 @@ impl Store {
     /// returns the hosts that received URLs.
     pub fn enqueue(&self, links: &[NewLink], adm: Admission) -> Result<CommitOutcome> {
         let mut seen = self.seen();
+        // before sled may make the commit durable: a crash must not leave a
+        // table marked clean that lacks it
+        seen.mark_unclean()?;
         let r = (&self.frontier, &self.hosts, &self.meta).transaction(|(frontier, hosts, meta)| {
             let mut out = CommitOutcome::default();
             let mut adm_run = Admitter::new(adm, &seen);
@@ -746,6 +762,7 @@ impl Store {
         let page_key = c.page.url.as_bytes();
         let done_key = format!("done\0{}", adm.generation);
         let mut seen = self.seen();
+        seen.mark_unclean()?;
         let r = (
             &self.pages,
             &self.hits,
@@ -1342,6 +1359,28 @@ mod tests {
             s.seen_state("http://a/4", 1).unwrap(),
             Some(SeenState::Queued)
         );
+    }
+
+    #[test]
+    fn a_rebuild_does_not_take_a_redirects_target_for_done() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.enqueue(&[link("a", "http://a/r")], ADM).unwrap();
+            let (key, _) = s.next_in_frontier("a", None).unwrap().unwrap();
+            // a cross-host redirect the per-host budget refused to queue
+            let mut c = bare_commit(key, "http://a/r");
+            c.page.state = PageState::Redirect;
+            c.page.final_url = "http://b/x".into();
+            s.commit_page(&c, ADM).unwrap();
+            assert_eq!(s.seen_state("http://b/x", 1).unwrap(), None);
+        }
+        let s = open_again(|| Store::open(dir.path()));
+        assert_eq!(
+            s.seen_state("http://a/r", 1).unwrap(),
+            Some(SeenState::Done)
+        );
+        assert_eq!(s.seen_state("http://b/x", 1).unwrap(), None);
     }
 
     #[test]

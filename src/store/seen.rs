@@ -270,7 +270,9 @@ impl SeenTable {
         }
     }
 
-    fn mark_unclean(&mut self) -> io::Result<()> {
+    /// Marks the table unclean on disk (synced) unless it already is: before
+    /// a change to it, and before the database changes what it derives from.
+    pub fn mark_unclean(&mut self) -> io::Result<()> {
         if self.clean_on_disk {
             write_at(
                 &self.file,
@@ -331,8 +333,10 @@ impl SeenTable {
             }
             i += n;
         }
-        std::fs::rename(&tmp, &self.path)?;
+        // the old file is closed (by the assignment) before the new one
+        // takes its name: Windows refuses to replace a file held open
         *self = bigger;
+        std::fs::rename(&tmp, &self.path)?;
         Ok(())
     }
 }
