@@ -47,13 +47,7 @@ fn robots_client_error_allows_all() {
         _ => html("x"),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &[],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(srv.count("a.test", "/x.html"), 1);
 }
@@ -129,13 +123,7 @@ fn crawl_delay_is_a_floor_between_requests() {
         _ => html("x"),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &["--rate-per-host", "50"],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &["--rate-per-host", "50"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let pages: Vec<Instant> = srv
         .log()
@@ -168,13 +156,7 @@ fn too_many_requests_waits_for_retry_after() {
         _ => Response::not_found(),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &["--backoff", "0.1"],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &["--backoff", "0.1"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let times: Vec<Instant> = srv
         .log()
@@ -211,13 +193,7 @@ fn server_errors_are_retried_with_backoff_then_recover() {
         _ => Response::new(502),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &["--backoff", "0.2"],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &["--backoff", "0.2"]);
     assert_eq!(r.code, 3, "one page failed for good: {}", r.stderr);
     assert_eq!(srv.count("a.test", "/flaky"), 3);
     assert_eq!(
@@ -380,13 +356,7 @@ fn redirect_to_a_private_address_is_refused() {
     let s = Scratch::new();
     // --include brings the targets into scope, so only the SSRF guard stands in the way.
     let extra = ["--include", "127\\.0\\.0\\.1", "--include", "localhost"];
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &extra,
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &extra);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         srv.log().iter().all(|l| l.target != "/secret"),
@@ -422,13 +392,7 @@ fn redirect_hops_wait_their_turn_like_any_request() {
         _ => html("<p>d</p>"),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &["--rate-per-host", "5"],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &["--rate-per-host", "5"]);
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     let mut times: Vec<std::time::Instant> = srv.log().iter().map(|l| l.at).collect();
     times.sort();
@@ -455,13 +419,7 @@ fn retry_after_on_robots_txt_is_honoured() {
         _ => html("<p>ok</p>"),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &[],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &[]);
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     let robots: Vec<Instant> = srv
         .log()
@@ -490,13 +448,7 @@ fn resolve_names_one_port_only() {
         _ => Response::not_found(),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &[],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &[]);
     assert_eq!(
         r.code, 3,
         "the refused URL makes the run partial: {}",
@@ -569,13 +521,12 @@ fn one_host_gets_up_to_host_concurrency_requests_at_once() {
         _ => html("page").delayed(SLOW),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
+    let r = crawl_site(
         &s,
         srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
+        "a.test",
         &["--rate-per-host", "0", "--host-concurrency", "4"],
-    ));
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.summary["pages_fetched"], 9);
     let arrivals: Vec<Instant> = srv
@@ -616,13 +567,12 @@ fn slow_responses_time_out_and_slow_bodies_within_limits_arrive() {
     });
     let s = Scratch::new();
     let started = Instant::now();
-    let r = run(crawl_cmd(
+    let r = crawl_site(
         &s,
         srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
+        "a.test",
         &["--timeout", "2", "--retries", "0"],
-    ));
+    );
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "the stalled page did not hold the crawl"
@@ -663,13 +613,7 @@ fn endless_calendar_is_cut_by_the_trap_rules() {
         _ => html(r#"<a href="/calendar?m=0">calendar</a>"#),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &["--max-query-variants", "10"],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &["--max-query-variants", "10"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let cal = srv
         .log()
@@ -710,13 +654,7 @@ fn huge_body_is_truncated_at_the_cap() {
     });
     let s = Scratch::new();
     let started = Instant::now();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &[],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &[]);
     assert!(started.elapsed() < Duration::from_secs(60));
     let p = &pages(&s.db())[0];
     assert_eq!(r.code, 1, "{p}\n{}", r.stderr);
@@ -746,13 +684,7 @@ fn non_html_content_is_skipped_without_reading_it() {
         _ => Response::not_found(),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &[],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let pages = pages(&s.db());
     for p in ["/doc.pdf", "/logo.png"] {
@@ -834,13 +766,7 @@ fn malformed_html_still_yields_links_and_hits() {
         _ => html("ok"),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &[],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(srv.count("a.test", "/next.html"), 1);
     let matched: Vec<String> = hits(&s.db())
@@ -1033,13 +959,7 @@ fn decompression_is_capped_like_the_body() {
             .header("Content-Encoding", "gzip"),
     });
     let s = Scratch::new();
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &["--max-body", "1000000"],
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &["--max-body", "1000000"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let p = &pages(&s.db())[0];
     assert_eq!(p["truncated"], true, "{p}");
@@ -1080,13 +1000,7 @@ fn a_host_failing_again_and_again_is_given_up_and_its_urls_stay_queued() {
         "--retries",
         "5",
     ];
-    let r = run(crawl_cmd(
-        &s,
-        srv.port,
-        &["a.test"],
-        &[url("a.test", srv.port, "/")],
-        &extra,
-    ));
+    let r = crawl_site(&s, srv.port, "a.test", &extra);
     assert_eq!(r.code, 3, "{}", r.stderr);
     let failing = srv
         .log()

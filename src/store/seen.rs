@@ -274,13 +274,7 @@ impl SeenTable {
     /// a change to it, and before the database changes what it derives from.
     pub fn mark_unclean(&mut self) -> io::Result<()> {
         if self.clean_on_disk {
-            write_at(
-                &self.file,
-                &Self::header(self.tag, self.slots, self.used, false),
-                0,
-            )?;
-            self.file.sync_data()?;
-            self.clean_on_disk = false;
+            self.write_header(false)?;
         }
         Ok(())
     }
@@ -288,17 +282,19 @@ impl SeenTable {
     /// Declares the table to match the database, which the caller has just
     /// flushed: the slots are synced before the header says so.
     pub fn mark_clean(&mut self) -> io::Result<()> {
-        if self.clean_on_disk {
-            return Ok(());
+        if !self.clean_on_disk {
+            self.file.sync_data()?;
+            self.write_header(true)?;
         }
+        Ok(())
+    }
+
+    /// Writes and syncs the header saying whether the table is clean.
+    fn write_header(&mut self, clean: bool) -> io::Result<()> {
+        let h = Self::header(self.tag, self.slots, self.used, clean);
+        write_at(&self.file, &h, 0)?;
         self.file.sync_data()?;
-        write_at(
-            &self.file,
-            &Self::header(self.tag, self.slots, self.used, true),
-            0,
-        )?;
-        self.file.sync_data()?;
-        self.clean_on_disk = true;
+        self.clean_on_disk = clean;
         Ok(())
     }
 

@@ -83,6 +83,12 @@ pub fn crawl_cmd(
     c
 }
 
+/// Crawls one site from its home page: `finscan crawl` with `http://host/`
+/// as the only seed.
+pub fn crawl_site(s: &Scratch, port: u16, host: &str, extra: &[&str]) -> Run {
+    run(crawl_cmd(s, port, &[host], &[url(host, port, "/")], extra))
+}
+
 pub struct Run {
     pub code: i32,
     pub summary: serde_json::Value,
