@@ -4,8 +4,8 @@
 //! from whichever thread does the work. glibc gives each thread its own arena
 //! and returns freed memory to the system only from the top of an arena, so
 //! a long crawl or registry import kept tens of megabytes of free fragments
-//! resident that grew with the database (see BENCHMARKS.md, "memory as the
-//! frontier grows"). Two standard glibc knobs fix that: fewer arenas, and a
+//! resident that grew with the database (see BENCHMARKS.md, "Frontier growth
+//! and memory"). Two standard glibc knobs fix that: fewer arenas, and a
 //! periodic `malloc_trim`, which hands whole free pages back to the system
 //! from anywhere in the heap. Other allocators were measured too: jemalloc
 //! and mimalloc both peaked higher on the same crawl.

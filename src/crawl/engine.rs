@@ -493,10 +493,8 @@ impl Scheduler {
         });
     }
 
-    /// Starts every request politeness allows now. Returns when to look
-    /// again, or `None` when no host has anything left to do.
-    /// Starts as many requests as the limits allow; returns when the loop
-    /// should next wake (`None`: nothing left to do).
+    /// Starts every request politeness and the limits allow now. Returns
+    /// when to look again, or `None` when no host has anything left to do.
     fn dispatch(&mut self, tx: &mpsc::Sender<Event>) -> Result<Option<Instant>, CrawlError> {
         loop {
             let before = self.in_flight;

@@ -1690,17 +1690,11 @@ mod tests {
         for i in 0..60 {
             csv.push_str(&format!("公司{i},91110000600037341L,咨询\n"));
         }
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.csv");
-        std::fs::write(&path, csv).unwrap();
-        let mut records = open(&path, &ImportOptions::default()).unwrap();
-        let mut rec = Record::default();
-        let mut errors = Vec::new();
-        while let Some(r) = records.read_into(&mut rec) {
-            if let Err(e) = r {
-                errors.push(e);
-            }
-        }
+        let path = write_tmp("bad-quote.csv", csv.as_bytes());
+        let errors: Vec<RowError> = read_all(&path)
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].line, 2);
         assert!(

@@ -4,7 +4,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `registry_records` | `l` + sequence (u64 BE): the log | up to [`PER_LOG_KEY`] records, a JSON array |
-//! | | `i` + 64 bits of the company key's SHA-256: the index | where its latest record is, `first_seen`, `scans` (28 bytes) |
+//! | | `i` + the company key's fingerprint (64 bits of its SHA-256): the index | where its latest record is, `first_seen`, `scans` (28 bytes) |
 //! | | `n` + sequence | how many of that log entry's records are still current (u32) |
 //! | `registry_filter` | `filter_fp`, `keys`, `capacity`, `state` | Bloom filter of the index keys |
 //!
@@ -52,14 +52,14 @@ const LOG: u8 = b'l';
 const INDEX: u8 = b'i';
 const LIVE: u8 = b'n';
 
-/// A company's place in the index: `i` and 64 bits of the SHA-256 of its
-/// key. Short keys keep the index small in memory (sled holds it whole up
-/// to ~16,000 leaves: 16 MB instead of 40 MB with the keys themselves);
-/// two of a million companies share a fingerprint with probability 3·10^-8.
+/// A company's place in the index: `i` and the 64-bit fingerprint of its
+/// key ([`crate::store::fingerprint`]). Short keys keep the index small in
+/// memory (sled holds it whole up to ~16,000 leaves: 16 MB instead of 40 MB
+/// with the keys themselves); two of a million companies share a
+/// fingerprint with probability 3·10^-8.
 fn index_key(key: &str) -> [u8; 9] {
-    use sha2::{Digest, Sha256};
     let mut k = [INDEX; 9];
-    k[1..].copy_from_slice(&Sha256::digest(key.as_bytes())[..8]);
+    k[1..].copy_from_slice(&crate::store::fingerprint(key).to_le_bytes());
     k
 }
 
@@ -292,50 +292,6 @@ fn rebuild_filter(records: &sled::Tree) -> Result<Filter, StoreError> {
     Ok((filter, keys, capacity))
 }
 
-/// Companies stored by earlier versions, as (key, company, hits): the tree
-/// `registry` (one JSON value per company), and before it the trees
-/// `companies` and `company_hits` (company and hits apart). Returns the
-/// trees read, to drop once their companies are stored anew.
-type OldCompany = (Vec<u8>, StoredCompany, Vec<StoredHit>);
-
-fn old_layouts(db: &sled::Db) -> Result<(Vec<OldCompany>, Vec<&'static str>), StoreError> {
-    const OLDEST: &str = "companies";
-    const OLDEST_HITS: &str = "company_hits";
-    let has = |name: &str| {
-        db.tree_names()
-            .iter()
-            .any(|n| n.as_ref() == name.as_bytes())
-    };
-    let mut found = Vec::new();
-    let mut trees = Vec::new();
-    if has(OLD_COMPANIES) {
-        for kv in db.open_tree(OLD_COMPANIES)?.iter() {
-            let (k, v) = kv?;
-            let s: Stored = serde_json::from_slice(&v)?;
-            found.push((k.to_vec(), s.company, s.hits));
-        }
-        trees.push(OLD_COMPANIES);
-    }
-    if has(OLDEST) {
-        let hits = db.open_tree(OLDEST_HITS)?;
-        for kv in db.open_tree(OLDEST)?.iter() {
-            let (k, v) = kv?;
-            let company: StoredCompany = serde_json::from_slice(&v)?;
-            let h: Vec<StoredHit> = match hits.get(&k)? {
-                Some(h) => serde_json::from_slice(&h)?,
-                None => Vec::new(),
-            };
-            found.push((k.to_vec(), company, h));
-        }
-        // companies first: a crash between the two drops must not leave
-        // companies without their hits to be moved again
-        trees.extend([OLDEST, OLDEST_HITS]);
-    } else if has(OLDEST_HITS) {
-        trees.push(OLDEST_HITS);
-    }
-    Ok((found, trees))
-}
-
 /// The key of a record: its valid credit code, else its name.
 pub fn company_key(rec: &Record, code: &CodeStatus) -> String {
     match code.valid() {
@@ -417,37 +373,46 @@ impl RegistryStore {
         Ok(s)
     }
 
-    /// Stores the companies of earlier layouts in this one (keeping
-    /// `first_seen` and `scans`), then drops the old trees.
+    /// Stores the companies of earlier versions in this layout (keeping
+    /// `first_seen` and `scans`), then drops their trees: `registry` (one
+    /// JSON value per company) and, before it, `companies` and
+    /// `company_hits` (company and hits apart). Read one company at a time.
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let (old, trees) = old_layouts(&self.db)?;
+        const OLDEST: &str = "companies";
+        const OLDEST_HITS: &str = "company_hits";
+        let names = self.db.tree_names();
+        let has = |name: &str| names.iter().any(|n| n.as_ref() == name.as_bytes());
+        let mut trees = Vec::new();
+        if has(OLD_COMPANIES) {
+            for kv in self.db.open_tree(OLD_COMPANIES)?.iter() {
+                let (k, v) = kv?;
+                let s: Stored = serde_json::from_slice(&v)?;
+                self.migrate_one(&k, &s.company, &s.hits)?;
+            }
+            trees.push(OLD_COMPANIES);
+        }
+        if has(OLDEST) {
+            let hits = self.db.open_tree(OLDEST_HITS)?;
+            for kv in self.db.open_tree(OLDEST)?.iter() {
+                let (k, v) = kv?;
+                let company: StoredCompany = serde_json::from_slice(&v)?;
+                let h: Vec<StoredHit> = match hits.get(&k)? {
+                    Some(h) => serde_json::from_slice(&h)?,
+                    None => Vec::new(),
+                };
+                self.migrate_one(&k, &company, &h)?;
+            }
+            // companies first: a crash between the two drops must not leave
+            // companies without their hits to be moved again
+            trees.extend([OLDEST, OLDEST_HITS]);
+        } else if has(OLDEST_HITS) {
+            trees.push(OLDEST_HITS);
+        }
         if trees.is_empty() {
             return Ok(());
         }
-        for (key, company, hits) in old {
-            let key = String::from_utf8_lossy(&key).into_owned();
-            let at = index_key(&key);
-            // A key met again (in both old layouts, or moved by a migration
-            // that was cut short before dropping the old trees) keeps what
-            // was moved first: `registry` is read before the older trees.
-            if self.pending_index.contains_key(&key) || self.indexed(&at, &key)?.is_some() {
-                continue;
-            }
-            let value = serde_json::to_vec(&StoredRef {
-                company: &company,
-                hits: &hits,
-            })?;
-            self.push(Pending {
-                at,
-                key,
-                value,
-                first_seen: company.first_seen,
-                scans: company.scans,
-                replaces: None,
-            })?;
-        }
         self.commit()?;
-        // the new trees are on disk before the old ones go
+        // the new records are on disk before the old trees go
         self.db.flush()?;
         for t in trees {
             self.db.drop_tree(t)?;
@@ -455,8 +420,33 @@ impl RegistryStore {
         Ok(())
     }
 
-    /// The latest stored entry of `key`, if any.
-    /// The index entry at `at` (the index key of company `key`).
+    /// Buffers one company of an earlier layout.
+    fn migrate_one(
+        &mut self,
+        key: &[u8],
+        company: &StoredCompany,
+        hits: &[StoredHit],
+    ) -> Result<(), StoreError> {
+        let key = String::from_utf8_lossy(key).into_owned();
+        let at = index_key(&key);
+        // A key met again (in both old layouts, or moved by a migration
+        // that was cut short before dropping the old trees) keeps what was
+        // moved first: `registry` is read before the older trees.
+        if self.pending_index.contains_key(&key) || self.indexed(&at, &key)?.is_some() {
+            return Ok(());
+        }
+        let value = serde_json::to_vec(&StoredRef { company, hits })?;
+        self.push(Pending {
+            at,
+            key,
+            value,
+            first_seen: company.first_seen,
+            scans: company.scans,
+            replaces: None,
+        })
+    }
+
+    /// The index entry at `at` (the index key of company `key`), if any.
     fn indexed(&self, at: &[u8; 9], key: &str) -> Result<Option<IndexEntry>, StoreError> {
         self.records
             .get(at)?
@@ -616,7 +606,7 @@ impl RegistryStore {
         Ok(out)
     }
 
-    /// Writes the buffered records in one transaction: appended to the log
+    /// Writes the buffered records in one atomic batch: appended to the log
     /// [`PER_LOG_KEY`] at a time, the index pointed at them, and log entries
     /// whose records are all replaced deleted.
     fn commit(&mut self) -> Result<(), StoreError> {
@@ -628,7 +618,6 @@ impl RegistryStore {
             self.marked_stale = true;
         }
         let mut batch = sled::Batch::default();
-        let mut log_entries = 0;
         for part in self.pending.chunks(PER_LOG_KEY) {
             let log = self.db.generate_id()?;
             let size = part.iter().map(|p| p.value.len() + 1).sum::<usize>() + 1;
@@ -652,7 +641,6 @@ impl RegistryStore {
             array.push(b']');
             batch.insert(&seq_key(LOG, log), array);
             batch.insert(&seq_key(LIVE, log), &(part.len() as u32).to_be_bytes());
-            log_entries += 1;
         }
         // records replaced, per log entry (always entries of earlier
         // commits: this batch's own are new)
@@ -677,6 +665,7 @@ impl RegistryStore {
         }
         // kept until written: a failed write loses nothing buffered
         self.records.apply_batch(batch)?;
+        let log_entries = self.pending.len().div_ceil(PER_LOG_KEY);
         crate::store::reclaim(self.pending.len() + log_entries);
         self.pending.clear();
         self.pending_index.clear();
@@ -719,13 +708,16 @@ mod tests {
     }
 
     /// Scans and saves `(name, uscc)` records; returns what each save did.
-    fn save_all(store: &mut RegistryStore, records: &[(&str, &str)]) -> Vec<Saved> {
+    fn save_all(
+        store: &mut RegistryStore,
+        records: &[(impl AsRef<str>, impl AsRef<str>)],
+    ) -> Vec<Saved> {
         let scanner = RecordScanner::new(&RuleSet::bundled().unwrap(), AllowList::default());
         records
             .iter()
             .enumerate()
             .map(|(i, (name, uscc))| {
-                let rec = record(i as u64 + 1, name, uscc);
+                let rec = record(i as u64 + 1, name.as_ref(), uscc.as_ref());
                 store.save("t.csv", &rec, &scanner.scan(&rec)).unwrap()
             })
             .collect()
@@ -885,18 +877,14 @@ mod tests {
     #[test]
     fn a_rescan_replaces_records_and_deletes_log_entries_no_longer_current() {
         let dir = tempfile::tempdir().unwrap();
-        let companies = flagged_companies(20);
-        let records: Vec<(&str, &str)> = companies
-            .iter()
-            .map(|(n, c)| (n.as_str(), c.as_str()))
-            .collect();
+        let records = flagged_companies(20);
         let mut s = open_again(dir.path());
         assert!(save_all(&mut s, &records).iter().all(|r| *r == Saved::New));
         s.flush().unwrap();
         assert_eq!(log_entries(&s), 20usize.div_ceil(PER_LOG_KEY));
         // the same company twice before a commit is one record
         assert_eq!(
-            save_all(&mut s, &[records[0], records[0]]),
+            save_all(&mut s, &[records[0].clone(), records[0].clone()]),
             [Saved::Updated, Saved::Updated]
         );
         for _ in 0..3 {
@@ -921,16 +909,12 @@ mod tests {
     #[test]
     fn a_partly_replaced_log_entry_keeps_its_current_records() {
         let dir = tempfile::tempdir().unwrap();
-        let companies = flagged_companies(PER_LOG_KEY);
-        let records: Vec<(&str, &str)> = companies
-            .iter()
-            .map(|(n, c)| (n.as_str(), c.as_str()))
-            .collect();
+        let records = flagged_companies(PER_LOG_KEY);
         let mut s = open_again(dir.path());
         save_all(&mut s, &records);
         s.flush().unwrap();
         // one company found clean now: its new record goes to a new entry
-        let (clean_name, code) = ("安康第0商贸有限公司", records[0].1);
+        let (clean_name, code) = ("安康第0商贸有限公司", records[0].1.as_str());
         assert_eq!(save_all(&mut s, &[(clean_name, code)]), [Saved::Updated]);
         s.flush().unwrap();
         assert_eq!(log_entries(&s), 2);

@@ -23,12 +23,12 @@
 //!
 //! The frontier lives on disk, keyed by host so the scheduler can take the
 //! next URL of a host with one range read. Memory must not grow with the
-//! number of queued URLs, and sled keeps a little bookkeeping in memory for
-//! every node of its tree (a leaf holds at most 16 keys), so the number of
-//! keys is what has to stay small:
-//! * a page's new outlinks are queued as one chunk per host (one key), taken
-//!   apart into single entries only when the scheduler reaches the chunk;
-//! * the seen set is not in sled at all (see [`seen`] for why).
+//! number of queued URLs, and sled 0.34 keeps a tree of fewer than ~16,000
+//! leaves (16 keys each) in memory whole (see [`seen`]), so:
+//! * a page's new outlinks are queued as one chunk per host (one key,
+//!   zstd-compressed), taken apart into single entries only when the
+//!   scheduler reaches the chunk;
+//! * the seen set is not in sled at all.
 //!
 //! This module knows nothing about HTTP or scanning; it stores what `crawl`
 //! hands it.
@@ -40,13 +40,22 @@ use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use seen::{SeenTable, fingerprint};
+use seen::SeenTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use crate::rules::{Category, Field, RuleId, Severity};
+
+/// The fingerprint of a string (a URL, a company key): 64 bits of its
+/// SHA-256, never 0 (which marks an empty slot of the seen table). Two
+/// strings share one with probability 2^-64 per pair: a false "already
+/// seen" is not expected below billions of them.
+pub fn fingerprint(s: &str) -> u64 {
+    let d = Sha256::digest(s.as_bytes());
+    u64::from_le_bytes(d[..8].try_into().unwrap_or_default()).max(1)
+}
 
 /// Frees what sled's writes left for later, in proportion to `writes`.
 ///

@@ -53,16 +53,6 @@ pub struct SeenTable {
     clean_on_disk: bool,
 }
 
-/// The fingerprint of a URL: 64 bits of its SHA-256 (never 0, which marks
-/// an empty slot). Two URLs share one with probability 2^-64 per pair: a
-/// false "already seen" is not expected below billions of URLs.
-pub fn fingerprint(url: &str) -> u64 {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(url.as_bytes());
-    let fp = u64::from_le_bytes(d[..8].try_into().unwrap_or_default());
-    fp.max(1)
-}
-
 #[cfg(unix)]
 fn read_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(f, buf, at)
@@ -340,6 +330,7 @@ impl SeenTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::fingerprint;
 
     const TAG: [u8; 16] = *b"0123456789abcdef";
 
