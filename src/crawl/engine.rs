@@ -328,7 +328,7 @@ pub async fn crawl(
     let done_before = store.done_count(generation)?;
     let registry = match &cfg.registry {
         Some(_) => Some(std::sync::Mutex::new(
-            crate::registry::store::RegistryStore::from_db(store.db().clone())?,
+            crate::registry::store::RegistryStore::from_db(store.db().clone(), store.dir())?,
         )),
         None => None,
     };

@@ -1,24 +1,28 @@
 //! Stored registry results: a company and its hits are one record (JSON),
 //! always written together.
 //!
-//! | tree | key | value |
+//! | where | key | value |
 //! |---|---|---|
-//! | `registry_records` | `l` + sequence (u64 BE): the log | up to [`PER_LOG_KEY`] records, a JSON array |
-//! | | `i` + the company key's fingerprint (64 bits of its SHA-256): the index | where its latest record is, `first_seen`, `scans` (28 bytes) |
-//! | | `n` + sequence | how many of that log entry's records are still current (u32) |
-//! | `registry_filter` | `filter_fp`, `keys`, `capacity`, `state` | Bloom filter of the index keys |
+//! | tree `registry_log` | `l` + sequence (u64 BE): the log | one commit's records, a JSON array, zstd |
+//! | | `n` + sequence | how many of that log entry's records are still current (u32 BE) |
+//! | | `mtag` | the random tag of the index file |
+//! | file `registry.idx` | 64 bits of SHA-256 of the company key | where its latest record is, `scans`, `first_seen` |
 //!
-//! One tree, so that a commit (log entries, index entries, counts) is one
-//! atomic sled batch.
+//! Records are appended to the log in scan order, one sled value per
+//! commit of [`COMMIT_EVERY`] companies, and never rewritten in place. A
+//! rescan appends the new record and points the index at it; a log entry
+//! whose records are all superseded is deleted.
 //!
-//! Records are appended in scan order and never rewritten in place: sled
-//! 0.34 keeps every leaf of a tree written at random in memory until the
-//! tree has more than ~16,000 of them (its LRU accounts accesses in batches
-//! of 64 per shard), so one value per company keyed by company made memory
-//! follow the records stored (146 MB peak for 125,600 flagged companies);
-//! appending touches only the end of the log, and the index's values are
-//! small. A rescan appends the new record and points the index at it; a log
-//! entry whose records are all superseded is deleted.
+//! Why so few sled writes: sled 0.34 costs tens of microseconds per write
+//! (a copy of the leaf, a log record, the page cache's bookkeeping), and
+//! keeps a tree of fewer than ~16,000 leaves in memory whole whatever its
+//! `cache_capacity`. One value per company, or an index entry per company
+//! in sled, made storing the flagged companies of a registry cost more
+//! than scanning it (≈35 µs of CPU per company) and made memory follow the
+//! companies stored. The log is therefore a few large, compressed values,
+//! and the index a [`FpTable`] file beside sled's: derived data, rebuilt
+//! from the log when it is not marked clean (after a crash) or belongs to
+//! another database.
 //!
 //! A company is keyed by its credit code (`uscc:91610902MA70B5XK71`), or by
 //! its name when the code is missing or invalid (`name:安康鑫源理财有限公司`,
@@ -27,16 +31,12 @@
 //!
 //! Only companies with hits are stored, plus companies already stored (a
 //! rescan that finds a company clean records that, with no hits), so the
-//! database grows with the flagged companies, not with the registry.
+//! database grows with the flagged companies, not with the registry. A
+//! Bloom filter of the index, built when the store opens, answers "was this
+//! company stored?" for every record without touching the file.
 //!
-//! sled costs tens of microseconds per read or write, so reads are avoided:
-//! a Bloom filter of the stored keys answers "was this company stored?" for
-//! every record, and only a "maybe" costs a read. The filter is saved in the
-//! `registry_filter` tree when a scan finishes and marked stale while a scan
-//! runs; after a crash it is rebuilt from the keys.
-//!
-//! This module owns these two trees only; the crawler's trees (`store`) are
-//! opened from the same directory by their own module.
+//! This module owns this tree and file only; the crawler's trees (`store`)
+//! are opened from the same directory by their own module.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -45,34 +45,27 @@ use serde::{Deserialize, Serialize};
 
 use super::allow::normalize_name;
 use super::{CodeStatus, Record, RecordScan};
+use crate::store::fingerprint;
+use crate::store::table::FpTable;
 
-pub const RECORDS: &str = "registry_records";
-pub const FILTER: &str = "registry_filter";
+pub const LOG_TREE: &str = "registry_log";
 const LOG: u8 = b'l';
-const INDEX: u8 = b'i';
 const LIVE: u8 = b'n';
-
-/// A company's place in the index: `i` and the 64-bit fingerprint of its
-/// key ([`crate::store::fingerprint`]). Short keys keep the index small in
-/// memory (sled holds it whole up to ~16,000 leaves: 16 MB instead of 40 MB
-/// with the keys themselves); two of a million companies share a
-/// fingerprint with probability 3·10^-8.
-fn index_key(key: &str) -> [u8; 9] {
-    let mut k = [INDEX; 9];
-    k[1..].copy_from_slice(&crate::store::fingerprint(key).to_le_bytes());
-    k
-}
-
-fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
-    let mut k = [prefix; 9];
-    k[1..].copy_from_slice(&seq.to_be_bytes());
-    k
-}
-/// The layout before the log: one JSON value per company.
+const TAG_KEY: &[u8] = b"mtag";
+/// The index file, in the database directory.
+pub const INDEX_FILE: &str = "registry.idx";
+const INDEX_MAGIC: &[u8; 16] = b"finscan regidx1\0";
+/// The layout before this one: log and index in one tree, records as plain JSON.
+const OLD_RECORDS: &str = "registry_records";
+/// Its Bloom filter (this layout builds the filter at open).
+const OLD_FILTER: &str = "registry_filter";
+/// The layout before that: one JSON value per company.
 const OLD_COMPANIES: &str = "registry";
-/// Records per log entry: fewer sled writes than one each, and small
-/// enough values (a few KB) that sled does not hold large buffers.
-pub const PER_LOG_KEY: usize = 8;
+/// Companies per commit, and so per log entry: a few hundred KB of JSON,
+/// compressed to a few tens.
+pub const COMMIT_EVERY: usize = 1024;
+/// zstd level of log entries: the fastest; registry text compresses ~5× at it.
+const ZSTD_LEVEL: i32 = 1;
 /// Page cache of the database while scanning.
 pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// Keys the Bloom filter is sized for at least (1.2 MB at 1 % false
@@ -81,9 +74,16 @@ pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 const FILTER_KEYS: usize = 1 << 20;
 const FILTER_FP: f64 = 0.01;
 const FILTER_SEED: &[u8; 32] = b"finscan registry companies bloom";
-/// The saved filter (of index fingerprints; `filter`, of company keys, was
-/// an earlier layout's and is not read).
-const FILTER_KEY: &str = "filter_fp";
+
+fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
+    let mut k = [prefix; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn seq_of(key: &[u8]) -> Option<u64> {
+    key.get(1..)?.try_into().ok().map(u64::from_be_bytes)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -97,8 +97,19 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("database: stored value is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
-    #[error("database: index entry of {0} is not 28 bytes")]
-    BadIndex(String),
+    #[error("database: {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database: bad log key {0:?}")]
+    BadKey(Vec<u8>),
+}
+
+fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let what = what.into();
+    move |source| StoreError::Io { what, source }
 }
 
 /// A company as stored.
@@ -172,47 +183,42 @@ struct Loc {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct IndexEntry {
     at: Loc,
+    scans: u32,
     first_seen: u64,
-    scans: u64,
 }
 
 impl IndexEntry {
-    fn encode(&self) -> [u8; 28] {
-        let mut v = [0u8; 28];
-        v[..8].copy_from_slice(&self.at.log.to_be_bytes());
-        v[8..12].copy_from_slice(&self.at.slot.to_be_bytes());
-        v[12..20].copy_from_slice(&self.first_seen.to_be_bytes());
-        v[20..28].copy_from_slice(&self.scans.to_be_bytes());
+    fn encode(&self) -> [u8; 24] {
+        let mut v = [0u8; 24];
+        v[..8].copy_from_slice(&self.at.log.to_le_bytes());
+        v[8..12].copy_from_slice(&self.at.slot.to_le_bytes());
+        v[12..16].copy_from_slice(&self.scans.to_le_bytes());
+        v[16..24].copy_from_slice(&self.first_seen.to_le_bytes());
         v
     }
 
-    fn decode(key: &[u8], v: &[u8]) -> Result<IndexEntry, StoreError> {
-        let Ok(v) = <&[u8; 28]>::try_from(v) else {
-            return Err(StoreError::BadIndex(
-                String::from_utf8_lossy(key).into_owned(),
-            ));
-        };
-        let u64_at = |i: usize| u64::from_be_bytes(v[i..i + 8].try_into().unwrap_or_default());
-        Ok(IndexEntry {
+    fn decode(v: &[u8; 24]) -> IndexEntry {
+        let u64_at = |i: usize| u64::from_le_bytes(v[i..i + 8].try_into().unwrap_or_default());
+        let u32_at = |i: usize| u32::from_le_bytes(v[i..i + 4].try_into().unwrap_or_default());
+        IndexEntry {
             at: Loc {
                 log: u64_at(0),
-                slot: u32::from_be_bytes(v[8..12].try_into().unwrap_or_default()),
+                slot: u32_at(8),
             },
-            first_seen: u64_at(12),
-            scans: u64_at(20),
-        })
+            scans: u32_at(12),
+            first_seen: u64_at(16),
+        }
     }
 }
 
 /// A record waiting for the next commit.
 struct Pending {
-    key: String,
-    /// Its key in the index ([`index_key`]).
-    at: [u8; 9],
+    /// Its key's fingerprint: its key in the index.
+    fp: u64,
     /// The record (JSON of company and hits).
     value: Vec<u8>,
     first_seen: u64,
-    scans: u64,
+    scans: u32,
     /// The stored record this one replaces.
     replaces: Option<Loc>,
 }
@@ -233,65 +239,6 @@ impl Drop for RegistryStore {
     }
 }
 
-/// A Bloom filter of stored keys, the number of keys stored and the number
-/// it was sized for.
-type Filter = (bloomfilter::Bloom<[u8]>, u64, u64);
-
-/// Keys set in every filter and checked when one is loaded. The filter
-/// hashes with `Hash for [u8]`, which Rust does not promise to keep across
-/// versions and platforms: a saved filter that no longer finds all of these
-/// was hashed differently and is rebuilt (eight probes pass by chance with
-/// probability 10^-16).
-const FILTER_PROBES: [&[u8]; 8] = [
-    b"probe:0", b"probe:1", b"probe:2", b"probe:3", b"probe:4", b"probe:5", b"probe:6", b"probe:7",
-];
-
-/// A filter for twice `keys` (at least [`FILTER_KEYS`]), and that capacity.
-fn new_filter(keys: u64) -> Result<(bloomfilter::Bloom<[u8]>, u64), StoreError> {
-    let capacity = (FILTER_KEYS as u64).max(keys.saturating_mul(2));
-    let mut f =
-        bloomfilter::Bloom::new_for_fp_rate_with_seed(capacity as usize, FILTER_FP, FILTER_SEED)
-            .map_err(|e| StoreError::Sled(sled::Error::Unsupported(e.into())))?;
-    for p in FILTER_PROBES {
-        f.set(p);
-    }
-    Ok((f, capacity))
-}
-
-/// The saved filter, if it is current and not too full.
-fn load_filter(t: &sled::Tree) -> Result<Option<Filter>, StoreError> {
-    if t.get("state")?.as_deref() != Some(b"current".as_slice()) {
-        return Ok(None);
-    }
-    let number = |k: &str| -> Result<Option<u64>, StoreError> {
-        Ok(t.get(k)?
-            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
-    };
-    let (Some(bytes), Some(keys), Some(capacity)) =
-        (t.get(FILTER_KEY)?, number("keys")?, number("capacity")?)
-    else {
-        return Ok(None);
-    };
-    // Past half the keys it was sized for, a larger one is built.
-    if keys.saturating_mul(2) > capacity {
-        return Ok(None);
-    }
-    let filter: Option<bloomfilter::Bloom<[u8]>> = bloomfilter::Bloom::from_slice(&bytes).ok();
-    Ok(filter
-        .filter(|f| FILTER_PROBES.iter().all(|p| f.check(*p)))
-        .map(|f| (f, keys, capacity)))
-}
-
-/// A filter from every stored key: two passes over the index.
-fn rebuild_filter(records: &sled::Tree) -> Result<Filter, StoreError> {
-    let keys = records.scan_prefix([INDEX]).keys().count() as u64;
-    let (mut filter, capacity) = new_filter(keys)?;
-    for k in records.scan_prefix([INDEX]).keys() {
-        filter.set(&k?[1..]);
-    }
-    Ok((filter, keys, capacity))
-}
-
 /// The key of a record: its valid credit code, else its name.
 pub fn company_key(rec: &Record, code: &CodeStatus) -> String {
     match code.valid() {
@@ -306,28 +253,36 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-pub struct RegistryStore {
-    db: sled::Db,
-    records: sled::Tree,
-    filter_tree: sled::Tree,
-    /// Every key in the index is in it (false positives only cost a read).
-    stored: bloomfilter::Bloom<[u8]>,
-    /// Keys stored, as far as this process knows (sizes the next filter),
-    /// and the number of keys the filter was sized for.
-    keys: u64,
-    capacity: u64,
-    /// The saved filter is marked stale: writes may go ahead.
-    marked_stale: bool,
-    /// Records not yet committed, written together every [`COMMIT_EVERY`]
-    /// companies and by [`RegistryStore::flush`].
-    pending: Vec<Pending>,
-    /// Index of `pending` by key, so a company seen twice before a commit
-    /// is still updated, not duplicated.
-    pending_index: std::collections::HashMap<String, usize>,
+/// The records of a log entry's value.
+fn decode_entry(v: &[u8]) -> Result<Vec<Stored>, StoreError> {
+    let json = zstd::decode_all(v).map_err(io_error("log entry is not zstd"))?;
+    Ok(serde_json::from_slice(&json)?)
 }
 
-/// Companies per transaction.
-pub const COMMIT_EVERY: usize = 512;
+pub struct RegistryStore {
+    db: sled::Db,
+    log: sled::Tree,
+    index: FpTable<24>,
+    /// Every key in the index is in it (false positives only cost a read).
+    stored: bloomfilter::Bloom<[u8]>,
+    /// Records not yet committed, written together every `commit_every`
+    /// companies and by [`RegistryStore::flush`].
+    pending: Vec<Pending>,
+    /// Index of `pending` by fingerprint, so a company seen twice before a
+    /// commit is still updated, not duplicated.
+    pending_index: std::collections::HashMap<u64, usize>,
+    commit_every: usize,
+    /// The index was rebuilt from the log when the store opened.
+    #[cfg(test)]
+    rebuilt: bool,
+}
+
+/// A Bloom filter for `keys` keys (at least [`FILTER_KEYS`]).
+fn new_filter(keys: u64) -> Result<bloomfilter::Bloom<[u8]>, StoreError> {
+    let capacity = (FILTER_KEYS as u64).max(keys.saturating_mul(2));
+    bloomfilter::Bloom::new_for_fp_rate_with_seed(capacity as usize, FILTER_FP, FILTER_SEED)
+        .map_err(|e| StoreError::Sled(sled::Error::Unsupported(e.into())))
+}
 
 impl RegistryStore {
     /// Opens (or creates) the database in `dir`.
@@ -343,38 +298,83 @@ impl RegistryStore {
                 dir: dir.display().to_string(),
                 source,
             })?;
-        Self::from_db(db)
+        Self::from_db(db, dir)
     }
 
-    /// Uses a database another module already opened (sled allows one
-    /// `Db` per directory and process: the crawler passes its own).
-    pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
-        let (stored, capacity) = new_filter(0)?;
+    /// Uses a database another module already opened in `dir` (sled allows
+    /// one `Db` per directory and process: the crawler passes its own).
+    pub fn from_db(db: sled::Db, dir: &Path) -> Result<Self, StoreError> {
+        let log = db.open_tree(LOG_TREE)?;
+        let tag = crate::store::table_tag(&db, &log, TAG_KEY)?;
+        let path = dir.join(INDEX_FILE);
+        let opened =
+            FpTable::open(&path, INDEX_MAGIC, tag).map_err(io_error(path.display().to_string()))?;
+        let rebuild = opened.is_none();
+        let index = match opened {
+            Some(t) => t,
+            None => FpTable::create(&path, INDEX_MAGIC, tag, Self::live_records(&log)?)
+                .map_err(io_error(path.display().to_string()))?,
+        };
         let mut s = RegistryStore {
-            records: db.open_tree(RECORDS)?,
-            filter_tree: db.open_tree(FILTER)?,
             db,
-            stored,
-            keys: 0,
-            capacity,
-            marked_stale: false,
+            log,
+            index,
+            stored: new_filter(0)?,
             pending: Vec::new(),
             pending_index: std::collections::HashMap::new(),
+            commit_every: COMMIT_EVERY,
+            #[cfg(test)]
+            rebuilt: rebuild,
         };
+        if rebuild {
+            s.rebuild_index()?;
+            tracing::debug!("registry index rebuilt from the log");
+        }
+        s.stored = new_filter(s.index.len())?;
+        let stored = &mut s.stored;
+        s.index
+            .for_each(|fp, _| stored.set(&fp.to_le_bytes()))
+            .map_err(io_error(INDEX_FILE))?;
         s.migrate()?;
-        let saved = load_filter(&s.filter_tree)?;
-        // A saved filter is marked stale by the first write (a crash then
-        // leaves it stale); a rebuilt one is not marked current on disk.
-        s.marked_stale = saved.is_none();
-        (s.stored, s.keys, s.capacity) = match saved {
-            Some(f) => f,
-            None => rebuild_filter(&s.records)?,
-        };
         Ok(s)
     }
 
-    /// Stores the companies of earlier versions in this layout (keeping
-    /// `first_seen` and `scans`), then drops their trees: `registry` (one
+    /// Records still current, by the log's counts (sizes a rebuilt index).
+    fn live_records(log: &sled::Tree) -> Result<u64, StoreError> {
+        let mut n = 0u64;
+        for v in log.scan_prefix([LIVE]).values() {
+            n += v?.as_ref().try_into().map_or(0, u32::from_be_bytes) as u64;
+        }
+        Ok(n)
+    }
+
+    /// Points the index at every current record: the log in order, later
+    /// records of a company replacing earlier ones. Then marks it clean.
+    fn rebuild_index(&mut self) -> Result<(), StoreError> {
+        for kv in self.log.scan_prefix([LOG]) {
+            let (k, v) = kv?;
+            let log = seq_of(&k).ok_or_else(|| StoreError::BadKey(k.to_vec()))?;
+            for (slot, r) in decode_entry(&v)?.into_iter().enumerate() {
+                let e = IndexEntry {
+                    at: Loc {
+                        log,
+                        slot: slot as u32,
+                    },
+                    scans: r.company.scans.min(u32::MAX as u64) as u32,
+                    first_seen: r.company.first_seen,
+                };
+                self.index
+                    .set(fingerprint(&r.company.key), &e.encode())
+                    .map_err(io_error(INDEX_FILE))?;
+            }
+        }
+        self.db.flush()?;
+        self.index.mark_clean().map_err(io_error(INDEX_FILE))
+    }
+
+    /// Stores the companies of earlier layouts in this one (keeping
+    /// `first_seen` and `scans`), then drops their trees:
+    /// `registry_records` (log and index in one tree), `registry` (one
     /// JSON value per company) and, before it, `companies` and
     /// `company_hits` (company and hits apart). Read one company at a time.
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -383,11 +383,22 @@ impl RegistryStore {
         let names = self.db.tree_names();
         let has = |name: &str| names.iter().any(|n| n.as_ref() == name.as_bytes());
         let mut trees = Vec::new();
+        if has(OLD_RECORDS) {
+            // its log in order: a later record of a company is newer
+            for kv in self.db.open_tree(OLD_RECORDS)?.scan_prefix([LOG]) {
+                let (_, v) = kv?;
+                let records: Vec<Stored> = serde_json::from_slice(&v)?;
+                for r in records {
+                    self.migrate_one(&r.company.key.clone(), &r.company, &r.hits, true)?;
+                }
+            }
+            trees.push(OLD_RECORDS);
+        }
         if has(OLD_COMPANIES) {
             for kv in self.db.open_tree(OLD_COMPANIES)?.iter() {
                 let (k, v) = kv?;
                 let s: Stored = serde_json::from_slice(&v)?;
-                self.migrate_one(&k, &s.company, &s.hits)?;
+                self.migrate_one(&String::from_utf8_lossy(&k), &s.company, &s.hits, false)?;
             }
             trees.push(OLD_COMPANIES);
         }
@@ -400,7 +411,7 @@ impl RegistryStore {
                     Some(h) => serde_json::from_slice(&h)?,
                     None => Vec::new(),
                 };
-                self.migrate_one(&k, &company, &h)?;
+                self.migrate_one(&String::from_utf8_lossy(&k), &company, &h, false)?;
             }
             // companies first: a crash between the two drops must not leave
             // companies without their hits to be moved again
@@ -408,50 +419,67 @@ impl RegistryStore {
         } else if has(OLDEST_HITS) {
             trees.push(OLDEST_HITS);
         }
+        if has(OLD_FILTER) {
+            trees.push(OLD_FILTER);
+        }
         if trees.is_empty() {
             return Ok(());
         }
-        self.commit()?;
-        // the new records are on disk before the old trees go
-        self.db.flush()?;
+        // the moved records are on disk before the old trees go
+        self.flush()?;
         for t in trees {
             self.db.drop_tree(t)?;
         }
         Ok(())
     }
 
-    /// Buffers one company of an earlier layout.
+    /// Buffers one company of an earlier layout. A key met again keeps the
+    /// record moved first (`registry` is read before the older trees; a
+    /// migration cut short before dropping the old trees moves nothing
+    /// twice), unless `newer` says this record is the later one.
     fn migrate_one(
         &mut self,
-        key: &[u8],
+        key: &str,
         company: &StoredCompany,
         hits: &[StoredHit],
+        newer: bool,
     ) -> Result<(), StoreError> {
-        let key = String::from_utf8_lossy(key).into_owned();
-        let at = index_key(&key);
-        // A key met again (in both old layouts, or moved by a migration
-        // that was cut short before dropping the old trees) keeps what was
-        // moved first: `registry` is read before the older trees.
-        if self.pending_index.contains_key(&key) || self.indexed(&at, &key)?.is_some() {
+        let fp = fingerprint(key);
+        let pending_at = self.pending_index.get(&fp).copied();
+        let stored = match pending_at {
+            Some(_) => None,
+            None if self.stored.check(&fp.to_le_bytes()) => self.indexed(fp)?,
+            None => None,
+        };
+        if !newer && (pending_at.is_some() || stored.is_some()) {
             return Ok(());
         }
-        let value = serde_json::to_vec(&StoredRef { company, hits })?;
-        self.push(Pending {
-            at,
-            key,
+        let company = StoredCompany {
+            key: key.to_owned(),
+            ..company.clone()
+        };
+        let value = serde_json::to_vec(&StoredRef {
+            company: &company,
+            hits,
+        })?;
+        let p = Pending {
+            fp,
             value,
             first_seen: company.first_seen,
-            scans: company.scans,
-            replaces: None,
-        })
+            scans: company.scans.min(u32::MAX as u64) as u32,
+            replaces: stored.map(|e| e.at),
+        };
+        self.buffer(p, pending_at, stored.is_none())
     }
 
-    /// The index entry at `at` (the index key of company `key`), if any.
-    fn indexed(&self, at: &[u8; 9], key: &str) -> Result<Option<IndexEntry>, StoreError> {
-        self.records
-            .get(at)?
-            .map(|v| IndexEntry::decode(key.as_bytes(), &v))
-            .transpose()
+    /// The index entry of fingerprint `fp`, if any.
+    fn indexed(&self, fp: u64) -> Result<Option<IndexEntry>, StoreError> {
+        Ok(self
+            .index
+            .get(fp)
+            .map_err(io_error(INDEX_FILE))?
+            .as_ref()
+            .map(IndexEntry::decode))
     }
 
     /// Stores a scanned record if it has hits or is already stored.
@@ -464,13 +492,17 @@ impl RegistryStore {
         rec: &Record,
         scan: &RecordScan,
     ) -> Result<Saved, StoreError> {
+        if scan.hits.is_empty() && self.index.is_empty() && self.pending.is_empty() {
+            // nothing stored that this could update
+            return Ok(Saved::Skipped);
+        }
         let key = company_key(rec, &scan.code);
-        let at = index_key(&key);
-        let maybe_stored = self.stored.check(&at[1..]);
+        let fp = fingerprint(&key);
+        let maybe_stored = self.stored.check(&fp.to_le_bytes());
         if scan.hits.is_empty() && !maybe_stored {
             return Ok(Saved::Skipped);
         }
-        let pending_at = self.pending_index.get(&key).copied();
+        let pending_at = self.pending_index.get(&fp).copied();
         // (first_seen, scans, the stored record this replaces)
         let previous = match pending_at {
             Some(i) => {
@@ -478,7 +510,7 @@ impl RegistryStore {
                 Some((p.first_seen, p.scans, p.replaces))
             }
             None if maybe_stored => self
-                .indexed(&at, &key)?
+                .indexed(fp)?
                 .map(|e| (e.first_seen, e.scans, Some(e.at))),
             None => None,
         };
@@ -487,9 +519,9 @@ impl RegistryStore {
         }
         let t = now();
         let first_seen = previous.map_or(t, |p| p.0);
-        let scans = previous.map_or(0, |p| p.1) + 1;
+        let scans = previous.map_or(0, |p| p.1).saturating_add(1);
         let company = StoredCompany {
-            key: key.clone(),
+            key,
             name: rec.name.clone(),
             uscc: match &scan.code {
                 CodeStatus::Missing => None,
@@ -511,7 +543,7 @@ impl RegistryStore {
             line: rec.line,
             first_seen,
             last_scanned: t,
-            scans,
+            scans: scans as u64,
         };
         let hits: Vec<StoredHit> = scan
             .hits
@@ -532,23 +564,13 @@ impl RegistryStore {
             hits: &hits,
         })?;
         let p = Pending {
-            key,
-            at,
+            fp,
             value,
             first_seen,
             scans,
             replaces: previous.and_then(|p| p.2),
         };
-        match pending_at {
-            Some(i) => self.pending[i] = p,
-            None => {
-                if previous.is_none() {
-                    self.stored.set(&at[1..]);
-                    self.keys += 1;
-                }
-                self.push(p)?;
-            }
-        }
+        self.buffer(p, pending_at, previous.is_none())?;
         Ok(if previous.is_some() {
             Saved::Updated
         } else {
@@ -556,12 +578,25 @@ impl RegistryStore {
         })
     }
 
-    /// Buffers a record (of a key not buffered yet); commits when the
-    /// buffer is full.
-    fn push(&mut self, p: Pending) -> Result<(), StoreError> {
-        self.pending_index.insert(p.key.clone(), self.pending.len());
+    /// Buffers a record: replaces the buffered one of the same company
+    /// (`pending_at`), or is added (to the filter too when `new`); commits
+    /// when the buffer is full.
+    fn buffer(
+        &mut self,
+        p: Pending,
+        pending_at: Option<usize>,
+        new: bool,
+    ) -> Result<(), StoreError> {
+        if let Some(i) = pending_at {
+            self.pending[i] = p;
+            return Ok(());
+        }
+        if new {
+            self.stored.set(&p.fp.to_le_bytes());
+        }
+        self.pending_index.insert(p.fp, self.pending.len());
         self.pending.push(p);
-        if self.pending.len() >= COMMIT_EVERY {
+        if self.pending.len() >= self.commit_every {
             self.commit()?;
         }
         Ok(())
@@ -569,7 +604,7 @@ impl RegistryStore {
 
     /// Every stored company with its hits, in the order they were stored.
     pub fn companies(&self) -> impl Iterator<Item = Result<Company, StoreError>> + '_ {
-        self.records
+        self.log
             .scan_prefix([LOG])
             .flat_map(move |kv| match self.current_records(kv) {
                 Ok(v) => v.into_iter().map(Ok).collect(),
@@ -583,21 +618,15 @@ impl RegistryStore {
         kv: sled::Result<(sled::IVec, sled::IVec)>,
     ) -> Result<Vec<Company>, StoreError> {
         let (k, v) = kv?;
-        let log = k
-            .get(1..)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_be_bytes)
-            .ok_or_else(|| StoreError::BadIndex(format!("log key {k:?}")))?;
-        let records: Vec<Stored> = serde_json::from_slice(&v)?;
+        let log = seq_of(&k).ok_or_else(|| StoreError::BadKey(k.to_vec()))?;
         let mut out = Vec::new();
-        for (slot, s) in records.into_iter().enumerate() {
+        for (slot, s) in decode_entry(&v)?.into_iter().enumerate() {
             let here = Loc {
                 log,
                 slot: slot as u32,
             };
-            let at = index_key(&s.company.key);
             if self
-                .indexed(&at, &s.company.key)?
+                .indexed(fingerprint(&s.company.key))?
                 .is_some_and(|e| e.at == here)
             {
                 out.push((s.company, s.hits));
@@ -606,88 +635,87 @@ impl RegistryStore {
         Ok(out)
     }
 
-    /// Writes the buffered records in one atomic batch: appended to the log
-    /// [`PER_LOG_KEY`] at a time, the index pointed at them, and log entries
-    /// whose records are all replaced deleted.
+    /// Writes the buffered records as one log entry, with its count and the
+    /// counts of the entries whose records it replaces (deleting entries
+    /// left with none) in one atomic batch; then points the index at them.
     fn commit(&mut self) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        if !self.marked_stale {
-            self.filter_tree.insert("state", "stale")?;
-            self.marked_stale = true;
-        }
-        let mut batch = sled::Batch::default();
-        for part in self.pending.chunks(PER_LOG_KEY) {
-            let log = self.db.generate_id()?;
-            let size = part.iter().map(|p| p.value.len() + 1).sum::<usize>() + 1;
-            let mut array = Vec::with_capacity(size);
-            array.push(b'[');
-            for (slot, p) in part.iter().enumerate() {
-                if slot > 0 {
-                    array.push(b',');
-                }
-                array.extend_from_slice(&p.value);
-                let e = IndexEntry {
-                    at: Loc {
-                        log,
-                        slot: slot as u32,
-                    },
-                    first_seen: p.first_seen,
-                    scans: p.scans,
-                };
-                batch.insert(&p.at, &e.encode()[..]);
+        // the index changes after the batch: a crash in between leaves it
+        // unclean, and it is rebuilt from the log
+        self.index.mark_unclean().map_err(io_error(INDEX_FILE))?;
+        let log = self.db.generate_id()?;
+        let size = self
+            .pending
+            .iter()
+            .map(|p| p.value.len() + 1)
+            .sum::<usize>()
+            + 1;
+        let mut array = Vec::with_capacity(size);
+        array.push(b'[');
+        for (slot, p) in self.pending.iter().enumerate() {
+            if slot > 0 {
+                array.push(b',');
             }
-            array.push(b']');
-            batch.insert(&seq_key(LOG, log), array);
-            batch.insert(&seq_key(LIVE, log), &(part.len() as u32).to_be_bytes());
+            array.extend_from_slice(&p.value);
         }
+        array.push(b']');
+        let value = zstd::bulk::compress(&array, ZSTD_LEVEL).map_err(io_error("zstd"))?;
+        let mut batch = sled::Batch::default();
+        batch.insert(&seq_key(LOG, log), value);
+        batch.insert(
+            &seq_key(LIVE, log),
+            &(self.pending.len() as u32).to_be_bytes(),
+        );
         // records replaced, per log entry (always entries of earlier
-        // commits: this batch's own are new)
+        // commits: this one's own are new)
         let mut replaced: std::collections::HashMap<u64, u32> = Default::default();
         for p in &self.pending {
             if let Some(at) = p.replaces {
                 *replaced.entry(at.log).or_default() += 1;
             }
         }
-        for (log, gone) in replaced {
+        for (old, gone) in replaced {
             let live = self
-                .records
-                .get(seq_key(LIVE, log))?
+                .log
+                .get(seq_key(LIVE, old))?
                 .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
                 .unwrap_or(0);
             if live <= gone {
-                batch.remove(&seq_key(LIVE, log));
-                batch.remove(&seq_key(LOG, log));
+                batch.remove(&seq_key(LIVE, old));
+                batch.remove(&seq_key(LOG, old));
             } else {
-                batch.insert(&seq_key(LIVE, log), &(live - gone).to_be_bytes());
+                batch.insert(&seq_key(LIVE, old), &(live - gone).to_be_bytes());
             }
         }
         // kept until written: a failed write loses nothing buffered
-        self.records.apply_batch(batch)?;
-        let log_entries = self.pending.len().div_ceil(PER_LOG_KEY);
-        crate::store::reclaim(self.pending.len() + log_entries);
+        self.log.apply_batch(batch)?;
+        crate::store::reclaim(2);
+        for (slot, p) in self.pending.iter().enumerate() {
+            let e = IndexEntry {
+                at: Loc {
+                    log,
+                    slot: slot as u32,
+                },
+                scans: p.scans,
+                first_seen: p.first_seen,
+            };
+            self.index
+                .set(p.fp, &e.encode())
+                .map_err(io_error(INDEX_FILE))?;
+        }
         self.pending.clear();
         self.pending_index.clear();
         Ok(())
     }
 
-    /// Commits buffered writes and flushes the database to disk.
-    /// The filter is saved after the companies are on disk; the next
-    /// commit marks it stale again before writing, so a filter marked
-    /// current on disk never misses a stored key.
+    /// Commits buffered writes, flushes the database to disk, and marks the
+    /// index clean.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         self.commit()?;
         self.db.flush()?;
-        let mut b = sled::Batch::default();
-        b.insert(FILTER_KEY, self.stored.as_slice());
-        b.insert("keys", &self.keys.to_be_bytes());
-        b.insert("capacity", &self.capacity.to_be_bytes());
-        b.insert("state", "current");
-        self.filter_tree.apply_batch(b)?;
-        self.db.flush()?;
-        self.marked_stale = false;
-        Ok(())
+        self.index.mark_clean().map_err(io_error(INDEX_FILE))
     }
 }
 
@@ -696,6 +724,9 @@ mod tests {
     use super::*;
     use crate::registry::{AllowList, RecordScanner};
     use crate::rules::RuleSet;
+
+    /// Records per log entry in these tests (commits every 8 companies).
+    const PER_LOG_KEY: usize = 8;
 
     fn record(line: u64, name: &str, uscc: &str) -> Record {
         Record {
@@ -724,7 +755,9 @@ mod tests {
     }
 
     fn open_again(dir: &Path) -> RegistryStore {
-        crate::store::open_again(|| RegistryStore::open(dir))
+        let mut s = crate::store::open_again(|| RegistryStore::open(dir));
+        s.commit_every = PER_LOG_KEY;
+        s
     }
 
     const FLAGGED: (&str, &str) = ("安康鑫源理财有限公司", "91610902MA70B5XK71");
@@ -736,8 +769,42 @@ mod tests {
         s.companies().map(|c| c.unwrap().0).collect()
     }
 
+    /// Log entries in the database.
+    fn log_entries(s: &RegistryStore) -> usize {
+        s.log.scan_prefix([LOG]).count()
+    }
+
+    /// A company as an earlier version stored it.
+    fn old_company(key: &str, first_seen: u64, scans: u64) -> StoredCompany {
+        StoredCompany {
+            key: key.into(),
+            name: FLAGGED.0.into(),
+            uscc: Some(FLAGGED.1.into()),
+            uscc_valid: true,
+            division: None,
+            county: None,
+            rank: Some("name".into()),
+            flagged: true,
+            allowlisted: None,
+            scope: String::new(),
+            address: None,
+            legal_rep: None,
+            reg_date: None,
+            status: None,
+            source: "old.csv".into(),
+            line: 2,
+            first_seen,
+            last_scanned: first_seen,
+            scans,
+        }
+    }
+
+    fn old_value(company: &StoredCompany) -> Vec<u8> {
+        serde_json::to_vec(&StoredRef { company, hits: &[] }).unwrap()
+    }
+
     #[test]
-    fn a_company_found_clean_on_rescan_is_updated_through_the_saved_filter() {
+    fn a_company_found_clean_on_rescan_is_updated_through_the_index() {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut s = open_again(dir.path());
@@ -749,7 +816,7 @@ mod tests {
         }
         {
             let mut s = open_again(dir.path());
-            assert!(!s.marked_stale, "the saved filter was loaded");
+            assert!(!s.rebuilt, "the clean index was opened");
             // same code, renamed and clean: the stored entry is updated
             assert_eq!(
                 save_all(&mut s, &[CLEAN, OTHER]),
@@ -764,39 +831,63 @@ mod tests {
     }
 
     #[test]
-    fn a_crash_after_writes_leaves_the_filter_stale_and_it_is_rebuilt() {
+    fn a_crash_after_a_commit_leaves_the_index_unclean_and_it_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
+        let records = flagged_companies(PER_LOG_KEY + 3);
         {
             let mut s = open_again(dir.path());
-            save_all(&mut s, &[OTHER]);
-            s.flush().unwrap(); // an empty filter marked current
-            save_all(&mut s, &[FLAGGED]);
-            // Dropping commits the companies but does not save the filter:
-            // what a crash after the last commit leaves.
+            save_all(&mut s, &records[..3]);
+            s.flush().unwrap();
+            save_all(&mut s, &records);
+            // Dropping commits the companies but does not mark the index
+            // clean: what a crash after the last commit leaves.
         }
         let mut s = open_again(dir.path());
-        assert!(s.marked_stale, "the filter was rebuilt, not loaded");
-        assert_eq!(save_all(&mut s, &[CLEAN]), [Saved::Updated]);
+        assert!(s.rebuilt, "the index was rebuilt from the log");
+        assert!(
+            save_all(&mut s, &records)
+                .iter()
+                .all(|r| *r == Saved::Updated)
+        );
+        s.flush().unwrap();
+        drop(s);
+        let c = stored(dir.path());
+        assert_eq!(c.len(), records.len());
+        let scans: Vec<u64> = c.iter().map(|c| c.scans).collect();
+        assert_eq!(scans.iter().filter(|&&n| n == 3).count(), 3, "{scans:?}");
+        assert_eq!(scans.iter().filter(|&&n| n == 2).count(), PER_LOG_KEY);
     }
 
     #[test]
-    fn a_saved_filter_hashed_differently_is_rebuilt() {
+    fn a_lost_garbled_or_foreign_index_file_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let mut s = open_again(dir.path());
+        let other = tempfile::tempdir().unwrap();
+        for d in [dir.path(), other.path()] {
+            let mut s = open_again(d);
             save_all(&mut s, &[FLAGGED]);
             s.flush().unwrap();
-            // what a filter saved by a build that hashed keys differently
-            // looks like: current, right size, none of our bits
-            let other: bloomfilter::Bloom<[u8]> =
-                bloomfilter::Bloom::new_for_fp_rate_with_seed(FILTER_KEYS, FILTER_FP, &[7; 32])
-                    .unwrap();
-            s.filter_tree.insert(FILTER_KEY, other.as_slice()).unwrap();
-            s.db.flush().unwrap();
         }
-        let mut s = open_again(dir.path());
-        assert!(s.marked_stale, "rebuilt from the keys");
-        assert_eq!(save_all(&mut s, &[CLEAN]), [Saved::Updated]);
+        let index = dir.path().join(INDEX_FILE);
+        let damage: [&dyn Fn(); 3] = [
+            &|| std::fs::remove_file(&index).unwrap(),
+            &|| std::fs::write(&index, b"finscan regidx1\0 cut short").unwrap(),
+            // a clean index, but another database's
+            &|| {
+                std::fs::copy(other.path().join(INDEX_FILE), &index)
+                    .map(drop)
+                    .unwrap()
+            },
+        ];
+        for (i, damage) in damage.iter().enumerate() {
+            damage();
+            let mut s = open_again(dir.path());
+            assert!(s.rebuilt, "case {i}");
+            assert_eq!(save_all(&mut s, &[CLEAN]), [Saved::Updated], "case {i}");
+            s.flush().unwrap();
+        }
+        let c = stored(dir.path());
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].scans, 4);
     }
 
     #[test]
@@ -805,27 +896,7 @@ mod tests {
         let key = format!("uscc:{}", FLAGGED.1);
         {
             let db = sled::open(dir.path()).unwrap();
-            let old = StoredCompany {
-                key: key.clone(),
-                name: FLAGGED.0.into(),
-                uscc: Some(FLAGGED.1.into()),
-                uscc_valid: true,
-                division: None,
-                county: None,
-                rank: Some("name".into()),
-                flagged: true,
-                allowlisted: None,
-                scope: String::new(),
-                address: None,
-                legal_rep: None,
-                reg_date: None,
-                status: None,
-                source: "old.csv".into(),
-                line: 2,
-                first_seen: 1_600_000_000,
-                last_scanned: 1_600_000_000,
-                scans: 3,
-            };
+            let old = old_company(&key, 1_600_000_000, 3);
             let hits = db.open_tree("company_hits").unwrap();
             hits.insert(&key, b"[]".as_slice()).unwrap();
             let companies = db.open_tree("companies").unwrap();
@@ -844,11 +915,6 @@ mod tests {
         let c = stored(dir.path());
         assert_eq!(c.len(), 1);
         assert_eq!((c[0].scans, c[0].first_seen), (4, 1_600_000_000));
-    }
-
-    /// Log entries in the database.
-    fn log_entries(s: &RegistryStore) -> usize {
-        s.records.scan_prefix([LOG]).count()
     }
 
     /// `n` flagged companies with distinct valid codes.
@@ -934,24 +1000,15 @@ mod tests {
         let key = format!("uscc:{}", FLAGGED.1);
         {
             // the layout of 2026-11-29: tree `registry`, key → {company, hits}
-            let mut s = open_again(dir.path());
-            save_all(&mut s, &[FLAGGED]);
-            s.flush().unwrap();
-            let (company, hits) = s.companies().next().unwrap().unwrap();
-            let old = s.db.open_tree(OLD_COMPANIES).unwrap();
-            let value = serde_json::to_vec(&StoredRef {
-                company: &StoredCompany {
-                    first_seen: 1_600_000_000,
-                    scans: 7,
-                    ..company
-                },
-                hits: &hits,
-            })
-            .unwrap();
-            old.insert(key.as_bytes(), value).unwrap();
-            s.records.clear().unwrap();
-            s.filter_tree.clear().unwrap();
-            s.db.flush().unwrap();
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree(OLD_COMPANIES)
+                .unwrap()
+                .insert(
+                    key.as_bytes(),
+                    old_value(&old_company(&key, 1_600_000_000, 7)),
+                )
+                .unwrap();
+            db.flush().unwrap();
         }
         let mut s = open_again(dir.path());
         assert!(
@@ -969,27 +1026,64 @@ mod tests {
     }
 
     #[test]
+    fn the_log_and_index_in_one_tree_are_moved_newest_record_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = format!("uscc:{}", FLAGGED.1);
+        let other = format!("uscc:{}", OTHER.1);
+        {
+            // the layout of 2026-11-30: tree `registry_records` with the log
+            // (`l` + seq: JSON array), index (`i`) and counts (`n`), and the
+            // saved Bloom filter in `registry_filter`
+            let db = sled::open(dir.path()).unwrap();
+            let t = db.open_tree(OLD_RECORDS).unwrap();
+            let entry = |records: &[StoredCompany]| {
+                let values: Vec<String> = records
+                    .iter()
+                    .map(|c| String::from_utf8(old_value(c)).unwrap())
+                    .collect();
+                format!("[{}]", values.join(","))
+            };
+            let first = entry(&[
+                old_company(&key, 1_600_000_000, 1),
+                old_company(&other, 5, 1),
+            ]);
+            t.insert(seq_key(LOG, 1), first.as_bytes()).unwrap();
+            let second = entry(&[old_company(&key, 1_600_000_000, 2)]);
+            t.insert(seq_key(LOG, 2), second.as_bytes()).unwrap();
+            t.insert(seq_key(b'i', 1), &[0u8; 28][..]).unwrap();
+            db.open_tree(OLD_FILTER)
+                .unwrap()
+                .insert("state", "current")
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let mut s = open_again(dir.path());
+        let names = s.db.tree_names();
+        for old in [OLD_RECORDS, OLD_FILTER] {
+            assert!(!names.iter().any(|n| n.as_ref() == old.as_bytes()), "{old}");
+        }
+        assert_eq!(save_all(&mut s, &[CLEAN]), [Saved::Updated]);
+        s.flush().unwrap();
+        drop(s);
+        let c = stored(dir.path());
+        assert_eq!(c.len(), 2);
+        let moved = c.iter().find(|c| c.key == key).unwrap();
+        assert_eq!((moved.scans, moved.first_seen), (3, 1_600_000_000));
+        assert!(c.iter().any(|c| c.key == other && c.first_seen == 5));
+    }
+
+    #[test]
     fn a_migration_cut_short_and_run_again_moves_nothing_twice() {
         let dir = tempfile::tempdir().unwrap();
         let key = format!("uscc:{}", FLAGGED.1);
-        let old_value = {
-            let mut s = open_again(dir.path());
-            save_all(&mut s, &[FLAGGED]);
-            s.flush().unwrap();
-            let (company, hits) = s.companies().next().unwrap().unwrap();
-            serde_json::to_vec(&StoredRef {
-                company: &company,
-                hits: &hits,
-            })
-            .unwrap()
-        };
-        for _ in 0..2 {
+        let old = old_value(&old_company(&key, 1_600_000_000, 1));
+        for _ in 0..3 {
             // the old tree is still there beside the moved records: the
             // process died before dropping it
             let db = crate::store::open_again(|| sled::open(dir.path()));
             db.open_tree(OLD_COMPANIES)
                 .unwrap()
-                .insert(key.as_bytes(), old_value.as_slice())
+                .insert(key.as_bytes(), old.as_slice())
                 .unwrap();
             db.flush().unwrap();
             drop(db);
@@ -1002,7 +1096,7 @@ mod tests {
     }
 
     #[test]
-    fn reading_the_database_leaves_a_saved_filter_current() {
+    fn reading_the_database_leaves_the_index_clean() {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut s = open_again(dir.path());
@@ -1011,6 +1105,6 @@ mod tests {
         }
         assert_eq!(stored(dir.path()).len(), 1);
         let s = open_again(dir.path());
-        assert!(!s.marked_stale);
+        assert!(!s.rebuilt);
     }
 }

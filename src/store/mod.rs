@@ -34,6 +34,7 @@
 //! hands it.
 
 mod seen;
+pub(crate) mod table;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -380,6 +381,8 @@ pub struct Store {
     seen: Arc<Mutex<SeenTable>>,
     pub hosts: sled::Tree,
     pub meta: sled::Tree,
+    /// The database directory (other modules keep files beside sled's).
+    dir: PathBuf,
 }
 
 /// The database directory: `--db`, else `$FINSCAN_DB`, else `./finscan-data`.
@@ -442,7 +445,7 @@ impl Store {
             })?;
         let t = |n: &str| db.open_tree(n);
         let meta = t("meta")?;
-        let tag = seen_tag(&db, &meta)?;
+        let tag = table_tag(&db, &meta, SEEN_TAG_KEY)?;
         let path = dir.join(SEEN_FILE);
         let (table, rebuild) = match SeenTable::open(&path, tag)? {
             Some(table) => (table, false),
@@ -457,6 +460,7 @@ impl Store {
             hosts: t("hosts")?,
             meta,
             db,
+            dir: dir.to_owned(),
         };
         // the queued count must exist before commits change it (a database
         // of an earlier version has none: it is counted once, here)
@@ -550,6 +554,11 @@ impl Store {
     /// (`registry`): sled opens a directory once per process.
     pub fn db(&self) -> &sled::Db {
         &self.db
+    }
+
+    /// The database directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Current crawl generation (0 for a new database). A recrawl starts a
@@ -851,10 +860,11 @@ const QUEUED_KEY: &[u8] = b"queued";
 const SEEN_FILE: &str = "seen.tbl";
 const SEEN_TAG_KEY: &[u8] = b"seen_tag";
 
-/// The database's random tag, made (and flushed) on first use: a seen-set
-/// file is believed only by the database carrying its tag.
-fn seen_tag(db: &sled::Db, meta: &sled::Tree) -> Result<[u8; 16]> {
-    if let Some(v) = meta.get(SEEN_TAG_KEY)?
+/// A random tag kept under `key` in `tree`, made (and flushed) on first
+/// use: a table file ([`table::FpTable`]) is believed only by the database
+/// carrying its tag.
+pub(crate) fn table_tag(db: &sled::Db, tree: &sled::Tree, key: &[u8]) -> sled::Result<[u8; 16]> {
+    if let Some(v) = tree.get(key)?
         && let Ok(tag) = <[u8; 16]>::try_from(v.as_ref())
     {
         return Ok(tag);
@@ -868,7 +878,7 @@ fn seen_tag(db: &sled::Db, meta: &sled::Tree) -> Result<[u8; 16]> {
     h.update(t.as_nanos().to_le_bytes());
     let mut tag = [0u8; 16];
     tag.copy_from_slice(&h.finalize()[..16]);
-    meta.insert(SEEN_TAG_KEY, &tag)?;
+    tree.insert(key, &tag)?;
     db.flush()?;
     Ok(tag)
 }

@@ -1,0 +1,432 @@
+//! A hash table in a file, keyed by 64-bit fingerprints
+//! ([`super::fingerprint`]) with a fixed-size value per key, read and
+//! written with `pread`/`pwrite` so that nothing of it is held in the
+//! process: the kernel's page cache holds what is hot.
+//!
+//! Why not a sled tree: sled 0.34 keeps a tree of fewer than ~16,000 leaves
+//! in memory whole whatever its `cache_capacity` (its LRU is 256 shards
+//! that account page accesses in batches of 64), and every random insert
+//! costs a node copy and a log write. The crawl's seen set and the registry
+//! index are asked once per link or per record, millions of times.
+//!
+//! A table is derived data: the truth is in sled, and the owner rebuilds
+//! the table from it when the header does not say the file matches:
+//! * `clean` is written only after sled was flushed and the table synced,
+//!   and cleared (and synced) before the next change;
+//! * `tag` is a random value the owner keeps in the database, so a table
+//!   left from another database is not believed.
+//!
+//! Layout: a 64-byte header (magic, slots, used, tag, clean), then `slots`
+//! slots of 8 + `V` bytes (open addressing, linear probing): fingerprint
+//! (u64 LE, 0 = empty) and the value. The table doubles at 60 % load.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+const HEADER: u64 = 64;
+/// Slots of a new, empty table.
+const MIN_SLOTS: u64 = 1 << 16;
+/// Slots read at once while probing.
+const WINDOW: usize = 8;
+/// The largest value a table holds (bounds the probe buffer).
+const MAX_VALUE: usize = 56;
+
+/// A table of `V`-byte values keyed by fingerprint; `magic` names the
+/// format (and so the value size) in the header.
+pub struct FpTable<const V: usize> {
+    file: File,
+    path: PathBuf,
+    magic: &'static [u8; 16],
+    tag: [u8; 16],
+    slots: u64,
+    used: u64,
+    /// The header on disk says "clean": it must be cleared before a change.
+    clean_on_disk: bool,
+}
+
+#[cfg(unix)]
+fn read_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, at)
+}
+
+#[cfg(unix)]
+fn write_at(f: &File, buf: &[u8], at: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(f, buf, at)
+}
+
+#[cfg(windows)]
+fn read_at(f: &File, mut buf: &mut [u8], mut at: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match f.seek_read(buf, at)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                at += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(windows)]
+fn write_at(f: &File, mut buf: &[u8], mut at: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        let n = f.seek_write(buf, at)?;
+        buf = &buf[n..];
+        at += n as u64;
+    }
+    Ok(())
+}
+
+impl<const V: usize> FpTable<V> {
+    const SLOT: usize = 8 + V;
+
+    /// Opens the table at `path` if it is clean, has this `magic` and
+    /// belongs to the database tagged `tag`; `None` when it must be rebuilt
+    /// (absent, unclean, of another format or database, or unreadable). A
+    /// table opened is marked unclean on disk before its first change.
+    pub fn open(
+        path: &Path,
+        magic: &'static [u8; 16],
+        tag: [u8; 16],
+    ) -> io::Result<Option<FpTable<V>>> {
+        const { assert!(V <= MAX_VALUE) };
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut h = [0u8; HEADER as usize];
+        if read_at(&file, &mut h, 0).is_err() {
+            return Ok(None);
+        }
+        let slots = u64::from_le_bytes(h[16..24].try_into().unwrap_or_default());
+        let used = u64::from_le_bytes(h[24..32].try_into().unwrap_or_default());
+        let len = file.metadata()?.len();
+        let sound = &h[..16] == magic
+            && h[48] == 1
+            && h[32..48] == tag
+            && slots.is_power_of_two()
+            && slots >= MIN_SLOTS
+            && used < slots
+            && Some(len) == slots.checked_mul(Self::SLOT as u64).map(|b| b + HEADER);
+        if !sound {
+            return Ok(None);
+        }
+        Ok(Some(FpTable {
+            file,
+            path: path.to_owned(),
+            magic,
+            tag,
+            slots,
+            used,
+            clean_on_disk: true,
+        }))
+    }
+
+    /// A new, empty table at `path` (replacing any file there) sized for
+    /// `expected` keys without growing.
+    pub fn create(
+        path: &Path,
+        magic: &'static [u8; 16],
+        tag: [u8; 16],
+        expected: u64,
+    ) -> io::Result<FpTable<V>> {
+        const { assert!(V <= MAX_VALUE) };
+        let slots = Self::slots_for(expected);
+        let file = Self::new_file(path, magic, tag, slots)?;
+        Ok(FpTable {
+            file,
+            path: path.to_owned(),
+            magic,
+            tag,
+            slots,
+            used: 0,
+            clean_on_disk: false,
+        })
+    }
+
+    fn slots_for(keys: u64) -> u64 {
+        // at most half full once `keys` are in
+        keys.saturating_mul(2)
+            .max(MIN_SLOTS)
+            .checked_next_power_of_two()
+            .unwrap_or(1 << 62)
+    }
+
+    /// A zeroed file of `slots` slots with an unclean header.
+    fn new_file(path: &Path, magic: &[u8; 16], tag: [u8; 16], slots: u64) -> io::Result<File> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        // sparse: the slots read as zeros (empty) until written
+        file.set_len(HEADER + slots * Self::SLOT as u64)?;
+        write_at(&file, &Self::header(magic, tag, slots, 0, false), 0)?;
+        Ok(file)
+    }
+
+    fn header(
+        magic: &[u8; 16],
+        tag: [u8; 16],
+        slots: u64,
+        used: u64,
+        clean: bool,
+    ) -> [u8; HEADER as usize] {
+        let mut h = [0u8; HEADER as usize];
+        h[..16].copy_from_slice(magic);
+        h[16..24].copy_from_slice(&slots.to_le_bytes());
+        h[24..32].copy_from_slice(&used.to_le_bytes());
+        h[32..48].copy_from_slice(&tag);
+        h[48] = clean as u8;
+        h
+    }
+
+    /// Keys in the table.
+    pub fn len(&self) -> u64 {
+        self.used
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.used == 0
+    }
+
+    /// The slot holding `fp`, or the empty slot where it would go, and the
+    /// value there.
+    fn probe(&self, fp: u64) -> io::Result<(u64, Option<[u8; V]>)> {
+        let mask = self.slots - 1;
+        let mut i = fp & mask;
+        let mut buf = [0u8; (8 + MAX_VALUE) * WINDOW];
+        loop {
+            // a window never runs past the end of the table
+            let n = WINDOW.min((self.slots - i) as usize);
+            let window = &mut buf[..n * Self::SLOT];
+            read_at(&self.file, window, HEADER + i * Self::SLOT as u64)?;
+            for (k, slot) in window.chunks_exact(Self::SLOT).enumerate() {
+                let f = u64::from_le_bytes(slot[..8].try_into().unwrap_or_default());
+                if f == 0 {
+                    return Ok((i + k as u64, None));
+                }
+                if f == fp {
+                    let v = slot[8..].try_into().unwrap_or([0; V]);
+                    return Ok((i + k as u64, Some(v)));
+                }
+            }
+            // the load is kept below 60 %, so an empty slot always comes
+            i = (i + n as u64) & mask;
+        }
+    }
+
+    /// The value of `fp`, if it is in the table.
+    pub fn get(&self, fp: u64) -> io::Result<Option<[u8; V]>> {
+        Ok(self.probe(fp)?.1)
+    }
+
+    /// Sets the value of `fp` (`fp` must not be 0).
+    pub fn set(&mut self, fp: u64, value: &[u8; V]) -> io::Result<()> {
+        self.mark_unclean()?;
+        let (at, old) = self.probe(fp)?;
+        if old.as_ref() == Some(value) {
+            return Ok(());
+        }
+        let mut slot = [0u8; 8 + MAX_VALUE];
+        slot[..8].copy_from_slice(&fp.to_le_bytes());
+        slot[8..Self::SLOT].copy_from_slice(value);
+        write_at(
+            &self.file,
+            &slot[..Self::SLOT],
+            HEADER + at * Self::SLOT as u64,
+        )?;
+        if old.is_none() {
+            self.used += 1;
+            if self.used * 5 > self.slots * 3 {
+                self.grow()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every key and value, in slot order (reads the whole file in chunks).
+    pub fn for_each(&self, mut f: impl FnMut(u64, &[u8; V])) -> io::Result<()> {
+        const CHUNK: u64 = 4096;
+        let mut buf = vec![0u8; CHUNK as usize * Self::SLOT];
+        let mut i = 0;
+        while i < self.slots {
+            let n = CHUNK.min(self.slots - i);
+            let part = &mut buf[..n as usize * Self::SLOT];
+            read_at(&self.file, part, HEADER + i * Self::SLOT as u64)?;
+            for slot in part.chunks_exact(Self::SLOT) {
+                let fp = u64::from_le_bytes(slot[..8].try_into().unwrap_or_default());
+                if fp != 0 {
+                    f(fp, slot[8..].try_into().unwrap_or(&[0; V]));
+                }
+            }
+            i += n;
+        }
+        Ok(())
+    }
+
+    /// Marks the table unclean on disk (synced) unless it already is: before
+    /// a change to it, and before the database changes what it derives from.
+    pub fn mark_unclean(&mut self) -> io::Result<()> {
+        if self.clean_on_disk {
+            self.write_header(false)?;
+        }
+        Ok(())
+    }
+
+    /// Declares the table to match the database, which the caller has just
+    /// flushed: the slots are synced before the header says so.
+    pub fn mark_clean(&mut self) -> io::Result<()> {
+        if !self.clean_on_disk {
+            self.file.sync_data()?;
+            self.write_header(true)?;
+        }
+        Ok(())
+    }
+
+    /// Writes and syncs the header saying whether the table is clean.
+    fn write_header(&mut self, clean: bool) -> io::Result<()> {
+        let h = Self::header(self.magic, self.tag, self.slots, self.used, clean);
+        write_at(&self.file, &h, 0)?;
+        self.file.sync_data()?;
+        self.clean_on_disk = clean;
+        Ok(())
+    }
+
+    /// Twice the slots: every entry is copied into a new file, which then
+    /// replaces this one (a crash in between leaves an unclean table either
+    /// way, rebuilt at the next open).
+    fn grow(&mut self) -> io::Result<()> {
+        let slots = self.slots * 2;
+        let tmp = self.path.with_extension("grow");
+        let mut bigger = FpTable::<V> {
+            file: Self::new_file(&tmp, self.magic, self.tag, slots)?,
+            path: self.path.clone(),
+            magic: self.magic,
+            tag: self.tag,
+            slots,
+            used: 0,
+            clean_on_disk: false,
+        };
+        let mut failed = None;
+        self.for_each(|fp, value| {
+            if failed.is_some() {
+                return;
+            }
+            let r = bigger.probe(fp).and_then(|(at, _)| {
+                let mut slot = [0u8; 8 + MAX_VALUE];
+                slot[..8].copy_from_slice(&fp.to_le_bytes());
+                slot[8..Self::SLOT].copy_from_slice(value);
+                write_at(
+                    &bigger.file,
+                    &slot[..Self::SLOT],
+                    HEADER + at * Self::SLOT as u64,
+                )
+            });
+            match r {
+                Ok(()) => bigger.used += 1,
+                Err(e) => failed = Some(e),
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        // the old file is closed (by the assignment) before the new one
+        // takes its name: Windows refuses to replace a file held open
+        *self = bigger;
+        std::fs::rename(&tmp, &self.path)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::fingerprint;
+
+    const TAG: [u8; 16] = *b"0123456789abcdef";
+    const MAGIC: &[u8; 16] = b"finscan test v1\0";
+
+    #[test]
+    fn set_get_and_grow_keep_every_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let mut t = FpTable::<24>::create(&path, MAGIC, TAG, 0).unwrap();
+        let n = 100_000u64; // past 60 % of 65,536 slots: grows once
+        let value = |i: u64| {
+            let mut v = [0u8; 24];
+            v[..8].copy_from_slice(&i.to_le_bytes());
+            v[16..].copy_from_slice(&(i * 3).to_le_bytes());
+            v
+        };
+        for i in 0..n {
+            t.set(fingerprint(&format!("k{i}")), &value(i)).unwrap();
+        }
+        assert_eq!(t.len(), n);
+        assert!(t.slots > MIN_SLOTS);
+        for i in 0..n {
+            assert_eq!(
+                t.get(fingerprint(&format!("k{i}"))).unwrap(),
+                Some(value(i)),
+                "key {i}"
+            );
+        }
+        assert_eq!(t.get(fingerprint("never")).unwrap(), None);
+        let mut seen = 0;
+        t.for_each(|_, _| seen += 1).unwrap();
+        assert_eq!(seen, n);
+        // overwriting keeps the count
+        t.set(fingerprint("k1"), &value(7)).unwrap();
+        assert_eq!(t.len(), n);
+        assert_eq!(t.get(fingerprint("k1")).unwrap(), Some(value(7)));
+    }
+
+    #[test]
+    fn only_a_clean_table_of_the_same_format_and_database_is_believed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let mut t = FpTable::<8>::create(&path, MAGIC, TAG, 10).unwrap();
+        t.set(fingerprint("a"), &[1; 8]).unwrap();
+        drop(t);
+        // never marked clean: a crash
+        assert!(FpTable::<8>::open(&path, MAGIC, TAG).unwrap().is_none());
+
+        let mut t = FpTable::<8>::create(&path, MAGIC, TAG, 10).unwrap();
+        t.set(fingerprint("a"), &[1; 8]).unwrap();
+        t.mark_clean().unwrap();
+        drop(t);
+        let other = *b"another database";
+        assert!(FpTable::<8>::open(&path, MAGIC, other).unwrap().is_none());
+        assert!(
+            FpTable::<8>::open(&path, b"finscan othr v1\0", TAG)
+                .unwrap()
+                .is_none()
+        );
+        // another value size does not fit the file's length
+        assert!(FpTable::<24>::open(&path, MAGIC, TAG).unwrap().is_none());
+        let mut t = FpTable::<8>::open(&path, MAGIC, TAG)
+            .unwrap()
+            .expect("clean");
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.get(fingerprint("a")).unwrap(), Some([1; 8]));
+        // the first change clears the clean mark on disk
+        t.set(fingerprint("b"), &[2; 8]).unwrap();
+        assert!(FpTable::<8>::open(&path, MAGIC, TAG).unwrap().is_none());
+        drop(t);
+
+        // a cut or garbled file is not believed
+        std::fs::write(&path, b"finscan test v1\0 short").unwrap();
+        assert!(FpTable::<8>::open(&path, MAGIC, TAG).unwrap().is_none());
+        assert!(
+            FpTable::<8>::open(&dir.path().join("absent"), MAGIC, TAG)
+                .unwrap()
+                .is_none()
+        );
+    }
+}
