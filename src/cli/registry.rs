@@ -449,8 +449,8 @@ struct Summary {
     records_with_problems: u64,
     stored_new: u64,
     stored_updated: u64,
-    /// (rule id, term) → flagged records with that hit
-    by_term: HashMap<(String, String), u64>,
+    /// rule id → term → flagged records with that hit
+    by_term: HashMap<String, HashMap<String, u64>>,
     /// division code → stats; `NO_DIVISION` for records without a usable division code
     by_county: BTreeMap<u32, CountyStats>,
 }
@@ -605,9 +605,17 @@ impl ScanRun {
                 let k = (h.rule.0.as_str(), h.term.as_str());
                 if !seen.contains(&k) {
                     seen.push(k);
-                    *s.by_term
-                        .entry((k.0.to_owned(), k.1.to_owned()))
-                        .or_default() += 1;
+                    // looked up by reference: an allocation only for a new word
+                    let terms = match s.by_term.get_mut(k.0) {
+                        Some(t) => t,
+                        None => s.by_term.entry(k.0.to_owned()).or_default(),
+                    };
+                    match terms.get_mut(k.1) {
+                        Some(n) => *n += 1,
+                        None => {
+                            terms.insert(k.1.to_owned(), 1);
+                        }
+                    }
                 }
             }
         }
@@ -628,8 +636,12 @@ impl ScanRun {
             store.flush()?;
         }
         let s = &self.summary;
-        let mut terms: Vec<(&(String, String), &u64)> = s.by_term.iter().collect();
-        terms.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let mut terms: Vec<((&String, &String), &u64)> = s
+            .by_term
+            .iter()
+            .flat_map(|(rule, terms)| terms.iter().map(move |(t, n)| ((rule, t), n)))
+            .collect();
+        terms.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(&b.0)));
         let shown: Vec<String> = terms
             .iter()
             .take(12)

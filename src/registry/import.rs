@@ -902,13 +902,26 @@ impl Records {
                                 ),
                             }));
                         }
-                        fill_from_cells(
-                            rec,
-                            &self.layout,
-                            line,
-                            row.iter().map(cell_text),
-                            row.len(),
-                        )
+                        // one validation for the whole row (fields end at
+                        // ASCII separators, so each is then a slice of it)
+                        match simdutf8::basic::from_utf8(row.as_slice()) {
+                            Ok(all) => fill_from_cells(
+                                rec,
+                                &self.layout,
+                                line,
+                                (0..row.len()).map(|i| {
+                                    Cow::Borrowed(row.range(i).and_then(|r| all.get(r)).unwrap_or(""))
+                                }),
+                                row.len(),
+                            ),
+                            Err(_) => fill_from_cells(
+                                rec,
+                                &self.layout,
+                                line,
+                                row.iter().map(cell_text),
+                                row.len(),
+                            ),
+                        }
                     }
                     Err(e) => {
                         let line = e.position().map_or(0, |p| p.line());

@@ -190,12 +190,12 @@ impl RecordScanner {
             )
         });
         let mut hits = if name {
-            self.scanner.scan_field(Field::Name, &rec.name)
+            self.scanner.scan_field_bare(Field::Name, &rec.name)
         } else {
             Vec::new()
         };
         if scope {
-            hits.extend(self.scanner.scan_field(Field::Scope, &rec.scope));
+            hits.extend(self.scanner.scan_field_bare(Field::Scope, &rec.scope));
         }
         let rank = Rank::of(&hits);
         let allowlisted = if rank.is_some() {

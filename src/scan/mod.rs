@@ -353,7 +353,7 @@ impl Scanner {
                 let text = text_span(&norm, f.start, f.end);
                 let raw_span = doc.raw_span(text);
                 let matched = doc.written(raw, raw_span);
-                self.make_hit(Field::Page, &f, &doc.visible, text, raw_span, matched)
+                self.make_hit(Field::Page, &f, &doc.visible, text, raw_span, matched, true)
             })
             .collect()
     }
@@ -361,6 +361,17 @@ impl Scanner {
     /// Scans the text of one field (enterprise name, business scope, operator).
     /// Hit spans are byte offsets into `text`.
     pub fn scan_field(&self, field: Field, text: &str) -> Vec<Hit> {
+        self.field_hits(field, text, true)
+    }
+
+    /// [`Scanner::scan_field`] without snippets (`snippet` is empty): for
+    /// registry records, whose output names the field and the span, and
+    /// where a snippet would cost four allocations per hit for nothing.
+    pub fn scan_field_bare(&self, field: Field, text: &str) -> Vec<Hit> {
+        self.field_hits(field, text, false)
+    }
+
+    fn field_hits(&self, field: Field, text: &str, snippets: bool) -> Vec<Hit> {
         let norm = normalize(text);
         self.find(field, &norm)
             .into_iter()
@@ -371,7 +382,7 @@ impl Scanner {
                     end: span.end,
                 };
                 let matched = text[span.range()].to_owned();
-                self.make_hit(field, &f, text, span, raw, matched)
+                self.make_hit(field, &f, text, span, raw, matched, snippets)
             })
             .collect()
     }
@@ -384,6 +395,7 @@ impl Scanner {
         text: TextSpan,
         raw: RawSpan,
         matched: String,
+        snippets: bool,
     ) -> Hit {
         let meta = if f.rule == YIELD_RULE {
             &self
@@ -394,7 +406,11 @@ impl Scanner {
         } else {
             &self.rules[f.rule]
         };
-        let (snippet, snippet_match) = snippet(visible, text);
+        let (snippet, snippet_match) = if snippets {
+            snippet(visible, text)
+        } else {
+            (String::new(), (0, 0))
+        };
         Hit {
             rule: meta.id.clone(),
             category: meta.category,
