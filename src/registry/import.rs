@@ -910,7 +910,9 @@ impl Records {
                                 &self.layout,
                                 line,
                                 (0..row.len()).map(|i| {
-                                    Cow::Borrowed(row.range(i).and_then(|r| all.get(r)).unwrap_or(""))
+                                    Cow::Borrowed(
+                                        row.range(i).and_then(|r| all.get(r)).unwrap_or(""),
+                                    )
                                 }),
                                 row.len(),
                             ),

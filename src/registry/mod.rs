@@ -179,22 +179,12 @@ impl RecordScanner {
         let division = code
             .valid()
             .map(|c| self.divisions.attribute(c.division_code()));
-        thread_local! {
-            /// Scratch space of the prefilter, one per scanning thread.
-            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        let (name, scope) = BUF.with_borrow_mut(|buf| {
-            (
-                self.prefilter.may_match(Field::Name, &rec.name, buf),
-                self.prefilter.may_match(Field::Scope, &rec.scope, buf),
-            )
-        });
-        let mut hits = if name {
+        let mut hits = if self.prefilter.may_match(Field::Name, &rec.name) {
             self.scanner.scan_field_bare(Field::Name, &rec.name)
         } else {
             Vec::new()
         };
-        if scope {
+        if self.prefilter.may_match(Field::Scope, &rec.scope) {
             hits.extend(self.scanner.scan_field_bare(Field::Scope, &rec.scope));
         }
         let rank = Rank::of(&hits);

@@ -14,7 +14,8 @@
 //! hits. So when [`Prefilter::may_match`] says no, the scanner would find
 //! nothing; when it says yes, the caller runs the scanner.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, MatchKind};
 
 use crate::rules::{Field, RuleSet};
 use crate::text::normalize::{CharClass, classify, digit_joiner_form, joins_after, joins_before};
@@ -40,7 +41,9 @@ enum FieldFilter {
         table: Box<[u16]>,
         /// The term characters, sorted: code = index + 1 (for characters outside the table).
         chars: Vec<char>,
-        ac: AhoCorasick,
+        /// Stepped one code at a time as the text is coded: no buffer, and
+        /// the walk stops at the first match.
+        dfa: aho_corasick::dfa::DFA,
     },
     /// More distinct characters than codes: search normalized UTF-8.
     Utf8(AhoCorasick),
@@ -104,7 +107,12 @@ impl FieldFilter {
             .iter()
             .map(|t| t.chars().map(|k| code_of(k) as u8).collect())
             .collect();
-        build_ac(&pats).map(|ac| FieldFilter::Coded { table, chars, ac })
+        let dfa = aho_corasick::dfa::Builder::new()
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(&pats)
+            .ok()?;
+        Some(FieldFilter::Coded { table, chars, dfa })
     }
 }
 
@@ -140,13 +148,17 @@ impl Prefilter {
     }
 
     /// Whether `text` may give a hit for `field`; `false` is certain.
-    /// `buf` is scratch space, reused between calls.
-    pub fn may_match(&self, field: Field, text: &str, buf: &mut Vec<u8>) -> bool {
+    pub fn may_match(&self, field: Field, text: &str) -> bool {
         match &self.fields[field.index()] {
             None => false,
-            Some(FieldFilter::Coded { table, chars, ac }) => {
-                encode(table, chars, text, buf);
-                ac.is_match(buf.as_slice())
+            Some(FieldFilter::Coded { table, chars, dfa }) => {
+                let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+                    return true;
+                };
+                for_each_code(table, chars, text, |code| {
+                    sid = dfa.next_state(Anchored::No, sid, code);
+                    dfa.is_special(sid) && dfa.is_match(sid)
+                })
             }
             Some(FieldFilter::Utf8(ac)) => {
                 let mut s = String::with_capacity(text.len());
@@ -158,9 +170,25 @@ impl Prefilter {
 }
 
 /// The normalized text of `input`, one code byte per kept character (see
-/// [`FieldFilter::Coded`]); mirrors [`normalize_light`] step by step.
+/// [`FieldFilter::Coded`]), written into `out`.
+#[cfg(test)]
 fn encode(table: &[u16], chars: &[char], input: &str, out: &mut Vec<u8>) {
     out.clear();
+    for_each_code(table, chars, input, |code| {
+        out.push(code);
+        false
+    });
+}
+
+/// Hands `emit` the normalized text of `input`, one code byte per kept
+/// character (see [`FieldFilter::Coded`]), until `emit` returns true
+/// (then returns true); mirrors [`normalize_light`] step by step.
+fn for_each_code(
+    table: &[u16],
+    chars: &[char],
+    input: &str,
+    mut emit: impl FnMut(u8) -> bool,
+) -> bool {
     let bytes = input.as_bytes();
     let mut noise_run = 0usize;
     let mut last_digit = false;
@@ -169,17 +197,18 @@ fn encode(table: &[u16], chars: &[char], input: &str, out: &mut Vec<u8>) {
         // decode one character by hand: `input` is valid UTF-8, and this
         // loop is the hot path of a registry scan
         let b0 = bytes[i];
-        let (cp, len) = if b0 < 0x80 {
+        // three-byte characters (all of CJK) first: most of a Chinese text
+        let (cp, len) = if (0xE0..0xF0).contains(&b0)
+            && let [_, b1, b2, ..] = bytes[i..]
+        {
+            (
+                ((b0 as u32 & 0x0F) << 12) | ((b1 as u32 & 0x3F) << 6) | (b2 as u32 & 0x3F),
+                3,
+            )
+        } else if b0 < 0x80 {
             (b0 as u32, 1)
         } else if b0 < 0xE0 {
             (((b0 as u32 & 0x1F) << 6) | (bytes[i + 1] as u32 & 0x3F), 2)
-        } else if b0 < 0xF0 {
-            (
-                ((b0 as u32 & 0x0F) << 12)
-                    | ((bytes[i + 1] as u32 & 0x3F) << 6)
-                    | (bytes[i + 2] as u32 & 0x3F),
-                3,
-            )
         } else {
             (u32::MAX, 4)
         };
@@ -199,7 +228,9 @@ fn encode(table: &[u16], chars: &[char], input: &str, out: &mut Vec<u8>) {
         if v & DROP == 0 {
             noise_run = 0;
             last_digit = v & DIGIT != 0;
-            out.push(v as u8);
+            if emit(v as u8) {
+                return true;
+            }
         } else if v & JOINER != 0
             && last_digit
             && noise_run == 0
@@ -207,13 +238,16 @@ fn encode(table: &[u16], chars: &[char], input: &str, out: &mut Vec<u8>) {
         {
             noise_run = 0;
             last_digit = false;
-            out.push(v as u8);
+            if emit(v as u8) {
+                return true;
+            }
         } else if v & BREAK != 0 {
             noise_run = 0;
         } else {
             noise_run += 1;
         }
     }
+    false
 }
 
 /// The normalized text of `input` (as [`crate::text::normalize()`] makes it),
