@@ -169,6 +169,7 @@ mod pipeline {
     use std::sync::{Arc, Mutex};
 
     use finscan::registry::import::{self, ImportOptions, Record, RowError};
+    use finscan::registry::store::{RegistryStore, Saved};
     use finscan::registry::{RecordScan, RecordScanner};
 
     use super::{Outcome, ScanRun};
@@ -205,8 +206,10 @@ mod pipeline {
         let (work_tx, work_rx) = sync_channel::<(u64, Msg)>(threads * 2);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let (done_tx, done_rx) = sync_channel::<(u64, Msg)>(threads * 2);
-        let max_batches = threads * 2 + 2;
+        let max_batches = threads * 2 + 4;
         let (recycle_tx, recycle_rx) = sync_channel::<Vec<Slot>>(max_batches);
+        let (store_tx, store_rx) = sync_channel::<Batch>(2);
+        let store = run.store.take();
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let rx = Arc::clone(&work_rx);
@@ -214,15 +217,28 @@ mod pipeline {
                 scope.spawn(move || worker(scanner, &rx, &tx));
             }
             drop(done_tx);
+            let storer = store.map(|store| {
+                let recycle = recycle_tx.clone();
+                scope.spawn(move || self::store(store, &store_rx, &recycle))
+            });
+            let store_tx = storer.is_some().then_some(store_tx);
             let collector = scope.spawn(move || -> anyhow::Result<ScanRun> {
-                collect(&mut run, &done_rx, &recycle_tx)?;
+                // the storing thread ends when this sender is dropped
+                collect(&mut run, &done_rx, &recycle_tx, store_tx.as_ref())?;
                 Ok(run)
             });
             read(files, opts, &work_tx, &recycle_rx, max_batches);
             drop(work_tx);
-            let run = collector
+            let mut run = collector
                 .join()
                 .map_err(|_| anyhow::anyhow!("collector thread panicked"))??;
+            if let Some(storer) = storer {
+                let (new, updated) = storer
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("storing thread panicked"))??;
+                run.summary.stored_new += new;
+                run.summary.stored_updated += updated;
+            }
             run.finish()
         })
     }
@@ -327,11 +343,41 @@ mod pipeline {
         }
     }
 
+    /// A scanned batch on its way to the storing thread.
+    type Batch = (Arc<str>, Vec<Slot>, usize, Vec<Option<RecordScan>>);
+
+    /// Stores the scanned records of each batch, then hands the batch back
+    /// to the reader; flushes the database at the end. Returns the
+    /// companies stored new and updated.
+    fn store(
+        mut store: RegistryStore,
+        rx: &Receiver<Batch>,
+        recycle: &SyncSender<Vec<Slot>>,
+    ) -> anyhow::Result<(u64, u64)> {
+        let (mut new, mut updated) = (0, 0);
+        for (source, slots, len, scans) in rx {
+            for (slot, scan) in slots[..len].iter().zip(&scans) {
+                if let (None, Some(scan)) = (&slot.err, scan) {
+                    match store.save(&source, &slot.rec, scan)? {
+                        Saved::New => new += 1,
+                        Saved::Updated => updated += 1,
+                        Saved::Skipped => {}
+                    }
+                }
+            }
+            // never blocks: the channel holds every batch there is
+            let _ = recycle.send(slots);
+        }
+        store.flush()?;
+        Ok((new, updated))
+    }
+
     /// Handles messages in sequence order (workers finish out of order).
     fn collect(
         run: &mut ScanRun,
         rx: &Receiver<(u64, Msg)>,
         recycle: &SyncSender<Vec<Slot>>,
+        store: Option<&SyncSender<Batch>>,
     ) -> anyhow::Result<()> {
         let mut pending: BTreeMap<u64, Msg> = BTreeMap::new();
         let mut next = 0u64;
@@ -348,7 +394,7 @@ mod pipeline {
                         len,
                         scans,
                     } => {
-                        for (slot, scan) in slots[..len].iter().zip(scans) {
+                        for (slot, scan) in slots[..len].iter().zip(&scans) {
                             match (&slot.err, scan) {
                                 (Some(e), _) => run.process(&source, Err(e))?,
                                 (None, Some(scan)) => {
@@ -357,8 +403,18 @@ mod pipeline {
                                 (None, None) => {}
                             }
                         }
-                        // never blocks: the channel holds every batch there is
-                        let _ = recycle.send(slots);
+                        match store {
+                            Some(tx) => {
+                                if tx.send((source, slots, len, scans)).is_err() {
+                                    // the storing thread failed: its error is reported
+                                    return Ok(());
+                                }
+                            }
+                            // never blocks: the channel holds every batch there is
+                            None => {
+                                let _ = recycle.send(slots);
+                            }
+                        }
                     }
                 }
             }
@@ -416,7 +472,7 @@ fn extract(args: ExtractArgs) -> anyhow::Result<Outcome> {
             );
         }
         for rec in &ex.records {
-            run.process(&source, Ok((rec, scanner.scan(rec))))?;
+            run.process(&source, Ok((rec, &scanner.scan(rec))))?;
         }
         for l in &ex.links {
             eprintln!("finscan: {source}: link to follow: {l}");
@@ -458,7 +514,11 @@ struct Summary {
 /// One scan over several inputs: store, output and counts (the scanning
 /// itself happens on worker threads, see [`scan`]).
 struct ScanRun {
+    /// The database, while this thread stores (the pipeline moves it to a
+    /// thread of its own).
     store: Option<RegistryStore>,
+    /// Results are stored (by whichever thread holds the store).
+    storing: bool,
     json: bool,
     all: bool,
     out: BufWriter<std::io::Stdout>,
@@ -494,6 +554,7 @@ impl ScanRun {
             )
         };
         Ok(ScanRun {
+            storing: store.is_some(),
             store,
             json: common.json,
             all: common.all,
@@ -517,7 +578,7 @@ impl ScanRun {
     fn process(
         &mut self,
         source: &str,
-        item: Result<(&Record, RecordScan), &RowError>,
+        item: Result<(&Record, &RecordScan), &RowError>,
     ) -> anyhow::Result<()> {
         let (rec, scan) = match item {
             Ok(r) => r,
@@ -540,12 +601,12 @@ impl ScanRun {
             CodeStatus::Invalid(written, _) => tentative_division(written),
             _ => None,
         };
-        self.count(rec, &scan, tentative.as_ref());
+        self.count(rec, scan, tentative.as_ref());
         for p in &rec.problems {
             eprintln!("finscan: {source}:{}: {p}", rec.line);
         }
         if let Some(store) = &mut self.store {
-            match store.save(source, rec, &scan)? {
+            match store.save(source, rec, scan)? {
                 Saved::New => self.summary.stored_new += 1,
                 Saved::Updated => self.summary.stored_updated += 1,
                 Saved::Skipped => {}
@@ -556,14 +617,14 @@ impl ScanRun {
             return Ok(());
         }
         if self.json {
-            write_json(&mut self.out, source, rec, &scan, tentative.as_ref())?;
+            write_json(&mut self.out, source, rec, scan, tentative.as_ref())?;
         } else {
             let bucket = match scan.rank {
                 Some(r) if scan.flagged() => r as usize,
                 _ if has_error => 4,
                 _ => 5,
             };
-            let line = render_row(source, rec, &scan, tentative.as_ref());
+            let line = render_row(source, rec, scan, tentative.as_ref());
             self.buckets.write(bucket, line.as_bytes())?;
         }
         Ok(())
@@ -662,7 +723,7 @@ impl ScanRun {
             s.row_errors,
             s.records_with_problems,
             s.files_failed,
-            if self.store.is_some() {
+            if self.storing {
                 format!(
                     "; stored {} new, {} updated",
                     s.stored_new, s.stored_updated
