@@ -43,7 +43,7 @@ enum FieldFilter {
         chars: Vec<char>,
         /// Stepped one code at a time as the text is coded: no buffer, and
         /// the walk stops at the first match.
-        dfa: aho_corasick::dfa::DFA,
+        dfa: Box<aho_corasick::dfa::DFA>,
     },
     /// More distinct characters than codes: search normalized UTF-8.
     Utf8(AhoCorasick),
@@ -112,7 +112,11 @@ impl FieldFilter {
             .prefilter(false)
             .build(&pats)
             .ok()?;
-        Some(FieldFilter::Coded { table, chars, dfa })
+        Some(FieldFilter::Coded {
+            table,
+            chars,
+            dfa: Box::new(dfa),
+        })
     }
 }
 

@@ -61,6 +61,15 @@ pub struct Hit {
     pub repeats: usize,
 }
 
+impl Hit {
+    /// Fills in `snippet`: the text around the match in `visible` (the
+    /// text `self.text` indexes).
+    fn with_snippet(mut self, visible: &str) -> Hit {
+        (self.snippet, self.snippet_match) = snippet(visible, self.text);
+        self
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
@@ -353,7 +362,8 @@ impl Scanner {
                 let text = text_span(&norm, f.start, f.end);
                 let raw_span = doc.raw_span(text);
                 let matched = doc.written(raw, raw_span);
-                self.make_hit(Field::Page, &f, &doc.visible, text, raw_span, matched, true)
+                self.make_hit(Field::Page, &f, &doc.visible, text, raw_span, matched)
+                    .with_snippet(&doc.visible)
             })
             .collect()
     }
@@ -382,7 +392,12 @@ impl Scanner {
                     end: span.end,
                 };
                 let matched = text[span.range()].to_owned();
-                self.make_hit(field, &f, text, span, raw, matched, snippets)
+                let hit = self.make_hit(field, &f, text, span, raw, matched);
+                if snippets {
+                    hit.with_snippet(text)
+                } else {
+                    hit
+                }
             })
             .collect()
     }
@@ -395,7 +410,6 @@ impl Scanner {
         text: TextSpan,
         raw: RawSpan,
         matched: String,
-        snippets: bool,
     ) -> Hit {
         let meta = if f.rule == YIELD_RULE {
             &self
@@ -406,11 +420,7 @@ impl Scanner {
         } else {
             &self.rules[f.rule]
         };
-        let (snippet, snippet_match) = if snippets {
-            snippet(visible, text)
-        } else {
-            (String::new(), (0, 0))
-        };
+        let (snippet, snippet_match) = (String::new(), (0, 0));
         Hit {
             rule: meta.id.clone(),
             category: meta.category,
