@@ -76,7 +76,6 @@ pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// twice its keys.
 const FILTER_KEYS: usize = 1 << 20;
 const FILTER_FP: f64 = 0.01;
-const FILTER_SEED: &[u8; 32] = b"finscan registry companies bloom";
 
 fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
     let mut k = [prefix; 9];
@@ -377,7 +376,7 @@ pub struct RegistryStore {
     log: sled::Tree,
     index: FpTable<24>,
     /// Every key in the index is in it (false positives only cost a read).
-    stored: bloomfilter::Bloom<[u8]>,
+    stored: fastbloom::BloomFilter,
     /// Records not yet committed, written together every `commit_every`
     /// companies and by [`RegistryStore::flush`].
     pending: Vec<Pending>,
@@ -390,11 +389,11 @@ pub struct RegistryStore {
     rebuilt: bool,
 }
 
-/// A Bloom filter for `keys` keys (at least [`FILTER_KEYS`]).
-fn new_filter(keys: u64) -> Result<bloomfilter::Bloom<[u8]>, StoreError> {
+/// A Bloom filter for twice `keys` keys (at least [`FILTER_KEYS`]). It is
+/// given the fingerprints themselves as hashes (they are SHA-256 bits).
+fn new_filter(keys: u64) -> fastbloom::BloomFilter {
     let capacity = (FILTER_KEYS as u64).max(keys.saturating_mul(2));
-    bloomfilter::Bloom::new_for_fp_rate_with_seed(capacity as usize, FILTER_FP, FILTER_SEED)
-        .map_err(|e| StoreError::Sled(sled::Error::Unsupported(e.into())))
+    fastbloom::BloomFilter::with_false_pos(FILTER_FP).expected_items(capacity as usize)
 }
 
 impl RegistryStore {
@@ -432,7 +431,7 @@ impl RegistryStore {
             db,
             log,
             index,
-            stored: new_filter(0)?,
+            stored: new_filter(0),
             pending: Vec::new(),
             pending_index: std::collections::HashMap::new(),
             commit_every: COMMIT_EVERY,
@@ -443,10 +442,12 @@ impl RegistryStore {
             s.rebuild_index()?;
             tracing::debug!("registry index rebuilt from the log");
         }
-        s.stored = new_filter(s.index.len())?;
+        s.stored = new_filter(s.index.len());
         let stored = &mut s.stored;
         s.index
-            .for_each(|fp, _| stored.set(&fp.to_le_bytes()))
+            .for_each(|fp, _| {
+                stored.insert_hash(fp);
+            })
             .map_err(io_error(INDEX_FILE))?;
         s.migrate()?;
         Ok(s)
@@ -561,7 +562,7 @@ impl RegistryStore {
         let pending_at = self.pending_index.get(&fp).copied();
         let stored = match pending_at {
             Some(_) => None,
-            None if self.stored.check(&fp.to_le_bytes()) => self.indexed(fp)?,
+            None if self.stored.contains_hash(fp) => self.indexed(fp)?,
             None => None,
         };
         if !newer && (pending_at.is_some() || stored.is_some()) {
@@ -606,7 +607,7 @@ impl RegistryStore {
         }
         let key = company_key(rec, &scan.code);
         let fp = fingerprint(&key);
-        let maybe_stored = self.stored.check(&fp.to_le_bytes());
+        let maybe_stored = self.stored.contains_hash(fp);
         if scan.hits.is_empty() && !maybe_stored {
             return Ok(Saved::Skipped);
         }
@@ -700,7 +701,7 @@ impl RegistryStore {
             return Ok(());
         }
         if new {
-            self.stored.set(&p.fp.to_le_bytes());
+            self.stored.insert_hash(p.fp);
         }
         self.pending_index.insert(p.fp, self.pending.len());
         self.pending.push(p);
