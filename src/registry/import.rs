@@ -28,6 +28,8 @@ use std::path::{Path, PathBuf};
 
 use encoding_rs::{Decoder, Encoding, UTF_8};
 
+use super::csv_rows::{self, CsvRows};
+
 /// How many rows from the top are searched for the header row.
 pub const HEADER_SEARCH_ROWS: usize = 10;
 /// Bytes looked at to guess a file's encoding.
@@ -380,41 +382,7 @@ pub struct Records {
 /// Bytes the CSV reader may take for one record: an opening quote that
 /// never closes would otherwise make it read the rest of the file into one
 /// field, in memory. No registration record comes near this.
-const MAX_RECORD_BYTES: u64 = 16 << 20;
-
-/// Ends the stream for the CSV reader once one record has taken
-/// [`MAX_RECORD_BYTES`]; the caller resets `taken` after every record.
-/// (The csv crate has no limit of its own on a record's size.)
-pub struct RecordCap<R> {
-    inner: R,
-    taken: u64,
-    /// The stream was ended by the cap, not by the file.
-    cut: bool,
-}
-
-impl<R> RecordCap<R> {
-    fn new(inner: R) -> Self {
-        RecordCap {
-            inner,
-            taken: 0,
-            cut: false,
-        }
-    }
-}
-
-impl<R: Read> Read for RecordCap<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let room = MAX_RECORD_BYTES.saturating_sub(self.taken);
-        if room == 0 {
-            self.cut = true;
-            return Ok(0);
-        }
-        let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        self.taken += n as u64;
-        Ok(n)
-    }
-}
+const MAX_RECORD_BYTES: usize = 16 << 20;
 
 /// A spreadsheet row: its 1-based number, its cells as text, and problems
 /// with them; or why the sheet could not be read on.
@@ -620,8 +588,8 @@ fn read_line_capped(reader: &mut impl BufRead, buf: &mut String) -> std::io::Res
 
 enum Inner {
     Csv {
-        reader: csv::Reader<RecordCap<DecodingReader<BufReader<File>>>>,
-        row: csv::ByteRecord,
+        reader: Box<CsvRows<BufReader<DecodingReader<BufReader<File>>>>>,
+        row: csv_rows::Row,
     },
     Json {
         reader: BufReader<DecodingReader<BufReader<File>>>,
@@ -671,45 +639,40 @@ fn open_csv(
 ) -> Result<Records, ImportError> {
     let delimiter = reader.sniff_delimiter();
     reader.pass_utf8_through();
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        // `\n` only: with the default CRLF terminator csv-core leaves the `\n`
-        // of a `\r\n` unread until the next record, so record positions lag
-        // one line behind; the stray `\r` is trimmed with the field
-        .terminator(csv::Terminator::Any(b'\n'))
-        .buffer_capacity(1 << 16)
-        .from_reader(RecordCap::new(reader));
-    let mut row = csv::ByteRecord::new();
+    let mut csv = CsvRows::new(
+        BufReader::with_capacity(1 << 16, reader),
+        delimiter,
+        MAX_RECORD_BYTES,
+    );
+    let mut row = csv_rows::Row::default();
     let mut first: Option<String> = None;
     for _ in 0..HEADER_SEARCH_ROWS {
-        match csv.read_byte_record(&mut row) {
-            Ok(true) => {
-                csv.get_mut().taken = 0;
+        match csv.read(&mut row) {
+            Ok(csv_rows::Read::Row) => {
                 let cells: Vec<String> = row.iter().map(|c| cell_text(c).into_owned()).collect();
                 if first.is_none() {
                     first = Some(cells.join(","));
                 }
                 if let Some(mut layout) = columns.resolve(&cells) {
                     layout.width = cells.len();
-                    let header_line = row.position().map_or(1, |p| p.line());
                     return Ok(Records {
-                        header_line,
+                        header_line: row.line,
                         layout,
                         encoding: encoding.name(),
-                        inner: Inner::Csv { reader: csv, row },
+                        inner: Inner::Csv {
+                            reader: Box::new(csv),
+                            row,
+                        },
                     });
                 }
             }
-            Ok(false) => break,
-            Err(e) if e.is_io_error() => {
+            Ok(csv_rows::Read::End | csv_rows::Read::TooLong) => break,
+            Err(source) => {
                 return Err(ImportError::Io {
                     path: path.to_owned(),
-                    source: std::io::Error::other(e.to_string()),
+                    source,
                 });
             }
-            Err(_) => continue,
         }
     }
     Err(ImportError::MissingColumn {
@@ -869,25 +832,23 @@ impl Records {
         const MAX_RECORD_LINES: u64 = 50;
         loop {
             let item = match &mut self.inner {
-                Inner::Csv { reader, row } => match reader.read_byte_record(row) {
-                    Ok(false) => return None,
-                    Ok(true) => {
-                        let line = row.position().map_or(0, |p| p.line());
-                        let end = reader.position().line();
-                        let cap = reader.get_mut();
-                        cap.taken = 0;
-                        if cap.cut {
-                            // the record filled the cap: the rest of the file
-                            // would have gone into it; stop here
-                            self.stop();
-                            return Some(Err(RowError {
-                                line,
-                                message: format!(
-                                    "unterminated quote: this row ran on past line {end} as one field ({} MiB); the rest of the file was not read",
-                                    MAX_RECORD_BYTES >> 20
-                                ),
-                            }));
-                        }
+                Inner::Csv { reader, row } => match reader.read(row) {
+                    Ok(csv_rows::Read::End) => return None,
+                    Ok(csv_rows::Read::TooLong) => {
+                        // the record filled the cap: the rest of the file
+                        // would have gone into it; stop here
+                        let line = row.line;
+                        self.stop();
+                        return Some(Err(RowError {
+                            line,
+                            message: format!(
+                                "unterminated quote or unending line: this row ran on as one field past {} MiB; the rest of the file was not read",
+                                MAX_RECORD_BYTES >> 20
+                            ),
+                        }));
+                    }
+                    Ok(csv_rows::Read::Row) => {
+                        let (line, end) = (row.line, row.end_line);
                         if end.saturating_sub(line) > MAX_RECORD_LINES
                             && row.len() < self.layout.width
                         {
@@ -926,17 +887,11 @@ impl Records {
                         }
                     }
                     Err(e) => {
-                        let line = e.position().map_or(0, |p| p.line());
-                        if e.is_io_error() {
-                            // the stream itself failed: report and stop
-                            let message = format!("read error: {e}");
-                            self.stop();
-                            return Some(Err(RowError { line, message }));
-                        }
-                        Some(Err(RowError {
-                            line,
-                            message: format!("malformed row: {e}"),
-                        }))
+                        // the stream itself failed: report and stop
+                        let message = format!("read error: {e}");
+                        let line = row.end_line + 1;
+                        self.stop();
+                        return Some(Err(RowError { line, message }));
                     }
                 },
                 Inner::Json {
@@ -1665,7 +1620,7 @@ mod tests {
             "企业名称,统一社会信用代码,经营范围\n安康好公司,91110000600037341L,咨询\n\"坏引号公司,91110000600037341L,理财咨询\n",
         );
         let line = "公司,91110000600037341L,日用百货销售、五金交电、办公用品\n";
-        while (csv.len() as u64) < MAX_RECORD_BYTES + (4 << 20) {
+        while csv.len() < MAX_RECORD_BYTES + (4 << 20) {
             csv.push_str(line);
         }
         let dir = tempfile::tempdir().unwrap();

@@ -23,6 +23,7 @@
 
 pub mod allow;
 pub mod code;
+mod csv_rows;
 pub mod division;
 pub mod import;
 pub mod prefilter;
