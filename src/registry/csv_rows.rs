@@ -61,7 +61,8 @@ pub enum Read {
 pub struct CsvRows<R> {
     input: R,
     delimiter: u8,
-    core: csv_core::Reader,
+    /// Boxed: its tables make it several hundred bytes.
+    core: Box<csv_core::Reader>,
     /// Lines consumed so far.
     lines: u64,
     /// The line being read, and whether a `\n` ended it (the last line of
@@ -76,10 +77,12 @@ impl<R: BufRead> CsvRows<R> {
         CsvRows {
             input,
             delimiter,
-            core: csv_core::ReaderBuilder::new()
-                .delimiter(delimiter)
-                .terminator(csv_core::Terminator::Any(b'\n'))
-                .build(),
+            core: Box::new(
+                csv_core::ReaderBuilder::new()
+                    .delimiter(delimiter)
+                    .terminator(csv_core::Terminator::Any(b'\n'))
+                    .build(),
+            ),
             lines: 0,
             line: Vec::new(),
             terminated: false,

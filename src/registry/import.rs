@@ -588,7 +588,7 @@ fn read_line_capped(reader: &mut impl BufRead, buf: &mut String) -> std::io::Res
 
 enum Inner {
     Csv {
-        reader: Box<CsvRows<BufReader<DecodingReader<BufReader<File>>>>>,
+        reader: CsvRows<BufReader<DecodingReader<BufReader<File>>>>,
         row: csv_rows::Row,
     },
     Json {
@@ -659,10 +659,7 @@ fn open_csv(
                         header_line: row.line,
                         layout,
                         encoding: encoding.name(),
-                        inner: Inner::Csv {
-                            reader: Box::new(csv),
-                            row,
-                        },
+                        inner: Inner::Csv { reader: csv, row },
                     });
                 }
             }
@@ -832,68 +829,70 @@ impl Records {
         const MAX_RECORD_LINES: u64 = 50;
         loop {
             let item = match &mut self.inner {
-                Inner::Csv { reader, row } => match reader.read(row) {
-                    Ok(csv_rows::Read::End) => return None,
-                    Ok(csv_rows::Read::TooLong) => {
-                        // the record filled the cap: the rest of the file
-                        // would have gone into it; stop here
-                        let line = row.line;
-                        self.stop();
-                        return Some(Err(RowError {
-                            line,
-                            message: format!(
-                                "unterminated quote or unending line: this row ran on as one field past {} MiB; the rest of the file was not read",
-                                MAX_RECORD_BYTES >> 20
-                            ),
-                        }));
-                    }
-                    Ok(csv_rows::Read::Row) => {
-                        let (line, end) = (row.line, row.end_line);
-                        if end.saturating_sub(line) > MAX_RECORD_LINES
-                            && row.len() < self.layout.width
-                        {
-                            // an opening quote that never closes swallows the
-                            // rest of the file into one field: say so, with
-                            // the lines lost, instead of one odd record
+                Inner::Csv { reader, row } => {
+                    match reader.read(row) {
+                        Ok(csv_rows::Read::End) => return None,
+                        Ok(csv_rows::Read::TooLong) => {
+                            // the record filled the cap: the rest of the file
+                            // would have gone into it; stop here
+                            let line = row.line;
+                            self.stop();
                             return Some(Err(RowError {
                                 line,
                                 message: format!(
-                                    "unterminated quote: this row ran on to line {end} as one field; lines {}-{end} were not read as records",
-                                    line + 1
+                                    "unterminated quote or unending line: this row ran on as one field past {} MiB; the rest of the file was not read",
+                                    MAX_RECORD_BYTES >> 20
                                 ),
                             }));
                         }
-                        // one validation for the whole row (fields end at
-                        // ASCII separators, so each is then a slice of it)
-                        match simdutf8::basic::from_utf8(row.as_slice()) {
-                            Ok(all) => fill_from_cells(
-                                rec,
-                                &self.layout,
-                                line,
-                                (0..row.len()).map(|i| {
-                                    Cow::Borrowed(
-                                        row.range(i).and_then(|r| all.get(r)).unwrap_or(""),
-                                    )
-                                }),
-                                row.len(),
-                            ),
-                            Err(_) => fill_from_cells(
-                                rec,
-                                &self.layout,
-                                line,
-                                row.iter().map(cell_text),
-                                row.len(),
-                            ),
+                        Ok(csv_rows::Read::Row) => {
+                            let (line, end) = (row.line, row.end_line);
+                            if end.saturating_sub(line) > MAX_RECORD_LINES
+                                && row.len() < self.layout.width
+                            {
+                                // an opening quote that never closes swallows the
+                                // rest of the file into one field: say so, with
+                                // the lines lost, instead of one odd record
+                                return Some(Err(RowError {
+                                    line,
+                                    message: format!(
+                                        "unterminated quote: this row ran on to line {end} as one field; lines {}-{end} were not read as records",
+                                        line + 1
+                                    ),
+                                }));
+                            }
+                            // one validation for the whole row (fields end at
+                            // ASCII separators, so each is then a slice of it)
+                            match simdutf8::basic::from_utf8(row.as_slice()) {
+                                Ok(all) => fill_from_cells(
+                                    rec,
+                                    &self.layout,
+                                    line,
+                                    (0..row.len()).map(|i| {
+                                        Cow::Borrowed(
+                                            row.range(i).and_then(|r| all.get(r)).unwrap_or(""),
+                                        )
+                                    }),
+                                    row.len(),
+                                ),
+                                Err(_) => fill_from_cells(
+                                    rec,
+                                    &self.layout,
+                                    line,
+                                    row.iter().map(cell_text),
+                                    row.len(),
+                                ),
+                            }
+                        }
+                        Err(e) => {
+                            // the stream itself failed: report and stop
+                            let message = format!("read error: {e}");
+                            let line = row.end_line + 1;
+                            self.stop();
+                            return Some(Err(RowError { line, message }));
                         }
                     }
-                    Err(e) => {
-                        // the stream itself failed: report and stop
-                        let message = format!("read error: {e}");
-                        let line = row.end_line + 1;
-                        self.stop();
-                        return Some(Err(RowError { line, message }));
-                    }
-                },
+                }
                 Inner::Json {
                     reader,
                     line,
