@@ -43,6 +43,11 @@ pub struct FpTable<const V: usize> {
     used: u64,
     /// The header on disk says "clean": it must be cleared before a change.
     clean_on_disk: bool,
+    /// The slots, when held in memory ([`FpTable::hold_in_memory`]): read
+    /// and changed here, written to the file when marked clean.
+    mem: Option<Vec<u8>>,
+    /// Hold the slots in memory while they take at most this many bytes.
+    mem_max: u64,
 }
 
 #[cfg(unix)]
@@ -124,6 +129,8 @@ impl<const V: usize> FpTable<V> {
             slots,
             used,
             clean_on_disk: true,
+            mem: None,
+            mem_max: 0,
         }))
     }
 
@@ -146,7 +153,49 @@ impl<const V: usize> FpTable<V> {
             slots,
             used: 0,
             clean_on_disk: false,
+            mem: None,
+            mem_max: 0,
         })
+    }
+
+    /// Holds the slots in memory from now on while they take at most
+    /// `max_bytes` (the table grows out of memory past that): no system
+    /// call per lookup or change. Changes reach the file when the table is
+    /// marked clean; before that its header on disk says unclean, so a
+    /// crash leaves a table that is rebuilt, as it would anyway.
+    pub fn hold_in_memory(&mut self, max_bytes: u64) -> io::Result<()> {
+        self.mem_max = max_bytes;
+        let bytes = self.slots * Self::SLOT as u64;
+        if self.mem.is_none() && bytes <= max_bytes {
+            let mut mem = vec![0u8; bytes as usize];
+            read_at(&self.file, &mut mem, HEADER)?;
+            self.mem = Some(mem);
+        }
+        Ok(())
+    }
+
+    /// Reads slots from slot `i` on into `buf`.
+    fn read_slots(&self, buf: &mut [u8], i: u64) -> io::Result<()> {
+        let at = i as usize * Self::SLOT;
+        match &self.mem {
+            Some(mem) => {
+                buf.copy_from_slice(&mem[at..at + buf.len()]);
+                Ok(())
+            }
+            None => read_at(&self.file, buf, HEADER + at as u64),
+        }
+    }
+
+    /// Writes one slot (`slot`: fingerprint and value) at slot `i`.
+    fn write_slot(&mut self, slot: &[u8], i: u64) -> io::Result<()> {
+        let at = i as usize * Self::SLOT;
+        match &mut self.mem {
+            Some(mem) => {
+                mem[at..at + slot.len()].copy_from_slice(slot);
+                Ok(())
+            }
+            None => write_at(&self.file, slot, HEADER + at as u64),
+        }
     }
 
     fn slots_for(keys: u64) -> u64 {
@@ -206,7 +255,7 @@ impl<const V: usize> FpTable<V> {
             // a window never runs past the end of the table
             let n = WINDOW.min((self.slots - i) as usize);
             let window = &mut buf[..n * Self::SLOT];
-            read_at(&self.file, window, HEADER + i * Self::SLOT as u64)?;
+            self.read_slots(window, i)?;
             for (k, slot) in window.chunks_exact(Self::SLOT).enumerate() {
                 let f = u64::from_le_bytes(slot[..8].try_into().unwrap_or_default());
                 if f == 0 {
@@ -237,11 +286,7 @@ impl<const V: usize> FpTable<V> {
         let mut slot = [0u8; 8 + MAX_VALUE];
         slot[..8].copy_from_slice(&fp.to_le_bytes());
         slot[8..Self::SLOT].copy_from_slice(value);
-        write_at(
-            &self.file,
-            &slot[..Self::SLOT],
-            HEADER + at * Self::SLOT as u64,
-        )?;
+        self.write_slot(&slot[..Self::SLOT], at)?;
         if old.is_none() {
             self.used += 1;
             if self.used * 5 > self.slots * 3 {
@@ -259,7 +304,7 @@ impl<const V: usize> FpTable<V> {
         while i < self.slots {
             let n = CHUNK.min(self.slots - i);
             let part = &mut buf[..n as usize * Self::SLOT];
-            read_at(&self.file, part, HEADER + i * Self::SLOT as u64)?;
+            self.read_slots(part, i)?;
             for slot in part.chunks_exact(Self::SLOT) {
                 let fp = u64::from_le_bytes(slot[..8].try_into().unwrap_or_default());
                 if fp != 0 {
@@ -284,6 +329,9 @@ impl<const V: usize> FpTable<V> {
     /// flushed: the slots are synced before the header says so.
     pub fn mark_clean(&mut self) -> io::Result<()> {
         if !self.clean_on_disk {
+            if let Some(mem) = &self.mem {
+                write_at(&self.file, mem, HEADER)?;
+            }
             self.file.sync_data()?;
             self.write_header(true)?;
         }
@@ -313,7 +361,12 @@ impl<const V: usize> FpTable<V> {
             slots,
             used: 0,
             clean_on_disk: false,
+            mem: None,
+            mem_max: self.mem_max,
         };
+        if slots * Self::SLOT as u64 <= self.mem_max {
+            bigger.mem = Some(vec![0u8; (slots * Self::SLOT as u64) as usize]);
+        }
         let mut failed = None;
         self.for_each(|fp, value| {
             if failed.is_some() {
@@ -323,11 +376,7 @@ impl<const V: usize> FpTable<V> {
                 let mut slot = [0u8; 8 + MAX_VALUE];
                 slot[..8].copy_from_slice(&fp.to_le_bytes());
                 slot[8..Self::SLOT].copy_from_slice(value);
-                write_at(
-                    &bigger.file,
-                    &slot[..Self::SLOT],
-                    HEADER + at * Self::SLOT as u64,
-                )
+                bigger.write_slot(&slot[..Self::SLOT], at)
             });
             match r {
                 Ok(()) => bigger.used += 1,
@@ -385,6 +434,46 @@ mod tests {
         t.set(fingerprint("k1"), &value(7)).unwrap();
         assert_eq!(t.len(), n);
         assert_eq!(t.get(fingerprint("k1")).unwrap(), Some(value(7)));
+    }
+
+    #[test]
+    fn a_table_held_in_memory_reaches_the_file_when_marked_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let mut t = FpTable::<8>::create(&path, MAGIC, TAG, 0).unwrap();
+        // room for the first size only: growing moves it back to the file
+        t.hold_in_memory(MIN_SLOTS * 16).unwrap();
+        assert!(t.mem.is_some());
+        for i in 0..30_000u64 {
+            t.set(fingerprint(&format!("k{i}")), &i.to_le_bytes())
+                .unwrap();
+        }
+        // a crash now: the file says unclean
+        assert!(FpTable::<8>::open(&path, MAGIC, TAG).unwrap().is_none());
+        t.mark_clean().unwrap();
+        let mut again = FpTable::<8>::open(&path, MAGIC, TAG)
+            .unwrap()
+            .expect("clean");
+        assert_eq!(again.len(), 30_000);
+        assert_eq!(
+            again.get(fingerprint("k7")).unwrap(),
+            Some(7u64.to_le_bytes())
+        );
+        // past 60 % of the slots it grows, out of memory, keeping every entry
+        again.hold_in_memory(MIN_SLOTS * 16).unwrap();
+        for i in 30_000..50_000u64 {
+            again
+                .set(fingerprint(&format!("k{i}")), &i.to_le_bytes())
+                .unwrap();
+        }
+        assert!(again.mem.is_none());
+        for i in (0..50_000u64).step_by(997) {
+            assert_eq!(
+                again.get(fingerprint(&format!("k{i}"))).unwrap(),
+                Some(i.to_le_bytes()),
+                "key {i}"
+            );
+        }
     }
 
     #[test]
