@@ -69,10 +69,11 @@ const ZSTD_LEVEL: i32 = 1;
 /// The first byte of a log entry (after decompression): records in
 /// postcard, one after the other.
 const LOG_FORMAT: u8 = 1;
-/// The index is held in memory up to this size (262,144 slots: up to
-/// ~157,000 companies), saving two system calls per company stored; a
-/// larger one is read and written in place.
-const INDEX_MEM_BYTES: u64 = 8 << 20;
+/// The index is held in memory up to this size (131,072 slots: up to
+/// ~78,000 companies, a city's flagged registrations), saving two system
+/// calls per company stored; a larger one is read and written in place
+/// (memory stays flat).
+const INDEX_MEM_BYTES: u64 = 4 << 20;
 /// Page cache of the database while scanning.
 pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// Keys the Bloom filter is sized for at least (1.2 MB at 1 % false
