@@ -19,7 +19,7 @@ use clap::{Args, Subcommand};
 use finscan::registry::division::{Attribution, Divisions};
 use finscan::registry::import::{self, ImportOptions, Record, RowError};
 use finscan::registry::profile::{self, Profile};
-use finscan::registry::store::{RegistryStore, Saved};
+use finscan::registry::store::{HitRef, RegistryStore, Saved};
 use finscan::registry::{AllowList, CodeStatus, CreditCode, Rank, RecordScan, RecordScanner};
 use serde::Serialize;
 
@@ -760,18 +760,6 @@ fn tentative_division(written: &str) -> Option<Attribution> {
 }
 
 #[derive(Serialize)]
-struct JsonHit<'a> {
-    field: &'static str,
-    rule: &'a str,
-    category: &'static str,
-    severity: &'static str,
-    term: &'a str,
-    matched: &'a str,
-    start: usize,
-    end: usize,
-}
-
-#[derive(Serialize)]
 struct JsonRecord<'a> {
     file: &'a str,
     line: u64,
@@ -789,7 +777,7 @@ struct JsonRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     allow_reason: Option<&'a str>,
     rank: Option<&'static str>,
-    hits: Vec<JsonHit<'a>>,
+    hits: Vec<HitRef<'a>>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     problems: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -829,20 +817,7 @@ fn write_json(
         allowlisted: scan.allowlisted.is_some(),
         allow_reason: scan.allowlisted.as_deref(),
         rank: scan.rank.map(Rank::as_str),
-        hits: scan
-            .hits
-            .iter()
-            .map(|h| JsonHit {
-                field: h.field.as_str(),
-                rule: &h.rule.0,
-                category: h.category.as_str(),
-                severity: h.severity.as_str(),
-                term: &h.term,
-                matched: &h.matched,
-                start: h.raw.start,
-                end: h.raw.end,
-            })
-            .collect(),
+        hits: scan.hits.iter().map(HitRef::from).collect(),
         problems: &rec.problems,
         address: rec.address.as_deref(),
         legal_rep: rec.legal_rep.as_deref(),

@@ -210,9 +210,11 @@ struct CompanyRef<'a> {
     scans: u64,
 }
 
-/// [`StoredHit`] borrowed from a scanner hit.
+/// A record's hit as stored and as `finscan registry scan --json` prints
+/// it: [`StoredHit`] borrowed from a scanner hit. Offsets are bytes of the
+/// field's text.
 #[derive(Serialize)]
-struct HitRef<'a> {
+pub struct HitRef<'a> {
     field: &'a str,
     rule: &'a str,
     category: &'a str,
@@ -245,6 +247,21 @@ impl<'a> CompanyRef<'a> {
             first_seen: c.first_seen,
             last_scanned: c.last_scanned,
             scans: c.scans,
+        }
+    }
+}
+
+impl<'a> From<&'a crate::Hit> for HitRef<'a> {
+    fn from(h: &'a crate::Hit) -> HitRef<'a> {
+        HitRef {
+            field: h.field.as_str(),
+            rule: &h.rule.0,
+            category: h.category.as_str(),
+            severity: h.severity.as_str(),
+            term: &h.term,
+            matched: &h.matched,
+            start: h.raw.start,
+            end: h.raw.end,
         }
     }
 }
@@ -664,20 +681,7 @@ impl RegistryStore {
             last_scanned: t,
             scans: scans as u64,
         };
-        let hits: Vec<HitRef> = scan
-            .hits
-            .iter()
-            .map(|h| HitRef {
-                field: h.field.as_str(),
-                rule: &h.rule.0,
-                category: h.category.as_str(),
-                severity: h.severity.as_str(),
-                term: &h.term,
-                matched: &h.matched,
-                start: h.raw.start,
-                end: h.raw.end,
-            })
-            .collect();
+        let hits: Vec<HitRef> = scan.hits.iter().map(HitRef::from).collect();
         let mut value = Vec::with_capacity(512);
         encode_record(&mut value, &company, &hits)?;
         let p = Pending {
