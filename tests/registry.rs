@@ -793,3 +793,54 @@ fn many_batches_keep_file_order_across_worker_threads() {
         assert_eq!(v["flagged"], i % 7 == 0, "{v}");
     }
 }
+
+/// A reader of the output that goes away (`| head`) ends the scan with an
+/// error, with and without storing, instead of leaving it blocked on a full
+/// channel; the flagged rows are many batches' worth.
+#[test]
+fn a_scan_whose_output_is_closed_early_ends() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let csv = dir.path().join("many.csv");
+    let mut text = String::from("企业名称,统一社会信用代码,经营范围\n");
+    for i in 0..40_000 {
+        text.push_str(&format!("安康第{i}理财有限公司,,投资理财\n"));
+    }
+    std::fs::write(&csv, text).expect("write csv");
+    let db = dir.path().join("db");
+    for store in [
+        vec!["--no-store"],
+        vec!["--db", db.to_str().expect("utf-8 path")],
+    ] {
+        for threads in ["1", "2"] {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_finscan"))
+                .args(["registry", "scan", "--json", "--threads", threads])
+                .args(&store)
+                .arg(&csv)
+                .env_remove("FINSCAN_DB")
+                .env_remove("FINSCAN_RULES")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("run finscan");
+            let mut out = child.stdout.take().expect("stdout");
+            let mut first = [0u8; 100];
+            out.read_exact(&mut first).expect("some output");
+            drop(out);
+            // seconds at most; a minute means it hangs
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let status = loop {
+                if let Some(status) = child.try_wait().expect("wait") {
+                    break status;
+                }
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!(
+                        "finscan {store:?} --threads {threads} did not end after its output closed"
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            };
+            assert!(!status.success(), "{store:?} --threads {threads}: {status}");
+        }
+    }
+}

@@ -216,6 +216,10 @@ mod pipeline {
                 let tx = done_tx.clone();
                 scope.spawn(move || worker(scanner, &rx, &tx));
             }
+            // only the workers hold the work channel's receiving end: when
+            // they stop (the collector failed), the reader's sends fail
+            // instead of blocking on a full channel
+            drop(work_rx);
             drop(done_tx);
             let storer = store.map(|store| {
                 let recycle = recycle_tx.clone();

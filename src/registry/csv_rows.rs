@@ -29,8 +29,9 @@ impl Row {
         self.ends.len()
     }
 
-    /// All fields' bytes, one after the other (ASCII separators are not in
-    /// it, so a field is a valid UTF-8 slice of valid UTF-8).
+    /// All fields' bytes, one after the other, without separators (so the
+    /// halves of a character broken by a separator join up here: a field of
+    /// valid UTF-8 as a whole may still not be valid on its own).
     pub fn as_slice(&self) -> &[u8] {
         &self.bytes
     }

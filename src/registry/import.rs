@@ -861,17 +861,22 @@ impl Records {
                                     ),
                                 }));
                             }
-                            // one validation for the whole row (fields end at
-                            // ASCII separators, so each is then a slice of it)
+                            // one validation for the whole row; a field is a
+                            // slice of it unless a character was broken
+                            // across a separator
                             match simdutf8::basic::from_utf8(row.as_slice()) {
                                 Ok(all) => fill_from_cells(
                                     rec,
                                     &self.layout,
                                     line,
                                     (0..row.len()).map(|i| {
-                                        Cow::Borrowed(
-                                            row.range(i).and_then(|r| all.get(r)).unwrap_or(""),
-                                        )
+                                        let r = row.range(i).unwrap_or(0..0);
+                                        match all.get(r.clone()) {
+                                            Some(text) => Cow::Borrowed(text),
+                                            // the separators removed, two halves
+                                            // of a broken character joined
+                                            None => cell_text(&row.as_slice()[r]),
+                                        }
                                     }),
                                     row.len(),
                                 ),
@@ -1611,6 +1616,31 @@ mod tests {
             err.message.contains("the rest of the sheet was not read"),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_character_broken_by_a_separator_is_not_read_as_an_empty_field() {
+        // 理 is E7 90 86: its bytes split by a comma. Without the comma the
+        // row is valid UTF-8, with it neither field is.
+        let mut bytes = "企业名称,经营范围\n安康".as_bytes().to_vec();
+        bytes.extend_from_slice(&[0xE7, 0x90, b',', 0x86]);
+        bytes.extend_from_slice("咨询\n".as_bytes());
+        let path = write_tmp("broken-char.csv", &bytes);
+        let opts = ImportOptions {
+            encoding: Some("utf-8".into()),
+            ..ImportOptions::default()
+        };
+        let rows: Vec<_> = open(&path, &opts).expect("open").collect();
+        let rec = rows[0].as_ref().expect("record");
+        assert!(
+            rec.name.starts_with("安康") && rec.name.contains('\u{FFFD}'),
+            "{rec:?}"
+        );
+        assert!(
+            rec.scope.ends_with("咨询") && rec.scope.contains('\u{FFFD}'),
+            "{rec:?}"
+        );
+        assert!(!rec.problems.is_empty(), "{rec:?}");
     }
 
     #[test]

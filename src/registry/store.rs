@@ -601,7 +601,11 @@ impl RegistryStore {
             value,
             first_seen: company.first_seen,
             scans: company.scans.min(u32::MAX as u64) as u32,
-            replaces: stored.map(|e| e.at),
+            // a record replacing a buffered one replaces what that one did
+            replaces: match pending_at {
+                Some(i) => self.pending[i].replaces,
+                None => stored.map(|e| e.at),
+            },
         };
         self.buffer(p, pending_at, stored.is_none())
     }
@@ -804,7 +808,14 @@ impl RegistryStore {
         // kept until written: a failed write loses nothing buffered
         self.log.apply_batch(batch)?;
         crate::store::reclaim(2);
-        for (slot, p) in self.pending.iter().enumerate() {
+        // written: never again (a retry, by `Drop` after an error below,
+        // would append the records twice and count their replacements
+        // twice, deleting entries that still hold current records)
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_index.clear();
+        // the index was marked unclean above: if this fails half way, it
+        // is rebuilt from the log at the next open
+        for (slot, p) in pending.iter().enumerate() {
             let e = IndexEntry {
                 at: Loc {
                     log,
@@ -817,8 +828,9 @@ impl RegistryStore {
                 .set(p.fp, &e.encode())
                 .map_err(io_error(INDEX_FILE))?;
         }
+        // the buffer's allocation is kept for the next commit
+        self.pending = pending;
         self.pending.clear();
-        self.pending_index.clear();
         Ok(())
     }
 
@@ -1295,6 +1307,77 @@ mod tests {
         let c = stored(dir.path());
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].scans, 1);
+    }
+
+    #[test]
+    fn a_commit_whose_index_update_fails_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = flagged_companies(3);
+        let (a, b, c) = (&records[0], &records[1], &records[2]);
+        {
+            let mut s = open_again(dir.path());
+            save_all(&mut s, &[a.clone(), b.clone()]);
+            s.flush().unwrap();
+            // the index just below its growth point (60 % of 65,536 slots),
+            // and growing made to fail: the next commit's index update fails
+            // after its log entry was written
+            let mut i = 0;
+            while (s.index.len() + 1) * 5 <= 65_536 * 3 {
+                s.index
+                    .set(fingerprint(&format!("filler {i}")), &[0; 24])
+                    .unwrap();
+                i += 1;
+            }
+            std::fs::create_dir(dir.path().join("registry.grow")).unwrap();
+            save_all(&mut s, &[a.clone(), c.clone()]);
+            assert!(s.flush().is_err());
+            // dropped here: its commit must not write the records again
+        }
+        std::fs::remove_dir(dir.path().join("registry.grow")).unwrap();
+        {
+            let s = open_again(dir.path());
+            assert!(s.rebuilt);
+            assert_eq!(log_entries(&s), 2);
+        }
+        let c_ = stored(dir.path());
+        let scans = |code: &str| {
+            c_.iter()
+                .find(|x| x.key == format!("uscc:{code}"))
+                .map(|x| x.scans)
+        };
+        assert_eq!(
+            (scans(&a.1), scans(&b.1), scans(&c.1)),
+            (Some(2), Some(1), Some(1))
+        );
+    }
+
+    #[test]
+    fn a_migration_run_again_leaves_no_superseded_log_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = format!("uscc:{}", FLAGGED.1);
+        let old_tree = |db: &sled::Db| {
+            // the same company in two entries of the one-tree layout
+            let t = db.open_tree(OLD_RECORDS).unwrap();
+            for (seq, scans) in [(1, 1), (2, 2)] {
+                let value = format!(
+                    "[{}]",
+                    String::from_utf8(old_value(&old_company(&key, 5, scans))).unwrap()
+                );
+                t.insert(seq_key(LOG, seq), value.as_bytes()).unwrap();
+            }
+            db.flush().unwrap();
+        };
+        for _ in 0..2 {
+            // the second time: cut short after moving, before dropping
+            let db = crate::store::open_again(|| sled::open(dir.path()));
+            old_tree(&db);
+            drop(db);
+            let s = open_again(dir.path());
+            assert_eq!(log_entries(&s), 1);
+        }
+        let c = stored(dir.path());
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].scans, 2);
     }
 
     #[test]

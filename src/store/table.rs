@@ -251,7 +251,16 @@ impl<const V: usize> FpTable<V> {
         let mask = self.slots - 1;
         let mut i = fp & mask;
         let mut buf = [0u8; (8 + MAX_VALUE) * WINDOW];
+        // the load is kept below 60 %, so an empty slot always comes; a
+        // damaged file whose header lies could be full: read it once at most
+        let mut read = 0u64;
         loop {
+            if read >= self.slots {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: no free slot (damaged table)", self.path.display()),
+                ));
+            }
             // a window never runs past the end of the table
             let n = WINDOW.min((self.slots - i) as usize);
             let window = &mut buf[..n * Self::SLOT];
@@ -266,7 +275,7 @@ impl<const V: usize> FpTable<V> {
                     return Ok((i + k as u64, Some(v)));
                 }
             }
-            // the load is kept below 60 %, so an empty slot always comes
+            read += n as u64;
             i = (i + n as u64) & mask;
         }
     }
