@@ -169,7 +169,7 @@ mod pipeline {
     use std::sync::{Arc, Mutex};
 
     use finscan::registry::import::{self, ImportOptions, Record, RowError};
-    use finscan::registry::store::{RegistryStore, Saved};
+    use finscan::registry::store::{self, RegistryStore, Saved};
     use finscan::registry::{RecordScan, RecordScanner};
 
     use super::{Outcome, ScanRun};
@@ -191,6 +191,8 @@ mod pipeline {
             slots: Vec<Slot>,
             len: usize,
             scans: Vec<Option<RecordScan>>,
+            /// Each record's key fingerprint, when results are stored.
+            fps: Vec<u64>,
         },
         FileFailed(String, String),
         FileOpened,
@@ -210,11 +212,12 @@ mod pipeline {
         let (recycle_tx, recycle_rx) = sync_channel::<Vec<Slot>>(max_batches);
         let (store_tx, store_rx) = sync_channel::<Batch>(2);
         let store = run.store.take();
+        let storing = store.is_some();
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let rx = Arc::clone(&work_rx);
                 let tx = done_tx.clone();
-                scope.spawn(move || worker(scanner, &rx, &tx));
+                scope.spawn(move || worker(scanner, &rx, &tx, storing));
             }
             // only the workers hold the work channel's receiving end: when
             // they stop (the collector failed), the reader's sends fail
@@ -308,6 +311,7 @@ mod pipeline {
                         slots,
                         len,
                         scans: Vec::new(),
+                        fps: Vec::new(),
                     })
                 {
                     return;
@@ -319,10 +323,13 @@ mod pipeline {
         }
     }
 
+    /// Scans batches; when results are stored, also fingerprints each
+    /// record's key (here, in parallel, rather than on the storing thread).
     fn worker(
         scanner: &RecordScanner,
         rx: &Mutex<Receiver<(u64, Msg)>>,
         tx: &SyncSender<(u64, Msg)>,
+        storing: bool,
     ) {
         loop {
             let next = match rx.lock() {
@@ -331,7 +338,11 @@ mod pipeline {
             };
             let Ok((seq, mut msg)) = next else { return };
             if let Msg::Records {
-                slots, len, scans, ..
+                slots,
+                len,
+                scans,
+                fps,
+                ..
             } = &mut msg
             {
                 scans.clear();
@@ -340,6 +351,13 @@ mod pipeline {
                         .iter()
                         .map(|s| s.err.is_none().then(|| scanner.scan(&s.rec))),
                 );
+                fps.clear();
+                if storing {
+                    fps.extend(slots[..*len].iter().zip(scans.iter()).map(|(s, scan)| {
+                        scan.as_ref()
+                            .map_or(0, |scan| store::key_fingerprint(&s.rec, &scan.code))
+                    }));
+                }
             }
             if tx.send((seq, msg)).is_err() {
                 return;
@@ -348,7 +366,13 @@ mod pipeline {
     }
 
     /// A scanned batch on its way to the storing thread.
-    type Batch = (Arc<str>, Vec<Slot>, usize, Vec<Option<RecordScan>>);
+    type Batch = (
+        Arc<str>,
+        Vec<Slot>,
+        usize,
+        Vec<Option<RecordScan>>,
+        Vec<u64>,
+    );
 
     /// Stores the scanned records of each batch, then hands the batch back
     /// to the reader; flushes the database at the end. Returns the
@@ -359,10 +383,10 @@ mod pipeline {
         recycle: &SyncSender<Vec<Slot>>,
     ) -> anyhow::Result<(u64, u64)> {
         let (mut new, mut updated) = (0, 0);
-        for (source, slots, len, scans) in rx {
-            for (slot, scan) in slots[..len].iter().zip(&scans) {
+        for (source, slots, len, scans, fps) in rx {
+            for ((slot, scan), &fp) in slots[..len].iter().zip(&scans).zip(&fps) {
                 if let (None, Some(scan)) = (&slot.err, scan) {
-                    match store.save(&source, &slot.rec, scan)? {
+                    match store.save_fingerprinted(&source, &slot.rec, scan, fp)? {
                         Saved::New => new += 1,
                         Saved::Updated => updated += 1,
                         Saved::Skipped => {}
@@ -397,6 +421,7 @@ mod pipeline {
                         slots,
                         len,
                         scans,
+                        fps,
                     } => {
                         for (slot, scan) in slots[..len].iter().zip(&scans) {
                             match (&slot.err, scan) {
@@ -409,7 +434,7 @@ mod pipeline {
                         }
                         match store {
                             Some(tx) => {
-                                if tx.send((source, slots, len, scans)).is_err() {
+                                if tx.send((source, slots, len, scans, fps)).is_err() {
                                     // the storing thread failed: its error is reported
                                     return Ok(());
                                 }

@@ -356,6 +356,23 @@ pub fn company_key(rec: &Record, code: &CodeStatus) -> String {
     }
 }
 
+/// The fingerprint of [`company_key`] ([`crate::store::fingerprint`] of
+/// it), without building the key for a valid code: asked for every record
+/// of a registry, most of which are not stored.
+pub fn key_fingerprint(rec: &Record, code: &CodeStatus) -> u64 {
+    use sha2::{Digest, Sha256};
+    match code.valid() {
+        Some(c) => {
+            let d = Sha256::new()
+                .chain_update(b"uscc:")
+                .chain_update(c.as_str().as_bytes())
+                .finalize();
+            u64::from_le_bytes(d[..8].try_into().unwrap_or_default()).max(1)
+        }
+        None => fingerprint(&company_key(rec, code)),
+    }
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -630,12 +647,22 @@ impl RegistryStore {
         rec: &Record,
         scan: &RecordScan,
     ) -> Result<Saved, StoreError> {
+        self.save_fingerprinted(source, rec, scan, key_fingerprint(rec, &scan.code))
+    }
+
+    /// [`RegistryStore::save`] given the record's [`key_fingerprint`]
+    /// (computed by the caller, e.g. on another thread).
+    pub fn save_fingerprinted(
+        &mut self,
+        source: &str,
+        rec: &Record,
+        scan: &RecordScan,
+        fp: u64,
+    ) -> Result<Saved, StoreError> {
         if scan.hits.is_empty() && self.index.is_empty() && self.pending.is_empty() {
             // nothing stored that this could update
             return Ok(Saved::Skipped);
         }
-        let key = company_key(rec, &scan.code);
-        let fp = fingerprint(&key);
         let maybe_stored = self.stored.contains_hash(fp);
         if scan.hits.is_empty() && !maybe_stored {
             return Ok(Saved::Skipped);
@@ -655,6 +682,7 @@ impl RegistryStore {
         if previous.is_none() && scan.hits.is_empty() {
             return Ok(Saved::Skipped);
         }
+        let key = company_key(rec, &scan.code);
         let t = now();
         let first_seen = previous.map_or(t, |p| p.0);
         let scans = previous.map_or(0, |p| p.1).saturating_add(1);
@@ -1378,6 +1406,24 @@ mod tests {
         let c = stored(dir.path());
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].scans, 2);
+    }
+
+    #[test]
+    fn the_key_fingerprint_is_the_fingerprint_of_the_key() {
+        for (name, uscc) in [
+            FLAGGED,
+            OTHER,
+            ("安康 鑫源 理财", ""),
+            ("ＡＢＣ公司", "91610902MA70B5XK70"),
+        ] {
+            let rec = record(1, name, uscc);
+            let code = CodeStatus::of(rec.uscc.as_deref());
+            assert_eq!(
+                key_fingerprint(&rec, &code),
+                fingerprint(&company_key(&rec, &code)),
+                "{name} {uscc}"
+            );
+        }
     }
 
     #[test]
