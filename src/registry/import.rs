@@ -1026,6 +1026,17 @@ impl Record {
     }
 }
 
+/// `str::trim`, asking first whether either end is white space at all (in a
+/// registry export it almost never is; `trim` was 2 % of a scan).
+fn trim_cell(cell: &str) -> &str {
+    let mut chars = cell.chars();
+    match (chars.next(), chars.next_back()) {
+        (Some(a), Some(b)) if !a.is_whitespace() && !b.is_whitespace() => cell,
+        (Some(a), None) if !a.is_whitespace() => cell,
+        _ => cell.trim(),
+    }
+}
+
 /// Fills `rec` from the cells of a row; `None` for a row of empty cells.
 fn fill_from_cells<'a>(
     rec: &mut Record,
@@ -1044,7 +1055,7 @@ fn fill_from_cells<'a>(
     let mut any = false;
     let mut extra_nonempty = false;
     for (i, cell) in cells.enumerate() {
-        let text = cell.trim();
+        let text = trim_cell(&cell);
         if text.is_empty() {
             continue;
         }
@@ -1616,6 +1627,25 @@ mod tests {
             err.message.contains("the rest of the sheet was not read"),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn cells_are_trimmed_as_str_trim_trims() {
+        for c in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{3000}安康\u{3000}",
+            "安康",
+            "安\u{a0}",
+            "\r",
+            "x\r",
+            "\u{2028}y",
+        ] {
+            assert_eq!(trim_cell(c), c.trim(), "{c:?}");
+        }
     }
 
     #[test]
