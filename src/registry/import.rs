@@ -862,32 +862,19 @@ impl Records {
                                 }));
                             }
                             // one validation for the whole row; a field is a
-                            // slice of it unless a character was broken
-                            // across a separator
-                            match simdutf8::basic::from_utf8(row.as_slice()) {
-                                Ok(all) => fill_from_cells(
-                                    rec,
-                                    &self.layout,
-                                    line,
-                                    (0..row.len()).map(|i| {
-                                        let r = row.range(i).unwrap_or(0..0);
-                                        match all.get(r.clone()) {
-                                            Some(text) => Cow::Borrowed(text),
-                                            // the separators removed, two halves
-                                            // of a broken character joined
-                                            None => cell_text(&row.as_slice()[r]),
-                                        }
-                                    }),
-                                    row.len(),
-                                ),
-                                Err(_) => fill_from_cells(
-                                    rec,
-                                    &self.layout,
-                                    line,
-                                    row.iter().map(cell_text),
-                                    row.len(),
-                                ),
-                            }
+                            // slice of it unless the row is not valid UTF-8 or
+                            // a character was broken across a separator (the
+                            // separators removed, its halves joined): then the
+                            // field is read on its own
+                            let all = simdutf8::basic::from_utf8(row.as_slice()).ok();
+                            let cells = (0..row.len()).map(|i| {
+                                let r = row.range(i).unwrap_or(0..0);
+                                match all.and_then(|all| all.get(r.clone())) {
+                                    Some(text) => Cow::Borrowed(text),
+                                    None => cell_text(&row.as_slice()[r]),
+                                }
+                            });
+                            fill_from_cells(rec, &self.layout, line, cells, row.len())
                         }
                         Err(e) => {
                             // the stream itself failed: report and stop

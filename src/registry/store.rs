@@ -61,7 +61,7 @@ const OLD_RECORDS: &str = "registry_records";
 const OLD_FILTER: &str = "registry_filter";
 /// The layout before that: one JSON value per company.
 const OLD_COMPANIES: &str = "registry";
-/// Companies per commit, and so per log entry: a few hundred KB of JSON,
+/// Companies per commit, and so per log entry: a few hundred KB of records,
 /// compressed to a few tens.
 pub const COMMIT_EVERY: usize = 1024;
 /// zstd level of log entries: the fastest; registry text compresses ~5× at it.
@@ -686,8 +686,8 @@ impl RegistryStore {
         let t = now();
         let first_seen = previous.map_or(t, |p| p.0);
         let scans = previous.map_or(0, |p| p.1).saturating_add(1);
-        // serialized from the record and scan as they are: the JSON of a
-        // `Stored` (company and hits), without copying them into one
+        // serialized from the record and scan as they are: the binary form
+        // of a `Stored` (company and hits), without copying them into one
         let company = CompanyRef {
             key: &key,
             name: &rec.name,

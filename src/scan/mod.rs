@@ -420,7 +420,6 @@ impl Scanner {
         } else {
             &self.rules[f.rule]
         };
-        let (snippet, snippet_match) = (String::new(), (0, 0));
         Hit {
             rule: meta.id.clone(),
             category: meta.category,
@@ -431,8 +430,9 @@ impl Scanner {
             matched,
             raw,
             text,
-            snippet,
-            snippet_match,
+            // filled in by `with_snippet` where it is wanted
+            snippet: String::new(),
+            snippet_match: (0, 0),
             basis: meta.basis.clone(),
             annual_rate: f.annual_rate,
             repeats: f.repeats,

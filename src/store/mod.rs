@@ -24,7 +24,7 @@
 //! The frontier lives on disk, keyed by host so the scheduler can take the
 //! next URL of a host with one range read. Memory must not grow with the
 //! number of queued URLs, and sled 0.34 keeps a tree of fewer than ~16,000
-//! leaves (16 keys each) in memory whole (see [`seen`]), so:
+//! leaves (16 keys each) in memory whole (see [`table`]), so:
 //! * a page's new outlinks are queued as one chunk per host (one key,
 //!   zstd-compressed), taken apart into single entries only when the
 //!   scheduler reaches the chunk;

@@ -86,8 +86,21 @@ fn write_at(f: &File, mut buf: &[u8], mut at: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// The fingerprint a slot holds (0: empty).
+fn slot_fp(slot: &[u8]) -> u64 {
+    u64::from_le_bytes(slot[..8].try_into().unwrap_or_default())
+}
+
 impl<const V: usize> FpTable<V> {
     const SLOT: usize = 8 + V;
+
+    /// Writes `fp` and its value into slot `i`.
+    fn put(&mut self, i: u64, fp: u64, value: &[u8; V]) -> io::Result<()> {
+        let mut slot = [0u8; 8 + MAX_VALUE];
+        slot[..8].copy_from_slice(&fp.to_le_bytes());
+        slot[8..Self::SLOT].copy_from_slice(value);
+        self.write_slot(&slot[..Self::SLOT], i)
+    }
 
     /// Opens the table at `path` if it is clean, has this `magic` and
     /// belongs to the database tagged `tag`; `None` when it must be rebuilt
@@ -266,7 +279,7 @@ impl<const V: usize> FpTable<V> {
             let window = &mut buf[..n * Self::SLOT];
             self.read_slots(window, i)?;
             for (k, slot) in window.chunks_exact(Self::SLOT).enumerate() {
-                let f = u64::from_le_bytes(slot[..8].try_into().unwrap_or_default());
+                let f = slot_fp(slot);
                 if f == 0 {
                     return Ok((i + k as u64, None));
                 }
@@ -292,10 +305,7 @@ impl<const V: usize> FpTable<V> {
         if old.as_ref() == Some(value) {
             return Ok(());
         }
-        let mut slot = [0u8; 8 + MAX_VALUE];
-        slot[..8].copy_from_slice(&fp.to_le_bytes());
-        slot[8..Self::SLOT].copy_from_slice(value);
-        self.write_slot(&slot[..Self::SLOT], at)?;
+        self.put(at, fp, value)?;
         if old.is_none() {
             self.used += 1;
             if self.used * 5 > self.slots * 3 {
@@ -315,7 +325,7 @@ impl<const V: usize> FpTable<V> {
             let part = &mut buf[..n as usize * Self::SLOT];
             self.read_slots(part, i)?;
             for slot in part.chunks_exact(Self::SLOT) {
-                let fp = u64::from_le_bytes(slot[..8].try_into().unwrap_or_default());
+                let fp = slot_fp(slot);
                 if fp != 0 {
                     f(fp, slot[8..].try_into().unwrap_or(&[0; V]));
                 }
@@ -381,12 +391,9 @@ impl<const V: usize> FpTable<V> {
             if failed.is_some() {
                 return;
             }
-            let r = bigger.probe(fp).and_then(|(at, _)| {
-                let mut slot = [0u8; 8 + MAX_VALUE];
-                slot[..8].copy_from_slice(&fp.to_le_bytes());
-                slot[8..Self::SLOT].copy_from_slice(value);
-                bigger.write_slot(&slot[..Self::SLOT], at)
-            });
+            let r = bigger
+                .probe(fp)
+                .and_then(|(at, _)| bigger.put(at, fp, value));
             match r {
                 Ok(()) => bigger.used += 1,
                 Err(e) => failed = Some(e),
