@@ -26,9 +26,24 @@ const WEIGHTS: [u32; 17] = [
     1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
 ];
 
+/// Each byte's value in the alphabet, or [`NOT_IN_ALPHABET`].
+const VALUES: [u8; 256] = {
+    let mut t = [NOT_IN_ALPHABET; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+const NOT_IN_ALPHABET: u8 = u8::MAX;
+
 /// Value of an alphabet character, `None` for a character outside it.
 fn value(b: u8) -> Option<u32> {
-    ALPHABET.iter().position(|&a| a == b).map(|p| p as u32)
+    match VALUES[b as usize] {
+        NOT_IN_ALPHABET => None,
+        v => Some(u32::from(v)),
+    }
 }
 
 /// The check character of the first 17 characters (all in the alphabet).
