@@ -42,7 +42,7 @@ fn main() -> anyhow::Result<()> {
             if may {
                 passed[i] += 1;
                 let t = Instant::now();
-                let hits = scanner.scan_field(field, text);
+                let hits = scanner.scan_field_bare(field, text);
                 scan += t.elapsed();
                 hit[i] += u64::from(!hits.is_empty());
             }

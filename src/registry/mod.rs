@@ -161,7 +161,7 @@ impl RecordScanner {
     /// [`Prefilter`] that lets most records skip it).
     pub fn new(set: &RuleSet, allow: AllowList) -> Self {
         RecordScanner {
-            scanner: Scanner::new(set),
+            scanner: Scanner::for_fields(set, &[Field::Name, Field::Scope]),
             prefilter: Prefilter::new(set),
             allow,
             divisions: Divisions::bundled(),

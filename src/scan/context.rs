@@ -18,6 +18,14 @@ const WINDOW_CHARS: usize = 10;
 /// dictionary (~350k words), loaded on first use only.
 static JIEBA: LazyLock<Jieba> = LazyLock::new(Jieba::new);
 
+/// Loads the segmenter now (about 0.15 s and 33 MB) rather than on the
+/// first word-boundary check: a caller with threads to spare starts it on
+/// one while the others read input, instead of every worker waiting on the
+/// first check.
+pub fn load_segmenter() {
+    LazyLock::force(&JIEBA);
+}
+
 /// Whether a match `start..end` sits on word boundaries of Chinese text.
 ///
 /// A match is rejected when a dictionary word of the segmented context
