@@ -11,6 +11,7 @@
 pub mod context;
 pub mod yields;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
@@ -167,51 +168,80 @@ struct Found {
 #[derive(Debug, Clone)]
 enum Terms {
     /// The terms use at most 255 distinct characters (the `name` and
-    /// `scope` fields of the bundled rules): each character of the text
-    /// becomes one byte, its code, and the DFA takes one step per character
-    /// instead of one per UTF-8 byte, over a table a third the size. On the
-    /// scopes of a registry scan this halves the search: it ran at about
-    /// 8 ns a byte, waiting on the 1.7 MB UTF-8 table's cache misses.
+    /// `scope` fields of the bundled rules), or their matches are read as a
+    /// set (context automata): each character of the text becomes one
+    /// byte, its code, and the DFA takes one step per character instead of
+    /// one per UTF-8 byte, over a smaller table. On the scopes of a
+    /// registry scan the UTF-8 search ran at about 8 ns a byte, waiting on
+    /// its 1.7 MB table's cache misses.
     Coded(Box<CodedTerms>),
-    /// More distinct characters than codes (the `page` field): the DFA
-    /// reads UTF-8.
+    /// More distinct characters than codes, where the order of matches
+    /// matters (the `page` field's terms): the DFA reads UTF-8.
     Utf8(AhoCorasick),
 }
 
 #[derive(Debug, Clone)]
 struct CodedTerms {
     /// Code of each Basic Multilingual Plane character: 0 for a character
-    /// no term uses, else its index in `chars` + 1.
+    /// no pattern uses.
     table: Box<[u8]>,
-    /// The terms' characters, sorted.
-    chars: Vec<char>,
+    /// The patterns' characters outside the table, sorted, with their codes.
+    astral: Vec<(char, u8)>,
     dfa: aho_corasick::dfa::DFA,
     /// Each pattern's length in bytes.
     lens: Vec<usize>,
+    /// With more than 255 distinct characters, those used by the fewest
+    /// patterns share [`SHARED_CODE`]: a match is then checked against the
+    /// pattern itself.
+    shared: Option<Vec<String>>,
 }
 
+const SHARED_CODE: u8 = 255;
+
 impl Terms {
-    fn new(patterns: &[String]) -> Option<Terms> {
+    /// `any_order`: the caller reads the matches as a set (the context
+    /// automaton), so patterns of more than 255 distinct characters may
+    /// share codes, which changes the order of matches ending at one place.
+    fn new(patterns: &[String], any_order: bool) -> Option<Terms> {
         if patterns.is_empty() {
             return None;
         }
-        let mut chars: Vec<char> = patterns.iter().flat_map(|p| p.chars()).collect();
-        chars.sort_unstable();
-        chars.dedup();
-        if chars.len() > 255 {
+        // characters by the number of patterns using them, most first
+        let mut uses: HashMap<char, usize> = HashMap::new();
+        for p in patterns {
+            let mut cs: Vec<char> = p.chars().collect();
+            cs.sort_unstable();
+            cs.dedup();
+            for c in cs {
+                *uses.entry(c).or_default() += 1;
+            }
+        }
+        let mut chars: Vec<(char, usize)> = uses.into_iter().collect();
+        chars.sort_unstable_by_key(|&(c, n)| (std::cmp::Reverse(n), c));
+        let shared = chars.len() > 255;
+        if shared && !any_order {
             return build_ac(patterns).map(Terms::Utf8);
         }
-        let code = |c: char| chars.binary_search(&c).map_or(0, |i| i as u8 + 1);
+        let code_of: HashMap<char, u8> = chars
+            .iter()
+            .enumerate()
+            .map(|(i, &(c, _))| (c, if i >= 254 { SHARED_CODE } else { i as u8 + 1 }))
+            .collect();
         let mut table = vec![0u8; 0x10000].into_boxed_slice();
-        for &c in chars.iter().filter(|&&c| (c as u32) < 0x10000) {
-            table[c as usize] = code(c);
+        let mut astral = Vec::new();
+        for (&c, &code) in &code_of {
+            match table.get_mut(c as usize) {
+                Some(slot) => *slot = code,
+                None => astral.push((c, code)),
+            }
         }
+        astral.sort_unstable();
         let coded: Vec<Vec<u8>> = patterns
             .iter()
-            .map(|p| p.chars().map(code).collect())
+            .map(|p| p.chars().map(|c| code_of[&c]).collect())
             .collect();
-        // the same patterns in the same order as a UTF-8 automaton: the
-        // same matches, reported in the same order
+        // without shared codes: the same patterns in the same order as a
+        // UTF-8 automaton, so the same matches in the same order
         let dfa = aho_corasick::dfa::Builder::new()
             .match_kind(MatchKind::Standard)
             .start_kind(aho_corasick::StartKind::Unanchored)
@@ -220,9 +250,10 @@ impl Terms {
             .ok()?;
         Some(Terms::Coded(Box::new(CodedTerms {
             table,
-            chars,
+            astral,
             dfa,
             lens: patterns.iter().map(String::len).collect(),
+            shared: shared.then(|| patterns.to_vec()),
         })))
     }
 
@@ -245,14 +276,23 @@ impl Terms {
                 for (i, c) in text.char_indices() {
                     let code = match t.table.get(c as usize) {
                         Some(&code) => code,
-                        None => t.chars.binary_search(&c).map_or(0, |k| k as u8 + 1),
+                        None => t
+                            .astral
+                            .binary_search_by_key(&c, |&(a, _)| a)
+                            .map_or(0, |k| t.astral[k].1),
                     };
                     sid = dfa.next_state(Anchored::No, sid, code);
                     if dfa.is_special(sid) && dfa.is_match(sid) {
                         let end = i + c.len_utf8();
                         for k in 0..dfa.match_len(sid) {
                             let p = dfa.match_pattern(sid, k).as_usize();
-                            found(p, end - t.lens[p], end);
+                            let start = end.wrapping_sub(t.lens[p]);
+                            if let Some(patterns) = &t.shared
+                                && text.as_bytes().get(start..end) != Some(patterns[p].as_bytes())
+                            {
+                                continue;
+                            }
+                            found(p, start, end);
                         }
                     }
                 }
@@ -289,7 +329,7 @@ fn chinese_chars(s: &str) -> usize {
 struct PatternSet {
     patterns: Vec<String>,
     infos: Vec<PatternInfo>,
-    index: std::collections::HashMap<String, usize>,
+    index: HashMap<String, usize>,
 }
 
 impl PatternSet {
@@ -402,9 +442,9 @@ impl Scanner {
                 }
             }
             FieldMatcher {
-                terms: Terms::new(&ps.patterns),
+                terms: Terms::new(&ps.patterns, false),
                 patterns: ps.infos,
-                context: Terms::new(&cs.patterns),
+                context: Terms::new(&cs.patterns, true),
                 context_infos: contexts,
                 reach_before: reach_before + longest,
                 reach_after: reach_after + longest,
@@ -852,7 +892,7 @@ mod tests {
         ]
         .map(str::to_owned)
         .to_vec();
-        let coded = Terms::new(&patterns).unwrap();
+        let coded = Terms::new(&patterns, false).unwrap();
         assert!(matches!(coded, Terms::Coded(_)));
         let utf8 = Terms::Utf8(build_ac(&patterns).unwrap());
         let pieces = [
@@ -862,11 +902,24 @@ mod tests {
             let text: String = idx.iter().map(|&i| pieces[i]).collect();
             prop_assert_eq!(all_matches(&coded, &text), all_matches(&utf8, &text));
         });
-        // more distinct characters than codes: UTF-8
+        // more distinct characters than codes: UTF-8 when order matters;
+        // shared codes, and the same set of matches, when it does not
         let wide: Vec<String> = (0..300u32)
             .map(|i| char::from_u32(0x4E00 + i).unwrap().to_string() + "财")
+            .chain(["理财".to_owned(), "财理财".to_owned(), "𠀀财".to_owned()])
             .collect();
-        assert!(matches!(Terms::new(&wide), Some(Terms::Utf8(_))));
+        assert!(matches!(Terms::new(&wide, false), Some(Terms::Utf8(_))));
+        let shared = Terms::new(&wide, true).unwrap();
+        assert!(matches!(&shared, Terms::Coded(t) if t.shared.is_some()));
+        let utf8 = Terms::Utf8(build_ac(&wide).unwrap());
+        proptest!(|(cps in proptest::collection::vec(0x4DF0u32..0x4F40, 0..30), tail in 0..3usize)| {
+            let mut text: String = cps.iter().filter_map(|&c| char::from_u32(c)).collect();
+            text.push_str(["财", "理财", "𠀀财"][tail]);
+            let (mut a, mut b) = (all_matches(&shared, &text), all_matches(&utf8, &text));
+            a.sort_unstable();
+            b.sort_unstable();
+            prop_assert_eq!(a, b);
+        });
     }
 
     fn page(text: &str) -> Vec<Hit> {
