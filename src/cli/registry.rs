@@ -9,7 +9,8 @@
 //! Reading, scanning and printing run as a pipeline of threads (see
 //! [`pipeline`]); output order is file order all the same.
 
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::PathBuf;
@@ -539,7 +540,7 @@ struct Summary {
     stored_new: u64,
     stored_updated: u64,
     /// rule id → term → flagged records with that hit
-    by_term: HashMap<String, HashMap<String, u64>>,
+    by_term: FxHashMap<String, FxHashMap<String, u64>>,
     /// division code → stats; `NO_DIVISION` for records without a usable division code
     by_county: BTreeMap<u32, CountyStats>,
 }

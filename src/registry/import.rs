@@ -867,6 +867,9 @@ impl Records {
                             // separators removed, its halves joined): then the
                             // field is read on its own
                             let all = simdutf8::basic::from_utf8(row.as_slice()).ok();
+                            // one search of the row instead of one per field
+                            let marked =
+                                all.is_none() || REPLACEMENT.find(row.as_slice()).is_some();
                             let cells = (0..row.len()).map(|i| {
                                 let r = row.range(i).unwrap_or(0..0);
                                 match all.and_then(|all| all.get(r.clone())) {
@@ -874,7 +877,7 @@ impl Records {
                                     None => cell_text(&row.as_slice()[r]),
                                 }
                             });
-                            fill_from_cells(rec, &self.layout, line, cells, row.len())
+                            fill_from_cells(rec, &self.layout, line, cells, row.len(), marked)
                         }
                         Err(e) => {
                             // the stream itself failed: report and stop
@@ -936,6 +939,7 @@ impl Records {
                         line,
                         cells.iter().map(|c| Cow::Borrowed(c.as_str())),
                         cells.len(),
+                        true,
                     );
                     if let Some(Ok(())) = r
                         && !problems.is_empty()
@@ -1031,6 +1035,7 @@ fn fill_from_cells<'a>(
     line: u64,
     cells: impl Iterator<Item = Cow<'a, str>>,
     len: usize,
+    marked: bool,
 ) -> Option<Result<(), RowError>> {
     rec.line = line;
     rec.name.clear();
@@ -1082,7 +1087,7 @@ fn fill_from_cells<'a>(
             layout.width
         ));
     }
-    Some(check_record(rec))
+    Some(check_record(rec, marked))
 }
 
 fn set_field(rec: &mut Record, col: Column, text: &str) {
@@ -1102,14 +1107,15 @@ static REPLACEMENT: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\u{FFFD}"));
 
 /// Final checks shared by all formats: a record needs a name; undecodable
-/// bytes (shown as U+FFFD by the decoder) are reported.
-fn check_record(rec: &mut Record) -> Result<(), RowError> {
+/// bytes (shown as U+FFFD by the decoder) are reported. `marked`: the
+/// record's text may hold a U+FFFD (false when the caller knows it does not).
+fn check_record(rec: &mut Record, marked: bool) -> Result<(), RowError> {
     for (label, text) in [
         ("name", Some(&rec.name)),
         ("uscc", rec.uscc.as_ref()),
         ("scope", Some(&rec.scope)),
     ] {
-        if text.is_some_and(|t| REPLACEMENT.find(t.as_bytes()).is_some()) {
+        if marked && text.is_some_and(|t| REPLACEMENT.find(t.as_bytes()).is_some()) {
             rec.problems
                 .push(format!("undecodable bytes in {label} (shown as \u{FFFD})"));
         }
@@ -1173,7 +1179,7 @@ fn record_from_json(line: u64, text: &str) -> Option<Result<Record, RowError>> {
         set_field(&mut rec, col, text.trim());
     }
     rec.problems = problems;
-    Some(check_record(&mut rec).map(|()| rec))
+    Some(check_record(&mut rec, true).map(|()| rec))
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {

@@ -424,6 +424,11 @@ pub struct RegistryStore {
     /// commit is still updated, not duplicated.
     pending_index: std::collections::HashMap<u64, usize>,
     commit_every: usize,
+    /// Kept from commit to commit: a new context per entry costs its
+    /// tables' allocation and clearing each time.
+    zstd: zstd::bulk::Compressor<'static>,
+    /// The uncompressed log entry being built.
+    entry: Vec<u8>,
     /// The index was rebuilt from the log when the store opened.
     #[cfg(test)]
     rebuilt: bool,
@@ -477,6 +482,8 @@ impl RegistryStore {
             stored: new_filter(0),
             pending: Vec::new(),
             pending_index: std::collections::HashMap::new(),
+            zstd: zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(io_error("zstd"))?,
+            entry: Vec::new(),
             commit_every: COMMIT_EVERY,
             #[cfg(test)]
             rebuilt: rebuild,
@@ -800,13 +807,13 @@ impl RegistryStore {
         // unclean, and it is rebuilt from the log
         self.index.mark_unclean().map_err(io_error(INDEX_FILE))?;
         let log = self.db.generate_id()?;
-        let size = self.pending.iter().map(|p| p.value.len()).sum::<usize>() + 1;
-        let mut records = Vec::with_capacity(size);
+        let records = &mut self.entry;
+        records.clear();
         records.push(LOG_FORMAT);
         for p in &self.pending {
             records.extend_from_slice(&p.value);
         }
-        let value = zstd::bulk::compress(&records, ZSTD_LEVEL).map_err(io_error("zstd"))?;
+        let value = self.zstd.compress(records).map_err(io_error("zstd"))?;
         let mut batch = sled::Batch::default();
         batch.insert(&seq_key(LOG, log), value);
         batch.insert(
