@@ -111,15 +111,29 @@ pub fn normalize_code(input: &str) -> String {
 impl CreditCode {
     /// Normalizes `input` and validates it.
     pub fn parse(input: &str) -> Result<Self, CodeError> {
-        // the common case, already canonical: no allocation
-        let b = input.as_bytes();
-        if b.len() == 18
-            && b.iter()
-                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        // the common case, a valid code as written: one pass, no allocation
+        if let Ok(b) = <[u8; 18]>::try_from(input.as_bytes())
+            && Self::valid_canonical(&b)
         {
-            return Self::parse_canonical(input);
+            return Ok(CreditCode(b));
         }
+        // anything else, including why it is invalid
         Self::parse_canonical(&normalize_code(input))
+    }
+
+    /// Whether 18 bytes are a valid code in canonical form: every check of
+    /// [`CreditCode::parse_canonical`] in one pass.
+    fn valid_canonical(b: &[u8; 18]) -> bool {
+        let mut sum = 0u32;
+        let mut bad = false;
+        for (i, &c) in b.iter().enumerate() {
+            let v = VALUES[c as usize];
+            bad |= v == NOT_IN_ALPHABET || ((2..8).contains(&i) && !c.is_ascii_digit());
+            if i < 17 {
+                sum += u32::from(v) * WEIGHTS[i];
+            }
+        }
+        !bad && ALPHABET[((31 - sum % 31) % 31) as usize] == b[17]
     }
 
     /// Validates a code that is already normalized.

@@ -250,9 +250,11 @@ const ASCII_ACTIONS: [Ascii; 128] = {
 pub fn normalize(input: &str) -> Normalized {
     let bytes = input.as_bytes();
     let mut out = String::with_capacity(input.len());
-    let mut map = OffsetMap::new();
-    let mut breaks: Vec<u32> = Vec::new();
-    let mut clauses: Vec<u32> = Vec::new();
+    // sized for a registry scope (a separator every few characters), so
+    // they seldom grow: they are allocated for every text scanned
+    let mut map = OffsetMap::with_capacity(input.len() / 8 + 4);
+    let mut breaks: Vec<u32> = Vec::with_capacity(input.len() / 8 + 4);
+    let mut clauses: Vec<u32> = Vec::with_capacity(input.len() / 16 + 2);
     let mut noise_run = 0usize;
     let mut run_start = 0usize; // start of the pending verbatim copy
     let t2s = t2s_table();

@@ -80,6 +80,14 @@ impl OffsetMap {
         Self::default()
     }
 
+    /// Room for `segments` segments before growing.
+    pub fn with_capacity(segments: usize) -> Self {
+        OffsetMap {
+            segments: Vec::with_capacity(segments),
+            ..Self::default()
+        }
+    }
+
     /// The identity map over a source of `len` bytes shifted by `offset`
     /// (e.g. a UTF-8 body after its BOM).
     pub fn identity(offset: usize, len: usize, src_len: usize) -> Self {
