@@ -602,7 +602,8 @@ impl Scanner {
             return Vec::new();
         };
         let text = norm.text.as_str();
-        let mut candidates: Vec<(usize, usize, usize)> = Vec::new(); // (pattern, start, end)
+        // (pattern, start, end); sized so that a registry scope seldom grows it
+        let mut candidates: Vec<(usize, usize, usize)> = Vec::with_capacity(16);
         let mut keywords: Vec<(usize, usize, usize)> = Vec::new(); // (keyword, start, end)
         terms.for_each_match(text, |pi, start, end| {
             let info = &fm.patterns[pi];
@@ -635,7 +636,7 @@ impl Scanner {
             })
             .map(|&(_, s, e)| (s, e))
             .collect();
-        let mut found = Vec::new();
+        let mut found = Vec::with_capacity(candidates.len());
         for (pi, start, end) in candidates {
             let info = &fm.patterns[pi];
             if norm.spans_break(start, end)
