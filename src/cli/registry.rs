@@ -216,8 +216,10 @@ mod pipeline {
         std::thread::scope(|scope| {
             if scanner.scanner().checks_word_boundaries() {
                 // loaded while the reader starts, not by the first worker
-                // to need it with the others waiting
-                scope.spawn(finscan::scan::context::load_segmenter);
+                // to need it with the others waiting; detached, so a run
+                // that never needs it (a small or unreadable file) does
+                // not wait for it to end
+                std::thread::spawn(finscan::scan::context::load_segmenter);
             }
             for _ in 0..threads {
                 let rx = Arc::clone(&work_rx);
@@ -1384,6 +1386,13 @@ mod tests {
                 "某某投资理财有限公司",
                 Some(valid_code("91999999MA70XXXX0")),
                 "",
+            ),
+            // DEL, U+2028 and an astral character pass unescaped; an error
+            // message quoting a '"' and a control character is escaped
+            rec(
+                "\u{7f}理财\u{2028}𠀀中心",
+                Some("91610902MA70\"X\u{1}XX0".into()),
+                "网络借贷",
             ),
         ];
         let mut all = String::new();
