@@ -161,7 +161,8 @@ fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
 /// registry export is one large file, so the work is split by batch, not by
 /// file. Channels are bounded and a fixed number of batches is recycled, so
 /// memory stays flat:
-/// at most `4 × threads + 4` batches of [`pipeline::BATCH`] records exist.
+/// at most `2 × threads + 4` batches of [`pipeline::BATCH`] records exist
+/// (`2 × threads + 2` when storing).
 mod pipeline {
     use std::collections::BTreeMap;
     use std::path::PathBuf;
@@ -208,7 +209,9 @@ mod pipeline {
         let (work_tx, work_rx) = sync_channel::<(u64, Msg)>(threads * 2);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let (done_tx, done_rx) = sync_channel::<(u64, Msg)>(threads * 2);
-        let max_batches = threads * 2 + 4;
+        // storing holds the index (or its fingerprints) in memory: two
+        // batches fewer in flight keep the peak where it was without
+        let max_batches = threads * 2 + if run.store.is_some() { 2 } else { 4 };
         let (recycle_tx, recycle_rx) = sync_channel::<Vec<Slot>>(max_batches);
         let (store_tx, store_rx) = sync_channel::<Batch>(2);
         let store = run.store.take();

@@ -1,7 +1,9 @@
 //! A hash table in a file, keyed by 64-bit fingerprints
 //! ([`super::fingerprint`]) with a fixed-size value per key, read and
 //! written with `pread`/`pwrite` so that nothing of it is held in the
-//! process: the kernel's page cache holds what is hot.
+//! process: the kernel's page cache holds what is hot. An owner with memory
+//! to spare ([`FpTable::hold_in_memory`]) keeps a small table in memory, or
+//! a larger one's fingerprints alone, so that probing makes no system call.
 //!
 //! Why not a sled tree: sled 0.34 keeps a tree of fewer than ~16,000 leaves
 //! in memory whole whatever its `cache_capacity` (its LRU is 256 shards
@@ -48,6 +50,12 @@ pub struct FpTable<const V: usize> {
     mem: Option<Vec<u8>>,
     /// Hold the slots in memory while they take at most this many bytes.
     mem_max: u64,
+    /// When the slots are not held but their fingerprints fit in `mem_max`
+    /// (8 bytes a slot instead of 8 + V): each slot's fingerprint, so that a
+    /// probe reads no file. A new key then costs one write, a known one a
+    /// read of its value and a write, instead of a read of a window of
+    /// slots and a write.
+    fps: Option<Vec<u64>>,
 }
 
 #[cfg(unix)]
@@ -144,6 +152,7 @@ impl<const V: usize> FpTable<V> {
             clean_on_disk: true,
             mem: None,
             mem_max: 0,
+            fps: None,
         }))
     }
 
@@ -168,6 +177,7 @@ impl<const V: usize> FpTable<V> {
             clean_on_disk: false,
             mem: None,
             mem_max: 0,
+            fps: None,
         })
     }
 
@@ -176,6 +186,8 @@ impl<const V: usize> FpTable<V> {
     /// call per lookup or change. Changes reach the file when the table is
     /// marked clean; before that its header on disk says unclean, so a
     /// crash leaves a table that is rebuilt, as it would anyway.
+    /// A larger table keeps only its fingerprints in memory while they fit
+    /// ([`FpTable::fps`]).
     pub fn hold_in_memory(&mut self, max_bytes: u64) -> io::Result<()> {
         self.mem_max = max_bytes;
         let bytes = self.slots * Self::SLOT as u64;
@@ -183,6 +195,15 @@ impl<const V: usize> FpTable<V> {
             let mut mem = vec![0u8; bytes as usize];
             read_at(&self.file, &mut mem, HEADER)?;
             self.mem = Some(mem);
+            self.fps = None;
+        } else if self.mem.is_none() && self.fps.is_none() && self.slots * 8 <= max_bytes {
+            let mut fps = vec![0u64; self.slots as usize];
+            let mut i = 0;
+            self.for_each_slot(|fp, _| {
+                fps[i] = fp;
+                i += 1;
+            })?;
+            self.fps = Some(fps);
         }
         Ok(())
     }
@@ -201,6 +222,9 @@ impl<const V: usize> FpTable<V> {
 
     /// Writes one slot (`slot`: fingerprint and value) at slot `i`.
     fn write_slot(&mut self, slot: &[u8], i: u64) -> io::Result<()> {
+        if let Some(fps) = &mut self.fps {
+            fps[i as usize] = slot_fp(slot);
+        }
         let at = i as usize * Self::SLOT;
         match &mut self.mem {
             Some(mem) => {
@@ -262,6 +286,25 @@ impl<const V: usize> FpTable<V> {
     /// value there.
     fn probe(&self, fp: u64) -> io::Result<(u64, Option<[u8; V]>)> {
         let mask = self.slots - 1;
+        if let Some(fps) = &self.fps {
+            let mut i = fp & mask;
+            for _ in 0..self.slots {
+                match fps[i as usize] {
+                    0 => return Ok((i, None)),
+                    f if f == fp => {
+                        let mut slot = [0u8; 8 + MAX_VALUE];
+                        self.read_slots(&mut slot[..Self::SLOT], i)?;
+                        let v = slot[8..Self::SLOT].try_into().unwrap_or([0; V]);
+                        return Ok((i, Some(v)));
+                    }
+                    _ => i = (i + 1) & mask,
+                }
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: no free slot (damaged table)", self.path.display()),
+            ));
+        }
         let mut i = fp & mask;
         let mut buf = [0u8; (8 + MAX_VALUE) * WINDOW];
         // the load is kept below 60 %, so an empty slot always comes; a
@@ -317,6 +360,15 @@ impl<const V: usize> FpTable<V> {
 
     /// Every key and value, in slot order (reads the whole file in chunks).
     pub fn for_each(&self, mut f: impl FnMut(u64, &[u8; V])) -> io::Result<()> {
+        self.for_each_slot(|fp, value| {
+            if fp != 0 {
+                f(fp, value);
+            }
+        })
+    }
+
+    /// Every slot's fingerprint (0: empty) and value, in slot order.
+    fn for_each_slot(&self, mut f: impl FnMut(u64, &[u8; V])) -> io::Result<()> {
         const CHUNK: u64 = 4096;
         let mut buf = vec![0u8; CHUNK as usize * Self::SLOT];
         let mut i = 0;
@@ -325,10 +377,7 @@ impl<const V: usize> FpTable<V> {
             let part = &mut buf[..n as usize * Self::SLOT];
             self.read_slots(part, i)?;
             for slot in part.chunks_exact(Self::SLOT) {
-                let fp = slot_fp(slot);
-                if fp != 0 {
-                    f(fp, slot[8..].try_into().unwrap_or(&[0; V]));
-                }
+                f(slot_fp(slot), slot[8..].try_into().unwrap_or(&[0; V]));
             }
             i += n;
         }
@@ -382,9 +431,12 @@ impl<const V: usize> FpTable<V> {
             clean_on_disk: false,
             mem: None,
             mem_max: self.mem_max,
+            fps: None,
         };
         if slots * Self::SLOT as u64 <= self.mem_max {
             bigger.mem = Some(vec![0u8; (slots * Self::SLOT as u64) as usize]);
+        } else if slots * 8 <= self.mem_max {
+            bigger.fps = Some(vec![0u64; slots as usize]);
         }
         let mut failed = None;
         self.for_each(|fp, value| {
@@ -450,6 +502,57 @@ mod tests {
         t.set(fingerprint("k1"), &value(7)).unwrap();
         assert_eq!(t.len(), n);
         assert_eq!(t.get(fingerprint("k1")).unwrap(), Some(value(7)));
+    }
+
+    #[test]
+    fn a_table_too_large_to_hold_keeps_its_fingerprints_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let value = |i: u64, v: u64| {
+            let mut b = [0u8; 24];
+            b[..8].copy_from_slice(&i.to_le_bytes());
+            b[16..].copy_from_slice(&v.to_le_bytes());
+            b
+        };
+        let mut t = FpTable::<24>::create(&path, MAGIC, TAG, 0).unwrap();
+        // 65,536 slots of 32 bytes do not fit in 1.5 MB; their fingerprints do
+        let budget = 3 << 19;
+        t.hold_in_memory(budget).unwrap();
+        assert!(t.mem.is_none() && t.fps.is_some());
+        let mut seen_mirror_grow = false;
+        for i in 0..100_000u64 {
+            t.set(fingerprint(&format!("k{i}")), &value(i, 0)).unwrap();
+            // the first growth keeps a mirror (1 MB), the second cannot (2 MB)
+            seen_mirror_grow |= t.slots == 131_072 && t.fps.is_some();
+        }
+        assert!(seen_mirror_grow);
+        assert!(t.fps.is_none() && t.slots == 262_144);
+        t.hold_in_memory(budget).unwrap();
+        assert!(t.mem.is_none() && t.fps.is_none());
+        // updates, in a table opened again with a mirror built from the file
+        t.mark_clean().unwrap();
+        let mut again = FpTable::<24>::open(&path, MAGIC, TAG)
+            .unwrap()
+            .expect("clean");
+        again.hold_in_memory(4 << 20).unwrap();
+        assert!(again.mem.is_none() && again.fps.is_some());
+        for i in (0..100_000u64).step_by(7) {
+            again
+                .set(fingerprint(&format!("k{i}")), &value(i, 1))
+                .unwrap();
+        }
+        assert_eq!(again.len(), 100_000);
+        assert_eq!(again.get(fingerprint("absent")).unwrap(), None);
+        again.mark_clean().unwrap();
+        let plain = FpTable::<24>::open(&path, MAGIC, TAG)
+            .unwrap()
+            .expect("clean");
+        for i in 0..100_000u64 {
+            let want = Some(value(i, u64::from(i % 7 == 0)));
+            let fp = fingerprint(&format!("k{i}"));
+            assert_eq!(again.get(fp).unwrap(), want, "key {i}");
+            assert_eq!(plain.get(fp).unwrap(), want, "key {i}");
+        }
     }
 
     #[test]
