@@ -140,18 +140,6 @@ pub enum Known {
     Unknown,
 }
 
-impl Known {
-    /// As serialized.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Known::Exact => "exact",
-            Known::Prefecture => "prefecture",
-            Known::Province => "province",
-            Known::Unknown => "unknown",
-        }
-    }
-}
-
 /// Placeholder prefecture names of the NBS table that are not places.
 fn is_placeholder(name: &str) -> bool {
     matches!(

@@ -215,9 +215,9 @@ struct CompanyRef<'a> {
     scans: u64,
 }
 
-/// A record's hit as stored: [`StoredHit`] borrowed from a scanner hit.
-/// Offsets are bytes of the field's text. `finscan registry scan --json`
-/// writes the same keys by hand (a test holds the two equal).
+/// A record's hit as stored and as `finscan registry scan --json` prints
+/// it: [`StoredHit`] borrowed from a scanner hit. Offsets are bytes of the
+/// field's text.
 #[derive(Serialize)]
 pub struct HitRef<'a> {
     field: &'a str,
