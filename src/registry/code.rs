@@ -124,16 +124,8 @@ impl CreditCode {
     /// Whether 18 bytes are a valid code in canonical form: every check of
     /// [`CreditCode::parse_canonical`] in one pass.
     fn valid_canonical(b: &[u8; 18]) -> bool {
-        let mut sum = 0u32;
-        let mut bad = false;
-        for (i, &c) in b.iter().enumerate() {
-            let v = VALUES[c as usize];
-            bad |= v == NOT_IN_ALPHABET || ((2..8).contains(&i) && !c.is_ascii_digit());
-            if i < 17 {
-                sum += u32::from(v) * WEIGHTS[i];
-            }
-        }
-        !bad && ALPHABET[((31 - sum % 31) % 31) as usize] == b[17]
+        // the check character is in the alphabet, so a match proves b[17] is
+        b[2..8].iter().all(u8::is_ascii_digit) && check_char(&b[..17]) == Some(b[17])
     }
 
     /// Validates a code that is already normalized.
