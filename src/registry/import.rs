@@ -868,16 +868,10 @@ impl Records {
                             // field is read on its own
                             let all = simdutf8::basic::from_utf8(row.as_slice()).ok();
                             // may a field hold U+FFFD? One search of the row
-                            // instead of one per field, unless a field is read
-                            // on its own (lossily)
-                            let marked = match all {
-                                None => true,
-                                Some(all) => {
-                                    (0..row.len())
-                                        .any(|i| row.range(i).is_some_and(|r| all.get(r).is_none()))
-                                        || REPLACEMENT.find(row.as_slice()).is_some()
-                                }
-                            };
+                            // instead of one per field (a field decoded on its
+                            // own is searched anyway: `fill_from_cells`)
+                            let marked =
+                                all.is_none() || REPLACEMENT.find(row.as_slice()).is_some();
                             let cells = (0..row.len()).map(|i| {
                                 let r = row.range(i).unwrap_or(0..0);
                                 match all.and_then(|all| all.get(r.clone())) {
@@ -1037,13 +1031,15 @@ fn trim_cell(cell: &str) -> &str {
 }
 
 /// Fills `rec` from the cells of a row; `None` for a row of empty cells.
+/// `marked`: the row's text may hold U+FFFD (see [`check_record`]); a cell
+/// the caller decoded on its own (`Cow::Owned`) may too.
 fn fill_from_cells<'a>(
     rec: &mut Record,
     layout: &Layout,
     line: u64,
     cells: impl Iterator<Item = Cow<'a, str>>,
     len: usize,
-    marked: bool,
+    mut marked: bool,
 ) -> Option<Result<(), RowError>> {
     rec.line = line;
     rec.name.clear();
@@ -1055,6 +1051,8 @@ fn fill_from_cells<'a>(
     let mut any = false;
     let mut extra_nonempty = false;
     for (i, cell) in cells.enumerate() {
+        // decoded on its own, lossily: it may hold U+FFFD
+        marked |= matches!(cell, Cow::Owned(_));
         let text = trim_cell(&cell);
         if text.is_empty() {
             continue;
