@@ -197,12 +197,8 @@ impl<const V: usize> FpTable<V> {
             self.mem = Some(mem);
             self.fps = None;
         } else if self.mem.is_none() && self.fps.is_none() && self.slots * 8 <= max_bytes {
-            let mut fps = vec![0u64; self.slots as usize];
-            let mut i = 0;
-            self.for_each_slot(|fp, _| {
-                fps[i] = fp;
-                i += 1;
-            })?;
+            let mut fps = Vec::with_capacity(self.slots as usize);
+            self.for_each_slot(|fp, _| fps.push(fp))?;
             self.fps = Some(fps);
         }
         Ok(())
@@ -300,10 +296,7 @@ impl<const V: usize> FpTable<V> {
                     _ => i = (i + 1) & mask,
                 }
             }
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: no free slot (damaged table)", self.path.display()),
-            ));
+            return Err(self.full());
         }
         let mut i = fp & mask;
         let mut buf = [0u8; (8 + MAX_VALUE) * WINDOW];
@@ -312,10 +305,7 @@ impl<const V: usize> FpTable<V> {
         let mut read = 0u64;
         loop {
             if read >= self.slots {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}: no free slot (damaged table)", self.path.display()),
-                ));
+                return Err(self.full());
             }
             // a window never runs past the end of the table
             let n = WINDOW.min((self.slots - i) as usize);
@@ -334,6 +324,15 @@ impl<const V: usize> FpTable<V> {
             read += n as u64;
             i = (i + n as u64) & mask;
         }
+    }
+
+    /// A probe went round the whole table: the load is kept below 60 %, so
+    /// only a damaged file whose header lies gets here.
+    fn full(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: no free slot (damaged table)", self.path.display()),
+        )
     }
 
     /// The value of `fp`, if it is in the table.
