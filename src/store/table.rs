@@ -555,6 +555,26 @@ mod tests {
     }
 
     #[test]
+    fn a_probe_of_a_full_damaged_table_fails_instead_of_looping() {
+        for mirrored in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t");
+            let mut t = FpTable::<8>::create(&path, MAGIC, TAG, 0).unwrap();
+            if mirrored {
+                // room for the fingerprints, not the slots
+                t.hold_in_memory(MIN_SLOTS * 8).unwrap();
+                assert!(t.mem.is_none() && t.fps.is_some());
+            }
+            // every slot taken, as no set() would leave it
+            for i in 0..t.slots {
+                t.put(i, i + 1, &[0; 8]).unwrap();
+            }
+            let e = t.get(fingerprint("absent")).unwrap_err();
+            assert!(e.to_string().contains("no free slot"), "{e}");
+        }
+    }
+
+    #[test]
     fn a_table_held_in_memory_reaches_the_file_when_marked_clean() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t");
