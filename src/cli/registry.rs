@@ -22,6 +22,7 @@ use finscan::registry::import::{self, ImportOptions, Record, RowError};
 use finscan::registry::profile::{self, Profile};
 use finscan::registry::store::{HitRef, RegistryStore, Saved};
 use finscan::registry::{AllowList, CodeStatus, CreditCode, Rank, RecordScan, RecordScanner};
+use finscan::rules::{Field, RuleSet};
 
 use super::Outcome;
 
@@ -145,7 +146,15 @@ fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
             "unknown encoding {label:?}"
         );
     }
-    let scanner = record_scanner(&args.common)?;
+    let rules = super::load_rules(args.common.rules.as_deref())?;
+    if finscan::scan::checks_word_boundaries(&rules, &[Field::Name, Field::Scope]) {
+        // loaded while the scanner is built, the database opened and the
+        // first records read, rather than by the first worker to need it
+        // with the others waiting; detached, so a run that never needs it
+        // (a small or unreadable file) does not wait for it to end
+        std::thread::spawn(finscan::scan::context::load_segmenter);
+    }
+    let scanner = scanner_of(rules, &args.common)?;
     let run = ScanRun::new(&args.common)?;
     let threads = args
         .threads
@@ -217,13 +226,6 @@ mod pipeline {
         let store = run.store.take();
         let storing = store.is_some();
         std::thread::scope(|scope| {
-            if scanner.scanner().checks_word_boundaries() {
-                // loaded while the reader starts, not by the first worker
-                // to need it with the others waiting; detached, so a run
-                // that never needs it (a small or unreadable file) does
-                // not wait for it to end
-                std::thread::spawn(finscan::scan::context::load_segmenter);
-            }
             for _ in 0..threads {
                 let rx = Arc::clone(&work_rx);
                 let tx = done_tx.clone();
@@ -567,7 +569,11 @@ struct ScanRun {
 
 /// Compiles the rules and reads the allow-list.
 fn record_scanner(common: &CommonArgs) -> anyhow::Result<RecordScanner> {
-    let rules = super::load_rules(common.rules.as_deref())?;
+    scanner_of(super::load_rules(common.rules.as_deref())?, common)
+}
+
+/// The scanner of `rules`, with the allow-list `common` names.
+fn scanner_of(rules: RuleSet, common: &CommonArgs) -> anyhow::Result<RecordScanner> {
     let allow = match &common.allowlist {
         Some(p) => {
             let (list, warnings) = AllowList::load(p)

@@ -323,6 +323,33 @@ fn chinese_chars(s: &str) -> usize {
         .count()
 }
 
+/// Whether a match of `term` (normalized) under a rule with `boundary`
+/// must fall on word boundaries (by the segmenter): `auto` asks it of
+/// terms of one or two Chinese characters, the ones most often found
+/// inside other words (理财 in 企业管理财务咨询).
+fn needs_word_boundary(boundary: Boundary, term: &str) -> bool {
+    match boundary {
+        Boundary::Word => true,
+        Boundary::None => false,
+        Boundary::Auto => {
+            let cjk = chinese_chars(term);
+            cjk > 0 && cjk <= 2 && term.chars().count() <= 2
+        }
+    }
+}
+
+/// Whether a scanner of `set` for `fields` will check word boundaries, and
+/// so need the segmenter ([`context::load_segmenter`]): known from the
+/// rules, before the scanner is built.
+pub fn checks_word_boundaries(set: &RuleSet, fields: &[Field]) -> bool {
+    set.rules.iter().any(|r| {
+        r.fields.iter().any(|f| fields.contains(f))
+            && r.terms
+                .iter()
+                .any(|t| needs_word_boundary(r.boundary, &normalize_term(t)))
+    })
+}
+
 /// Collects the patterns of one field's automaton, deduplicated by their
 /// normalized form.
 #[derive(Default)]
@@ -388,14 +415,7 @@ impl Scanner {
                 }
                 for (ti, t) in r.terms.iter().enumerate() {
                     let n = normalize_term(t);
-                    let word = match r.boundary {
-                        Boundary::Word => true,
-                        Boundary::None => false,
-                        Boundary::Auto => {
-                            let cjk = chinese_chars(&n);
-                            cjk > 0 && cjk <= 2 && n.chars().count() <= 2
-                        }
-                    };
+                    let word = needs_word_boundary(r.boundary, &n);
                     let ascii_edges = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
                         || n.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
                     if let Some(info) = ps.entry(t) {
@@ -984,6 +1004,42 @@ mod tests {
         }
         let hits = SCANNER.scan_field(Field::Name, "安康市鑫源投资理财有限公司");
         assert!(hits.iter().any(|h| h.term == "理财"));
+    }
+
+    #[test]
+    fn the_rules_tell_whether_a_scanner_will_check_word_boundaries() {
+        let rule = |fields: &str, boundary: &str, terms: &str| {
+            format!(
+                "[[rule]]\nid = \"t.{}\"\ncategory = \"restricted-name\"\nfields = [{fields}]\n\
+                 severity = \"high\"\nbasis = \"§五（一）\"\nboundary = \"{boundary}\"\nterms = [{terms}]\n",
+                boundary
+            )
+        };
+        let cases = [
+            (rule("\"name\"", "auto", "\"理财\""), true),
+            (rule("\"name\"", "auto", "\"投资管理\", \"p2p\""), false),
+            (rule("\"name\"", "none", "\"理财\""), false),
+            (rule("\"name\"", "word", "\"投资管理\""), true),
+            // a field the scanner is not built for
+            (rule("\"page\"", "auto", "\"理财\""), false),
+        ];
+        let fields = [Field::Name, Field::Scope];
+        for (text, want) in cases {
+            let set = RuleSet::from_sources([("t.toml".to_owned(), text.clone())]).expect("rules");
+            assert_eq!(checks_word_boundaries(&set, &fields), want, "{text}");
+            assert_eq!(
+                Scanner::for_fields(&set, &fields).checks_word_boundaries(),
+                want,
+                "{text}"
+            );
+        }
+        let bundled = RuleSet::bundled().expect("rules");
+        for fields in [&[Field::Name, Field::Scope][..], &[Field::Page]] {
+            assert_eq!(
+                checks_word_boundaries(&bundled, fields),
+                Scanner::for_fields(&bundled, fields).checks_word_boundaries()
+            );
+        }
     }
 
     #[test]
