@@ -3,15 +3,26 @@
 //!
 //! | where | key | value |
 //! |---|---|---|
-//! | tree `registry_log` | `l` + sequence (u64 BE): the log | one commit's records, a JSON array, zstd |
+//! | tree `registry_log` | `l` + sequence (u64 BE): the log | `F` + the entry file's length (u64 LE); or, written before 2026-11-30, the entry itself |
 //! | | `n` + sequence | how many of that log entry's records are still current (u32 BE) |
 //! | | `mtag` | the random tag of the index file |
+//! | directory `registry-log` | file `<sequence, 16 hex digits>.zst` | one commit's records (postcard), zstd with its checksum |
 //! | file `registry.idx` | 64 bits of SHA-256 of the company key | where its latest record is, `scans`, `first_seen` |
 //!
-//! Records are appended to the log in scan order, one sled value per
-//! commit of [`COMMIT_EVERY`] companies, and never rewritten in place. A
-//! rescan appends the new record and points the index at it; a log entry
-//! whose records are all superseded is deleted.
+//! Records are appended to the log in scan order, one entry per commit of
+//! [`COMMIT_EVERY`] companies, and never rewritten in place. A rescan
+//! appends the new record and points the index at it; a log entry whose
+//! records are all superseded is deleted.
+//!
+//! Why entries are files and not sled values: sled 0.34 kept every value
+//! it was given in memory for the life of the process (a tree of few
+//! leaves is never evicted, see below), so a scan storing 262,000
+//! companies peaked at 109 MB, growing with the companies stored, and
+//! each insert copied the leaf holding the earlier entries. An entry file
+//! is written and synced before the sled batch that refers to it, and the
+//! file of an entry removed from sled is deleted only once that removal
+//! is flushed; files sled does not refer to (left by a crash) are deleted
+//! when the store opens.
 //!
 //! Why so few sled writes: sled 0.34 costs tens of microseconds per write
 //! (a copy of the leaf, a log record, the page cache's bookkeeping), and
@@ -19,8 +30,9 @@
 //! `cache_capacity`. One value per company, or an index entry per company
 //! in sled, made storing the flagged companies of a registry cost more
 //! than scanning it (≈35 µs of CPU per company) and made memory follow the
-//! companies stored. The log is therefore a few large, compressed values,
-//! and the index a [`FpTable`] file beside sled's: derived data, rebuilt
+//! companies stored. The log is therefore a few large, compressed files
+//! with a few small sled values each, and the index a [`FpTable`] file
+//! beside sled's: derived data, rebuilt
 //! from the log when it is not marked clean (after a crash) or belongs to
 //! another database.
 //!
@@ -35,10 +47,10 @@
 //! Bloom filter of the index, built when the store opens, answers "was this
 //! company stored?" for every record without touching the file.
 //!
-//! This module owns this tree and file only; the crawler's trees (`store`)
+//! This module owns this tree, directory and file only; the crawler's trees (`store`)
 //! are opened from the same directory by their own module.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -49,6 +61,11 @@ use crate::store::fingerprint;
 use crate::store::table::FpTable;
 
 pub const LOG_TREE: &str = "registry_log";
+/// The directory of log entry files, in the database directory.
+pub const LOG_DIR: &str = "registry-log";
+/// First byte of a log value that refers to an entry file (an entry held
+/// in sled starts with zstd's magic number, 0x28).
+const IN_FILE: u8 = b'F';
 const LOG: u8 = b'l';
 const LIVE: u8 = b'n';
 const TAG_KEY: &[u8] = b"mtag";
@@ -384,7 +401,7 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The records of a log entry's value.
+/// The records of a log entry (its zstd bytes).
 fn decode_entry(v: &[u8]) -> Result<Vec<Stored>, StoreError> {
     let raw = zstd::decode_all(v).map_err(io_error("log entry is not zstd"))?;
     match raw.split_first() {
@@ -433,6 +450,10 @@ pub struct RegistryStore {
     zstd: zstd::bulk::Compressor<'static>,
     /// The uncompressed log entry being built.
     entry: Vec<u8>,
+    /// The directory of entry files.
+    log_dir: PathBuf,
+    /// Entries removed from sled whose files go once that is flushed.
+    doomed: Vec<u64>,
     /// The index was rebuilt from the log when the store opened.
     #[cfg(test)]
     rebuilt: bool,
@@ -466,6 +487,8 @@ impl RegistryStore {
     /// one `Db` per directory and process: the crawler passes its own).
     pub fn from_db(db: sled::Db, dir: &Path) -> Result<Self, StoreError> {
         let log = db.open_tree(LOG_TREE)?;
+        let log_dir = dir.join(LOG_DIR);
+        std::fs::create_dir_all(&log_dir).map_err(io_error(log_dir.display().to_string()))?;
         let tag = crate::store::table_tag(&db, &log, TAG_KEY)?;
         let path = dir.join(INDEX_FILE);
         let opened =
@@ -476,6 +499,11 @@ impl RegistryStore {
             None => FpTable::create(&path, INDEX_MAGIC, tag, Self::live_records(&log)?)
                 .map_err(io_error(path.display().to_string()))?,
         };
+        delete_orphans(&log, &log_dir)?;
+        let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(io_error("zstd"))?;
+        // an entry file damaged on disk fails to decode instead of reading wrong
+        zstd.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+            .map_err(io_error("zstd"))?;
         index
             .hold_in_memory(INDEX_MEM_BYTES)
             .map_err(io_error(path.display().to_string()))?;
@@ -486,8 +514,10 @@ impl RegistryStore {
             stored: new_filter(0),
             pending: Vec::new(),
             pending_index: std::collections::HashMap::new(),
-            zstd: zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(io_error("zstd"))?,
+            zstd,
             entry: Vec::new(),
+            log_dir,
+            doomed: Vec::new(),
             commit_every: COMMIT_EVERY,
             #[cfg(test)]
             rebuilt: rebuild,
@@ -522,7 +552,7 @@ impl RegistryStore {
         for kv in self.log.scan_prefix([LOG]) {
             let (k, v) = kv?;
             let log = seq_of(&k).ok_or_else(|| StoreError::BadKey(k.to_vec()))?;
-            for (slot, r) in decode_entry(&v)?.into_iter().enumerate() {
+            for (slot, r) in self.read_entry(log, &v)?.into_iter().enumerate() {
                 let e = IndexEntry {
                     at: Loc {
                         log,
@@ -785,7 +815,7 @@ impl RegistryStore {
         let (k, v) = kv?;
         let log = seq_of(&k).ok_or_else(|| StoreError::BadKey(k.to_vec()))?;
         let mut out = Vec::new();
-        for (slot, s) in decode_entry(&v)?.into_iter().enumerate() {
+        for (slot, s) in self.read_entry(log, &v)?.into_iter().enumerate() {
             let here = Loc {
                 log,
                 slot: slot as u32,
@@ -818,8 +848,13 @@ impl RegistryStore {
             records.extend_from_slice(&p.value);
         }
         let value = self.zstd.compress(records).map_err(io_error("zstd"))?;
+        // on disk before sled refers to it
+        let path = self.entry_path(log);
+        write_synced(&path, &value).map_err(io_error(path.display().to_string()))?;
+        let mut marker = [IN_FILE; 9];
+        marker[1..].copy_from_slice(&(value.len() as u64).to_le_bytes());
         let mut batch = sled::Batch::default();
-        batch.insert(&seq_key(LOG, log), value);
+        batch.insert(&seq_key(LOG, log), &marker);
         batch.insert(
             &seq_key(LIVE, log),
             &(self.pending.len() as u32).to_be_bytes(),
@@ -841,6 +876,7 @@ impl RegistryStore {
             if live <= gone {
                 batch.remove(&seq_key(LIVE, old));
                 batch.remove(&seq_key(LOG, old));
+                self.doomed.push(old);
             } else {
                 batch.insert(&seq_key(LIVE, old), &(live - gone).to_be_bytes());
             }
@@ -879,8 +915,112 @@ impl RegistryStore {
     pub fn flush(&mut self) -> Result<(), StoreError> {
         self.commit()?;
         self.db.flush()?;
+        // sled no longer refers to them, durably
+        for log in std::mem::take(&mut self.doomed) {
+            remove_entry_file(&self.entry_path(log))?;
+        }
         self.index.mark_clean().map_err(io_error(INDEX_FILE))
     }
+
+    fn entry_path(&self, log: u64) -> PathBuf {
+        entry_path(&self.log_dir, log)
+    }
+
+    /// The records of log entry `log`, whose sled value is `v`: a
+    /// reference to its file, or (an entry written before entries were
+    /// files) the entry itself.
+    fn read_entry(&self, log: u64, v: &[u8]) -> Result<Vec<Stored>, StoreError> {
+        let Some(len) = file_len(v) else {
+            return decode_entry(v);
+        };
+        let path = self.entry_path(log);
+        let what = || path.display().to_string();
+        let bytes = std::fs::read(&path).map_err(io_error(what()))?;
+        if bytes.len() as u64 != len {
+            return Err(StoreError::Io {
+                what: what(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} bytes, the log says {len}", bytes.len()),
+                ),
+            });
+        }
+        decode_entry(&bytes).map_err(|e| match e {
+            StoreError::Io { source, .. } => StoreError::Io {
+                what: what(),
+                source,
+            },
+            e => e,
+        })
+    }
+}
+
+/// The length of the entry file a log value refers to; `None` for an
+/// entry held in the value itself.
+fn file_len(v: &[u8]) -> Option<u64> {
+    match v {
+        [IN_FILE, len @ ..] => Some(u64::from_le_bytes(len.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+fn entry_path(dir: &Path, log: u64) -> PathBuf {
+    dir.join(format!("{log:016x}.zst"))
+}
+
+/// Writes a new file and syncs it and its directory entry.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Windows cannot open a directory as a file; NTFS journals its entries.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+fn remove_entry_file(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(io_error(path.display().to_string())(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Deletes the entry files in `dir` that the log does not refer to: an
+/// entry whose sled batch a crash lost, or one removed from sled whose
+/// file was not deleted yet. Files of other names are left alone.
+fn delete_orphans(log: &sled::Tree, dir: &Path) -> Result<(), StoreError> {
+    let list = std::fs::read_dir(dir).map_err(io_error(dir.display().to_string()))?;
+    for entry in list {
+        let entry = entry.map_err(io_error(dir.display().to_string()))?;
+        let name = entry.file_name();
+        let Some(seq) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".zst"))
+            .filter(|n| n.len() == 16)
+            .and_then(|n| u64::from_str_radix(n, 16).ok())
+        else {
+            continue;
+        };
+        let referred = log
+            .get(seq_key(LOG, seq))?
+            .is_some_and(|v| file_len(&v).is_some());
+        if !referred {
+            remove_entry_file(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -936,6 +1076,17 @@ mod tests {
     /// Log entries in the database.
     fn log_entries(s: &RegistryStore) -> usize {
         s.log.scan_prefix([LOG]).count()
+    }
+
+    /// The entry files in the database's log directory, sorted.
+    fn entry_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join(LOG_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".zst"))
+            .collect();
+        names.sort();
+        names
     }
 
     /// A company as an earlier version stored it.
@@ -1085,6 +1236,119 @@ mod tests {
     }
 
     #[test]
+    fn log_entries_are_files_and_sled_holds_only_their_lengths() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = flagged_companies(3 * PER_LOG_KEY);
+        let mut s = open_again(dir.path());
+        save_all(&mut s, &records);
+        s.flush().unwrap();
+        let mut seqs = Vec::new();
+        for kv in s.log.scan_prefix([LOG]) {
+            let (k, v) = kv.unwrap();
+            assert_eq!((v.len(), v[0]), (9, IN_FILE));
+            let log = seq_of(&k).unwrap();
+            let len = std::fs::metadata(entry_path(&dir.path().join(LOG_DIR), log))
+                .unwrap()
+                .len();
+            assert_eq!(file_len(&v), Some(len));
+            seqs.push(format!("{log:016x}.zst"));
+        }
+        assert_eq!(seqs.len(), 3);
+        assert_eq!(entry_files(dir.path()), seqs);
+        drop(s);
+        assert_eq!(stored(dir.path()).len(), records.len());
+    }
+
+    #[test]
+    fn an_entry_held_in_sled_by_an_earlier_version_reads_and_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = flagged_companies(PER_LOG_KEY);
+        {
+            let mut s = open_again(dir.path());
+            save_all(&mut s, &records);
+            s.flush().unwrap();
+            // what the version before entry files wrote: the entry itself
+            let (k, _) = s.log.scan_prefix([LOG]).next().unwrap().unwrap();
+            let path = s.entry_path(seq_of(&k).unwrap());
+            s.log.insert(k, std::fs::read(&path).unwrap()).unwrap();
+            std::fs::remove_file(path).unwrap();
+            s.db.flush().unwrap();
+        }
+        assert_eq!(stored(dir.path()).len(), PER_LOG_KEY);
+        let mut s = open_again(dir.path());
+        assert!(
+            save_all(&mut s, &records)
+                .iter()
+                .all(|r| *r == Saved::Updated)
+        );
+        s.flush().unwrap();
+        // the old entry is gone; the new one is a file
+        assert_eq!(log_entries(&s), 1);
+        assert_eq!(entry_files(dir.path()).len(), 1);
+        drop(s);
+        assert!(stored(dir.path()).iter().all(|c| c.scans == 2));
+    }
+
+    #[test]
+    fn entry_files_the_log_does_not_refer_to_are_deleted_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_dir = dir.path().join(LOG_DIR);
+        {
+            let mut s = open_again(dir.path());
+            save_all(&mut s, &flagged_companies(PER_LOG_KEY));
+            s.flush().unwrap();
+        }
+        let kept = entry_files(dir.path());
+        assert_eq!(kept.len(), 1);
+        // what a crash leaves: an entry written whose sled batch was lost,
+        // and an entry removed from sled whose file was not deleted yet
+        let first = log_dir.join(&kept[0]);
+        std::fs::copy(&first, log_dir.join("00000000000fffff.zst")).unwrap();
+        std::fs::copy(&first, log_dir.join("0000000000000000.zst")).unwrap();
+        std::fs::write(log_dir.join("notes.txt"), "mine").unwrap();
+        let s = open_again(dir.path());
+        assert_eq!(entry_files(dir.path()), kept);
+        assert!(
+            log_dir.join("notes.txt").exists(),
+            "other files are left alone"
+        );
+        assert_eq!(s.companies().count(), PER_LOG_KEY);
+    }
+
+    #[test]
+    fn a_missing_or_damaged_entry_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = open_again(dir.path());
+            save_all(&mut s, &flagged_companies(PER_LOG_KEY));
+            s.flush().unwrap();
+        }
+        let name = entry_files(dir.path()).remove(0);
+        let path = dir.path().join(LOG_DIR).join(&name);
+        let good = std::fs::read(&path).unwrap();
+        let first_error = || {
+            let s = open_again(dir.path());
+            let e = s.companies().find_map(Result::err).expect("an error");
+            e.to_string()
+        };
+        // a byte changed in the middle: zstd's checksum fails
+        let mut bad = good.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x55;
+        std::fs::write(&path, &bad).unwrap();
+        assert!(first_error().contains(&name), "{}", first_error());
+        // cut short
+        std::fs::write(&path, &good[..good.len() - 3]).unwrap();
+        let e = first_error();
+        assert!(e.contains(&name) && e.contains("the log says"), "{e}");
+        // gone (not deleted at open: sled still refers to it)
+        std::fs::remove_file(&path).unwrap();
+        assert!(first_error().contains(&name));
+        std::fs::write(&path, &good).unwrap();
+        assert_eq!(stored(dir.path()).len(), PER_LOG_KEY);
+    }
+
+    #[test]
     fn a_crash_after_a_commit_leaves_the_index_unclean_and_it_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let records = flagged_companies(PER_LOG_KEY + 3);
@@ -1215,8 +1479,9 @@ mod tests {
             );
             s.flush().unwrap();
         }
-        // every earlier entry was replaced whole and deleted
+        // every earlier entry was replaced whole and deleted, file and all
         assert_eq!(log_entries(&s), 20usize.div_ceil(PER_LOG_KEY));
+        assert_eq!(entry_files(dir.path()).len(), log_entries(&s));
         drop(s);
         let c = stored(dir.path());
         assert_eq!(c.len(), 20);
