@@ -348,8 +348,10 @@ impl IndexEntry {
 struct Pending {
     /// Its key's fingerprint: its key in the index.
     fp: u64,
-    /// The record (JSON of company and hits).
-    value: Vec<u8>,
+    /// Still the company's latest record: false once a later record of the
+    /// same company was buffered (this one stays in the entry, but the
+    /// index never points at it).
+    live: bool,
     first_seen: u64,
     scans: u32,
     /// The stored record this one replaces.
@@ -424,14 +426,26 @@ fn decode_entry(v: &[u8]) -> Result<Vec<Stored>, StoreError> {
 
 /// Appends a record (company and hits) to `out` in the log's binary form
 /// (postcard: the fields in order, strings length-prefixed). JSON spent
-/// more time escaping the scope text than the rest of storing took.
+/// more time escaping the scope text than the rest of storing took. On
+/// an error `out` is as it was.
 fn encode_record(
     out: &mut Vec<u8>,
     company: &CompanyRef<'_>,
     hits: &[HitRef<'_>],
 ) -> Result<(), StoreError> {
-    *out = postcard::to_extend(&(company, hits), std::mem::take(out))?;
-    Ok(())
+    /// Appends to a borrowed buffer (postcard takes its writer by value).
+    struct Append<'a>(&'a mut Vec<u8>);
+    impl Extend<u8> for Append<'_> {
+        fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+            self.0.extend(bytes);
+        }
+    }
+    let start = out.len();
+    let written = postcard::to_extend(&(company, hits), Append(out)).map(drop);
+    if written.is_err() {
+        out.truncate(start);
+    }
+    Ok(written?)
 }
 
 pub struct RegistryStore {
@@ -517,7 +531,7 @@ impl RegistryStore {
             pending: Vec::new(),
             pending_index: std::collections::HashMap::new(),
             zstd,
-            entry: Vec::new(),
+            entry: vec![LOG_FORMAT],
             log_dir,
             doomed: Vec::new(),
             commit_every: COMMIT_EVERY,
@@ -655,11 +669,10 @@ impl RegistryStore {
             return Ok(());
         }
         let hits: Vec<HitRef> = hits.iter().map(HitRef::of).collect();
-        let mut value = Vec::new();
-        encode_record(&mut value, &CompanyRef::of(company, key), &hits)?;
+        encode_record(&mut self.entry, &CompanyRef::of(company, key), &hits)?;
         let p = Pending {
             fp,
-            value,
+            live: true,
             first_seen: company.first_seen,
             scans: company.scans.min(u32::MAX as u64) as u32,
             // a record replacing a buffered one replaces what that one did
@@ -758,11 +771,11 @@ impl RegistryStore {
             scans: scans as u64,
         };
         let hits: Vec<HitRef> = scan.hits.iter().map(HitRef::from).collect();
-        let mut value = Vec::with_capacity(512);
-        encode_record(&mut value, &company, &hits)?;
+        // straight into the entry being built: no buffer of its own
+        encode_record(&mut self.entry, &company, &hits)?;
         let p = Pending {
             fp,
-            value,
+            live: true,
             first_seen,
             scans,
             replaces: previous.and_then(|p| p.2),
@@ -775,9 +788,9 @@ impl RegistryStore {
         })
     }
 
-    /// Buffers a record: replaces the buffered one of the same company
-    /// (`pending_at`), or is added (to the filter too when `new`); commits
-    /// when the buffer is full.
+    /// Buffers a record, already appended to the entry: it supersedes the
+    /// buffered one of the same company (`pending_at`), or is added to the
+    /// filter too when `new`; commits when the buffer is full.
     fn buffer(
         &mut self,
         p: Pending,
@@ -785,8 +798,7 @@ impl RegistryStore {
         new: bool,
     ) -> Result<(), StoreError> {
         if let Some(i) = pending_at {
-            self.pending[i] = p;
-            return Ok(());
+            self.pending[i].live = false;
         }
         if new {
             self.stored.insert_hash(p.fp);
@@ -843,13 +855,7 @@ impl RegistryStore {
         // unclean, and it is rebuilt from the log
         self.index.mark_unclean().map_err(io_error(INDEX_FILE))?;
         let log = self.db.generate_id()?;
-        let records = &mut self.entry;
-        records.clear();
-        records.push(LOG_FORMAT);
-        for p in &self.pending {
-            records.extend_from_slice(&p.value);
-        }
-        let value = self.zstd.compress(records).map_err(io_error("zstd"))?;
+        let value = self.zstd.compress(&self.entry).map_err(io_error("zstd"))?;
         // on disk before sled refers to it
         let path = self.entry_path(log);
         write_synced(&path, &value).map_err(io_error(path.display().to_string()))?;
@@ -857,14 +863,13 @@ impl RegistryStore {
         marker[1..].copy_from_slice(&(value.len() as u64).to_le_bytes());
         let mut batch = sled::Batch::default();
         batch.insert(&seq_key(LOG, log), &marker);
-        batch.insert(
-            &seq_key(LIVE, log),
-            &(self.pending.len() as u32).to_be_bytes(),
-        );
+        let live = self.pending.iter().filter(|p| p.live).count();
+        batch.insert(&seq_key(LIVE, log), &(live as u32).to_be_bytes());
         // records replaced, per log entry (always entries of earlier
-        // commits: this one's own are new)
+        // commits: this one's own are new; a superseded buffered record
+        // handed what it replaced on to its successor)
         let mut replaced: std::collections::HashMap<u64, u32> = Default::default();
-        for p in &self.pending {
+        for p in self.pending.iter().filter(|p| p.live) {
             if let Some(at) = p.replaces {
                 *replaced.entry(at.log).or_default() += 1;
             }
@@ -891,9 +896,10 @@ impl RegistryStore {
         // twice, deleting entries that still hold current records)
         let pending = std::mem::take(&mut self.pending);
         self.pending_index.clear();
+        self.entry.truncate(1);
         // the index was marked unclean above: if this fails half way, it
         // is rebuilt from the log at the next open
-        for (slot, p) in pending.iter().enumerate() {
+        for (slot, p) in pending.iter().enumerate().filter(|(_, p)| p.live) {
             let e = IndexEntry {
                 at: Loc {
                     log,
@@ -1491,6 +1497,35 @@ mod tests {
         assert_eq!(c[0].scans, 6);
         assert!(c[1..].iter().all(|c| c.scans == 4));
         assert!(c.iter().all(|c| c.first_seen <= c.last_scanned));
+    }
+
+    #[test]
+    fn a_company_buffered_twice_reads_back_as_its_latest_record_even_after_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let (renamed, code) = ("安康鑫源财富管理有限公司", FLAGGED.1);
+        {
+            let mut s = open_again(dir.path());
+            assert_eq!(
+                save_all(&mut s, &[FLAGGED, OTHER, (renamed, code)]),
+                [Saved::New, Saved::Skipped, Saved::Updated]
+            );
+            s.flush().unwrap();
+            // both records are in the entry; one of them is current
+            let (k, _) = s.log.scan_prefix([LOG]).next().unwrap().unwrap();
+            let log = seq_of(&k).unwrap();
+            let v = s.log.get(&k).unwrap().unwrap();
+            assert_eq!(s.read_entry(log, &v).unwrap().len(), 2);
+            let live = s.log.get(seq_key(LIVE, log)).unwrap().unwrap();
+            assert_eq!(live.as_ref(), &1u32.to_be_bytes());
+        }
+        for lose_the_index in [false, true] {
+            if lose_the_index {
+                std::fs::remove_file(dir.path().join(INDEX_FILE)).unwrap();
+            }
+            let c = stored(dir.path());
+            assert_eq!(c.len(), 1);
+            assert_eq!((c[0].name.as_str(), c[0].scans), (renamed, 2));
+        }
     }
 
     #[test]
