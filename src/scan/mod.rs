@@ -19,7 +19,8 @@ use serde::Serialize;
 
 use crate::rules::{Boundary, Category, Field, RuleId, RuleSet, Severity};
 use crate::text::{
-    DocKind, Normalizations, Normalized, RawSpan, TextDoc, TextSpan, normalize, normalize_term,
+    DocKind, Normalizations, Normalized, RawSpan, TextDoc, TextSpan, normalize, normalize_into,
+    normalize_term,
 };
 use context::Cue;
 
@@ -558,11 +559,33 @@ impl Scanner {
     }
 
     fn field_hits(&self, field: Field, text: &str, snippets: bool) -> Vec<Hit> {
-        let norm = normalize(text);
-        self.find(field, &norm)
+        thread_local! {
+            /// Reused from field to field (see `normalize_into`).
+            static NORM: std::cell::RefCell<Normalized> = Default::default();
+        }
+        /// A scratch grown past this by a large text is not kept.
+        const KEEP_BYTES: usize = 64 << 10;
+        NORM.with_borrow_mut(|norm| {
+            normalize_into(text, norm);
+            let hits = self.field_hits_of(field, text, norm, snippets);
+            if norm.text.capacity() > KEEP_BYTES {
+                *norm = Normalized::default();
+            }
+            hits
+        })
+    }
+
+    fn field_hits_of(
+        &self,
+        field: Field,
+        text: &str,
+        norm: &Normalized,
+        snippets: bool,
+    ) -> Vec<Hit> {
+        self.find(field, norm)
             .into_iter()
             .map(|f| {
-                let span = text_span(&norm, f.start, f.end);
+                let span = text_span(norm, f.start, f.end);
                 let raw = RawSpan {
                     start: span.start,
                     end: span.end,

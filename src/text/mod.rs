@@ -12,7 +12,7 @@ pub mod span;
 
 pub use decode::{CharsetSource, Decoded, decode};
 pub use html::{Extracted, extract_text, looks_like_html};
-pub use normalize::{Normalizations, Normalized, normalize, normalize_term};
+pub use normalize::{Normalizations, Normalized, normalize, normalize_into, normalize_term};
 pub use span::{OffsetMap, RawSpan, TextSpan};
 
 /// What kind of document the raw bytes hold.

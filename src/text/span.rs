@@ -88,6 +88,18 @@ impl OffsetMap {
         }
     }
 
+    /// Empties the map, keeping its allocation.
+    pub fn clear(&mut self) {
+        self.segments.clear();
+        self.out_len = 0;
+        self.src_len = 0;
+    }
+
+    /// Room for `segments` more segments.
+    pub fn reserve(&mut self, segments: usize) {
+        self.segments.reserve(segments);
+    }
+
     /// The identity map over a source of `len` bytes shifted by `offset`
     /// (e.g. a UTF-8 body after its BOM).
     pub fn identity(offset: usize, len: usize, src_len: usize) -> Self {
