@@ -22,7 +22,7 @@ use finscan::registry::import::{self, ImportOptions, Record, RowError};
 use finscan::registry::profile::{self, Profile};
 use finscan::registry::store::{HitRef, RegistryStore, Saved};
 use finscan::registry::{AllowList, CodeStatus, CreditCode, Rank, RecordScan, RecordScanner};
-use finscan::rules::{Field, RuleSet};
+use finscan::rules::RuleSet;
 
 use super::Outcome;
 
@@ -147,7 +147,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
         );
     }
     let rules = super::load_rules(args.common.rules.as_deref())?;
-    if finscan::scan::checks_word_boundaries(&rules, &[Field::Name, Field::Scope]) {
+    if finscan::scan::checks_word_boundaries(&rules, &RecordScanner::FIELDS) {
         // loaded while the scanner is built, the database opened and the
         // first records read, rather than by the first worker to need it
         // with the others waiting; detached, so a run that never needs it

@@ -345,17 +345,46 @@ mod tests {
     }
 
     fn ours(input: impl BufRead) -> Vec<Lines> {
-        let mut rows = CsvRows::new(input, b',', 1 << 20);
+        ours_capped(input, 1 << 20).0
+    }
+
+    /// The records read with a cap of `max` bytes, and whether the reader
+    /// stopped at one too long.
+    fn ours_capped(input: impl BufRead, max: usize) -> (Vec<Lines>, bool) {
+        let mut rows = CsvRows::new(input, b',', max);
         let mut row = Row::default();
         let mut ours = Vec::new();
-        while let Read::Row = rows.read(&mut row).unwrap() {
-            let fields = row
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect();
-            ours.push((row.line, row.end_line, fields));
+        loop {
+            match rows.read(&mut row).unwrap() {
+                Read::Row => {
+                    let fields = row
+                        .iter()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                        .collect();
+                    ours.push((row.line, row.end_line, fields));
+                }
+                Read::End => return (ours, false),
+                Read::TooLong => return (ours, true),
+            }
         }
-        ours
+    }
+
+    #[test]
+    fn the_cap_holds_on_both_paths_with_and_without_a_last_newline() {
+        const MAX: usize = 64;
+        for len in [MAX - 1, MAX, MAX + 1] {
+            for newline in [true, false] {
+                let text = format!("h\n{}{}", "x".repeat(len), if newline { "\n" } else { "" });
+                let whole = ours_capped(text.as_bytes(), MAX);
+                let small = ours_capped(std::io::BufReader::with_capacity(5, text.as_bytes()), MAX);
+                assert_eq!(whole, small, "{len} {newline}");
+                // a line shorter than the cap is a record; one of the cap or
+                // more stops the reader
+                let (rows, too_long) = whole;
+                assert_eq!(too_long, len >= MAX, "{len} {newline}");
+                assert_eq!(rows.len(), if len < MAX { 2 } else { 1 }, "{len} {newline}");
+            }
+        }
     }
 
     /// The same fields as the `csv` crate. (Not always the same lines: it

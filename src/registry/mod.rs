@@ -159,9 +159,12 @@ pub struct RecordScanner {
 impl RecordScanner {
     /// Compiles `set` for scanning records (the scanner and the
     /// [`Prefilter`] that lets most records skip it).
+    /// The fields of a record that are scanned.
+    pub const FIELDS: [Field; 2] = [Field::Name, Field::Scope];
+
     pub fn new(set: &RuleSet, allow: AllowList) -> Self {
         RecordScanner {
-            scanner: Scanner::for_fields(set, &[Field::Name, Field::Scope]),
+            scanner: Scanner::for_fields(set, &Self::FIELDS),
             prefilter: Prefilter::new(set),
             allow,
             divisions: Divisions::bundled(),

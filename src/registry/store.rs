@@ -1,9 +1,9 @@
-//! Stored registry results: a company and its hits are one record (JSON),
+//! Stored registry results: a company and its hits are one record,
 //! always written together.
 //!
 //! | where | key | value |
 //! |---|---|---|
-//! | tree `registry_log` | `l` + sequence (u64 BE): the log | `F` + the entry file's length (u64 LE); or, written before 2026-11-30, the entry itself |
+//! | tree `registry_log` | `l` + sequence (u64 BE): the log | `F` + the entry file's length (u64 LE); or, written before entries were files (commit `8a3ea05`), the entry itself |
 //! | | `n` + sequence | how many of that log entry's records are still current (u32 BE) |
 //! | | `mtag` | the random tag of the index file |
 //! | directory `registry-log` | file `<sequence, 16 hex digits>.zst` | one commit's records (postcard), zstd with its checksum |
@@ -78,8 +78,9 @@ const OLD_RECORDS: &str = "registry_records";
 const OLD_FILTER: &str = "registry_filter";
 /// The layout before that: one JSON value per company.
 const OLD_COMPANIES: &str = "registry";
-/// Companies per commit, and so per log entry: a few hundred KB of records,
-/// compressed to a few tens.
+/// Records per commit, and so per log entry (a company buffered twice
+/// before a commit has two, the earlier not live): a few hundred KB,
+/// compressed to about a hundred.
 pub const COMMIT_EVERY: usize = 1024;
 /// zstd level of log entries: the fastest; registry text compresses ~5× at it.
 const ZSTD_LEVEL: i32 = 1;
@@ -454,11 +455,12 @@ pub struct RegistryStore {
     index: FpTable<24>,
     /// Every key in the index is in it (false positives only cost a read).
     stored: fastbloom::BloomFilter,
-    /// Records not yet committed, written together every `commit_every`
-    /// companies and by [`RegistryStore::flush`].
+    /// Records not yet committed (their bytes are in `entry`), written
+    /// together every `commit_every` records and by [`RegistryStore::flush`].
     pending: Vec<Pending>,
-    /// Index of `pending` by fingerprint, so a company seen twice before a
-    /// commit is still updated, not duplicated.
+    /// The latest of `pending` by fingerprint, so that a company seen twice
+    /// before a commit supersedes its buffered record instead of counting
+    /// as a second company.
     pending_index: std::collections::HashMap<u64, usize>,
     commit_every: usize,
     /// Kept from commit to commit: a new context per entry costs its
@@ -470,6 +472,9 @@ pub struct RegistryStore {
     log_dir: PathBuf,
     /// Entries removed from sled whose files go once that is flushed.
     doomed: Vec<u64>,
+    /// A commit wrote its log entry but failed to update the index: the
+    /// index must not be marked clean.
+    index_behind: bool,
     /// The index was rebuilt from the log when the store opened.
     #[cfg(test)]
     rebuilt: bool,
@@ -504,7 +509,12 @@ impl RegistryStore {
     pub fn from_db(db: sled::Db, dir: &Path) -> Result<Self, StoreError> {
         let log = db.open_tree(LOG_TREE)?;
         let log_dir = dir.join(LOG_DIR);
-        std::fs::create_dir_all(&log_dir).map_err(io_error(log_dir.display().to_string()))?;
+        if !log_dir.is_dir() {
+            // its own entry on disk before any file in it is referred to
+            std::fs::create_dir_all(&log_dir)
+                .and_then(|()| sync_dir(dir))
+                .map_err(io_error(log_dir.display().to_string()))?;
+        }
         let tag = crate::store::table_tag(&db, &log, TAG_KEY)?;
         let path = dir.join(INDEX_FILE);
         let opened =
@@ -515,6 +525,10 @@ impl RegistryStore {
             None => FpTable::create(&path, INDEX_MAGIC, tag, Self::live_records(&log)?)
                 .map_err(io_error(path.display().to_string()))?,
         };
+        // what sled refers to on disk, not only in memory: a store dropped
+        // unflushed on this `Db` may have removed entries sled would bring
+        // back after a crash
+        db.flush()?;
         delete_orphans(&log, &log_dir)?;
         let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(io_error("zstd"))?;
         // an entry file damaged on disk fails to decode instead of reading wrong
@@ -534,6 +548,7 @@ impl RegistryStore {
             entry: vec![LOG_FORMAT],
             log_dir,
             doomed: Vec::new(),
+            index_behind: false,
             commit_every: COMMIT_EVERY,
             #[cfg(test)]
             rebuilt: rebuild,
@@ -844,9 +859,11 @@ impl RegistryStore {
         Ok(out)
     }
 
-    /// Writes the buffered records as one log entry, with its count and the
-    /// counts of the entries whose records it replaces (deleting entries
-    /// left with none) in one atomic batch; then points the index at them.
+    /// Writes the buffered records as one log entry: its file (synced),
+    /// then in one atomic sled batch its length and live count and the
+    /// counts of the entries whose records it replaces (removing entries
+    /// left with none, whose files go at the next flush); then points the
+    /// index at them.
     fn commit(&mut self) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
@@ -869,6 +886,7 @@ impl RegistryStore {
         // commits: this one's own are new; a superseded buffered record
         // handed what it replaced on to its successor)
         let mut replaced: std::collections::HashMap<u64, u32> = Default::default();
+        let mut removed = Vec::new();
         for p in self.pending.iter().filter(|p| p.live) {
             if let Some(at) = p.replaces {
                 *replaced.entry(at.log).or_default() += 1;
@@ -883,7 +901,7 @@ impl RegistryStore {
             if live <= gone {
                 batch.remove(&seq_key(LIVE, old));
                 batch.remove(&seq_key(LOG, old));
-                self.doomed.push(old);
+                removed.push(old);
             } else {
                 batch.insert(&seq_key(LIVE, old), &(live - gone).to_be_bytes());
             }
@@ -891,6 +909,8 @@ impl RegistryStore {
         // kept until written: a failed write loses nothing buffered
         self.log.apply_batch(batch)?;
         crate::store::reclaim(2);
+        // their files go once this is flushed
+        self.doomed.extend(removed);
         // written: never again (a retry, by `Drop` after an error below,
         // would append the records twice and count their replacements
         // twice, deleting entries that still hold current records)
@@ -898,7 +918,9 @@ impl RegistryStore {
         self.pending_index.clear();
         self.entry.truncate(1);
         // the index was marked unclean above: if this fails half way, it
-        // is rebuilt from the log at the next open
+        // stays so (`flush` will not mark it clean) and is rebuilt from the
+        // log at the next open
+        let mut updated = Ok(());
         for (slot, p) in pending.iter().enumerate().filter(|(_, p)| p.live) {
             let e = IndexEntry {
                 at: Loc {
@@ -908,26 +930,41 @@ impl RegistryStore {
                 scans: p.scans,
                 first_seen: p.first_seen,
             };
-            self.index
-                .set(p.fp, &e.encode())
-                .map_err(io_error(INDEX_FILE))?;
+            updated = self.index.set(p.fp, &e.encode());
+            if updated.is_err() {
+                self.index_behind = true;
+                break;
+            }
         }
         // the buffer's allocation is kept for the next commit
         self.pending = pending;
         self.pending.clear();
-        Ok(())
+        updated.map_err(io_error(INDEX_FILE))
     }
 
-    /// Commits buffered writes, flushes the database to disk, and marks the
-    /// index clean.
+    /// Commits buffered writes, flushes the database to disk, marks the
+    /// index clean (unless a commit failed to update it), and deletes the
+    /// files of the log entries removed.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         self.commit()?;
         self.db.flush()?;
-        // sled no longer refers to them, durably
-        for log in std::mem::take(&mut self.doomed) {
-            remove_entry_file(&self.entry_path(log))?;
+        if self.index_behind {
+            return Err(StoreError::Io {
+                what: INDEX_FILE.into(),
+                source: std::io::Error::other(
+                    "a commit did not update the index; it is rebuilt at the next open",
+                ),
+            });
         }
-        self.index.mark_clean().map_err(io_error(INDEX_FILE))
+        self.index.mark_clean().map_err(io_error(INDEX_FILE))?;
+        // sled no longer refers to them, durably; a file left behind is
+        // deleted when the store next opens, so this is no reason to fail
+        for log in std::mem::take(&mut self.doomed) {
+            if let Err(e) = remove_entry_file(&self.entry_path(log)) {
+                tracing::warn!("{e}");
+            }
+        }
+        Ok(())
     }
 
     fn entry_path(&self, log: u64) -> PathBuf {
@@ -953,12 +990,12 @@ impl RegistryStore {
                 ),
             });
         }
-        decode_entry(&bytes).map_err(|e| match e {
-            StoreError::Io { source, .. } => StoreError::Io {
-                what: what(),
-                source,
+        decode_entry(&bytes).map_err(|e| StoreError::Io {
+            what: what(),
+            source: match e {
+                StoreError::Io { source, .. } => source,
+                e => std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
             },
-            e => e,
         })
     }
 }
@@ -1016,8 +1053,8 @@ fn delete_orphans(log: &sled::Tree, dir: &Path) -> Result<(), StoreError> {
         let Some(seq) = name
             .to_str()
             .and_then(|n| n.strip_suffix(".zst"))
-            .filter(|n| n.len() == 16)
             .and_then(|n| u64::from_str_radix(n, 16).ok())
+            .filter(|&seq| entry_path(dir, seq).file_name() == Some(name.as_os_str()))
         else {
             continue;
         };
@@ -1474,7 +1511,7 @@ mod tests {
         assert!(save_all(&mut s, &records).iter().all(|r| *r == Saved::New));
         s.flush().unwrap();
         assert_eq!(log_entries(&s), 20usize.div_ceil(PER_LOG_KEY));
-        // the same company twice before a commit is one record
+        // the same company twice before a commit: two records, one current
         assert_eq!(
             save_all(&mut s, &[records[0].clone(), records[0].clone()]),
             [Saved::Updated, Saved::Updated]
@@ -1526,6 +1563,70 @@ mod tests {
             assert_eq!(c.len(), 1);
             assert_eq!((c[0].name.as_str(), c[0].scans), (renamed, 2));
         }
+    }
+
+    #[test]
+    fn a_company_buffered_twice_counts_once_against_the_entry_it_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = flagged_companies(2);
+        let (a, b) = (&records[0], &records[1]);
+        let mut s = open_again(dir.path());
+        save_all(&mut s, &[a.clone(), b.clone()]);
+        s.flush().unwrap();
+        let (first, _) = s.log.scan_prefix([LOG]).next().unwrap().unwrap();
+        let first = seq_of(&first).unwrap();
+        // A twice in one commit: one of the entry's two records replaced
+        assert_eq!(
+            save_all(&mut s, &[a.clone(), a.clone()]),
+            [Saved::Updated, Saved::Updated]
+        );
+        s.flush().unwrap();
+        let live = s
+            .log
+            .get(seq_key(LIVE, first))
+            .unwrap()
+            .expect("entry kept");
+        assert_eq!(live.as_ref(), &1u32.to_be_bytes());
+        drop(s);
+        let c = stored(dir.path());
+        let scans = |code: &str| {
+            c.iter()
+                .find(|x| x.key == format!("uscc:{code}"))
+                .map(|x| x.scans)
+        };
+        assert_eq!((scans(&a.1), scans(&b.1)), (Some(3), Some(1)));
+    }
+
+    #[test]
+    fn a_commit_that_cannot_write_its_file_changes_nothing_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = flagged_companies(2 * PER_LOG_KEY);
+        {
+            let mut s = open_again(dir.path());
+            save_all(&mut s, &records[..PER_LOG_KEY]);
+            s.flush().unwrap();
+            let log_dir = dir.path().join(LOG_DIR);
+            let kept = std::fs::read_dir(&log_dir).unwrap().count();
+            assert_eq!(kept, 1);
+            std::fs::rename(&log_dir, dir.path().join("moved")).unwrap();
+            std::fs::write(&log_dir, "in the way").unwrap();
+            let scanner = RecordScanner::new(&RuleSet::bundled().unwrap(), AllowList::default());
+            let failed = records[PER_LOG_KEY..]
+                .iter()
+                .enumerate()
+                .map(|(i, (name, uscc))| {
+                    let rec = record(i as u64 + 1, name, uscc);
+                    s.save("t.csv", &rec, &scanner.scan(&rec))
+                })
+                .any(|r| r.is_err());
+            assert!(failed || s.flush().is_err());
+            // dropped: its commit fails again, and nothing is half written
+        }
+        std::fs::remove_file(dir.path().join(LOG_DIR)).unwrap();
+        std::fs::rename(dir.path().join("moved"), dir.path().join(LOG_DIR)).unwrap();
+        let c = stored(dir.path());
+        assert_eq!(c.len(), PER_LOG_KEY);
+        assert!(c.iter().all(|c| c.scans == 1));
     }
 
     #[test]
@@ -1672,6 +1773,8 @@ mod tests {
             }
             std::fs::create_dir(dir.path().join("registry.grow")).unwrap();
             save_all(&mut s, &[a.clone(), c.clone()]);
+            assert!(s.flush().is_err());
+            // nor is a partly updated index marked clean by a later flush
             assert!(s.flush().is_err());
             // dropped here: its commit must not write the records again
         }

@@ -31,6 +31,8 @@ const HEADER: u64 = 64;
 const MIN_SLOTS: u64 = 1 << 16;
 /// Slots read at once while probing.
 const WINDOW: usize = 8;
+/// Slots read or written at once when the whole table is.
+const CHUNK: u64 = 4096;
 /// The largest value a table holds (bounds the probe buffer).
 const MAX_VALUE: usize = 56;
 
@@ -368,7 +370,6 @@ impl<const V: usize> FpTable<V> {
 
     /// Every slot's fingerprint (0: empty) and value, in slot order.
     fn for_each_slot(&self, mut f: impl FnMut(u64, &[u8; V])) -> io::Result<()> {
-        const CHUNK: u64 = 4096;
         let mut buf = vec![0u8; CHUNK as usize * Self::SLOT];
         let mut i = 0;
         while i < self.slots {
@@ -417,37 +418,33 @@ impl<const V: usize> FpTable<V> {
     /// Copies every entry into `bigger`, a new empty table with twice the
     /// slots whose fingerprints are mirrored in memory: each entry is placed
     /// in the mirror, then the file is written in slot order a chunk at a
-    /// time. One write per entry (78,000 of them when the registry index
-    /// first outgrows memory) stalled a registry scan for a tenth of a
-    /// second; this is one write per 4,096 slots, for a moment's
-    /// `used × (8 + V)` bytes of memory.
+    /// time. One write per entry (157,000 of them when the registry index
+    /// first outgrows memory) stalled a registry scan; this is one write per
+    /// [`CHUNK`] slots, for a moment's `used × (8 + V)` bytes of memory.
     fn fill_mirrored(&self, bigger: &mut FpTable<V>) -> io::Result<()> {
-        const CHUNK: u64 = 4096;
-        let mask = bigger.slots - 1;
-        let Some(fps) = bigger.fps.as_mut() else {
+        let mut placed: Vec<(u64, [u8; V])> = Vec::with_capacity(self.used as usize);
+        let mut failed = None;
+        self.for_each(|fp, value| {
+            if failed.is_some() {
+                return;
+            }
+            // a probe of the mirror: no file read (every key is new to it)
+            match bigger.probe(fp) {
+                Ok((i, _)) => {
+                    if let Some(fps) = bigger.fps.as_mut() {
+                        fps[i as usize] = fp;
+                    }
+                    placed.push((i, *value));
+                }
+                Err(e) => failed = Some(e),
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let Some(fps) = bigger.fps.as_ref() else {
             return Err(io::Error::other("fill_mirrored: no fingerprint mirror"));
         };
-        let mut placed: Vec<(u64, [u8; V])> = Vec::with_capacity(self.used as usize);
-        let mut full = false;
-        self.for_each(|fp, value| {
-            // an empty slot always comes unless the source lied about its
-            // load (a damaged file): then each entry looks once round at most
-            let mut i = fp & mask;
-            let mut seen = 0;
-            while fps[i as usize] != 0 {
-                i = (i + 1) & mask;
-                seen += 1;
-                if seen == bigger.slots {
-                    full = true;
-                    return;
-                }
-            }
-            fps[i as usize] = fp;
-            placed.push((i, *value));
-        })?;
-        if full {
-            return Err(bigger.full());
-        }
         placed.sort_unstable_by_key(|p| p.0);
         let mut buf = vec![0u8; CHUNK as usize * Self::SLOT];
         let mut entries = placed.iter().peekable();
