@@ -489,9 +489,11 @@ impl Scanner {
         }
     }
 
-    /// Whether some term needs a word-boundary check, and so the segmenter
-    /// ([`context::load_segmenter`]).
-    pub fn checks_word_boundaries(&self) -> bool {
+    /// Whether some term needs a word-boundary check: what the scanner
+    /// built, against which the tests hold [`checks_word_boundaries`] (the
+    /// answer from the rules, which callers use).
+    #[cfg(test)]
+    fn checks_word_boundaries(&self) -> bool {
         self.fields
             .iter()
             .any(|f| f.patterns.iter().any(|p| p.word_boundary))

@@ -80,14 +80,6 @@ impl OffsetMap {
         Self::default()
     }
 
-    /// Room for `segments` segments before growing.
-    pub fn with_capacity(segments: usize) -> Self {
-        OffsetMap {
-            segments: Vec::with_capacity(segments),
-            ..Self::default()
-        }
-    }
-
     /// Empties the map, keeping its allocation.
     pub fn clear(&mut self) {
         self.segments.clear();
