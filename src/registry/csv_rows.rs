@@ -45,6 +45,14 @@ impl Row {
         Some(start..end)
     }
 
+    /// Empties the row for a record starting (so far ending) on `line`.
+    fn start(&mut self, line: u64) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.line = line;
+        self.end_line = line;
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         (0..self.len()).map(|i| &self.bytes[self.range(i).unwrap_or(0..0)])
     }
@@ -158,28 +166,31 @@ impl<R: BufRead> CsvRows<R> {
             };
             let look = &buf[..buf.len().min(self.max_record)];
             if let Some(i) = memchr::memchr(b'\n', look) {
-                row.bytes.clear();
-                row.ends.clear();
+                self.lines += 1;
                 if i == 0 {
                     self.input.consume(1);
-                    self.lines += 1;
                     continue;
                 }
-                if split_line(&look[..i], delimiter, row) {
-                    self.input.consume(i + 1);
-                    self.lines += 1;
-                    row.line = self.lines;
-                    row.end_line = self.lines;
-                    return Ok(Read::Row);
+                row.start(self.lines);
+                let simple = split_line(&look[..i], delimiter, row);
+                if !simple {
+                    // csv-core reads it from `line`, as if `next_line` had
+                    self.line.clear();
+                    self.line.extend_from_slice(&look[..i]);
+                    self.terminated = true;
                 }
+                self.input.consume(i + 1);
+                return if simple {
+                    Ok(Read::Row)
+                } else {
+                    self.quoted(row)
+                };
             }
+            // a line running past the buffer's end (or the cap): copied
             if !self.next_line()? {
                 return Ok(Read::End);
             }
-            row.bytes.clear();
-            row.ends.clear();
-            row.line = self.lines;
-            row.end_line = self.lines;
+            row.start(self.lines);
             if self.line.len() >= self.max_record {
                 return Ok(Read::TooLong);
             }
@@ -189,15 +200,16 @@ impl<R: BufRead> CsvRows<R> {
             if split_line(&self.line, self.delimiter, row) {
                 return Ok(Read::Row);
             }
-            row.bytes.clear();
-            row.ends.clear();
             return self.quoted(row);
         }
     }
 
     /// A record whose first line has a quote, through csv-core: line after
-    /// line until the record ends.
+    /// line until the record ends (what `split_line` left in `row` is
+    /// dropped).
     fn quoted(&mut self, row: &mut Row) -> io::Result<Read> {
+        row.bytes.clear();
+        row.ends.clear();
         // csv-core writes into slices: the row's own buffers, grown as needed
         let out = &mut row.bytes;
         let ends = &mut row.ends;
