@@ -415,42 +415,18 @@ impl<const V: usize> FpTable<V> {
         Ok(())
     }
 
-    /// Copies every entry into `bigger`, a new empty table with twice the
-    /// slots whose fingerprints are mirrored in memory: each entry is placed
-    /// in the mirror, then the file is written in slot order a chunk at a
-    /// time. One write per entry (157,000 of them when the registry index
-    /// first outgrows memory) stalled a registry scan; this is one write per
-    /// [`CHUNK`] slots, for a moment's `used × (8 + V)` bytes of memory.
-    fn fill_mirrored(&self, bigger: &mut FpTable<V>) -> io::Result<()> {
-        let mut placed: Vec<(u64, [u8; V])> = Vec::with_capacity(self.used as usize);
-        let mut failed = None;
-        self.for_each(|fp, value| {
-            if failed.is_some() {
-                return;
-            }
-            // a probe of the mirror: no file read (every key is new to it)
-            match bigger.probe(fp) {
-                Ok((i, _)) => {
-                    if let Some(fps) = bigger.fps.as_mut() {
-                        fps[i as usize] = fp;
-                    }
-                    placed.push((i, *value));
-                }
-                Err(e) => failed = Some(e),
-            }
-        })?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        let Some(fps) = bigger.fps.as_ref() else {
-            return Err(io::Error::other("fill_mirrored: no fingerprint mirror"));
+    /// Writes `placed` (slot, value), sorted by slot, into the file of this
+    /// table, whose fingerprint mirror already holds their keys: in slot
+    /// order, a chunk of [`CHUNK`] slots per write.
+    fn write_placed(&self, placed: &[(u64, [u8; V])]) -> io::Result<()> {
+        let Some(fps) = self.fps.as_ref() else {
+            return Err(io::Error::other("write_placed: no fingerprint mirror"));
         };
-        placed.sort_unstable_by_key(|p| p.0);
         let mut buf = vec![0u8; CHUNK as usize * Self::SLOT];
         let mut entries = placed.iter().peekable();
         while let Some(&&(first, _)) = entries.peek() {
             let start = first / CHUNK * CHUNK;
-            let n = CHUNK.min(bigger.slots - start);
+            let n = CHUNK.min(self.slots - start);
             let chunk = &mut buf[..n as usize * Self::SLOT];
             chunk.fill(0);
             while let Some((i, value)) = entries.next_if(|e| e.0 < start + n) {
@@ -458,9 +434,8 @@ impl<const V: usize> FpTable<V> {
                 chunk[at..at + 8].copy_from_slice(&fps[*i as usize].to_le_bytes());
                 chunk[at + 8..at + Self::SLOT].copy_from_slice(value);
             }
-            write_at(&bigger.file, chunk, HEADER + start * Self::SLOT as u64)?;
+            write_at(&self.file, chunk, HEADER + start * Self::SLOT as u64)?;
         }
-        bigger.used = placed.len() as u64;
         Ok(())
     }
 
@@ -487,26 +462,41 @@ impl<const V: usize> FpTable<V> {
         } else if slots * 8 <= self.mem_max {
             bigger.fps = Some(vec![0u64; slots as usize]);
         }
-        if bigger.mem.is_none() && bigger.fps.is_some() {
-            self.fill_mirrored(&mut bigger)?;
-        } else {
-            let mut failed = None;
-            self.for_each(|fp, value| {
-                if failed.is_some() {
-                    return;
-                }
-                let r = bigger
-                    .probe(fp)
-                    .and_then(|(at, _)| bigger.put(at, fp, value));
-                match r {
-                    Ok(()) => bigger.used += 1,
-                    Err(e) => failed = Some(e),
-                }
-            })?;
-            if let Some(e) = failed {
-                return Err(e);
+        // A table on disk with its fingerprints mirrored gets its entries
+        // placed in the mirror and written afterwards a chunk at a time:
+        // one write per entry (157,000 of them when the registry index first
+        // outgrows memory) stalled a registry scan. This costs a moment's
+        // `used × (8 + V)` bytes.
+        let deferred = bigger.mem.is_none() && bigger.fps.is_some();
+        let mut placed = Vec::with_capacity(if deferred { self.used as usize } else { 0 });
+        let mut failed = None;
+        self.for_each(|fp, value| {
+            if failed.is_some() {
+                return;
             }
+            let r = bigger.probe(fp).and_then(|(at, _)| match &mut bigger.fps {
+                Some(fps) if deferred => {
+                    fps[at as usize] = fp;
+                    placed.push((at, *value));
+                    Ok(())
+                }
+                _ => bigger.put(at, fp, value),
+            });
+            match r {
+                Ok(()) => bigger.used += 1,
+                Err(e) => failed = Some(e),
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
         }
+        if deferred {
+            placed.sort_unstable_by_key(|p| p.0);
+            bigger.write_placed(&placed)?;
+        }
+        // freed before the old table is: held through that, it kept the
+        // peak of a scan growing the registry index 3.5 MB higher
+        drop(placed);
         // the old file is closed (by the assignment) before the new one
         // takes its name: Windows refuses to replace a file held open
         *self = bigger;
