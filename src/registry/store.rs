@@ -876,10 +876,8 @@ impl RegistryStore {
         // on disk before sled refers to it
         let path = self.entry_path(log);
         write_synced(&path, &value).map_err(io_error(path.display().to_string()))?;
-        let mut marker = [IN_FILE; 9];
-        marker[1..].copy_from_slice(&(value.len() as u64).to_le_bytes());
         let mut batch = sled::Batch::default();
-        batch.insert(&seq_key(LOG, log), &marker);
+        batch.insert(&seq_key(LOG, log), &file_marker(value.len() as u64));
         let live = self.pending.iter().filter(|p| p.live).count();
         batch.insert(&seq_key(LIVE, log), &(live as u32).to_be_bytes());
         // records replaced, per log entry (always entries of earlier
@@ -1000,8 +998,15 @@ impl RegistryStore {
     }
 }
 
-/// The length of the entry file a log value refers to; `None` for an
-/// entry held in the value itself.
+/// The log value that refers to an entry file of `len` bytes.
+fn file_marker(len: u64) -> [u8; 9] {
+    let mut v = [IN_FILE; 9];
+    v[1..].copy_from_slice(&len.to_le_bytes());
+    v
+}
+
+/// The length of the entry file a log value refers to ([`file_marker`]);
+/// `None` for an entry held in the value itself.
 fn file_len(v: &[u8]) -> Option<u64> {
     match v {
         [IN_FILE, len @ ..] => Some(u64::from_le_bytes(len.try_into().ok()?)),
