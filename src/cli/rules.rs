@@ -15,13 +15,18 @@ pub fn check(dir: Option<&Path>) -> anyhow::Result<Outcome> {
     match loaded {
         Ok(set) => {
             let terms: usize = set.rules.iter().map(|r| r.terms.len()).sum();
-            let cues: usize = set.negations.iter().map(|n| n.cues.len()).sum();
+            let cues: usize = set.cues.iter().map(|n| n.cues.len()).sum();
+            let voices: usize = set.voices.iter().map(|n| n.cues.len()).sum();
+            let activities: usize = set.activities.iter().map(|a| a.terms.len()).sum();
             let allows: usize = set.allows.iter().map(|a| a.terms.len()).sum();
             println!(
-                "ok: {} rules, {} terms, {} negation cues, {} allow-list terms, yield detector {}",
+                "ok: {} term rules ({} terms), {} patterns, {} activity words, {} context cues, {} voice cues, {} allow-list terms, yield detector {}",
                 set.rules.len(),
                 terms,
+                set.patterns.len(),
+                activities,
                 cues,
+                voices,
                 allows,
                 match &set.yields {
                     Some(y) => format!("above {}% a year", y.threshold_percent),

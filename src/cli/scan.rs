@@ -29,6 +29,15 @@ pub struct ScanArgs {
     /// Treat every input as HTML or as plain text (default: by extension, then by content).
     #[arg(long, value_parser = ["html", "text"])]
     r#as: Option<String>,
+    /// Also show every candidate that was dropped, and why (negation,
+    /// quotation, the page's voice …): with `--json`, objects with
+    /// `"kind": "dropped"`.
+    #[arg(long)]
+    explain: bool,
+    /// Also print each document's activity profile (lending, payment …):
+    /// with `--json`, objects with `"kind": "activity"`.
+    #[arg(long)]
+    activities: bool,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -108,7 +117,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
             continue;
         }
         let kind = forced.unwrap_or_else(|| DocKind::from_path(&path));
-        let scanned = scanner.scan_document(&raw, kind, None);
+        let scanned = if args.explain {
+            scanner.explain_document(&raw, kind, None)
+        } else {
+            scanner.scan_document(&raw, kind, None)
+        };
         summary.files += 1;
         summary.bytes += raw.len() as u64;
         if !scanned.hits.is_empty() {
@@ -121,9 +134,29 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
         );
         for h in &scanned.hits {
             if args.json {
-                write_json(&mut out, &source, charset, h)?;
+                write_json(&mut out, &source, charset, "hit", h)?;
             } else {
                 write_human(&mut out, &source, h, color)?;
+            }
+        }
+        for h in &scanned.dropped {
+            if args.json {
+                write_json(&mut out, &source, charset, "dropped", h)?;
+            } else {
+                write_dropped(&mut out, &source, h)?;
+            }
+        }
+        if args.activities && !scanned.activities.is_empty() {
+            if args.json {
+                for a in &scanned.activities.found {
+                    write_activity(&mut out, &source, a)?;
+                }
+            } else {
+                writeln!(
+                    out,
+                    "{source}: activities: {}",
+                    finscan::scan::activity::describe(&scanned.activities.counts())
+                )?;
             }
         }
     }
@@ -225,10 +258,12 @@ fn write_json(
     out: &mut impl Write,
     source: &str,
     (charset, charset_source): (&str, CharsetSource),
+    kind: &str,
     h: &Hit,
 ) -> std::io::Result<()> {
     #[derive(serde::Serialize)]
     struct Line<'a> {
+        kind: &'a str,
         source: &'a str,
         charset: &'a str,
         charset_source: CharsetSource,
@@ -236,6 +271,7 @@ fn write_json(
         hit: &'a Hit,
     }
     let line = Line {
+        kind,
         source,
         charset,
         charset_source,
@@ -243,6 +279,39 @@ fn write_json(
     };
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")
+}
+
+fn write_activity(
+    out: &mut impl Write,
+    source: &str,
+    a: &finscan::scan::ActivityFound,
+) -> std::io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        kind: &'a str,
+        source: &'a str,
+        #[serde(flatten)]
+        activity: &'a finscan::scan::ActivityFound,
+    }
+    serde_json::to_writer(
+        &mut *out,
+        &Line {
+            kind: "activity",
+            source,
+            activity: a,
+        },
+    )?;
+    out.write_all(b"\n")
+}
+
+/// A dropped candidate, for `--explain`: where, which rule, the evidence
+/// and why it is not a hit.
+fn write_dropped(out: &mut impl Write, source: &str, h: &Hit) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{source}:{}-{}  dropped {:<28} {:?}  ({})",
+        h.raw.start, h.raw.end, h.rule.0, h.matched, h.reason
+    )
 }
 
 fn write_human(out: &mut impl Write, source: &str, h: &Hit, color: bool) -> std::io::Result<()> {
@@ -255,7 +324,7 @@ fn write_human(out: &mut impl Write, source: &str, h: &Hit, color: bool) -> std:
     let rate = super::rate_suffix(h.annual_rate);
     writeln!(
         out,
-        "{source}:{}-{}  {:<6} {:<24} {:<28} {}{on}{}{off}{}{rate}",
+        "{source}:{}-{}  {:<6} {:<24} {:<28} {}{on}{}{off}{}{rate}  [{}]",
         h.raw.start,
         h.raw.end,
         h.severity.as_str(),
@@ -264,5 +333,6 @@ fn write_human(out: &mut impl Write, source: &str, h: &Hit, color: bool) -> std:
         &h.snippet[..a],
         &h.snippet[a..b],
         &h.snippet[b..],
+        h.reason,
     )
 }

@@ -1,124 +1,132 @@
-//! The yield detector: rates written as numbers after a rate keyword
-//! (年化收益率高达18%, 年化 24.5%, 月息2分, 日息0.1%), normalized to a simple
+//! The yield detector: returns as people state them, normalized to a simple
 //! annual rate so that one threshold (plan §五（四）: 显失合理的超高回报率)
 //! applies to all.
+//!
+//! Three readings, all over normalized text:
+//! * **after a keyword** (年化收益率高达18%, 月息两分, 日息万分之四点五, 年化10%+加息2.5%,
+//!   8.00%年化收益 with the figure before its caption);
+//! * **money earned on a principal** (每万元每月收益约160元 = 19.2 %,
+//!   满一万每月到手两百 = 24 %, 一年一万块钱能拿一千五 = 15 %);
+//! * **a product table**: a rate in the column whose header names the yield
+//!   (see [`table_rates`]).
+//!
+//! Numbers are read by [`super::numbers`] (Chinese numerals, fractions,
+//! ranges: the upper end of a range counts, as a platform's "up to" does).
+
+use super::numbers::{self, Period, Quantity};
+use crate::rules::NumberKind;
+use crate::text::Normalized;
 
 /// How many characters may stand between a keyword and its number
-/// (高达, 最高可达, 为, 约).
-const MAX_LEAD_CHARS: usize = 8;
+/// (高达, 最高可达, 为, 约, 算下来).
+const MAX_LEAD_CHARS: usize = 10;
 
 /// How many characters may stand between a rate and a keyword that follows it
 /// (预期 in `8%预期年化`).
 const MAX_TRAIL_CHARS: usize = 2;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Period {
-    Year,
-    Month,
-    Day,
-}
-
-impl Period {
-    /// The period a keyword speaks of: 月息 and 月利率 monthly, 日息 and 天
-    /// daily, everything else yearly.
-    pub fn of_keyword(k: &str) -> Self {
-        if k.contains('月') {
-            Period::Month
-        } else if k.contains('日') || k.contains('天') {
-            Period::Day
-        } else {
-            Period::Year
-        }
-    }
-}
 
 /// A stated rate found after a keyword.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StatedRate {
     /// End (exclusive, normalized byte offset) of the rate as written.
     pub end: usize,
-    /// The rate as a simple annual percentage.
+    /// The rate as a simple annual percentage (a boost included).
     pub annual_percent: f64,
 }
 
 /// Reads the rate that follows a keyword ending at `from` in normalized text.
 ///
-/// Accepts `18%`, `24.5%`, ranges `8%-12%`/`8-12%` (the upper end counts), `5‰`,
-/// and the lending idiom `N分` / `N厘` (月息2分 = 2% a month; 年息1分 = 10% a
-/// year). Returns `None` when no number follows closely or it has no unit.
-pub fn read_rate(text: &str, from: usize, period: Period) -> Option<StatedRate> {
+/// Accepts percentages in every notation ([`numbers::read_percent`]), the
+/// lending idiom `N分` / `N厘` ([`numbers::read_idiom`]), a period written in
+/// the lead (收益率每天0.05%), and a boost after the rate (`+2%`, `加息3%`,
+/// with a word of `boost_words`), which adds to it. A lead that starts
+/// with 的 (收益的20%) names a share of the keyword, not a rate. Returns
+/// `None` when no number follows closely or it has no unit.
+pub fn read_rate(
+    text: &str,
+    from: usize,
+    period: Period,
+    boost_words: &[String],
+) -> Option<StatedRate> {
     let rest = &text[from..];
-    let mut skipped = 0;
-    let mut num_start = None;
-    for (i, c) in rest.char_indices() {
-        if c.is_ascii_digit() {
-            num_start = Some(i);
-            break;
-        }
-        skipped += 1;
-        if skipped > MAX_LEAD_CHARS {
-            return None;
-        }
-    }
-    let mut pos = num_start?;
-    let bytes = rest.as_bytes();
-    let mut best: Option<(f64, usize)> = None; // (value, end of number)
-    loop {
-        let (value, after) = read_number(rest, pos)?;
-        best = Some(best.map_or((value, after), |(b, _)| (b.max(value), after)));
-        // an optional unit before a range separator (8%-12%), then a second number
-        let mut p = after;
-        if bytes.get(p) == Some(&b'%') {
-            p += 1;
-        }
-        let sep = rest[p..].chars().next();
-        match sep {
-            Some('-' | '~' | '至' | '到') => {
-                let q = p + sep.map_or(0, char::len_utf8);
-                if bytes.get(q).is_some_and(u8::is_ascii_digit) {
-                    pos = q;
-                    continue;
-                }
-                break;
-            }
-            _ => break,
-        }
-    }
-    let (value, num_end) = best?;
-    let mut after_unit = rest[num_end..].chars();
-    let unit = after_unit.next()?;
-    // 3分钟 (minutes), 分期 (instalments), 5厘米 (centimetres) are not rates
-    let next = after_unit.next();
-    if matches!(
-        (unit, next),
-        ('分', Some('钟' | '期' | '之')) | ('厘', Some('米'))
-    ) {
+    if rest.starts_with('的') {
         return None;
     }
-    let (percent, unit_len) = match unit {
-        '%' => (value, 1),
-        '‰' => (value / 10.0, '‰'.len_utf8()),
-        '分' => match period {
-            Period::Month => (value, '分'.len_utf8()),
-            Period::Year => (value * 10.0, '分'.len_utf8()),
-            Period::Day => return None,
-        },
-        '厘' => match period {
-            Period::Month => (value / 10.0, '厘'.len_utf8()),
-            Period::Year => (value, '厘'.len_utf8()),
-            Period::Day => return None,
-        },
-        _ => return None,
-    };
-    let annual = match period {
-        Period::Year => percent,
-        Period::Month => percent * 12.0,
-        Period::Day => percent * 365.0,
-    };
+    let mut period = period;
+    let mut num_start = None;
+    for (n, (i, c)) in rest.char_indices().enumerate() {
+        if n > MAX_LEAD_CHARS {
+            return None;
+        }
+        let at = from + i;
+        if numbers::starts_number(c)
+            || ["百分之", "千分之", "万分之"]
+                .iter()
+                .any(|p| text[at..].starts_with(p))
+        {
+            num_start = Some(at);
+            break;
+        }
+        if let Some(p) = Period::of_char(c) {
+            period = p;
+        }
+    }
+    let at = num_start?;
+    let (percent, end) = rate_at(text, at, period)?;
+    let mut annual = percent * period.per_year();
+    let mut end = end;
+    if let Some((boost, e)) = boost_after(text, end, period, boost_words) {
+        annual += boost;
+        end = e;
+    }
     Some(StatedRate {
-        end: from + num_end + unit_len,
+        end,
         annual_percent: annual,
     })
+}
+
+/// A rate for `period` at `at`: a percentage, or the lending idiom.
+fn rate_at(text: &str, at: usize, period: Period) -> Option<(f64, usize)> {
+    if let Some(p) = numbers::read_percent(text, at) {
+        return Some((p.value, p.end));
+    }
+    let (v, e) = numbers::read_idiom(text, at, period)?;
+    // the idiom is in percent for the period already: back to per period
+    Some((v, e)).filter(|_| period != Period::Day)
+}
+
+/// A boost right after a rate: `+2%`, `+加息3%`, `加息0.5分`, `另加1%`.
+/// Returns the boost as an annual percentage and its end.
+fn boost_after(
+    text: &str,
+    end: usize,
+    period: Period,
+    boost_words: &[String],
+) -> Option<(f64, usize)> {
+    let rest = &text[end..];
+    let mut p = end;
+    if rest.starts_with('+') {
+        p += 1;
+    }
+    let mut worded = false;
+    for w in boost_words {
+        if text[p..].starts_with(w.as_str()) {
+            p += w.len();
+            worded = true;
+            break;
+        }
+    }
+    if p == end {
+        return None;
+    }
+    // a word or two between 加息 and its number (加息券再加2%) is not read
+    let c = text[p..].chars().next()?;
+    if !(numbers::starts_number(c) || text[p..].starts_with("百分之")) {
+        return None;
+    }
+    let (v, e) = rate_at(text, p, period)?;
+    let _ = worded;
+    Some((v * period.per_year(), e))
 }
 
 /// Reads a rate written just before its keyword, as mobile pages set a big
@@ -146,48 +154,287 @@ pub fn read_rate_before(text: &str, keyword_start: usize, period: Period) -> Opt
     while start < pct && b[start] == b'.' {
         start += 1;
     }
-    let (value, end) = read_number(before, start)?;
-    if end != pct {
+    let p = numbers::read_percent(before, start)?;
+    if p.end != pct + 1 {
         return None;
     }
-    let annual = match period {
-        Period::Year => value,
-        Period::Month => value * 12.0,
-        Period::Day => value * 365.0,
-    };
-    Some((start, annual))
+    Some((start, p.value * period.per_year()))
 }
 
-/// Reads `123` or `12.5` at `pos`; returns the value and the end offset.
-fn read_number(s: &str, pos: usize) -> Option<(f64, usize)> {
-    let b = s.as_bytes();
-    let mut end = pos;
-    while end < b.len() && b[end].is_ascii_digit() {
-        end += 1;
-    }
-    if end == pos {
-        return None;
-    }
-    if end + 1 < b.len() && b[end] == b'.' && b[end + 1].is_ascii_digit() {
-        end += 1;
-        while end < b.len() && b[end].is_ascii_digit() {
-            end += 1;
+/// Principals written without a number: 每万元 is 10,000 yuan.
+const IMPLICIT_PRINCIPALS: &[(&str, f64)] = &[
+    ("每万元", 10_000.0),
+    ("每万块", 10_000.0),
+    ("每千元", 1_000.0),
+    ("每千块", 1_000.0),
+    ("每百元", 100.0),
+    ("每一万", 10_000.0),
+    ("每万", 10_000.0),
+    ("每千", 1_000.0),
+];
+
+/// Words before an amount that make it a principal (投一万, 满一万, 存5万).
+const PRINCIPAL_LEADS: &[char] = &['每', '满', '投', '存', '买', '出', '借', '交', '认', '入'];
+
+/// The same, in words: 本金5万, 投资10万元, 出借2万.
+const PRINCIPAL_WORDS: &[&str] = &[
+    "本金", "投资", "出借", "存入", "认购", "买入", "购买", "投入", "本钱",
+];
+
+/// Gain words that count the principal in (本息11800 on 10,000 lent).
+const TOTAL_WORDS: &[&str] = &["本息", "连本带利", "本利", "合计", "一共"];
+
+/// Period words, longest first, with their period.
+const PERIOD_WORDS: &[(&str, Period)] = &[
+    ("每个月", Period::Month),
+    ("一个月", Period::Month),
+    ("每月", Period::Month),
+    ("按月", Period::Month),
+    ("月收益", Period::Month),
+    ("每年", Period::Year),
+    ("一年", Period::Year),
+    ("年收益", Period::Year),
+    ("每天", Period::Day),
+    ("每日", Period::Day),
+    ("一天", Period::Day),
+    ("日收益", Period::Day),
+    ("每周", Period::Week),
+];
+
+/// Money earned on a principal over a period, around a gain word at
+/// `gain` (收益, 到手, 拿): the principal is an amount led by 每/满/投/存…
+/// (or 每万元), the gain the amount right after the gain word (within four
+/// characters), the period the nearest period word before the gain word,
+/// all within `start..end` (the sentence). Returns the span from the
+/// principal to the gain and the annual rate.
+pub fn principal_rate(
+    text: &str,
+    start: usize,
+    end: usize,
+    gain: (usize, usize),
+) -> Option<(usize, usize, f64)> {
+    let (gs, ge) = gain;
+    // the gain: an amount of money right after the word (a bare number
+    // counts too: 一年利息1800)
+    let gained = numbers::quantities(text, ge, end, NumberKind::Money)
+        .into_iter()
+        .next()
+        .filter(|q| text[ge..q.start].chars().count() <= 4)
+        .or_else(|| bare_amount(text, ge, end))?;
+    // the principal: before the gain word
+    let mut principal: Option<(usize, f64)> = None;
+    for (w, v) in IMPLICIT_PRINCIPALS {
+        if let Some(i) = text[start..gs].rfind(w) {
+            principal = Some((start + i, *v));
+            break;
         }
     }
-    // more than 12 digits is an id or a phone number, not a rate
-    if end - pos > 12 {
+    if principal.is_none() {
+        // an amount led by 投/存/满… or named 本金, else any amount larger
+        // than the gain (10万元一年到手1.5万)
+        let amounts: Vec<Quantity> = numbers::quantities(text, start, gs, NumberKind::Money);
+        let marked = amounts.iter().rev().find(|q| {
+            let before = &text[..q.start];
+            let led = before
+                .chars()
+                .next_back()
+                .is_some_and(|c| PRINCIPAL_LEADS.contains(&c))
+                || PRINCIPAL_WORDS.iter().any(|w| before.ends_with(w));
+            let named = text[q.end..].starts_with("本金") || text[q.end..].starts_with("钱");
+            led || named || text[q.start..q.end].contains('块')
+        });
+        principal = marked
+            .or_else(|| amounts.iter().rev().find(|q| q.value > gained.value))
+            .map(|q| (q.start, q.value));
+    }
+    let (pstart, pvalue) = principal?;
+    // 本息11800: principal and interest together, the interest is the rest
+    let mut gain = gained.value;
+    let word = &text[gs..gained.start];
+    if TOTAL_WORDS.iter().any(|w| word.contains(w)) && gain > pvalue {
+        gain -= pvalue;
+    }
+    if pvalue <= gain || pvalue <= 0.0 || gain <= 0.0 {
         return None;
     }
-    s[pos..end].parse().ok().map(|v| (v, end))
+    // the period: the period word nearest before the gain word (每万元每月
+    // 收益, 一年一万块钱能拿) or the gain word itself (月收益)
+    let between = &text[start..ge];
+    let period = PERIOD_WORDS
+        .iter()
+        .filter_map(|&(w, p)| between.rfind(w).map(|i| (i, w.len(), p)))
+        .max_by_key(|&(i, len, _)| (i + len, len))
+        .map(|(_, _, p)| p)?;
+    let rate = gain / pvalue * 100.0 * period.per_year();
+    Some((pstart, gained.end, rate))
+}
+
+/// A bare number of at least two digits within four characters after
+/// `from` (利息1800), read as yuan.
+fn bare_amount(text: &str, from: usize, end: usize) -> Option<Quantity> {
+    for (n, (i, c)) in text[from..end].char_indices().enumerate() {
+        if n > 4 {
+            return None;
+        }
+        if c.is_ascii_digit() {
+            let (v, e) = numbers::read_number(text, from + i)?;
+            if e - (from + i) < 2 || text[e..].starts_with('%') {
+                return None;
+            }
+            return Some(Quantity {
+                kind: NumberKind::Money,
+                start: from + i,
+                end: e,
+                low: v,
+                value: v,
+            });
+        }
+    }
+    None
+}
+
+/// Splits a visible line into cells: a tab (HTML table cells, see
+/// `text::html`), a run of ideographic spaces, or two or more spaces.
+/// Returns the cells' visible ranges.
+pub fn cells(line: &str, offset: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut cell_start: Option<usize> = None;
+    let mut spaces = 0usize;
+    let mut gap_start = 0usize;
+    let mut ideographic = false;
+    for (i, c) in line.char_indices() {
+        let sep = matches!(c, '\t' | '\u{3000}' | ' ' | '\u{A0}');
+        if sep {
+            if spaces == 0 {
+                gap_start = i;
+                ideographic = false;
+            }
+            spaces += 1;
+            ideographic |= c == '\t' || c == '\u{3000}';
+            continue;
+        }
+        if spaces > 0 {
+            if (spaces >= 2 || ideographic)
+                && let Some(s) = cell_start.take()
+            {
+                out.push((offset + s, offset + gap_start));
+            }
+            spaces = 0;
+        }
+        if cell_start.is_none() {
+            cell_start = Some(i);
+        }
+    }
+    if let Some(s) = cell_start {
+        let end = if spaces > 0 { gap_start } else { line.len() };
+        out.push((offset + s, offset + end));
+    }
+    out
+}
+
+/// A rate read under a table header.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TableRate {
+    /// Normalized span of the rate's cell.
+    pub start: usize,
+    pub end: usize,
+    pub annual_percent: f64,
+}
+
+/// Rates in a table column whose header names the yield.
+///
+/// `keyword` is a yield keyword (normalized span) and `period` its period.
+/// When the keyword's visible line is a header row — at least three cells,
+/// the keyword's cell short (a caption, not prose) — the cells of the same
+/// column in the rows below (until a line that is not a row of as many
+/// cells) are read as rates: a percentage or the lending idiom, with a
+/// period written in the cell (日万分之八, 月1.5%) before the keyword's.
+pub fn table_rates(
+    norm: &Normalized,
+    visible: &str,
+    keyword: (usize, usize),
+    period: Period,
+) -> Vec<TableRate> {
+    let mut out = Vec::new();
+    let vk = norm.map.src_start(keyword.0);
+    let line_start = visible[..vk].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = visible[vk..].find('\n').map_or(visible.len(), |i| vk + i);
+    let header = cells(&visible[line_start..line_end], line_start);
+    if header.len() < 3 {
+        return out;
+    }
+    let Some(col) = header.iter().position(|&(s, e)| s <= vk && vk < e) else {
+        return out;
+    };
+    let (hs, he) = header[col];
+    if visible[hs..he].chars().count() > 12 {
+        return out;
+    }
+    let mut pos = line_end;
+    for _ in 0..50 {
+        if pos >= visible.len() {
+            break;
+        }
+        let ls = pos + 1;
+        let le = visible[ls..].find('\n').map_or(visible.len(), |i| ls + i);
+        pos = le;
+        let row = cells(&visible[ls..le], ls);
+        if row.len() + 1 < header.len() || row.len() > header.len() + 1 {
+            break;
+        }
+        let Some(&(cs, ce)) = row.get(col) else {
+            continue;
+        };
+        let ns = norm.map.out_at_src(cs);
+        let ne = norm.map.out_at_src(ce).max(ns);
+        if let Some(r) = cell_rate(&norm.text, ns, ne, period) {
+            out.push(TableRate {
+                start: ns,
+                end: ne,
+                annual_percent: r,
+            });
+        }
+    }
+    out
+}
+
+/// The annual rate a table cell states, if it states one at its start
+/// (after at most two period characters: 日万分之八, 月1.5%).
+fn cell_rate(text: &str, start: usize, end: usize, period: Period) -> Option<f64> {
+    let mut p = start;
+    let mut period = period;
+    for c in text[start..end].chars().take(2) {
+        match Period::of_char(c) {
+            Some(q) => {
+                period = q;
+                p += c.len_utf8();
+            }
+            None if c == '每' => p += c.len_utf8(),
+            None => break,
+        }
+    }
+    if p >= end {
+        return None;
+    }
+    let (v, e) = rate_at(text, p, period)?;
+    (e <= end).then_some(v * period.per_year())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::normalize;
 
     fn rate(text: &str, kw: &str) -> Option<f64> {
-        let from = text.find(kw).unwrap() + kw.len();
-        read_rate(text, from, Period::of_keyword(kw)).map(|r| r.annual_percent)
+        let n = normalize(text);
+        let t = n.text.as_str();
+        let from = t.find(&normalize(kw).text).unwrap() + normalize(kw).text.len();
+        let boosts = ["加息".to_owned(), "另加".to_owned()];
+        read_rate(t, from, Period::of_keyword(kw), &boosts).map(|r| r.annual_percent)
+    }
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-6)
     }
 
     #[test]
@@ -196,15 +443,39 @@ mod tests {
         assert_eq!(rate("年化24.5%", "年化"), Some(24.5));
         assert_eq!(rate("年化8%-12%", "年化"), Some(12.0));
         assert_eq!(rate("年化8-12%", "年化"), Some(12.0));
+        assert_eq!(rate("年化算下来17%多一点", "年化"), Some(17.0));
+        assert_eq!(rate("年化６—１２％", "年化"), Some(12.0));
+    }
+
+    #[test]
+    fn chinese_numerals_and_fractions() {
+        assert_eq!(rate("年化百分之十八", "年化"), Some(18.0));
+        assert!(close(rate("日息万分之五", "日息"), 18.25));
+        assert!(close(rate("日息千分之一", "日息"), 36.5));
+        assert!(close(rate("收益率每天万分之六", "收益率"), 21.9));
     }
 
     #[test]
     fn monthly_and_daily_rates_are_annualized() {
         assert_eq!(rate("月息2分", "月息"), Some(24.0));
-        assert!((rate("月息8厘", "月息").unwrap() - 9.6).abs() < 1e-9);
-        let d = rate("日息0.1%", "日息").unwrap();
-        assert!((d - 36.5).abs() < 1e-9);
+        assert_eq!(rate("月息两分", "月息"), Some(24.0));
+        assert!(close(rate("月息1分5", "月息"), 18.0));
+        assert!(close(rate("月息一分八", "月息"), 21.6));
+        assert!(close(rate("月息8厘", "月息"), 9.6));
+        assert!(close(rate("日息0.1%", "日息"), 36.5));
         assert_eq!(rate("年息1分", "年息"), Some(10.0));
+    }
+
+    #[test]
+    fn boosts_add_to_the_base_rate() {
+        assert!(close(rate("年化10%+加息2.5%", "年化"), 12.5));
+        assert!(close(rate("年化8.8%+3%", "年化"), 11.8));
+        assert!(close(rate("年化9% 另加1.5%", "年化"), 10.5));
+    }
+
+    #[test]
+    fn a_share_of_the_return_is_not_a_rate() {
+        assert_eq!(rate("收益的20%作为服务费", "收益"), None);
     }
 
     #[test]
@@ -220,17 +491,10 @@ mod tests {
     }
 
     #[test]
-    fn ranges_survive_normalization() {
-        let n = crate::text::normalize("年化8%-13%");
-        assert_eq!(rate(&n.text, "年化"), Some(13.0));
-    }
-
-    #[test]
     fn minutes_and_instalments_are_not_lending_rates() {
         assert_eq!(rate("年化收益3分钟了解详情", "年化收益"), None);
         assert_eq!(rate("月息借款3分钟到账", "月息"), None);
         assert_eq!(rate("月息12分期", "月息"), None);
-        assert_eq!(rate("月息2分", "月息"), Some(24.0));
     }
 
     #[test]
@@ -238,5 +502,51 @@ mod tests {
         assert_eq!(rate("年化收益稳定可观", "年化收益"), None);
         assert_eq!(rate("年化18", "年化"), None);
         assert_eq!(rate("年化收益的计算方法请参见说明第3%", "年化收益"), None);
+        assert_eq!(rate("年化收益一直很稳", "年化收益"), None);
+    }
+
+    fn per_principal(text: &str, gain: &str) -> Option<f64> {
+        let n = normalize(text);
+        let t = n.text.as_str();
+        let g = t.find(gain).unwrap();
+        principal_rate(t, 0, t.len(), (g, g + gain.len())).map(|r| (r.2 * 100.0).round() / 100.0)
+    }
+
+    #[test]
+    fn money_earned_on_a_principal() {
+        assert_eq!(per_principal("每万元每月收益约160元", "收益"), Some(19.2));
+        assert_eq!(per_principal("满一万每月到手两百", "到手"), Some(24.0));
+        assert_eq!(per_principal("一年一万块钱能拿一千五", "拿"), Some(15.0));
+        assert_eq!(per_principal("投5万元，一年拿6000元利息", "拿"), Some(12.0));
+        assert_eq!(per_principal("每千元每天收益5角", "收益"), Some(18.25));
+        assert_eq!(per_principal("存1万元，一年利息1800", "利息"), Some(18.0));
+        assert_eq!(per_principal("10万元一年到手1.5万", "到手"), Some(15.0));
+        assert_eq!(per_principal("本金5万，每月利息1000元", "利息"), Some(24.0));
+        assert_eq!(
+            per_principal("投资1万元，一年后可得本息11800元", "可得"),
+            Some(18.0)
+        );
+        // no principal, no period, or a fee rather than a gain
+        assert_eq!(per_principal("每台机器激活返现200元", "返现"), None);
+        assert_eq!(per_principal("新用户收益200元", "收益"), None);
+    }
+
+    #[test]
+    fn cells_split_on_tabs_and_wide_gaps() {
+        let line = "方案　　保证金\t利息  月利率 备注";
+        let c: Vec<&str> = cells(line, 0).iter().map(|&(s, e)| &line[s..e]).collect();
+        assert_eq!(c, ["方案", "保证金", "利息", "月利率 备注"]);
+    }
+
+    #[test]
+    fn rates_under_a_yield_header() {
+        let v = "产品\t期限\t预期年化收益\t起投\n稳盈A\t3个月\t9%\t100元\n稳盈B\t12个月\t12.5%\t100元\n说明：以上收益仅供参考";
+        let n = normalize(v);
+        let k = n.text.find("预期年化收益").unwrap();
+        let rates = table_rates(&n, v, (k, k + "预期年化收益".len()), Period::Year);
+        let got: Vec<f64> = rates.iter().map(|r| r.annual_percent).collect();
+        assert_eq!(got, [9.0, 12.5]);
+        let r = rates[1];
+        assert_eq!(&v[n.map.src_start(r.start)..n.map.src_end(r.end)], "12.5%");
     }
 }

@@ -75,10 +75,8 @@ const BLOCK: &[&str] = &[
     "summary",
     "table",
     "tbody",
-    "td",
     "textarea",
     "tfoot",
-    "th",
     "thead",
     "title",
     "tr",
@@ -113,7 +111,7 @@ impl Out {
     }
 
     fn last_is_space_or_break(&self) -> bool {
-        self.text.is_empty() || self.text.ends_with('\n') || self.text.ends_with(' ')
+        self.text.is_empty() || self.text.ends_with(['\n', ' ', '\t'])
     }
 
     /// A line break standing for the markup at `src`.
@@ -121,8 +119,9 @@ impl Out {
         if self.last_is_break() {
             return;
         }
-        if self.text.ends_with(' ') {
-            // a space just before a break is invisible: turn it into the break
+        if self.text.ends_with([' ', '\t']) {
+            // a space (or an empty cell's tab) just before a break is
+            // invisible: turn it into the break
             self.text.pop();
             let at = self.text.len();
             self.map.push_atomic(at, src);
@@ -131,6 +130,21 @@ impl Out {
         }
         self.map.push_atomic(self.text.len(), src);
         self.text.push('\n');
+    }
+
+    /// A tab standing for the start of a table cell after another on its
+    /// row: a row reads as one line, its cells apart (the yield detector
+    /// reads a rate under its column's header; no term is matched across
+    /// a cell, see `text::normalize`).
+    fn cell_break(&mut self, src: std::ops::Range<usize>) {
+        if self.last_is_break() || self.text.ends_with('\t') {
+            return;
+        }
+        if self.text.ends_with(' ') {
+            self.text.pop();
+        }
+        self.map.push_atomic(self.text.len(), src);
+        self.text.push('\t');
     }
 
     /// Appends text from `html[start..end]`, collapsing whitespace and decoding
@@ -240,6 +254,8 @@ pub fn extract_text(html: &str) -> Extracted {
         }
         if BLOCK.contains(&name.as_str()) {
             out.block_break(lt..tag.end);
+        } else if !closing && (name == "td" || name == "th") {
+            out.cell_break(lt..tag.end);
         }
         if !closing {
             emit_attribute_text(&mut out, html, &name, &attrs, lt..tag.end);
@@ -250,7 +266,7 @@ pub fn extract_text(html: &str) -> Extracted {
     {
         title = Some(out.text[t0..].trim().to_owned());
     }
-    while out.text.ends_with(['\n', ' ']) {
+    while out.text.ends_with(['\n', ' ', '\t']) {
         out.text.pop();
     }
     let len = out.text.len();

@@ -35,6 +35,11 @@ pub struct Normalized {
     pub breaks: Vec<u32>,
     /// The clause breaks among `breaks`: no negation reaches across one.
     pub clauses: Vec<u32>,
+    /// The sentence ends among `clauses`: 。！？ and line breaks.
+    pub sentences: Vec<u32>,
+    /// The line breaks among `sentences`: a paragraph of plain text, a
+    /// block of HTML (see `text::html`).
+    pub paragraphs: Vec<u32>,
 }
 
 impl Normalized {
@@ -49,6 +54,12 @@ impl Normalized {
     pub fn clause_between(&self, start: usize, end: usize) -> bool {
         let i = self.clauses.partition_point(|&b| (b as usize) < start);
         self.clauses.get(i).is_some_and(|&b| (b as usize) <= end)
+    }
+
+    /// Whether a clause break lies strictly inside `start..end`.
+    pub fn clause_inside(&self, start: usize, end: usize) -> bool {
+        let i = self.clauses.partition_point(|&b| (b as usize) <= start);
+        self.clauses.get(i).is_some_and(|&b| (b as usize) < end)
     }
 
     /// Whether input characters were dropped just before normalized offset `pos`
@@ -127,25 +138,28 @@ const fn classify_ascii(b: u8) -> CharClass {
     match b {
         b'A'..=b'Z' => CharClass::Keep((b + 32) as char),
         b'\n' | b',' | b';' | b'!' | b'?' => CharClass::Break,
-        b'/' => CharClass::Separator,
-        b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c' | b'*' | b'-' | b'_' | b'.' | b'|' | b'~'
-        | b'+' | b'#' | b'\\' | b'=' | b'^' | b'`' | b'\'' | b'"' | b'(' | b')' | b'[' | b']'
-        | b'{' | b'}' | b'<' | b'>' | b':' => CharClass::Noise,
+        b'/' | b'\t' => CharClass::Separator,
+        b' ' | b'\r' | b'\x0b' | b'\x0c' | b'*' | b'-' | b'_' | b'.' | b'|' | b'~' | b'+'
+        | b'#' | b'\\' | b'=' | b'^' | b'`' | b'\'' | b'"' | b'(' | b')' | b'[' | b']' | b'{'
+        | b'}' | b'<' | b'>' | b':' => CharClass::Noise,
         0..=0x1F | 0x7F => CharClass::Noise,
         _ => CharClass::Keep(b as char),
     }
 }
 
 /// The form a separator between numbers is kept in (decimal point,
-/// thousands, ranges: `24.5`, `1,000`, `8-12`, `8%-12%`), or `None` for
-/// characters that are no such separator.
+/// thousands, ranges, ratios and sums: `24.5`, `1,000`, `8-12`, `6—36`,
+/// `8%-12%`, `1:10`, `10.8%+2%`), or `None` for characters that are no such
+/// separator.
 pub fn digit_joiner_form(c: char) -> Option<char> {
     match c {
-        '.' | ',' | '-' | '~' => Some(c),
+        '.' | ',' | '-' | '~' | ':' | '+' => Some(c),
         '．' => Some('.'),
         '，' => Some(','),
-        '－' => Some('-'),
-        '～' => Some('~'),
+        '－' | '—' | '–' | '‐' | '‑' | '‒' => Some('-'),
+        '～' | '〜' => Some('~'),
+        '：' => Some(':'),
+        '＋' => Some('+'),
         _ => None,
     }
 }
@@ -263,6 +277,8 @@ pub fn normalize_into(input: &str, norm: &mut Normalized) {
         map,
         breaks,
         clauses,
+        sentences,
+        paragraphs,
     } = norm;
     // sized for a registry scope (a separator every few characters), so
     // they seldom grow
@@ -274,6 +290,8 @@ pub fn normalize_into(input: &str, norm: &mut Normalized) {
     breaks.reserve(input.len() / 8 + 4);
     clauses.clear();
     clauses.reserve(input.len() / 16 + 2);
+    sentences.clear();
+    paragraphs.clear();
     let mut noise_run = 0usize;
     let mut run_start = 0usize; // start of the pending verbatim copy
     let t2s = t2s_table();
@@ -333,6 +351,14 @@ pub fn normalize_into(input: &str, norm: &mut Normalized) {
                     noise_run = 0;
                     add_break(breaks, out.len());
                     add_break(clauses, out.len());
+                    match b {
+                        b'\n' => {
+                            add_break(sentences, out.len());
+                            add_break(paragraphs, out.len());
+                        }
+                        b'!' | b'?' => add_break(sentences, out.len()),
+                        _ => {}
+                    }
                 }
             }
             i += 1;
@@ -398,6 +424,12 @@ pub fn normalize_into(input: &str, norm: &mut Normalized) {
                 noise_run = 0;
                 add_break(breaks, out.len());
                 add_break(clauses, out.len());
+                if matches!(
+                    c,
+                    '。' | '｡' | '！' | '？' | '\u{FE52}' | '\u{FE56}' | '\u{FE57}'
+                ) {
+                    add_break(sentences, out.len());
+                }
             }
         }
         i += len;

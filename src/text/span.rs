@@ -197,6 +197,23 @@ impl OffsetMap {
         start..end
     }
 
+    /// The output position where source position `src` lands: inside a
+    /// copied run, its copy; inside a replaced or dropped stretch, the
+    /// output that follows it. For maps built left to right (all of
+    /// finscan's), the inverse of [`OffsetMap::src_start`] on copied text.
+    pub fn out_at_src(&self, src: usize) -> usize {
+        let idx = self
+            .segments
+            .partition_point(|s| (s.src_end as usize) <= src);
+        match self.segments.get(idx) {
+            Some(s) if s.linear && src >= s.src_start as usize => {
+                s.out_start as usize + (src - s.src_start as usize)
+            }
+            Some(s) => s.out_start as usize,
+            None => self.out_len as usize,
+        }
+    }
+
     /// Number of segments: a measure of how far the output strays from a copy.
     pub fn segment_count(&self) -> usize {
         self.segments.len()
