@@ -990,9 +990,18 @@ impl Scanner {
             }
         }
         if let Some(y) = &self.yields {
-            for (kw, start, end, rate, label) in stated_rates(y, norm, visible, &keywords, &gains) {
+            // on a lending platform the borrower's rate is the lender's return
+            let lending = activities.iter().any(|a| a.activity == Activity::Lending);
+            for (kw, start, end, rate, pieces) in
+                stated_rates(y, norm, visible, &keywords, &gains, lending)
+            {
                 let mut f = Found::new(y.rule, kw, start, end, kept_term());
-                f.pieces.extend(label);
+                if let Some([a, b]) = pieces {
+                    f.pieces.push(a);
+                    if b != a {
+                        f.pieces.push(b);
+                    }
+                }
                 f.annual_rate = Some(rate);
                 if rate <= y.threshold {
                     f.reason = Reason::new(
@@ -1213,15 +1222,18 @@ fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// A stated rate: (keyword or `usize::MAX`, start, end, annual %, the span
-/// that names it when no keyword does).
-type Rate = (usize, usize, usize, f64, Option<(usize, usize)>);
+/// A stated rate: (keyword or `usize::MAX`, start, end, annual %, its
+/// pieces: the keyword and the number, or the gain word that names a rate
+/// read without a keyword).
+type Rate = (usize, usize, usize, f64, Option<[(usize, usize); 2]>);
 
 /// Stated rates on a page, as (keyword, start, end, annual %): after (or
 /// just before) a yield keyword, money earned on a principal around a gain
 /// word, and rates under a yield column's header. One per stated rate: the
 /// earliest keyword before it wins. A keyword right after a cost prefix
-/// (借款 in 借款年化利率) states a borrower's cost and is not read. Rates at
+/// (借款 in 借款年化利率) states a borrower's cost and is not read, unless the
+/// page is a lending platform's (`lending`), where what the borrower pays
+/// is what the lender is promised. Rates at
 /// or below the threshold are returned too (the caller records them as
 /// dropped).
 fn stated_rates(
@@ -1230,15 +1242,17 @@ fn stated_rates(
     visible: &str,
     keywords: &[(usize, usize, usize)],
     gains: &[(usize, usize)],
+    lending: bool,
 ) -> Vec<Rate> {
     let text = norm.text.as_str();
     let mut rates: Vec<Rate> = Vec::new();
     let mut tables_read: Vec<usize> = Vec::new();
     for &(k, ks, ke) in keywords {
         // (a prefix across a break is another clause's: 借款，年化24.5%)
-        if y.cost_prefixes
-            .iter()
-            .any(|p| text[..ks].ends_with(p.as_str()))
+        if !lending
+            && y.cost_prefixes
+                .iter()
+                .any(|p| text[..ks].ends_with(p.as_str()))
             && norm.breaks.binary_search(&(ks as u32)).is_err()
         {
             continue;
@@ -1258,14 +1272,17 @@ fn stated_rates(
             let i = norm.clauses.partition_point(|&b| (b as usize) <= ke);
             norm.clauses.get(i).map_or(text.len(), |&b| b as usize)
         };
+        // (start, end, rate, the keyword and the number as pieces: a cue
+        // between them reaches the rate, 年化收益范围均保持在8%-15%)
         let stated = match yields::read_rate(&text[..clause_end], ke, period, &y.boost_words) {
-            Some(r) => Some((ks, r.end, r.annual_percent)),
-            None => yields::read_rate_before(text, ks, period).map(|(s, r)| (s, ke, r)),
+            Some(r) => Some((ks, r.end, r.annual_percent, Some((r.number, r.end)))),
+            None => yields::read_rate_before(text, ks, period).map(|(s, r)| (s, ke, r, None)),
         };
-        if let Some((start, end, rate)) = stated
+        if let Some((start, end, rate, number)) = stated
             && !norm.clause_inside(start, end)
         {
-            rates.push((k, start, end, rate, None));
+            let pieces = number.map(|n| [(ks, ke), n]);
+            rates.push((k, start, end, rate, pieces));
             continue;
         }
         // a header of a table: the rates below it
@@ -1280,7 +1297,7 @@ fn stated_rates(
     for &(gs, ge) in gains {
         let (ss, se) = passage::sentence(norm, gs, ge);
         if let Some((start, end, rate)) = yields::principal_rate(text, ss, se, (gs, ge)) {
-            rates.push((usize::MAX, start, end, rate, Some((gs, ge))));
+            rates.push((usize::MAX, start, end, rate, Some([(gs, ge), (gs, ge)])));
         }
     }
     // per stated rate, the earliest and then the longest keyword names it

@@ -28,6 +28,8 @@ const MAX_TRAIL_CHARS: usize = 2;
 /// A stated rate found after a keyword.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StatedRate {
+    /// Start of the number (after the lead: 高达, 为).
+    pub number: usize,
     /// End (exclusive, normalized byte offset) of the rate as written.
     pub end: usize,
     /// The rate as a simple annual percentage (a boost included).
@@ -80,6 +82,7 @@ pub fn read_rate(
         end = e;
     }
     Some(StatedRate {
+        number: at,
         end,
         annual_percent: annual,
     })
