@@ -1041,9 +1041,14 @@ impl Scanner {
             // an allow-list span over the whole candidate, or over any piece
             // of a pattern (保费 | 零风险保险费 is no 保费 + 零风险)
             if context::allowed(&allow, f.start, f.end)
-                || f.pieces
-                    .iter()
-                    .any(|&(s, e)| context::allowed(&allow, s, e))
+                || f.pieces.iter().any(|&(s, e)| {
+                    // a span longer than the piece: a phrase the piece is a
+                    // part of (零风险 in 零风险保险费), not a name the
+                    // pattern uses (央行 in 首批接入央行征信)
+                    allow
+                        .iter()
+                        .any(|&(a, b)| a <= s && e <= b && b - a > e - s)
+                })
             {
                 f.reason = Reason::new(ReasonCode::Allowed, "");
             } else if let Some(v) = &page_voice {
@@ -1247,14 +1252,25 @@ fn stated_rates(
     let text = norm.text.as_str();
     let mut rates: Vec<Rate> = Vec::new();
     let mut tables_read: Vec<usize> = Vec::new();
+    // keywords that state a cost (a prefix across a break is another
+    // clause's: 借款，年化24.5%), and the keywords inside them (利率 in
+    // 借款年化利率) with them
+    let cost: Vec<(usize, usize)> = if lending {
+        Vec::new()
+    } else {
+        keywords
+            .iter()
+            .filter(|&&(_, ks, _)| {
+                y.cost_prefixes
+                    .iter()
+                    .any(|p| text[..ks].ends_with(p.as_str()))
+                    && norm.breaks.binary_search(&(ks as u32)).is_err()
+            })
+            .map(|&(_, ks, ke)| (ks, ke))
+            .collect()
+    };
     for &(k, ks, ke) in keywords {
-        // (a prefix across a break is another clause's: 借款，年化24.5%)
-        if !lending
-            && y.cost_prefixes
-                .iter()
-                .any(|p| text[..ks].ends_with(p.as_str()))
-            && norm.breaks.binary_search(&(ks as u32)).is_err()
-        {
+        if cost.iter().any(|&(s, e)| s <= ks && ke <= e) {
             continue;
         }
         let mut period = Period::of_keyword(&y.keyword_terms[k]);
