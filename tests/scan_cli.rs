@@ -129,6 +129,47 @@ fn big5_traditional_page_is_decoded_and_converted() {
     );
 }
 
+/// Words that only name a financial business are not hits but the page's
+/// activity profile, printed by `--activities` with the evidence as
+/// written (evasions seen through as for hits).
+#[test]
+fn activities_are_a_profile_not_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "p.html",
+        "<p>全新Ｐ２Ｐ平台上线，穩健理財產品，网络借贷信息中介</p>".as_bytes(),
+    );
+    let out = run(&[
+        "scan",
+        "--json",
+        "--activities",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "no hits: activity is not a violation"
+    );
+    let lines = json_lines(&out);
+    assert!(lines.iter().all(|l| l["kind"] == "activity"), "{lines:?}");
+    let lending = lines
+        .iter()
+        .find(|l| l["activity"] == "lending")
+        .expect("lending activity");
+    assert_eq!(lending["matched"], "Ｐ２Ｐ");
+    assert_eq!(lending["count"], 3);
+    let wealth = lines
+        .iter()
+        .find(|l| l["activity"] == "wealth-management")
+        .expect("wealth activity");
+    assert_eq!(wealth["matched"], "理財");
+    // the human form: one line per document
+    let human = run(&["scan", "--activities", dir.path().to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("activities: lending ×3"), "{text}");
+}
+
 #[test]
 fn evasions_are_found_and_reported_as_such() {
     // one evasion per page: on one page, later spellings of a rule term would
@@ -139,8 +180,8 @@ fn evasions_are_found_and_reported_as_such() {
         "<p>保*本*保*息</p>",
         "<p>资&#8203;金池</p>",
         "<p>設立資金池</p>",
-        "<p>全新Ｐ２Ｐ平台上线</p>",
-        "<p>穩健理財產品</p>",
+        "<p>采用ＨＯＭＳ系统分仓</p>",
+        "<p>穩賺不賠</p>",
     ];
     for (i, p) in pages.iter().enumerate() {
         write(dir.path(), &format!("evasive{i}.html"), p.as_bytes());
@@ -164,16 +205,16 @@ fn evasions_are_found_and_reported_as_such() {
     );
     assert!(matched.iter().any(|m| m.contains("資金池")), "{matched:?}");
     assert!(
-        matched.iter().any(|m| m.contains("Ｐ２Ｐ平台")),
+        matched.iter().any(|m| m.contains("ＨＯＭＳ")),
         "{matched:?}"
     );
     assert!(
-        matched.iter().any(|m| m.contains("理財產品")),
+        matched.iter().any(|m| m.contains("穩賺不賠")),
         "{matched:?}"
     );
     let wide = hits
         .iter()
-        .find(|h| h["matched"].as_str().unwrap().contains("Ｐ２Ｐ"))
+        .find(|h| h["matched"].as_str().unwrap().contains("ＨＯＭＳ"))
         .unwrap();
     let norms: Vec<&str> = wide["normalizations"]
         .as_array()

@@ -514,6 +514,7 @@ fn report_summary(s: &Summary, json: bool, dir: &Path) -> anyhow::Result<()> {
             dir.display()
         );
     }
+    write_sites(&s.sites)?;
     eprintln!(
         "finscan: {} page(s) in {:.1}s ({:.1} pages/s): {} fetched, {} skipped, {} failed, {} 4xx; {} hit(s), {} new; {} error(s); {} robots.txt; {} URL(s) still queued; database {}",
         s.pages_done,
@@ -530,6 +531,45 @@ fn report_summary(s: &Summary, json: bool, dir: &Path) -> anyhow::Result<()> {
         s.queued,
         dir.display()
     );
+    Ok(())
+}
+
+/// How many ranked sites the crawl summary shows.
+const SITES_SHOWN: usize = 10;
+
+/// The crawl summary's sites, ranked for review: financial activity by an
+/// operator that is not a licensed institution first (`store::sites`).
+fn write_sites(sites: &[finscan::store::sites::SiteProfile]) -> std::io::Result<()> {
+    if sites.is_empty() {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "sites, ranked for review:")?;
+    for s in sites.iter().take(SITES_SHOWN) {
+        let activities = if s.activities.is_empty() {
+            "no financial activity".to_owned()
+        } else {
+            finscan::scan::activity::describe(&s.activities)
+        };
+        writeln!(
+            out,
+            "  {:<28} {:>4} hit(s){:<9} {}{}  {}",
+            s.host,
+            s.hits,
+            s.worst
+                .map_or(String::new(), |w| format!(" (worst {})", w.as_str())),
+            s.operator.as_deref().unwrap_or("operator unknown"),
+            if s.licensed { " [licensed]" } else { "" },
+            activities
+        )?;
+    }
+    if sites.len() > SITES_SHOWN {
+        writeln!(
+            out,
+            "  … {} more (--json lists all)",
+            sites.len() - SITES_SHOWN
+        )?;
+    }
     Ok(())
 }
 
@@ -582,9 +622,14 @@ pub fn pages(cmd: PagesCommand) -> anyhow::Result<Outcome> {
 
 fn write_page_line(out: &mut impl Write, p: &PageRecord) -> std::io::Result<()> {
     let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    let activities = if p.activities.is_empty() {
+        "-".to_owned()
+    } else {
+        finscan::scan::activity::describe(&p.activities)
+    };
     writeln!(
         out,
-        "{:<3} {:<12} {:<7} {:>3} hits  {}  {}  {}  {}{}",
+        "{:<3} {:<12} {:<7} {:>3} hits  {}  {}  {}  {}  [{}]{}",
         p.status.map_or("-".to_string(), |s| s.to_string()),
         p.state.as_str(),
         dash(&p.charset),
@@ -593,6 +638,7 @@ fn write_page_line(out: &mut impl Write, p: &PageRecord) -> std::io::Result<()> 
         dash(&p.title),
         dash(&p.icp),
         dash(&p.operator),
+        activities,
         p.error
             .as_deref()
             .map(|e| format!("  ({e})"))

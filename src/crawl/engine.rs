@@ -167,6 +167,8 @@ pub struct Summary {
     /// of them were flagged.
     pub registry_records: u64,
     pub registry_flagged: u64,
+    /// Every site of the database, ranked for review (see `store::sites`).
+    pub sites: Vec<crate::store::sites::SiteProfile>,
 }
 
 /// A snapshot for progress displays.
@@ -422,6 +424,7 @@ pub async fn crawl(
         })
         .collect();
     s.queued = store.frontier_len()?;
+    s.sites = store.site_profiles(|op| shared.scanner.is_licensed(op))?;
     s.elapsed_secs = started.elapsed().as_secs_f64();
     s.pages_per_sec = if s.elapsed_secs > 0.0 {
         s.pages_done as f64 / s.elapsed_secs
@@ -1262,6 +1265,7 @@ fn process(
     page.icp = extract::icp_number(&doc.visible);
     page.psb = extract::psb_number(&doc.visible);
     page.operator = extract::operator(&doc.visible);
+    page.activities = scanned.activities.counts();
     if r.truncated {
         page.error = Some(format!("body truncated at {} bytes", cfg.fetch.max_body));
     }

@@ -235,6 +235,9 @@ pub struct Scanner {
     yields: Option<YieldRule>,
     page: PageRules,
     cue_groups: Vec<CueGroup>,
+    /// Names of licensed institutions (normalized): the allow-list groups
+    /// whose id names them `licensed` (see [`Scanner::is_licensed`]).
+    licensed: Vec<String>,
 }
 
 /// A candidate, in normalized offsets, with the decision about it.
@@ -499,12 +502,19 @@ impl Scanner {
                 reach_after: reach_after + longest,
             }
         });
+        let licensed = set
+            .allows
+            .iter()
+            .filter(|a| a.id.contains("licensed"))
+            .flat_map(|a| a.terms.iter().map(|t| normalize_term(t)))
+            .collect();
         Scanner {
             rules,
             fields: fields_built,
             yields,
             page,
             cue_groups: set.cues.clone(),
+            licensed,
         }
     }
 
@@ -521,6 +531,13 @@ impl Scanner {
     /// The scanner of the rules built into the binary.
     pub fn bundled() -> Result<Self, crate::rules::RuleErrors> {
         Ok(Self::new(&RuleSet::bundled()?))
+    }
+
+    /// Whether `name` (a site's operator, a company) names a licensed
+    /// institution of the licensed allow-list (中国工商银行股份有限公司某支行).
+    pub fn is_licensed(&self, name: &str) -> bool {
+        let n = normalize(name).text;
+        self.licensed.iter().any(|l| n.contains(l.as_str()))
     }
 
     /// Overrides the yield threshold (annual %, exclusive).

@@ -34,10 +34,11 @@
 //! hands it.
 
 mod seen;
+pub mod sites;
 pub(crate) mod table;
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -47,7 +48,7 @@ use sha2::{Digest, Sha256};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use crate::rules::{Category, Field, RuleId, Severity};
+use crate::rules::{Activity, Category, Field, RuleId, Severity};
 
 /// The fingerprint of a string (a URL, a company key): 64 bits of its
 /// SHA-256, never 0 (which marks an empty slot of the seen table). Two
@@ -165,6 +166,11 @@ pub struct PageRecord {
     /// Ids of the hits currently on this page.
     #[serde(default)]
     pub hit_ids: Vec<String>,
+    /// The page's activity profile: how many words of each kind of
+    /// financial business it has (see `scan::activity`). Not hits: facts
+    /// about the site, used to rank sites.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub activities: BTreeMap<Activity, u32>,
     pub links: u32,
     pub generation: u32,
 }
@@ -200,6 +206,7 @@ impl PageRecord {
             last_modified: None,
             error: None,
             hit_ids: Vec::new(),
+            activities: BTreeMap::new(),
             links: 0,
             generation,
         }
