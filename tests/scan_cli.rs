@@ -389,6 +389,37 @@ fn rules_check_reports_file_and_line_and_exits_2() {
     );
 }
 
+/// The descriptive form's mistakes, each at its file and line, all in one
+/// run: an unknown group, an unmatchable part, a window out of range.
+#[test]
+fn rules_check_reports_pattern_errors_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "groups.toml",
+        "[[group]]\nname = \"payer\"\nterms = [\"平台\"]\n".as_bytes(),
+    );
+    write(
+        dir.path(),
+        "patterns.toml",
+        "[[pattern]]\nid = \"page.t.a\"\ncategory = \"fund-pool\"\nseverity = \"high\"\nbasis = \"b\"\n\
+         max_chars = 500\nparts = [\n  [\"@payer\"],\n  [\"@payee\"],\n  [\"资金，池\"],\n]\n"
+            .as_bytes(),
+    );
+    let out = run(&["rules", "check", "--rules", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "patterns.toml:1: pattern page.t.a: max_chars = 500 is out of range 1..=200",
+        "patterns.toml:9: pattern page.t.a, part 2: unknown group @payee",
+        "patterns.toml:10: pattern page.t.a, part 3: term \"资金，池\" contains clause punctuation",
+    ] {
+        assert!(err.contains(want), "{want} not in {err}");
+    }
+    // a group from another file of the directory is known
+    assert!(!err.contains("@payer"), "{err}");
+}
+
 #[test]
 fn bundled_rules_check_list_and_terms() {
     let out = run(&["rules", "check"]);

@@ -1662,4 +1662,169 @@ terms = ["理财"]
         let e = load(&GOOD.replace("restricted-name", "bad-stuff")).unwrap_err();
         assert!(e.0[0].message.contains("bad-stuff"));
     }
+
+    /// A pattern file with one error of each kind the new form can have;
+    /// `{}` is replaced by the line under test.
+    const PATTERN: &str = r#"[[group]]
+name = "payer"
+terms = ["平台", "集团"]
+
+[[pattern]]
+id = "page.test.covered"
+category = "guaranteed-return"
+severity = "high"
+basis = "§二（一）"
+within = "sentence"
+max_chars = 40
+parts = [
+  ["逾期"],
+  ["@payer"],
+  ["垫付"],
+]
+"#;
+
+    fn pattern_error(old: &str, new: &str) -> RuleErrors {
+        assert!(PATTERN.contains(old), "{old}");
+        load(&PATTERN.replace(old, new)).unwrap_err()
+    }
+
+    #[test]
+    fn patterns_load_with_groups_expanded() {
+        let set = load(PATTERN).unwrap_or_else(|e| panic!("{e}"));
+        let p = &set.patterns[0];
+        assert_eq!(p.origin.line, 5);
+        assert_eq!(p.within, Window::Sentence);
+        assert!(p.ordered);
+        assert_eq!(p.parts[1], Part::Terms(vec!["平台".into(), "集团".into()]));
+    }
+
+    #[test]
+    fn an_unknown_group_is_an_error_at_its_part() {
+        let e = pattern_error(r#"["@payer"]"#, r#"["@payor"]"#);
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert_eq!((e.0[0].file.as_str(), e.0[0].line), ("t.toml", 14), "{e}");
+        assert!(
+            e.0[0].message.contains("part 2: unknown group @payor"),
+            "{e}"
+        );
+        // and in a group's own terms, at the group
+        let e = pattern_error(
+            r#"terms = ["平台", "集团"]"#,
+            r#"terms = ["平台", "@nobody"]"#,
+        );
+        assert!(
+            e.0.iter()
+                .any(|e| e.line == 1 && e.message.contains("unknown group @nobody")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn groups_that_contain_themselves_are_errors() {
+        let e = pattern_error(
+            r#"terms = ["平台", "集团"]"#,
+            r#"terms = ["平台", "@payer"]"#,
+        );
+        assert!(
+            e.0.iter()
+                .any(|e| e.message.contains("names a group that contains it")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unmatchable_parts_are_errors_at_their_line() {
+        let e = pattern_error(r#"["垫付"],"#, r#"["垫付，兜底"],"#);
+        assert_eq!(e.0[0].line, 15, "{e}");
+        assert!(e.0[0].message.contains("could never match"), "{e}");
+        let e = pattern_error(r#"["垫付"],"#, r#"["  "],"#);
+        assert!(e.0[0].message.contains("empty after normalization"), "{e}");
+        let e = pattern_error(r#"["垫付"],"#, r#"[],"#);
+        assert!(e.0[0].message.contains("no terms"), "{e}");
+        let e = pattern_error(r#"["垫付"],"#, r#"["垫付", 3],"#);
+        assert!(e.0[0].message.contains("other than strings"), "{e}");
+        let e = pattern_error(r#"["垫付"],"#, r#""垫付","#);
+        assert!(
+            e.0[0]
+                .message
+                .contains("a part is a list of terms or a number"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn windows_out_of_range_are_errors() {
+        for bad in ["max_chars = 0", "max_chars = 201"] {
+            let e = pattern_error("max_chars = 40", bad);
+            assert_eq!(e.0[0].line, 5, "{e}");
+            assert!(e.0[0].message.contains("out of range 1..=200"), "{e}");
+        }
+        let e = pattern_error(r#"within = "sentence""#, r#"within = "page""#);
+        assert!(e.0[0].message.contains("page"), "{e}");
+    }
+
+    #[test]
+    fn numeric_parts_are_checked() {
+        let e = pattern_error(r#"["垫付"],"#, r#"{ number = "days", min = 30, max = 7 },"#);
+        assert!(e.0[0].message.contains("min 30 is above max 7"), "{e}");
+        let e = pattern_error(r#"["垫付"],"#, r#"{ number = "years" },"#);
+        assert!(e.0[0].message.contains("years"), "{e}");
+        let e = pattern_error(r#"["垫付"],"#, r#"{ number = "rate", min = -1 },"#);
+        assert!(e.0[0].message.contains("not negative"), "{e}");
+        // numbers alone cannot be found
+        let only_numbers = PATTERN
+            .replace(r#"["逾期"],"#, r#"{ number = "rate", min = 10 },"#)
+            .replace(r#"["@payer"],"#, "")
+            .replace(r#"["垫付"],"#, "");
+        let e = load(&only_numbers).unwrap_err();
+        assert!(e.0[0].message.contains("at least one part of terms"), "{e}");
+        let set = load(&PATTERN.replace(r#"["垫付"],"#, r#"{ number = "money", min = 100 },"#))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            set.patterns[0].parts[2],
+            Part::Number(NumberSlot {
+                kind: NumberKind::Money,
+                min: Some(_),
+                max: None
+            })
+        ));
+    }
+
+    #[test]
+    fn needs_name_known_rules_and_activities() {
+        let e = pattern_error(
+            "max_chars = 40",
+            "max_chars = 40\nneeds_rule = [\"page.nothing\"]",
+        );
+        assert!(
+            e.0[0].message.contains("unknown rule id \"page.nothing\""),
+            "{e}"
+        );
+        let e = pattern_error(
+            "max_chars = 40",
+            "max_chars = 40\nneeds_activity = [\"gambling\"]",
+        );
+        assert!(e.0[0].message.contains("gambling"), "{e}");
+        let e = pattern_error(
+            "max_chars = 40",
+            "max_chars = 40\nneeds_rule = [\"page.test.covered\"]",
+        );
+        assert!(e.0[0].message.contains("names the pattern itself"), "{e}");
+    }
+
+    #[test]
+    fn cue_and_voice_groups_are_checked() {
+        let e = load("[[cue]]\nkind = \"negation\"\ncues = [\"不会\"]\n").unwrap_err();
+        assert!(e.0[0].message.contains("needs max_gap"), "{e}");
+        assert!(
+            load("[[cue]]\nfields = [\"page\"]\nkind = \"negation\"\ncues = [\"不会\"]\n").is_ok()
+        );
+        let e = load("[[cue]]\nfields = [\"page\"]\nkind = \"denial\"\ncues = [\"不会\"]\n")
+            .unwrap_err();
+        assert!(e.0[0].message.contains("denial"), "{e}");
+        let e =
+            load("[[voice]]\nvoice = \"police\"\nscope = \"head\"\nmin = 3\ncues = [\"警方\"]\n")
+                .unwrap_err();
+        assert!(e.0[0].message.contains("min = 3"), "{e}");
+    }
 }

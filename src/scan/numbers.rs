@@ -441,7 +441,10 @@ pub fn quantities(text: &str, from: usize, to: usize, kind: NumberKind) -> Vec<Q
         let prefixed_fraction = ["百分之", "千分之", "万分之"]
             .iter()
             .any(|p| text[i..].starts_with(p));
-        if !(starts_number(c) || prefixed_fraction || (kind == NumberKind::Multiple && c == '翻'))
+        if !(starts_number(c)
+            || prefixed_fraction
+            || (kind == NumberKind::Multiple && c == '翻')
+            || (kind == NumberKind::Days && c == '半'))
         {
             i += c.len_utf8();
             continue;
@@ -536,6 +539,10 @@ fn read_multiple(text: &str, i: usize) -> Option<Quantity> {
     if text[e..].starts_with('倍') {
         return Some(mult(i, e + 3, v));
     }
+    // 一番, 两番 after 翻 read as a number: 2^n
+    if text[e..].starts_with('番') && text[..i].ends_with('翻') {
+        return Some(mult(i, e + 3, 2f64.powf(v)));
+    }
     // 1:10, 1比10 (a margin ratio: the second number is the multiple)
     for sep in [":", "比"] {
         if let Some(r) = text[e..].strip_prefix(sep)
@@ -605,6 +612,18 @@ fn read_money(text: &str, i: usize) -> Option<Quantity> {
 /// Durations in days: `30天`, `7日` (not a date: 9月1日), `3个月`, `两年`
 /// (not a year: 2016年), `2周`, `半年`.
 fn read_days(text: &str, i: usize) -> Option<Quantity> {
+    // 半年, 半个月
+    for (w, days) in [("半年", 182.0), ("半个月", 15.0)] {
+        if text[i..].starts_with(w) {
+            return Some(Quantity {
+                kind: NumberKind::Days,
+                start: i,
+                end: i + w.len(),
+                low: days,
+                value: days,
+            });
+        }
+    }
     let (v, e) = read_number(text, i)?;
     let (mut lo, mut hi, mut end) = (v, v, e);
     if let Some((v2, e2)) = range_tail(text, e)
