@@ -572,6 +572,13 @@ pub struct RuleSet {
     pub activities: Vec<ActivityRule>,
     pub cues: Vec<CueGroup>,
     pub voices: Vec<VoiceGroup>,
+    /// Words that, opening a clause, end the scope of a cue that reaches
+    /// its sentence: a new subject or a turn (私募基金不得超过200人，
+    /// 本产品…不受该人数限制: the rule is quoted, then the page's own claim).
+    pub scope_ends: Vec<String>,
+    /// The scope ends that name the page's own subject (本产品, 本平台): a
+    /// clause they open also leaves a reporting passage's voice behind.
+    pub subjects: Vec<String>,
     pub allows: Vec<AllowGroup>,
     pub yields: Option<YieldConfig>,
 }
@@ -620,6 +627,8 @@ struct FileDoc {
     post_negation: Vec<Spanned<RawNegation>>,
     #[serde(default)]
     voice: Vec<Spanned<RawVoice>>,
+    #[serde(default)]
+    scope_end: Vec<Spanned<RawScopeEnd>>,
     #[serde(default)]
     allow: Vec<Spanned<RawAllow>>,
     // yield detector settings (top level of yield.toml)
@@ -735,6 +744,16 @@ struct RawNegation {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawScopeEnd {
+    cues: Vec<String>,
+    /// The words name the page's own subject (本产品, 本平台): they also
+    /// cut a passage's voice off from what follows them.
+    #[serde(default)]
+    subject: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawVoice {
     voice: String,
     scope: VoiceScope,
@@ -838,6 +857,8 @@ impl RuleSet {
             activities: Vec::new(),
             cues: Vec::new(),
             voices: Vec::new(),
+            scope_ends: Vec::new(),
+            subjects: Vec::new(),
             allows: Vec::new(),
             yields: None,
         };
@@ -1091,6 +1112,18 @@ impl RuleSet {
                     cues: v.cues,
                     origin,
                 });
+            }
+            for spanned in doc.scope_end {
+                let line = line_of(&src, spanned.span().start);
+                let e = spanned.into_inner();
+                if e.cues.is_empty() {
+                    err(line, "scope_end: `cues` is empty".into());
+                }
+                check_terms(&e.cues, "scope_end", line, &mut err);
+                if e.subject {
+                    set.subjects.extend(e.cues.iter().cloned());
+                }
+                set.scope_ends.extend(e.cues);
             }
             for spanned in doc.allow {
                 let line = line_of(&src, spanned.span().start);

@@ -156,6 +156,10 @@ struct ContextInfo {
     allow: bool,
     /// Passage-scope voice groups: (index into `page.voices`, cue index).
     voices: Vec<(usize, usize)>,
+    /// Ends a sentence-reaching cue's scope when it opens a clause.
+    scope_end: bool,
+    /// … and names the page's own subject: ends a passage voice's reach too.
+    subject: bool,
 }
 
 /// One field kind's automata.
@@ -479,6 +483,12 @@ impl Scanner {
                 }
             }
             if field == Field::Page {
+                for c in &set.scope_ends {
+                    if let Some(i) = cs.add(c) {
+                        cs.infos[i].scope_end = true;
+                        cs.infos[i].subject |= set.subjects.contains(c);
+                    }
+                }
                 let passage: Vec<_> = set
                     .voices
                     .iter()
@@ -767,7 +777,11 @@ impl Scanner {
             return Vec::new();
         }
         let spans = candidates.iter().map(|&(_, s, e)| (s, e));
-        let (cue_hits, allow, _) = fm.context_around(text, spans, None);
+        let Context {
+            cues: cue_hits,
+            allow,
+            ..
+        } = fm.context_around(text, spans, None);
         let cues: Vec<Cue> = cue_hits
             .iter()
             .filter_map(|c| {
@@ -928,6 +942,12 @@ impl Scanner {
             if !info.owners.is_empty() {
                 candidates.push((pi, start, end));
             }
+            // a word across a clause break or a separator is no word (成交】
+            // 款项 holds no 交款); rule terms are checked later, with the
+            // reason kept for --explain
+            if norm.spans_break(start, end) {
+                return;
+            }
             if let Some(k) = info.yield_keyword {
                 keywords.push((k, start, end));
             }
@@ -1042,7 +1062,13 @@ impl Scanner {
         let paragraphs = found
             .iter()
             .map(|f| passage::paragraph(norm, f.start, f.end));
-        let (cue_hits, allow, voice_hits) = fm.context_around(text, paragraphs, Some(()));
+        let Context {
+            cues: cue_hits,
+            allow,
+            voices: voice_hits,
+            scope_ends,
+            subjects,
+        } = fm.context_around(text, paragraphs, Some(()));
         let judge = Judge {
             norm,
             visible,
@@ -1050,6 +1076,8 @@ impl Scanner {
             cues: &cue_hits,
             voices: &pr.passage_voices,
             voice_hits: &voice_hits,
+            scope_ends: &scope_ends,
+            subjects: &subjects,
         };
         for (i, f) in found.iter_mut().enumerate() {
             if !f.reason.kept() {
@@ -1178,6 +1206,18 @@ impl Scanner {
     }
 }
 
+/// What the context automaton found around the candidates.
+#[derive(Debug, Default)]
+struct Context {
+    cues: Vec<CueHit>,
+    allow: Vec<(usize, usize)>,
+    voices: Vec<VoiceHit>,
+    /// Starts of words that end a sentence-reaching scope.
+    scope_ends: Vec<usize>,
+    /// Starts of those that name the page's own subject.
+    subjects: Vec<usize>,
+}
+
 impl FieldMatcher {
     /// Cues, allow-list spans and (for pages) passage-voice cues within
     /// reach of `spans`: for a registry field, the gap-limited reach
@@ -1189,10 +1229,10 @@ impl FieldMatcher {
         text: &str,
         spans: impl Iterator<Item = (usize, usize)>,
         paragraphs: Option<()>,
-    ) -> (Vec<CueHit>, Vec<(usize, usize)>, Vec<VoiceHit>) {
-        let (mut cues, mut allow, mut voices) = (Vec::new(), Vec::new(), Vec::new());
+    ) -> Context {
+        let mut cx = Context::default();
         let Some(ac) = &self.context else {
-            return (cues, allow, voices);
+            return cx;
         };
         let mut windows: Vec<(usize, usize)> = spans
             .map(|(s, e)| match paragraphs {
@@ -1216,17 +1256,23 @@ impl FieldMatcher {
                 let (start, end) = (ws + start, ws + end);
                 let info = &self.context_infos[pi];
                 for &group in &info.cues {
-                    cues.push(CueHit { start, end, group });
+                    cx.cues.push(CueHit { start, end, group });
                 }
                 if info.allow {
-                    allow.push((start, end));
+                    cx.allow.push((start, end));
                 }
                 for &(group, cue) in &info.voices {
-                    voices.push(VoiceHit { start, cue, group });
+                    cx.voices.push(VoiceHit { start, cue, group });
+                }
+                if info.scope_end {
+                    cx.scope_ends.push(start);
+                }
+                if info.subject {
+                    cx.subjects.push(start);
                 }
             });
         }
-        (cues, allow, voices)
+        cx
     }
 }
 

@@ -140,6 +140,12 @@ pub struct Judge<'a> {
     pub cues: &'a [CueHit],
     pub voices: &'a [PassageVoice],
     pub voice_hits: &'a [VoiceHit],
+    /// Starts of words that end a sentence-reaching scope when they open a
+    /// clause (a new subject, a turn: 本产品, 但是).
+    pub scope_ends: &'a [usize],
+    /// Starts of those that name the page's own subject (本产品, 本平台):
+    /// they end a passage voice's reach as well.
+    pub subjects: &'a [usize],
 }
 
 /// Bounds `(start, end)` of the stretch of `breaks`-delimited text holding
@@ -350,7 +356,14 @@ impl Judge<'_> {
                     break_between(&norm.clauses, gap_from, gap_to)
                         || soft_break_between(norm, self.visible, gap_from, gap_to)
                 }
-                Reach::Sentence => break_between(&norm.sentences, gap_from, gap_to),
+                Reach::Sentence => {
+                    break_between(&norm.sentences, gap_from, gap_to)
+                        || self.scope_ends.iter().any(|&s| {
+                            s > gap_from
+                                && s <= gap_to
+                                && norm.clauses.binary_search(&(s as u32)).is_ok()
+                        })
+                }
             };
             if separated {
                 continue;
@@ -379,23 +392,27 @@ impl Judge<'_> {
                 format!("{} “{}”", g.kind.as_str(), &norm.text[c.start..c.end]),
             ));
         }
-        // the passage's voice: enough distinct cues of one voice in the paragraph
-        for (gi, v) in self.voices.iter().enumerate() {
-            let mut seen: Vec<usize> = self
-                .voice_hits
+        // the passage's voice: enough distinct cues of one voice in the
+        // paragraph, not cut off from the candidate by a clause that opens
+        // with the page's own subject (法律规定…不得…，本产品…)
+        let cut_off = |at: usize| {
+            let (a, b) = if at < start { (at, start) } else { (end, at) };
+            self.subjects
                 .iter()
-                .filter(|h| h.group == gi && h.start >= ps && h.start < pe)
-                .map(|h| h.cue)
-                .collect();
+                .any(|&s| s > a && s <= b && norm.clauses.binary_search(&(s as u32)).is_ok())
+        };
+        for (gi, v) in self.voices.iter().enumerate() {
+            let reaching = || {
+                self.voice_hits
+                    .iter()
+                    .filter(move |h| h.group == gi && h.start >= ps && h.start < pe)
+                    .filter(|h| !cut_off(h.start))
+            };
+            let mut seen: Vec<usize> = reaching().map(|h| h.cue).collect();
             seen.sort_unstable();
             seen.dedup();
             if seen.len() >= v.min {
-                let first = self
-                    .voice_hits
-                    .iter()
-                    .find(|h| h.group == gi && h.start >= ps && h.start < pe)
-                    .map(|h| h.start)
-                    .unwrap_or(ps);
+                let first = reaching().map(|h| h.start).next().unwrap_or(ps);
                 let word: String = norm.text[first..].chars().take(4).collect();
                 return Some(Reason::new(
                     ReasonCode::PassageVoice,

@@ -72,6 +72,10 @@ pub fn read_rate(
         if let Some(p) = Period::of_char(c) {
             period = p;
         }
+        // a product code (鸿泰月月息 HT1702) is no lead to a rate
+        if c.is_ascii_alphabetic() {
+            return None;
+        }
     }
     let at = num_start?;
     let (percent, end) = rate_at(text, at, period)?;
@@ -373,6 +377,9 @@ pub fn table_rates(
     if visible[hs..he].chars().count() > 12 {
         return out;
     }
+    let principal_col = header.iter().enumerate().position(|(i, &(s, e))| {
+        i != col && PRICE_HEADERS.iter().any(|h| visible[s..e].contains(h))
+    });
     let mut pos = line_end;
     for _ in 0..50 {
         if pos >= visible.len() {
@@ -390,7 +397,24 @@ pub fn table_rates(
         };
         let ns = norm.map.out_at_src(cs);
         let ne = norm.map.out_at_src(ce).max(ns);
-        if let Some(r) = cell_rate(&norm.text, ns, ne, period) {
+        let rate = cell_rate(&norm.text, ns, ne, period).or_else(|| {
+            // money paid out under the header, against the price in its row
+            let (ps, pe) = *row.get(principal_col?)?;
+            let price = first_money(norm, ps, pe)?;
+            let paid = first_money(norm, cs, ce)?;
+            let cell = &visible[cs..ce];
+            let per = if cell.contains("/月") || cell.contains("每月") {
+                Period::Month
+            } else if cell.contains("/天") || cell.contains("/日") || cell.contains("每天") {
+                Period::Day
+            } else if cell.contains("/年") || cell.contains("每年") {
+                Period::Year
+            } else {
+                period
+            };
+            (price > paid).then(|| paid / price * 100.0 * per.per_year())
+        });
+        if let Some(r) = rate {
             out.push(TableRate {
                 start: ns,
                 end: ne,
@@ -399,6 +423,30 @@ pub fn table_rates(
         }
     }
     out
+}
+
+/// Header words of the column that holds a price or an amount invested.
+const PRICE_HEADERS: &[&str] = &[
+    "费用",
+    "金额",
+    "价格",
+    "本金",
+    "单价",
+    "出资",
+    "认购额",
+    "投资额",
+    "起投",
+    "认购价",
+    "售价",
+];
+
+/// The first amount of money in the visible range `vs..ve`.
+fn first_money(norm: &Normalized, vs: usize, ve: usize) -> Option<f64> {
+    let ns = norm.map.out_at_src(vs);
+    let ne = norm.map.out_at_src(ve).max(ns);
+    numbers::quantities(&norm.text, ns, ne, NumberKind::Money)
+        .first()
+        .map(|q| q.value)
 }
 
 /// The annual rate a table cell states, if it states one at its start
@@ -477,6 +525,11 @@ mod tests {
     }
 
     #[test]
+    fn a_product_code_is_no_lead_to_a_rate() {
+        assert_eq!(rate("鸿泰月月息 HT1702 12.8%", "月息"), None);
+    }
+
+    #[test]
     fn a_share_of_the_return_is_not_a_rate() {
         assert_eq!(rate("收益的20%作为服务费", "收益"), None);
     }
@@ -551,5 +604,15 @@ mod tests {
         assert_eq!(got, [9.0, 12.5]);
         let r = rates[1];
         assert_eq!(&v[n.map.src_start(r.start)..n.map.src_end(r.end)], "12.5%");
+    }
+
+    #[test]
+    fn money_paid_under_a_yield_header_against_the_price_in_its_row() {
+        let v = "方案\t认购金额\t年回报\t期限\n单份\t5,000元\t900元/年\t2年\n整套\t2万元\t300元/月\t2年";
+        let n = normalize(v);
+        let k = n.text.find("年回报").unwrap();
+        let rates = table_rates(&n, v, (k, k + "年回报".len()), Period::Year);
+        let got: Vec<f64> = rates.iter().map(|r| r.annual_percent).collect();
+        assert_eq!(got, [18.0, 18.0]);
     }
 }
