@@ -136,3 +136,63 @@ fn phrasings_are_not_taken_from_the_development_set() {
         copied.join("\n")
     );
 }
+
+/// The rule files quote no sentence of the development set either (their
+/// comments give examples; their terms are words): a stretch of eight or
+/// more Chinese characters between punctuation found verbatim in a
+/// development page, and not in the plan (whose clauses pages quote too)
+/// nor a name of the trade, is reported.
+#[test]
+fn rule_files_do_not_quote_the_development_set() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let devset = root.join("../shared/devset/pages");
+    let Ok(entries) = std::fs::read_dir(&devset) else {
+        eprintln!("skip: {} is absent", devset.display());
+        return;
+    };
+    let pages: Vec<String> = entries
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .map(|t| squeeze(&t))
+        .collect();
+    let plan: String = std::fs::read_dir(root.join("../shared/seed"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .map(|t| squeeze(&t))
+        .collect();
+    // names of institutions and offences and terms of the trade, which any
+    // page about them writes too
+    const DOMAIN: &[&str] = &[
+        "变相吸收公众存款",
+        "非法吸收公众存款",
+        "网络借贷信息中介",
+        "集合资产管理计划",
+        "中国银行业监督管理委员会",
+        "中国证券投资基金业协会",
+        "凭学生证即可借款",
+    ];
+    let mut quoted = Vec::new();
+    for (name, text) in finscan::rules::BUNDLED {
+        for (i, line) in text.lines().enumerate() {
+            for piece in line.split(|c: char| !c.is_alphanumeric() && c != '%') {
+                let s = squeeze(piece);
+                let cjk = s
+                    .chars()
+                    .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+                    .count();
+                if cjk >= 8
+                    && !DOMAIN.contains(&s.as_str())
+                    && !plan.contains(&s)
+                    && pages.iter().any(|p| p.contains(&s))
+                {
+                    quoted.push(format!("{name}:{}: {piece}", i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        quoted.is_empty(),
+        "development-set text in the rules:\n{}",
+        quoted.join("\n")
+    );
+}

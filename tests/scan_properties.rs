@@ -28,7 +28,7 @@ fn piece() -> impl Strategy<Value = String> {
         Just("由平台先行垫付".to_owned()),
         Just("出借资金先进入平台账户".to_owned()),
         Just("统一调配".to_owned()),
-        Just("每万元每月收益约160元".to_owned()),
+        Just("每万元每月收益150元".to_owned()),
         Just("年化百分之十八".to_owned()),
         Just("月息两分".to_owned()),
         Just("日息万分之五".to_owned()),

@@ -3,10 +3,10 @@
 //! applies to all.
 //!
 //! Three readings, all over normalized text:
-//! * **after a keyword** (年化收益率高达18%, 月息两分, 日息万分之四点五, 年化10%+加息2.5%,
+//! * **after a keyword** (年化收益率高达18%, 月息两分, 日息万分之六, 年化9%+加息3%,
 //!   8.00%年化收益 with the figure before its caption);
-//! * **money earned on a principal** (每万元每月收益约160元 = 19.2 %,
-//!   满一万每月到手两百 = 24 %, 一年一万块钱能拿一千五 = 15 %);
+//! * **money earned on a principal** (每万元每月收益150元 = 18 %,
+//!   存满两万每月到手三百 = 18 %, 五万块放一年能拿九千 = 18 %);
 //! * **a product table**: a rate in the column whose header names the yield
 //!   (see [`table_rates`]).
 //!
@@ -494,7 +494,7 @@ mod tests {
         assert_eq!(rate("年化24.5%", "年化"), Some(24.5));
         assert_eq!(rate("年化8%-12%", "年化"), Some(12.0));
         assert_eq!(rate("年化8-12%", "年化"), Some(12.0));
-        assert_eq!(rate("年化算下来17%多一点", "年化"), Some(17.0));
+        assert_eq!(rate("年化折合下来约16%", "年化"), Some(16.0));
         assert_eq!(rate("年化６—１２％", "年化"), Some(12.0));
     }
 
@@ -570,9 +570,9 @@ mod tests {
 
     #[test]
     fn money_earned_on_a_principal() {
-        assert_eq!(per_principal("每万元每月收益约160元", "收益"), Some(19.2));
-        assert_eq!(per_principal("满一万每月到手两百", "到手"), Some(24.0));
-        assert_eq!(per_principal("一年一万块钱能拿一千五", "拿"), Some(15.0));
+        assert_eq!(per_principal("每万元每月收益150元", "收益"), Some(18.0));
+        assert_eq!(per_principal("存满两万每月到手三百", "到手"), Some(18.0));
+        assert_eq!(per_principal("一年五万块钱能拿九千", "能拿"), Some(18.0));
         assert_eq!(per_principal("投5万元，一年拿6000元利息", "拿"), Some(12.0));
         assert_eq!(per_principal("每千元每天收益5角", "收益"), Some(18.25));
         assert_eq!(per_principal("存1万元，一年利息1800", "利息"), Some(18.0));
@@ -583,7 +583,7 @@ mod tests {
             Some(18.0)
         );
         // no principal, no period, or a fee rather than a gain
-        assert_eq!(per_principal("每台机器激活返现200元", "返现"), None);
+        assert_eq!(per_principal("每台终端开通返现99元", "返现"), None);
         assert_eq!(per_principal("新用户收益200元", "收益"), None);
     }
 
