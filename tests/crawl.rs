@@ -914,6 +914,52 @@ fn listings_filter_and_carry_the_documented_fields() {
     assert_eq!(list("pages", &s.db(), &["--host", "b.test"]).len(), 1);
 }
 
+/// A page's activity profile is stored with it, and the crawl summary
+/// ranks the sites: financial activity by an operator that is not a
+/// licensed institution first, though it has no hit and a licensed bank's
+/// site has more activity; a shop without financial activity last.
+#[test]
+fn activity_profiles_are_stored_and_sites_ranked() {
+    let srv = serve(|r| match (r.host.as_str(), r.path()) {
+        (_, "/robots.txt") => allow_all(),
+        ("p2p.test", _) => {
+            html("<p>网络借贷信息中介，出借人专区，散标出借</p><p>主办单位：甲信息科技有限公司</p>")
+        }
+        ("bank.test", _) => html(
+            "<p>理财产品 理财计划 基金销售 网络借贷 保险代理</p><p>版权所有：中国建设银行股份有限公司</p>",
+        ),
+        _ => html("<p>新品上市，欢迎选购</p><p>主办单位：乙商贸有限公司</p>"),
+    });
+    let s = Scratch::new();
+    let hosts = ["p2p.test", "bank.test", "shop.test"];
+    let seeds: Vec<String> = hosts.iter().map(|h| url(h, srv.port, "/")).collect();
+    let r = run(crawl_cmd(&s, srv.port, &hosts, &seeds, &[]));
+    assert_eq!(r.code, 0, "activity is no hit: {}", r.stderr);
+    let pages = pages(&s.db());
+    let p2p = page(&pages, &url("p2p.test", srv.port, "/"));
+    // 网络借贷 信息中介 出借(人) 散标 出借: overlapping words count once
+    assert_eq!(p2p["activities"]["lending"], 5, "{p2p}");
+    let shop = page(&pages, &url("shop.test", srv.port, "/"));
+    assert!(shop.get("activities").is_none(), "{shop}");
+    let order: Vec<&str> = r.summary["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["host"].as_str().unwrap().split(':').next().unwrap())
+        .collect();
+    assert_eq!(order, ["p2p.test", "bank.test", "shop.test"]);
+    let bank = &r.summary["sites"][1];
+    assert_eq!(bank["licensed"], true, "{bank}");
+    assert_eq!(bank["operator"], "中国建设银行股份有限公司");
+    // the human listing shows the profile beside each page
+    let listing = std::process::Command::new(BIN)
+        .args(["pages", "list", "--db", s.db().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listing.stdout);
+    assert!(text.contains("[lending ×5]"), "{text}");
+}
+
 #[test]
 fn demo_runs_offline_and_prints_hits() {
     let out = std::process::Command::new(BIN)

@@ -129,6 +129,74 @@ fn big5_traditional_page_is_decoded_and_converted() {
     );
 }
 
+/// `--explain` shows every candidate with the reason it was kept or
+/// dropped: a negation, a quoted pitch with a reporting word, a page in a
+/// police notice's voice.
+#[test]
+fn explain_shows_why_each_candidate_was_kept_or_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let offer = write(
+        dir.path(),
+        "offer.txt",
+        "某某贷 出借人专区\n本平台不承诺保本保息。\n客服总说“公司兜底，亏了算我们的”，大家别信。\n逾期由平台先行垫付本息。\n"
+            .as_bytes(),
+    );
+    let police = write(
+        dir.path(),
+        "police.txt",
+        "【警方提示】警惕以高息为诱饵的非法集资\n“逾期由平台先行垫付本息”是常见说辞。\n".as_bytes(),
+    );
+    let out = run(&["scan", "--json", "--explain", &offer, &police]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    let of = |file: &str, kind: &str| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|l| l["source"].as_str().unwrap().ends_with(file) && l["kind"] == kind)
+            .collect()
+    };
+    // the offer: the description is kept, with what matched
+    let kept = of("offer.txt", "hit");
+    assert!(
+        kept.iter()
+            .any(|h| h["rule"] == "page.guarantee.default-covered"
+                && h["reason"]["code"] == "promotion"
+                && h["reason"]["detail"].as_str().unwrap().contains("先行垫付")),
+        "{kept:?}"
+    );
+    let dropped = of("offer.txt", "dropped");
+    let reason_of = |text: &str| -> Vec<String> {
+        dropped
+            .iter()
+            .filter(|d| d["matched"].as_str().unwrap().contains(text))
+            .map(|d| d["reason"]["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        reason_of("保本保息").contains(&"cue".to_owned()),
+        "{dropped:?}"
+    );
+    assert!(
+        reason_of("兜底").contains(&"quoted".to_owned()),
+        "{dropped:?}"
+    );
+    // the police notice: nothing kept, every candidate dropped for its voice
+    assert!(of("police.txt", "hit").is_empty());
+    let notice = of("police.txt", "dropped");
+    assert!(!notice.is_empty());
+    assert!(
+        notice.iter().all(|d| d["reason"]["code"] == "page-voice"),
+        "{notice:?}"
+    );
+    // the human form names the reason too
+    let human = run(&["scan", "--explain", &offer]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("dropped") && text.contains("(quoted: report"),
+        "{text}"
+    );
+}
+
 /// Words that only name a financial business are not hits but the page's
 /// activity profile, printed by `--activities` with the evidence as
 /// written (evasions seen through as for hits).
@@ -432,10 +500,31 @@ fn bundled_rules_check_list_and_terms() {
     let list = run(&["rules", "list", "--json"]);
     let rules = json_lines(&list);
     assert!(rules.iter().any(|r| r["id"] == "page.high-yield"));
+    // every rule that reports anything says which clause forbids it;
+    // activity words report nothing
     assert!(
         rules
             .iter()
+            .filter(|r| r["kind"] != "activity")
             .all(|r| r["basis"].as_str().is_some_and(|b| !b.is_empty()))
+    );
+    for kind in ["term", "pattern", "activity", "yield"] {
+        assert!(
+            rules.iter().any(|r| r["kind"] == kind),
+            "no {kind} in the listing"
+        );
+    }
+    let pattern = rules
+        .iter()
+        .find(|r| r["id"] == "page.guarantee.default-covered")
+        .unwrap();
+    assert_eq!(pattern["within"], "sentence");
+    assert!(
+        pattern["parts"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "逾期")
     );
     let terms = String::from_utf8(run(&["rules", "terms", "--field", "page"]).stdout).unwrap();
     assert!(terms.lines().any(|t| t == "保本保息"));

@@ -910,9 +910,13 @@ struct PageFind {
 #[derive(Debug, Clone)]
 struct ActivityCount {
     activity: Activity,
+    /// Occurrences that do not overlap an earlier one (出借人 is one, not
+    /// 出借 and 出借人).
     count: u32,
     start: usize,
     end: usize,
+    /// End of the last occurrence counted.
+    last_end: usize,
 }
 
 impl Scanner {
@@ -963,13 +967,19 @@ impl Scanner {
             if let Some(a) = info.activity {
                 let slot = &mut activity[a.index()];
                 match slot {
-                    Some(c) => c.count += 1,
+                    Some(c) => {
+                        if start >= c.last_end {
+                            c.count += 1;
+                        }
+                        c.last_end = c.last_end.max(end);
+                    }
                     None => {
                         *slot = Some(ActivityCount {
                             activity: a,
                             count: 1,
                             start,
                             end,
+                            last_end: end,
                         })
                     }
                 }
