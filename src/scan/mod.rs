@@ -258,6 +258,9 @@ struct Found {
     repeats: usize,
     /// Terms of the same rule merged into this hit (承诺保本 + 保本保息).
     absorbed: Vec<usize>,
+    /// The hit states its own activity (投五万，每月到手九百 is an
+    /// investment whatever the page is about): needs_activity is met.
+    own_activity: bool,
     reason: Reason,
 }
 
@@ -273,6 +276,7 @@ impl Found {
             pieces: Vec::new(),
             repeats: 0,
             absorbed: Vec::new(),
+            own_activity: false,
             reason,
         }
     }
@@ -781,7 +785,7 @@ impl Scanner {
             cues: cue_hits,
             allow,
             ..
-        } = fm.context_around(text, spans, None);
+        } = fm.context_around(norm, spans, None);
         let cues: Vec<Cue> = cue_hits
             .iter()
             .filter_map(|c| {
@@ -1039,10 +1043,11 @@ impl Scanner {
         if let Some(y) = &self.yields {
             // on a lending platform the borrower's rate is the lender's return
             let lending = activities.iter().any(|a| a.activity == Activity::Lending);
-            for (kw, start, end, rate, pieces) in
+            for (kw, start, end, rate, pieces, invested) in
                 stated_rates(y, norm, visible, &keywords, &gains, lending)
             {
                 let mut f = Found::new(y.rule, kw, start, end, kept_term());
+                f.own_activity = invested;
                 if let Some([a, b]) = pieces {
                     f.pieces.push(a);
                     if b != a {
@@ -1078,7 +1083,7 @@ impl Scanner {
             voices: voice_hits,
             scope_ends,
             subjects,
-        } = fm.context_around(text, paragraphs, Some(()));
+        } = fm.context_around(norm, paragraphs, Some(()));
         let judge = Judge {
             norm,
             visible,
@@ -1110,7 +1115,7 @@ impl Scanner {
                 f.reason = Reason::new(ReasonCode::PageVoice, v.clone());
             } else if let Some(r) = judge.mention(f.start, f.end, &f.pieces, rates.contains(&i)) {
                 f.reason = r;
-            } else if !has_activity(&self.rules[f.rule].needs_activities) {
+            } else if !f.own_activity && !has_activity(&self.rules[f.rule].needs_activities) {
                 let needs: Vec<&str> = self.rules[f.rule]
                     .needs_activities
                     .iter()
@@ -1236,10 +1241,11 @@ impl FieldMatcher {
     /// merged and searched once.
     fn context_around(
         &self,
-        text: &str,
+        norm: &Normalized,
         spans: impl Iterator<Item = (usize, usize)>,
         paragraphs: Option<()>,
     ) -> Context {
+        let text = norm.text.as_str();
         let mut cx = Context::default();
         let Some(ac) = &self.context else {
             return cx;
@@ -1265,6 +1271,11 @@ impl FieldMatcher {
             ac.for_each_match(&text[ws..we], |pi, start, end| {
                 let (start, end) = (ws + start, ws + end);
                 let info = &self.context_infos[pi];
+                // a word across a comma is no word (企业的，风险可控 holds
+                // no 的风险)
+                if norm.clause_inside(start, end) {
+                    return;
+                }
                 for &group in &info.cues {
                     cx.cues.push(CueHit { start, end, group });
                 }
@@ -1302,8 +1313,8 @@ fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
 
 /// A stated rate: (keyword or `usize::MAX`, start, end, annual %, its
 /// pieces: the keyword and the number, or the gain word that names a rate
-/// read without a keyword).
-type Rate = (usize, usize, usize, f64, Option<[(usize, usize); 2]>);
+/// read without a keyword; whether it states an investment by itself).
+type Rate = (usize, usize, usize, f64, Option<[(usize, usize); 2]>, bool);
 
 /// Stated rates on a page, as (keyword, start, end, annual %): after (or
 /// just before) a yield keyword, money earned on a principal around a gain
@@ -1363,15 +1374,21 @@ fn stated_rates(
         };
         // (start, end, rate, the keyword and the number as pieces: a cue
         // between them reaches the rate, 年化收益范围均保持在8%-15%)
-        let stated = match yields::read_rate(&text[..clause_end], ke, period, &y.boost_words) {
-            Some(r) => Some((ks, r.end, r.annual_percent, Some((r.number, r.end)))),
+        let idiom = yields::idiom_before(text, ks, &y.keyword_terms[k]);
+        let stated = match idiom {
+            Some((s, r)) => Some((s, ke, r, None)),
+            None => yields::read_rate(&text[..clause_end], ke, period, &y.boost_words)
+                .map(|r| (ks, r.end, r.annual_percent, Some((r.number, r.end)))),
+        };
+        let stated = match stated {
+            Some(r) => Some(r),
             None => yields::read_rate_before(text, ks, period).map(|(s, r)| (s, ke, r, None)),
         };
         if let Some((start, end, rate, number)) = stated
             && !norm.clause_inside(start, end)
         {
             let pieces = number.map(|n| [(ks, ke), n]);
-            rates.push((k, start, end, rate, pieces));
+            rates.push((k, start, end, rate, pieces, false));
             continue;
         }
         // a header of a table: the rates below it
@@ -1379,18 +1396,19 @@ fn stated_rates(
         if !tables_read.contains(&ps) {
             tables_read.push(ps);
             for t in yields::table_rates(norm, visible, (ks, ke), period) {
-                rates.push((k, t.start, t.end, t.annual_percent, None));
+                rates.push((k, t.start, t.end, t.annual_percent, None, false));
             }
         }
     }
     for &(gs, ge) in gains {
         let (ss, se) = passage::sentence(norm, gs, ge);
-        if let Some((start, end, rate)) = yields::principal_rate(text, ss, se, (gs, ge)) {
-            rates.push((usize::MAX, start, end, rate, Some([(gs, ge), (gs, ge)])));
+        if let Some(p) = yields::principal_rate(text, &norm.clauses, ss, se, (gs, ge)) {
+            let pieces = Some([(gs, ge), (gs, ge)]);
+            rates.push((usize::MAX, p.start, p.end, p.annual_percent, pieces, p.invested));
         }
     }
     // per stated rate, the earliest and then the longest keyword names it
-    rates.sort_by_key(|&(k, s, e, _, _)| {
+    rates.sort_by_key(|&(k, s, e, _, _, _)| {
         let len = y.keyword_terms.get(k).map_or(0, String::len);
         (e, s, std::cmp::Reverse(len))
     });

@@ -287,6 +287,36 @@ pub fn read_percent(text: &str, pos: usize) -> Option<Percent> {
             }
         }
     }
+    // 一成五, 两成: tenths, as salespeople say them (一成五 = 15 %)
+    if !first.is_ascii_digit()
+        && let Some((v, e)) = read_chinese(text, pos)
+        && v < 10.0
+        && v.fract() == 0.0
+        && let Some(after) = text[e..].strip_prefix('成')
+    {
+        let mut value = v * 10.0;
+        let mut end = e + '成'.len_utf8();
+        match after.chars().next() {
+            Some('半') => {
+                value += 5.0;
+                end += '半'.len_utf8();
+            }
+            Some(c)
+                if let Some(d) = cn_digit(c)
+                    && !after[c.len_utf8()..].starts_with(['成', '十', '百']) =>
+            {
+                value += f64::from(d);
+                end += c.len_utf8();
+            }
+            _ => {}
+        }
+        return Some(Percent {
+            start: pos,
+            end,
+            low: value,
+            value,
+        });
+    }
     if !first.is_ascii_digit() {
         // a Chinese numeral with a % sign (十八%)
         let (v, e) = read_chinese(text, pos)?;
@@ -458,6 +488,31 @@ pub fn quantities(text: &str, from: usize, to: usize, kind: NumberKind) -> Vec<Q
             let skip = read_number(text, i).map_or(i + c.len_utf8(), |(_, e)| e);
             i = skip.max(i + c.len_utf8());
         }
+    }
+    out
+}
+
+/// Every quantity of `kind` in `text[from..to]`, none read across a clause
+/// break (`clauses`, sorted offsets): normalized text has its punctuation
+/// removed, and 投五万，一年 must not read as 五万一 (51,000).
+pub fn quantities_in_clauses(
+    text: &str,
+    clauses: &[u32],
+    from: usize,
+    to: usize,
+    kind: NumberKind,
+) -> Vec<Quantity> {
+    let first = clauses.partition_point(|&b| (b as usize) <= from);
+    let ends = clauses[first..]
+        .iter()
+        .map(|&b| b as usize)
+        .take_while(|&b| b < to)
+        .chain([to]);
+    let mut out = Vec::new();
+    let mut seg_start = from;
+    for seg_end in ends {
+        out.extend(quantities(&text[..seg_end], seg_start, seg_end, kind));
+        seg_start = seg_end;
     }
     out
 }

@@ -178,7 +178,7 @@ fn match_in_window(
         if from > to {
             return None;
         }
-        let q = numbers::quantities(text, from, to, slot.kind)
+        let q = numbers::quantities_in_clauses(text, &norm.clauses, from, to, slot.kind)
             .into_iter()
             .find(|q| accepts(slot, q))?;
         placed[k] = Some((q.start, q.end));

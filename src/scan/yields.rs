@@ -168,6 +168,36 @@ pub fn read_rate_before(text: &str, keyword_start: usize, period: Period) -> Opt
     Some((start, p.value * period.per_year()))
 }
 
+/// The lending idiom with the number before it: 三分利, 两分的利, 2分息 is
+/// 2–3 % a month, 八厘息 0.8 % a month. `keyword_start` is where the idiom
+/// word (分利, 分的利, 厘息 …) starts; the number right before it, one to
+/// five 分 (十分利好 is "very favourable", not 10 % a month) or one to nine
+/// 厘. Returns the number's start and the annual percentage.
+pub fn idiom_before(text: &str, keyword_start: usize, keyword: &str) -> Option<(usize, f64)> {
+    let per_unit = if keyword.starts_with('分') {
+        1.0
+    } else if keyword.starts_with('厘') {
+        0.1
+    } else {
+        return None;
+    };
+    let (i, c) = text[..keyword_start].char_indices().next_back()?;
+    if !numbers::starts_number(c) {
+        return None;
+    }
+    // the number is one character: a digit before it would make it another
+    // (十三分利 is no idiom)
+    if text[..i].chars().next_back().is_some_and(numbers::starts_number) {
+        return None;
+    }
+    let (v, e) = numbers::read_number(text, i)?;
+    let max = if per_unit == 1.0 { 5.0 } else { 9.0 };
+    if e != keyword_start || !(1.0..=max).contains(&v) {
+        return None;
+    }
+    Some((i, v * per_unit * 12.0))
+}
+
 /// Principals written without a number: 每万元 is 10,000 yuan.
 const IMPLICIT_PRINCIPALS: &[(&str, f64)] = &[
     ("每万元", 10_000.0),
@@ -188,24 +218,42 @@ const PRINCIPAL_WORDS: &[&str] = &[
     "本金", "投资", "出借", "存入", "认购", "买入", "购买", "投入", "本钱",
 ];
 
+/// Leads and words that put money in to earn on it: a principal so led
+/// (投五万, 存入2万, 本金10万, 一万块放进来) states an investment by itself.
+const INVESTED_LEADS: &[char] = &['投', '存'];
+const INVESTED_WORDS: &[&str] = &["本金", "投资", "出借", "存入", "认购", "投入", "本钱"];
+const INVESTED_AFTER: &[&str] = &["本金", "放进", "存进", "投进", "放在", "存在", "投到", "放到"];
+
 /// Gain words that count the principal in (本息11800 on 10,000 lent).
 const TOTAL_WORDS: &[&str] = &["本息", "连本带利", "本利", "合计", "一共"];
 
-/// Period words, longest first, with their period.
-const PERIOD_WORDS: &[(&str, Period)] = &[
-    ("每个月", Period::Month),
-    ("一个月", Period::Month),
-    ("每月", Period::Month),
-    ("按月", Period::Month),
-    ("月收益", Period::Month),
-    ("每年", Period::Year),
-    ("一年", Period::Year),
-    ("年收益", Period::Year),
-    ("每天", Period::Day),
-    ("每日", Period::Day),
-    ("一天", Period::Day),
-    ("日收益", Period::Day),
-    ("每周", Period::Week),
+/// Period words with how many of them make a year: 每月 12, 一年 1, 两年后
+/// ½ (a gain over two years is half of it a year).
+const PERIOD_WORDS: &[(&str, f64)] = &[
+    ("每个月", 12.0),
+    ("一个月", 12.0),
+    ("每月", 12.0),
+    ("按月", 12.0),
+    ("月收益", 12.0),
+    ("每年", 1.0),
+    ("一年", 1.0),
+    ("年收益", 1.0),
+    ("每天", 365.0),
+    ("每日", 365.0),
+    ("一天", 365.0),
+    ("日收益", 365.0),
+    ("每周", 52.0),
+    ("每季", 4.0),
+    ("半年", 2.0),
+    ("两年", 0.5),
+    ("二年", 0.5),
+    ("2年", 0.5),
+    ("三年", 1.0 / 3.0),
+    ("3年", 1.0 / 3.0),
+    ("五年", 0.2),
+    ("5年", 0.2),
+    ("十年", 0.1),
+    ("10年", 0.1),
 ];
 
 /// Money earned on a principal over a period, around a gain word at
@@ -213,23 +261,27 @@ const PERIOD_WORDS: &[(&str, Period)] = &[
 /// (or 每万元), the gain the amount right after the gain word (within four
 /// characters), the period the nearest period word before the gain word,
 /// all within `start..end` (the sentence). Returns the span from the
-/// principal to the gain and the annual rate.
+/// principal to the gain, the annual rate, and whether the principal is
+/// money put in to earn (投五万, 本金10万, 一万块放进来: an investment stated
+/// by the sentence itself, whatever else the page is about).
 pub fn principal_rate(
     text: &str,
+    clauses: &[u32],
     start: usize,
     end: usize,
     gain: (usize, usize),
-) -> Option<(usize, usize, f64)> {
+) -> Option<PrincipalRate> {
     let (gs, ge) = gain;
     // the gain: an amount of money right after the word (a bare number
     // counts too: 一年利息1800)
-    let gained = numbers::quantities(text, ge, end, NumberKind::Money)
+    let gained = numbers::quantities_in_clauses(text, clauses, ge, end, NumberKind::Money)
         .into_iter()
         .next()
         .filter(|q| text[ge..q.start].chars().count() <= 4)
         .or_else(|| bare_amount(text, ge, end))?;
     // the principal: before the gain word
     let mut principal: Option<(usize, f64)> = None;
+    let mut invested = false;
     for (w, v) in IMPLICIT_PRINCIPALS {
         if let Some(i) = text[start..gs].rfind(w) {
             principal = Some((start + i, *v));
@@ -239,7 +291,8 @@ pub fn principal_rate(
     if principal.is_none() {
         // an amount led by 投/存/满… or named 本金, else any amount larger
         // than the gain (10万元一年到手1.5万)
-        let amounts: Vec<Quantity> = numbers::quantities(text, start, gs, NumberKind::Money);
+        let amounts: Vec<Quantity> =
+            numbers::quantities_in_clauses(text, clauses, start, gs, NumberKind::Money);
         let marked = amounts.iter().rev().find(|q| {
             let before = &text[..q.start];
             let led = before
@@ -250,6 +303,16 @@ pub fn principal_rate(
             let named = text[q.end..].starts_with("本金") || text[q.end..].starts_with("钱");
             led || named || text[q.start..q.end].contains('块')
         });
+        if let Some(q) = marked {
+            let before = &text[..q.start];
+            let after = &text[q.end..];
+            invested = before
+                .chars()
+                .next_back()
+                .is_some_and(|c| INVESTED_LEADS.contains(&c))
+                || INVESTED_WORDS.iter().any(|w| before.ends_with(w))
+                || INVESTED_AFTER.iter().any(|w| after.starts_with(w));
+        }
         principal = marked
             .or_else(|| amounts.iter().rev().find(|q| q.value > gained.value))
             .map(|q| (q.start, q.value));
@@ -272,20 +335,37 @@ pub fn principal_rate(
         .filter_map(|&(w, p)| between.rfind(w).map(|i| (i, w.len(), p)))
         .max_by_key(|&(i, len, _)| (i + len, len))
         .map(|(_, _, p)| p)?;
-    let rate = gain / pvalue * 100.0 * period.per_year();
-    Some((pstart, gained.end, rate))
+    let rate = gain / pvalue * 100.0 * period;
+    Some(PrincipalRate {
+        start: pstart,
+        end: gained.end,
+        annual_percent: rate,
+        invested,
+    })
 }
 
-/// A bare number of at least two digits within four characters after
-/// `from` (利息1800), read as yuan.
+/// Money earned on a principal, as a rate (see [`principal_rate`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrincipalRate {
+    pub start: usize,
+    pub end: usize,
+    pub annual_percent: f64,
+    /// The principal is money put in to earn (投五万, 本金10万).
+    pub invested: bool,
+}
+
+/// A bare number of at least two digits (or two Chinese numeral
+/// characters: 一百八) within four characters after `from` (利息1800),
+/// read as yuan.
 fn bare_amount(text: &str, from: usize, end: usize) -> Option<Quantity> {
     for (n, (i, c)) in text[from..end].char_indices().enumerate() {
         if n > 4 {
             return None;
         }
-        if c.is_ascii_digit() {
+        if numbers::starts_number(c) {
             let (v, e) = numbers::read_number(text, from + i)?;
-            if e - (from + i) < 2 || text[e..].starts_with('%') {
+            let chars = text[from + i..e].chars().count();
+            if chars < 2 || text[e..].starts_with(['%', '倍', '成', '分', '厘', '个', '年', '月', '天']) {
                 return None;
             }
             return Some(Quantity {
@@ -444,7 +524,7 @@ const PRICE_HEADERS: &[&str] = &[
 fn first_money(norm: &Normalized, vs: usize, ve: usize) -> Option<f64> {
     let ns = norm.map.out_at_src(vs);
     let ne = norm.map.out_at_src(ve).max(ns);
-    numbers::quantities(&norm.text, ns, ne, NumberKind::Money)
+    numbers::quantities_in_clauses(&norm.text, &norm.clauses, ns, ne, NumberKind::Money)
         .first()
         .map(|q| q.value)
 }
@@ -565,7 +645,8 @@ mod tests {
         let n = normalize(text);
         let t = n.text.as_str();
         let g = t.find(gain).unwrap();
-        principal_rate(t, 0, t.len(), (g, g + gain.len())).map(|r| (r.2 * 100.0).round() / 100.0)
+        principal_rate(t, &n.clauses, 0, t.len(), (g, g + gain.len()))
+            .map(|r| (r.annual_percent * 100.0).round() / 100.0)
     }
 
     #[test]
@@ -582,6 +663,10 @@ mod tests {
             per_principal("投资1万元，一年后可得本息11800元", "可得"),
             Some(18.0)
         );
+        assert_eq!(per_principal("投五万，一年稳稳拿九千块利息", "拿"), Some(18.0));
+        assert_eq!(per_principal("一万块放进来，每个月到手一百八", "到手"), Some(21.6));
+        assert_eq!(per_principal("本金八万，两年后连本带利取回十万", "连本带利"), Some(12.5));
+        assert_eq!(per_principal("存3万，半年拿回本息3.3万", "拿回"), Some(20.0));
         // no principal, no period, or a fee rather than a gain
         assert_eq!(per_principal("每台终端开通返现99元", "返现"), None);
         assert_eq!(per_principal("新用户收益200元", "收益"), None);

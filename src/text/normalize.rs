@@ -343,6 +343,7 @@ pub fn normalize_into(input: &str, norm: &mut Normalized) {
                         add_break(breaks, out.len());
                     }
                 }
+                Ascii::Separator if letter_spaced(input, i, 1) => noise_run += 1,
                 Ascii::Separator => {
                     noise_run = 0;
                     add_break(breaks, out.len());
@@ -416,6 +417,7 @@ pub fn normalize_into(input: &str, norm: &mut Normalized) {
                     add_break(breaks, out.len());
                 }
             }
+            CharClass::Separator if letter_spaced(input, i, len) => noise_run += 1,
             CharClass::Separator => {
                 noise_run = 0;
                 add_break(breaks, out.len());
@@ -437,6 +439,18 @@ pub fn normalize_into(input: &str, norm: &mut Normalized) {
     }
     flush(out, map, input, run_start, i);
     map.finish(out.len(), input.len());
+}
+
+/// Whether the separator at `input[i..i + len]` spaces out single
+/// characters (保/本/保/息, 稳｜赚): a CJK character on each side, neither of
+/// them part of a longer run of CJK characters (微信/支付宝 lists two items
+/// and stays separated). Such a separator is noise, like the spaces of
+/// 保 本 保 息.
+fn letter_spaced(input: &str, i: usize, len: usize) -> bool {
+    let cjk = |c: Option<char>| c.is_some_and(|c| (0x3400..=0x9FFF).contains(&(c as u32)));
+    let mut before = input[..i].chars().rev();
+    let mut after = input[i + len..].chars();
+    cjk(before.next()) && !cjk(before.next()) && cjk(after.next()) && !cjk(after.next())
 }
 
 /// Normalizes a rule term; the same function as for text, so that both sides
@@ -581,6 +595,21 @@ mod tests {
         assert!(y.spans_break(y.text.find("投资").unwrap(), y.text.find("咨询").unwrap()));
         let z = normalize("不得从事，代客理财");
         assert!(z.clause_between(0, z.text.len()));
+        // two-character items stay apart
+        let w = normalize("微信/支付宝/银联");
+        let s = w.text.find("信支").unwrap();
+        assert!(w.spans_break(s, s + "信支".len()));
+    }
+
+    #[test]
+    fn slashes_between_single_characters_are_noise() {
+        for spaced in ["保/本/保/息", "保／本／保／息", "稳|赚|不|赔", "保、本、保、息"] {
+            let x = normalize(spaced);
+            let t = &x.text;
+            assert!(!x.spans_break(0, t.len()), "{spaced} → {t}");
+            assert_eq!(&spaced[x.map.map_range(0..t.len())], spaced);
+        }
+        assert_eq!(normalize("保／本／保／息，放心").text, "保本保息放心");
     }
 
     #[test]
