@@ -146,8 +146,9 @@ type Decision = (String, usize, usize, String);
 
 /// The decisions about candidates inside `passage`, placed between
 /// `before` and `after` (each its own paragraphs) under a fixed head. Page
-/// facts (the page's voice, activities the rules need) are left out: they
-/// are the page's, by design.
+/// facts are the page's, by design: candidates silenced by the page's voice
+/// are left out, and one dropped for want of an activity counts as the
+/// promotion its passage judged it.
 fn decisions(before: &str, passage: &str, after: &str) -> Vec<Decision> {
     let head = "测试页面标题".repeat(30);
     let doc = format!("{head}\n{before}\n{passage}\n{after}");
@@ -159,18 +160,19 @@ fn decisions(before: &str, passage: &str, after: &str) -> Vec<Decision> {
         .iter()
         .chain(&scanned.dropped)
         .filter(|h| h.raw.start >= start && h.raw.end <= end)
-        .filter(|h| {
-            !matches!(
-                h.reason.code,
-                finscan::scan::ReasonCode::MissingContext | finscan::scan::ReasonCode::PageVoice
-            )
-        })
+        .filter(|h| h.reason.code != finscan::scan::ReasonCode::PageVoice)
         .map(|h| {
+            // a candidate dropped for want of the page's activity was judged
+            // a promotion in its passage first: the activity is the page's
+            let code = match h.reason.code {
+                finscan::scan::ReasonCode::MissingContext => "promotion",
+                c => c.as_str(),
+            };
             (
                 h.rule.0.clone(),
                 h.raw.start - start,
                 h.raw.end - start,
-                h.reason.code.as_str().to_owned(),
+                code.to_owned(),
             )
         })
         .collect();

@@ -1043,12 +1043,11 @@ impl Scanner {
         if let Some(y) = &self.yields {
             // on a lending platform the borrower's rate is the lender's return
             let lending = activities.iter().any(|a| a.activity == Activity::Lending);
-            for (kw, start, end, rate, pieces, invested) in
-                stated_rates(y, norm, visible, &keywords, &gains, lending)
-            {
-                let mut f = Found::new(y.rule, kw, start, end, kept_term());
-                f.own_activity = invested;
-                if let Some([a, b]) = pieces {
+            for r in stated_rates(y, norm, visible, &keywords, &gains, lending) {
+                let rate = r.annual_percent;
+                let mut f = Found::new(y.rule, r.keyword, r.start, r.end, kept_term());
+                f.own_activity = r.invested;
+                if let Some([a, b]) = r.pieces {
                     f.pieces.push(a);
                     if b != a {
                         f.pieces.push(b);
@@ -1311,12 +1310,21 @@ fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// A stated rate: (keyword or `usize::MAX`, start, end, annual %, its
-/// pieces: the keyword and the number, or the gain word that names a rate
-/// read without a keyword; whether it states an investment by itself).
-type Rate = (usize, usize, usize, f64, Option<[(usize, usize); 2]>, bool);
+/// A rate stated on a page.
+struct StatedRate {
+    /// The yield keyword, or `usize::MAX` for money earned on a principal.
+    keyword: usize,
+    start: usize,
+    end: usize,
+    annual_percent: f64,
+    /// The keyword and the number, or the gain word that names a rate read
+    /// without a keyword.
+    pieces: Option<[(usize, usize); 2]>,
+    /// The rate states an investment by itself (投五万，每月到手九百).
+    invested: bool,
+}
 
-/// Stated rates on a page, as (keyword, start, end, annual %): after (or
+/// The rates stated on a page: after (or
 /// just before) a yield keyword, money earned on a principal around a gain
 /// word, and rates under a yield column's header. One per stated rate: the
 /// earliest keyword before it wins. A keyword right after a cost prefix
@@ -1332,9 +1340,9 @@ fn stated_rates(
     keywords: &[(usize, usize, usize)],
     gains: &[(usize, usize)],
     lending: bool,
-) -> Vec<Rate> {
+) -> Vec<StatedRate> {
     let text = norm.text.as_str();
-    let mut rates: Vec<Rate> = Vec::new();
+    let mut rates: Vec<StatedRate> = Vec::new();
     let mut tables_read: Vec<usize> = Vec::new();
     // keywords that state a cost (a prefix across a break is another
     // clause's: 借款，年化24.5%), and the keywords inside them (利率 in
@@ -1387,8 +1395,14 @@ fn stated_rates(
         if let Some((start, end, rate, number)) = stated
             && !norm.clause_inside(start, end)
         {
-            let pieces = number.map(|n| [(ks, ke), n]);
-            rates.push((k, start, end, rate, pieces, false));
+            rates.push(StatedRate {
+                keyword: k,
+                start,
+                end,
+                annual_percent: rate,
+                pieces: number.map(|n| [(ks, ke), n]),
+                invested: false,
+            });
             continue;
         }
         // a header of a table: the rates below it
@@ -1396,23 +1410,36 @@ fn stated_rates(
         if !tables_read.contains(&ps) {
             tables_read.push(ps);
             for t in yields::table_rates(norm, visible, (ks, ke), period) {
-                rates.push((k, t.start, t.end, t.annual_percent, None, false));
+                rates.push(StatedRate {
+                    keyword: k,
+                    start: t.start,
+                    end: t.end,
+                    annual_percent: t.annual_percent,
+                    pieces: None,
+                    invested: false,
+                });
             }
         }
     }
     for &(gs, ge) in gains {
         let (ss, se) = passage::sentence(norm, gs, ge);
         if let Some(p) = yields::principal_rate(text, &norm.clauses, ss, se, (gs, ge)) {
-            let pieces = Some([(gs, ge), (gs, ge)]);
-            rates.push((usize::MAX, p.start, p.end, p.annual_percent, pieces, p.invested));
+            rates.push(StatedRate {
+                keyword: usize::MAX,
+                start: p.start,
+                end: p.end,
+                annual_percent: p.annual_percent,
+                pieces: Some([(gs, ge), (gs, ge)]),
+                invested: p.invested,
+            });
         }
     }
     // per stated rate, the earliest and then the longest keyword names it
-    rates.sort_by_key(|&(k, s, e, _, _, _)| {
-        let len = y.keyword_terms.get(k).map_or(0, String::len);
-        (e, s, std::cmp::Reverse(len))
+    rates.sort_by_key(|r| {
+        let len = y.keyword_terms.get(r.keyword).map_or(0, String::len);
+        (r.end, r.start, std::cmp::Reverse(len))
     });
-    rates.dedup_by_key(|r| r.2);
+    rates.dedup_by_key(|r| r.end);
     rates
 }
 

@@ -258,6 +258,16 @@ pub fn read_percent(text: &str, pos: usize) -> Option<Percent> {
     for (prefix, scale) in [("百分之", 1.0), ("千分之", 0.1), ("万分之", 0.01)] {
         if let Some(after) = rest.strip_prefix(prefix) {
             let at = pos + prefix.len();
+            // 百分之百: all of it
+            if prefix == "百分之" && after.starts_with('百') {
+                let end = at + '百'.len_utf8();
+                return Some(Percent {
+                    start: pos,
+                    end,
+                    low: 100.0,
+                    value: 100.0,
+                });
+            }
             let (v, mut end) = read_number(text, at).filter(|_| !after.is_empty())?;
             let mut hi = v;
             // 百分之八到十二

@@ -94,6 +94,10 @@ pub fn read_rate(
 
 /// A rate for `period` at `at`: a percentage, or the lending idiom.
 fn rate_at(text: &str, at: usize, period: Period) -> Option<(f64, usize)> {
+    // 收益百分之百有保障 says "fully", not a rate of 100 %
+    if text[at..].starts_with("百分之百") {
+        return None;
+    }
     if let Some(p) = numbers::read_percent(text, at) {
         return Some((p.value, p.end));
     }
@@ -187,7 +191,11 @@ pub fn idiom_before(text: &str, keyword_start: usize, keyword: &str) -> Option<(
     }
     // the number is one character: a digit before it would make it another
     // (十三分利 is no idiom)
-    if text[..i].chars().next_back().is_some_and(numbers::starts_number) {
+    if text[..i]
+        .chars()
+        .next_back()
+        .is_some_and(numbers::starts_number)
+    {
         return None;
     }
     let (v, e) = numbers::read_number(text, i)?;
@@ -222,10 +230,12 @@ const PRINCIPAL_WORDS: &[&str] = &[
 /// (投五万, 存入2万, 本金10万, 一万块放进来) states an investment by itself.
 const INVESTED_LEADS: &[char] = &['投', '存'];
 const INVESTED_WORDS: &[&str] = &["本金", "投资", "出借", "存入", "认购", "投入", "本钱"];
-const INVESTED_AFTER: &[&str] = &["本金", "放进", "存进", "投进", "放在", "存在", "投到", "放到"];
+const INVESTED_AFTER: &[&str] = &[
+    "本金", "放进", "存进", "投进", "放在", "存在", "投到", "放到",
+];
 
 /// Gain words that count the principal in (本息11800 on 10,000 lent).
-const TOTAL_WORDS: &[&str] = &["本息", "连本带利", "本利", "合计", "一共"];
+const TOTAL_WORDS: &[&str] = &["本息", "连本带利", "本利", "合计", "一共", "变"];
 
 /// Period words with how many of them make a year: 每月 12, 一年 1, 两年后
 /// ½ (a gain over two years is half of it a year).
@@ -365,7 +375,9 @@ fn bare_amount(text: &str, from: usize, end: usize) -> Option<Quantity> {
         if numbers::starts_number(c) {
             let (v, e) = numbers::read_number(text, from + i)?;
             let chars = text[from + i..e].chars().count();
-            if chars < 2 || text[e..].starts_with(['%', '倍', '成', '分', '厘', '个', '年', '月', '天']) {
+            if chars < 2
+                || text[e..].starts_with(['%', '倍', '成', '分', '厘', '个', '年', '月', '天'])
+            {
                 return None;
             }
             return Some(Quantity {
@@ -636,6 +648,7 @@ mod tests {
     #[test]
     fn no_number_or_no_unit_is_no_rate() {
         assert_eq!(rate("年化收益稳定可观", "年化收益"), None);
+        assert_eq!(rate("收益百分之百有保障", "收益"), None);
         assert_eq!(rate("年化18", "年化"), None);
         assert_eq!(rate("年化收益的计算方法请参见说明第3%", "年化收益"), None);
         assert_eq!(rate("年化收益一直很稳", "年化收益"), None);
@@ -663,10 +676,22 @@ mod tests {
             per_principal("投资1万元，一年后可得本息11800元", "可得"),
             Some(18.0)
         );
-        assert_eq!(per_principal("投五万，一年稳稳拿九千块利息", "拿"), Some(18.0));
-        assert_eq!(per_principal("一万块放进来，每个月到手一百八", "到手"), Some(21.6));
-        assert_eq!(per_principal("本金八万，两年后连本带利取回十万", "连本带利"), Some(12.5));
-        assert_eq!(per_principal("存3万，半年拿回本息3.3万", "拿回"), Some(20.0));
+        assert_eq!(
+            per_principal("投五万，一年稳稳拿九千块利息", "拿"),
+            Some(18.0)
+        );
+        assert_eq!(
+            per_principal("一万块放进来，每个月到手一百八", "到手"),
+            Some(21.6)
+        );
+        assert_eq!(
+            per_principal("本金八万，两年后连本带利取回十万", "连本带利"),
+            Some(12.5)
+        );
+        assert_eq!(
+            per_principal("存3万，半年拿回本息3.3万", "拿回"),
+            Some(20.0)
+        );
         // no principal, no period, or a fee rather than a gain
         assert_eq!(per_principal("每台终端开通返现99元", "返现"), None);
         assert_eq!(per_principal("新用户收益200元", "收益"), None);

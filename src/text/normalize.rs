@@ -603,7 +603,12 @@ mod tests {
 
     #[test]
     fn slashes_between_single_characters_are_noise() {
-        for spaced in ["保/本/保/息", "保／本／保／息", "稳|赚|不|赔", "保、本、保、息"] {
+        for spaced in [
+            "保/本/保/息",
+            "保／本／保／息",
+            "稳|赚|不|赔",
+            "保、本、保、息",
+        ] {
             let x = normalize(spaced);
             let t = &x.text;
             assert!(!x.spans_break(0, t.len()), "{spaced} → {t}");
