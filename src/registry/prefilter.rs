@@ -18,7 +18,9 @@ use aho_corasick::automaton::Automaton;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, MatchKind};
 
 use crate::rules::{Field, RuleSet};
-use crate::text::normalize::{CharClass, classify, digit_joiner_form, joins_after, joins_before};
+use crate::text::normalize::{
+    CharClass, classify, digit_joiner_form, joins_after, joins_before, splits_digits,
+};
 use crate::text::normalize_term;
 
 /// Automata over the normalized terms of the `name` and `scope` rules.
@@ -56,6 +58,8 @@ const DROP: u16 = 0x100;
 const DIGIT: u16 = 0x200;
 const JOINER: u16 = 0x400;
 const BREAK: u16 = 0x800;
+/// A dropped character that keeps two digits apart (`splits_digits`).
+const SPLIT: u16 = 0x1000;
 
 fn build_ac(patterns: &[Vec<u8>]) -> Option<AhoCorasick> {
     AhoCorasickBuilder::new()
@@ -95,6 +99,9 @@ impl FieldFilter {
                 CharClass::Noise => DROP,
                 CharClass::Break | CharClass::Separator => DROP | BREAK,
             };
+            if v & DROP != 0 && splits_digits(c) {
+                v |= SPLIT;
+            }
             if let Some(kept) = digit_joiner_form(c)
                 && class != CharClass::Keep(c)
             {
@@ -196,6 +203,8 @@ fn for_each_code(
     let bytes = input.as_bytes();
     let mut noise_run = 0usize;
     let mut last_digit = false;
+    // a splitting mark was dropped since the last digit
+    let mut split_pending = false;
     let mut i = 0;
     while i < bytes.len() {
         // decode one character by hand: `input` is valid UTF-8, and this
@@ -232,6 +241,7 @@ fn for_each_code(
         if v & DROP == 0 {
             noise_run = 0;
             last_digit = v & DIGIT != 0;
+            split_pending = false;
             if emit(v as u8) {
                 return true;
             }
@@ -242,13 +252,28 @@ fn for_each_code(
         {
             noise_run = 0;
             last_digit = false;
+            split_pending = false;
             if emit(v as u8) {
                 return true;
             }
-        } else if v & BREAK != 0 {
-            noise_run = 0;
         } else {
-            noise_run += 1;
+            if last_digit && (v & SPLIT != 0 || split_pending) {
+                if joins_before(input[i..].chars().next()) {
+                    // the space `normalize` keeps: a character no term uses
+                    last_digit = false;
+                    split_pending = false;
+                    if emit(0) {
+                        return true;
+                    }
+                } else {
+                    split_pending = true;
+                }
+            }
+            if v & BREAK != 0 {
+                noise_run = 0;
+            } else {
+                noise_run += 1;
+            }
         }
     }
     false
@@ -259,6 +284,7 @@ fn for_each_code(
 pub fn normalize_light(input: &str, out: &mut String) {
     out.clear();
     let mut noise_run = 0usize;
+    let mut split_at: Option<usize> = None;
     let mut iter = input.chars().peekable();
     while let Some(c) = iter.next() {
         let mut class =
@@ -274,6 +300,16 @@ pub fn normalize_light(input: &str, out: &mut String) {
             && joins_before(iter.peek().copied())
         {
             class = CharClass::Keep(kept);
+        }
+        if !matches!(class, CharClass::Keep(_))
+            && joins_after(out.as_bytes().last().copied())
+            && (splits_digits(c) || split_at == Some(out.len()))
+        {
+            if joins_before(iter.peek().copied()) {
+                out.push(' ');
+            } else {
+                split_at = Some(out.len());
+            }
         }
         match class {
             CharClass::Keep(k) => {

@@ -1390,7 +1390,11 @@ fn stated_rates(
         };
         let stated = match stated {
             Some(r) => Some(r),
-            None => yields::read_rate_before(text, ks, period).map(|(s, r)| (s, ke, r, None)),
+            // a figure before its caption, unless an earlier keyword read
+            // it already (年化4.5%（日利率按365天折算）: 日利率 explains the 4.5 %)
+            None => yields::read_rate_before(text, ks, period)
+                .filter(|&(s, _)| !rates.iter().any(|r| r.start <= s && s < r.end))
+                .map(|(s, r)| (s, ke, r, None)),
         };
         if let Some((start, end, rate, number)) = stated
             && !norm.clause_inside(start, end)
@@ -1715,6 +1719,33 @@ mod tests {
                 .any(|h| h.annual_rate.is_some_and(|r| r > 36.0))
         );
         assert!(page("年化 10%").iter().all(|h| h.annual_rate.is_none()));
+    }
+
+    #[test]
+    fn a_rate_is_read_once_and_not_across_dropped_marks() {
+        // 日利率 after the rate explains how it accrues; it is no daily rate
+        for text in [
+            "理财计划年化6.5%（日利率按360天计算）",
+            "理财计划年化收益6.5%(日利率=年化÷365)",
+            // a date's closing bracket does not join 29 and 3.87 into 293.87
+            "理财计划（2018-06-29）：3.87%收益",
+            "理财 期限　　12　　8.5%收益",
+        ] {
+            let hits = page(text);
+            assert!(
+                hits.iter().all(|h| h.annual_rate.is_none()),
+                "{text}: {:?}",
+                hits.iter()
+                    .map(|h| (&h.matched, h.annual_rate))
+                    .collect::<Vec<_>>()
+            );
+        }
+        // the caption after a figure still names it
+        assert!(
+            page("理财 15.00%年化收益")
+                .iter()
+                .any(|h| h.annual_rate == Some(15.0))
+        );
     }
 
     #[test]

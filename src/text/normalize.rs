@@ -164,6 +164,45 @@ pub fn digit_joiner_form(c: char) -> Option<char> {
     }
 }
 
+/// Whether a dropped character keeps two digits apart (see `normalize`):
+/// clause and enumeration marks, brackets, quotation marks, tabs and wide
+/// spaces. An ASCII space, `*`, `_` or a zero-width character alone does not
+/// (年化 2 4 . 5 % is one figure spaced out).
+pub fn splits_digits(c: char) -> bool {
+    match classify(c) {
+        CharClass::Keep(_) => false,
+        CharClass::Break | CharClass::Separator => true,
+        CharClass::Noise => matches!(
+            c,
+            '(' | ')'
+                | '['
+                | ']'
+                | '{'
+                | '}'
+                | '<'
+                | '>'
+                | '"'
+                | '\''
+                | '\r'
+                | '\u{A0}'
+                | '\u{3000}'
+                | '\u{FF02}'
+                | '\u{FF07}'
+                | '\u{FF08}'
+                | '\u{FF09}'
+                | '\u{FF1C}'
+                | '\u{FF1E}'
+                | '\u{FF3B}'
+                | '\u{FF3D}'
+                | '\u{FF5B}'
+                | '\u{FF5D}'
+                | '\u{2018}'..='\u{201F}'
+                | '\u{3008}'..='\u{3011}'
+                | '\u{3014}'..='\u{301B}'
+        ),
+    }
+}
+
 /// Whether a digit joiner after normalized byte `prev` may be kept: it must
 /// follow a digit or a `%` (`8%-12%`).
 pub fn joins_after(prev: Option<u8>) -> bool {
@@ -298,12 +337,41 @@ pub fn normalize_into(input: &str, norm: &mut Normalized) {
     // local slices: the loop keeps them in registers instead of reloading the static
     let (changes, simplified): (&[u64], &[char]) = (&t2s.changes, &t2s.to);
     let mut i = 0usize;
+    // where a mark that splits digits was dropped (see `digit_gap`)
+    let mut split_at: Option<usize> = None;
 
     // runs start and end on character boundaries, so slicing cannot fail
     fn flush(out: &mut String, map: &mut OffsetMap, input: &str, run_start: usize, i: usize) {
         if run_start < i {
             map.push_linear(out.len(), run_start, i - run_start);
             out.push_str(&input[run_start..i]);
+        }
+    }
+    // A mark dropped between two digits would join them into one number
+    // (2018-06-29）：3.87% read as 293.87%, a table's 12　8.5% as 128.5%):
+    // the last dropped character before the second digit is kept as one
+    // space, which no term holds and no number reads across. Spaces and
+    // zero-width characters alone still join (2 4 . 5 % is spaced out).
+    fn digit_gap(
+        out: &mut String,
+        map: &mut OffsetMap,
+        input: &str,
+        (i, len): (usize, usize),
+        split_at: &mut Option<usize>,
+    ) {
+        if !joins_after(out.as_bytes().last().copied()) {
+            return;
+        }
+        let c = input[i..].chars().next().unwrap_or(' ');
+        let split = splits_digits(c) || *split_at == Some(out.len());
+        if !split {
+            return;
+        }
+        if joins_before(input[i + len..].chars().next()) {
+            map.push_atomic(out.len(), i..i + len);
+            out.push(' ');
+        } else {
+            *split_at = Some(out.len());
         }
     }
     fn add_break(breaks: &mut Vec<u32>, at: usize) {
@@ -326,6 +394,9 @@ pub fn normalize_into(input: &str, norm: &mut Normalized) {
                 && noise_run == 0
                 && joins_after(out.as_bytes().last().copied())
                 && joins_before(input[i + 1..].chars().next());
+            if !joiner && action != Ascii::Lower {
+                digit_gap(out, map, input, (i, 1), &mut split_at);
+            }
             match action {
                 _ if joiner => {
                     noise_run = 0;
@@ -400,6 +471,9 @@ pub fn normalize_into(input: &str, norm: &mut Normalized) {
             && joins_before(input[i + len..].chars().next())
         {
             class = CharClass::Keep(kept);
+        }
+        if !matches!(class, CharClass::Keep(_)) {
+            digit_gap(out, map, input, (i, len), &mut split_at);
         }
         match class {
             CharClass::Keep(k) => {
@@ -621,6 +695,11 @@ mod tests {
     fn digits_keep_decimal_point_and_ranges() {
         assert_eq!(n("年化 24.5%"), "年化24.5%");
         assert_eq!(n("年化８％-１２％"), "年化8%-12%");
+        // dropped marks between digits keep the numbers apart
+        assert_eq!(n("（2018-06-29）：3.87%"), "2018-06-29 3.87%");
+        assert_eq!(n("12　　8.5%"), "12 8.5%");
+        assert_eq!(n("12\t8.5%"), "12 8.5%");
+        assert_eq!(n("期限12\n8.5%"), "期限12 8.5%");
         assert_eq!(n("8-12%"), "8-12%");
         assert_eq!(n("１,０００元"), "1,000元");
     }
