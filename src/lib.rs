@@ -23,6 +23,8 @@
 //! * [`store`]: the sled database (pages, bodies, hits, frontier).
 //! * [`registry`]: company registration records: import, credit codes,
 //!   county attribution, registry page profiles.
+//! * [`time`]: one convention for times: instants, read as dates or RFC 3339,
+//!   shown in the reader's zone (Asia/Shanghai by default).
 //!
 //! The binary (`src/main.rs`) only parses arguments, calls these modules and
 //! prints.
@@ -33,6 +35,7 @@ pub mod rules;
 pub mod scan;
 pub mod store;
 pub mod text;
+pub mod time;
 
 pub use rules::{Category, Field, RuleId, RuleSet, Severity};
 pub use scan::{Hit, Scanner};

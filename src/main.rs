@@ -23,6 +23,10 @@ use clap::{Parser, Subcommand};
 struct Args {
     #[command(subcommand)]
     command: Command,
+    /// Time zone of the times shown and written in JSON (an IANA name such as
+    /// Asia/Shanghai or UTC; default: the TZ variable if it names a zone, else Asia/Shanghai).
+    #[arg(long, global = true, value_name = "ZONE")]
+    tz: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -84,6 +88,13 @@ enum RulesCommand {
 fn main() -> ExitCode {
     cli::memory::tune_allocator();
     let args = Args::parse();
+    match finscan::time::Zone::from_flag_or_env(args.tz.as_deref()) {
+        Ok(z) => cli::set_zone(z),
+        Err(e) => {
+            eprintln!("finscan: error: --tz: {e}");
+            return cli::Outcome::Fatal.into();
+        }
+    }
     let result = match args.command {
         Command::Scan(a) => cli::scan::run(a),
         Command::Crawl(a) => cli::crawl::crawl(a),

@@ -968,7 +968,8 @@ fn demo_runs_offline_and_prints_hits() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // a demonstration exits 0 when it ran, whatever it found
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
         stdout.contains("保本保息") && stdout.contains("资金池"),
         "{stdout}"

@@ -9,8 +9,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use finscan::crawl::fetch::ResolveMap;
 use finscan::crawl::{CrawlConfig, Progress, Summary, demo, loopback, urls};
+use finscan::store::PageState;
 use finscan::store::{self, PageRecord, Store, StoredHit};
-use finscan::{Category, Scanner};
+use finscan::time::Timestamp;
+use finscan::{Category, Scanner, Severity};
 
 use super::Outcome;
 
@@ -44,12 +46,12 @@ pub struct CrawlArgs {
     /// Requests per second to each host; 0 = unlimited (benchmarks on your own servers only).
     #[arg(long, value_name = "R", default_value_t = 1.0)]
     rate_per_host: f64,
-    /// Requests in flight in total.
-    #[arg(long, value_name = "C", default_value_t = 16)]
-    concurrency: usize,
-    /// Requests in flight per host.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    host_concurrency: usize,
+    /// Requests in flight in total (at least 1).
+    #[arg(long, value_name = "C", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: u32,
+    /// Requests in flight per host (at least 1).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    host_concurrency: u32,
     /// Who runs this crawl, for site operators: a URL or an e-mail address,
     /// sent in the User-Agent beside finscan's own.
     #[arg(long, value_name = "URL|EMAIL", env = "FINSCAN_CONTACT")]
@@ -120,9 +122,9 @@ pub enum PagesCommand {
         db: DbArg,
         #[command(flatten)]
         filter: Filter,
-        /// Only pages in this state (fetched, not-modified, redirect, skipped, disallowed, failed).
-        #[arg(long)]
-        state: Option<String>,
+        /// Only pages in this state.
+        #[arg(long, value_parser = super::one_of(&PageState::ALL, PageState::as_str))]
+        state: Option<PageState>,
         /// One JSON object per page per line.
         #[arg(long)]
         json: bool,
@@ -137,9 +139,12 @@ pub enum HitsCommand {
         db: DbArg,
         #[command(flatten)]
         filter: Filter,
-        /// Only hits of this category (guaranteed-return, fund-pool, …).
-        #[arg(long, value_parser = parse_category)]
+        /// Only hits of this category.
+        #[arg(long, value_parser = super::category_parser())]
         category: Option<Category>,
+        /// Only hits of this severity.
+        #[arg(long, value_parser = super::severity_parser())]
+        severity: Option<Severity>,
         /// One JSON object per hit per line.
         #[arg(long)]
         json: bool,
@@ -148,12 +153,38 @@ pub enum HitsCommand {
 
 #[derive(Args, Clone)]
 pub struct Filter {
-    /// Only this host (exact, or a registrable domain such as a.com.cn).
-    #[arg(long)]
+    /// Only this host (exact, or a registrable domain such as a.com.cn; a URL
+    /// is taken for its host).
+    #[arg(long, value_parser = parse_host)]
     host: Option<String>,
-    /// Only records from this time on (RFC 3339 or YYYY-MM-DD, UTC).
-    #[arg(long, value_parser = parse_since)]
+    /// Only records from this time on: a date (the start of that day in the
+    /// reader's zone, see --tz), a time (2024-03-01 08:30) or RFC 3339 with
+    /// an offset.
+    #[arg(long, value_parser = super::parse_time_arg)]
     since: Option<String>,
+    /// Only records up to this time: a date includes all of that day.
+    #[arg(long, value_parser = super::parse_time_arg)]
+    until: Option<String>,
+}
+
+/// The time window of a [`Filter`], read in the reader's zone.
+struct Window {
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+}
+
+impl Window {
+    /// Whether a stored time (RFC 3339) is inside; an unreadable one is not
+    /// when a bound is set.
+    fn contains(&self, stored: &str) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        let Some(t) = finscan::time::from_stored(stored) else {
+            return false;
+        };
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
 }
 
 impl Filter {
@@ -165,35 +196,32 @@ impl Filter {
             || urls::registrable_domain(bare) == *want
     }
 
-    fn since_ok(&self, t: &str) -> bool {
-        self.since.as_deref().is_none_or(|s| t >= s)
+    fn window(&self) -> anyhow::Result<Window> {
+        Ok(Window {
+            since: super::time_arg(self.since.as_deref(), false)?,
+            until: super::time_arg(self.until.as_deref(), true)?,
+        })
     }
 }
 
-fn parse_category(s: &str) -> Result<Category, String> {
-    Category::parse(s).ok_or_else(|| format!("unknown category {s:?}"))
-}
-
-fn parse_since(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let date_ok = b.len() >= 10
-        && b[..10].iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
+/// `--host`: a host, `host:port`, a registrable domain, or a URL (its host
+/// and port).
+fn parse_host(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.contains("://") {
+        let u = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+        let host = u.host_str().ok_or_else(|| format!("{s:?} has no host"))?;
+        return Ok(match u.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
         });
-    if !date_ok {
+    }
+    if s.is_empty() || s.contains(['/', ' ']) {
         return Err(format!(
-            "{s:?} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)"
+            "{s:?} is not a host (expected www.example.cn or a URL)"
         ));
     }
-    Ok(if s.len() == 10 {
-        format!("{s}T00:00:00Z")
-    } else {
-        s.to_owned()
-    })
+    Ok(s.to_string())
 }
 
 #[derive(Args)]
@@ -257,13 +285,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Opens an existing database for reading; never creates one.
 fn open_existing(dir: &Path) -> anyhow::Result<Store> {
-    if !dir.is_dir() {
-        anyhow::bail!(
-            "no database at {} (crawl first, or pass --db DIR / set {})",
-            dir.display(),
-            store::DB_ENV
-        );
-    }
+    super::require_db(dir)?;
     open_store(dir)
 }
 
@@ -287,6 +309,7 @@ fn init_logging(progress_bar: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(super::style::stderr_colored())
         .with_target(false)
         .try_init();
 }
@@ -389,8 +412,8 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
         max_pages: args.max_pages,
         max_depth: args.max_depth,
         rate_per_host: args.rate_per_host,
-        host_concurrency: args.host_concurrency.max(1),
-        concurrency: args.concurrency.max(1),
+        host_concurrency: args.host_concurrency as usize,
+        concurrency: args.concurrency as usize,
         include: regexes(&args.include, "--include")?,
         exclude: regexes(&args.exclude, "--exclude")?,
         per_host_budget: args.max_pages_per_host,
@@ -588,27 +611,27 @@ pub fn pages(cmd: PagesCommand) -> anyhow::Result<Outcome> {
         state,
         json,
     } = cmd;
+    let window = filter.window()?;
     let store = open_existing(&db.dir())?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut n = 0usize;
     for p in store.pages_iter() {
         let p = p?;
-        if !filter.host_ok(&p.host) || !filter.since_ok(&p.fetched_at) {
+        if !filter.host_ok(&p.host) || !window.contains(&p.fetched_at) {
             continue;
         }
-        if state.as_deref().is_some_and(|s| s != p.state.as_str()) {
+        if state.is_some_and(|s| s != p.state) {
             continue;
         }
         n += 1;
         if json {
-            serde_json::to_writer(
+            super::write_json_line(
                 &mut out,
                 &PageLine {
                     page: &p,
                     hits: p.hit_ids.len(),
                 },
             )?;
-            writeln!(out)?;
         } else {
             write_page_line(&mut out, &p)?;
         }
@@ -627,9 +650,11 @@ fn write_page_line(out: &mut impl Write, p: &PageRecord) -> std::io::Result<()> 
     } else {
         finscan::scan::activity::describe(&p.activities)
     };
+    let fetched = finscan::time::from_stored(&p.fetched_at)
+        .map_or_else(|| p.fetched_at.clone(), |t| super::zone().human(t));
     writeln!(
         out,
-        "{:<3} {:<12} {:<7} {:>3} hits  {}  {}  {}  {}  [{}]{}",
+        "{fetched}  {:<3} {:<12} {:<7} {:>3} hits  {}  {}  {}  {}  [{}]{}",
         p.status.map_or("-".to_string(), |s| s.to_string()),
         p.state.as_str(),
         dash(&p.charset),
@@ -651,15 +676,18 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
         db,
         filter,
         category,
+        severity,
         json,
     } = cmd;
+    let window = filter.window()?;
     let store = open_existing(&db.dir())?;
     let mut hits: Vec<StoredHit> = Vec::new();
     for h in store.hits_iter() {
         let h = h?;
         if filter.host_ok(&h.host)
-            && filter.since_ok(&h.last_seen)
+            && window.contains(&h.last_seen)
             && category.is_none_or(|c| c == h.category)
+            && severity.is_none_or(|s| s == h.severity)
         {
             hits.push(h);
         }
@@ -671,18 +699,14 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
     if !json {
         eprintln!("finscan: {} hit(s)", hits.len());
     }
-    Ok(if hits.is_empty() {
-        Outcome::Clean
-    } else {
-        Outcome::Hits
-    })
+    // a listing is not a scan: it ran, so 0
+    Ok(Outcome::Clean)
 }
 
 fn print_hits(out: &mut impl Write, hits: &[StoredHit], json: bool) -> std::io::Result<()> {
     for h in hits {
         if json {
-            serde_json::to_writer(&mut *out, h)?;
-            writeln!(out)?;
+            super::write_json_line(&mut *out, h)?;
         } else {
             let rate = super::rate_suffix(h.annual_rate);
             writeln!(
@@ -800,7 +824,9 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
                 dir.display()
             );
         }
-        Ok(outcome(&summary, false))
+        // a demonstration, not a scan: it ran, so 0 (the summary above says
+        // what it found and what failed)
+        Ok(Outcome::Clean)
     })();
     drop(server);
     if temporary {
@@ -827,12 +853,14 @@ mod tests {
     }
 
     #[test]
-    fn since_accepts_dates_and_timestamps() {
-        assert_eq!(parse_since("2024-01-02").unwrap(), "2024-01-02T00:00:00Z");
+    fn host_takes_a_url_for_its_host() {
+        assert_eq!(parse_host("www.a.cn").unwrap(), "www.a.cn");
         assert_eq!(
-            parse_since("2024-01-02T03:04:05Z").unwrap(),
-            "2024-01-02T03:04:05Z"
+            parse_host("http://www.a.cn:8080/x?y").unwrap(),
+            "www.a.cn:8080"
         );
-        assert!(parse_since("yesterday").is_err());
+        assert_eq!(parse_host("https://www.a.cn/").unwrap(), "www.a.cn");
+        assert!(parse_host("a b").is_err());
+        assert!(parse_host("http://").is_err());
     }
 }

@@ -5,12 +5,28 @@ pub mod memory;
 pub mod registry;
 pub mod rules;
 pub mod scan;
+pub mod style;
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use std::sync::OnceLock;
+
 use anyhow::Context;
+use finscan::time::Zone;
 use finscan::{Field, RuleSet, Scanner};
+
+static ZONE: OnceLock<Zone> = OnceLock::new();
+
+/// Sets the reader's time zone (from `--tz` / `TZ`), once, at start.
+pub fn set_zone(zone: Zone) {
+    let _ = ZONE.set(zone);
+}
+
+/// The reader's time zone: times in human output and JSON are in it.
+pub fn zone() -> &'static Zone {
+    ZONE.get_or_init(|| Zone::from_flag_or_env(None).unwrap_or_else(|_| Zone::utc()))
+}
 
 /// How a command finished; maps to the documented exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,15 +73,108 @@ pub fn load_scanner(dir: Option<&Path>) -> anyhow::Result<Scanner> {
     Ok(Scanner::new(&load_rules(dir)?))
 }
 
-/// Whether stdout is a terminal (colours, progress bars).
-pub fn stdout_is_tty() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal()
-}
-
 /// ` (18.0%/yr)` after a stated-yield hit in human output, else nothing.
 pub fn rate_suffix(annual_rate: Option<f64>) -> String {
     annual_rate
         .map(|r| format!(" ({r:.1}%/yr)"))
         .unwrap_or_default()
+}
+
+/// A clap parser for a closed set of values named by `name`: `--help` lists
+/// them and any other value is an error that lists them too.
+pub fn one_of<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(all.iter().map(|&v| name(v))).map(move |s| {
+        *all.iter()
+            .find(|&&v| name(v) == s)
+            .expect("a possible value names a variant")
+    })
+}
+
+pub fn category_parser() -> impl clap::builder::TypedValueParser<Value = finscan::Category> {
+    one_of(&finscan::Category::ALL, finscan::Category::as_str)
+}
+
+pub fn severity_parser() -> impl clap::builder::TypedValueParser<Value = finscan::Severity> {
+    one_of(&finscan::Severity::ALL, finscan::Severity::as_str)
+}
+
+/// Checks a time argument as clap parses it; the value is read again in the
+/// reader's zone ([`time_arg`]) once `--tz` is known.
+pub fn parse_time_arg(s: &str) -> Result<String, String> {
+    Zone::utc()
+        .parse(s, false)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// A checked time argument as an instant in the reader's zone; a bare date
+/// is the start of the day, or with `end_of_day` the start of the next.
+pub fn time_arg(
+    s: Option<&str>,
+    end_of_day: bool,
+) -> anyhow::Result<Option<finscan::time::Timestamp>> {
+    s.map(|s| zone().parse(s, end_of_day).map_err(anyhow::Error::from))
+        .transpose()
+}
+
+/// The keys that hold a time in any command's JSON: each is written as
+/// RFC 3339 with the reader's offset, whatever the store keeps (an RFC 3339
+/// text in UTC or Unix seconds).
+pub const TIME_KEYS: &[&str] = &[
+    "fetched_at",
+    "first_seen",
+    "last_seen",
+    "scanned_at",
+    "imported_at",
+    "started_at",
+    "finished_at",
+    "time",
+    "deadline",
+];
+
+/// Rewrites the time keys of one JSON object (see [`TIME_KEYS`]) into the
+/// reader's zone, in place.
+pub fn zone_json(v: &mut serde_json::Value) {
+    let Some(obj) = v.as_object_mut() else { return };
+    for key in TIME_KEYS {
+        let Some(val) = obj.get_mut(*key) else {
+            continue;
+        };
+        let t = match &*val {
+            serde_json::Value::String(s) => finscan::time::from_stored(s),
+            serde_json::Value::Number(n) => n.as_u64().map(finscan::time::from_unix),
+            _ => None,
+        };
+        if let Some(t) = t {
+            *val = serde_json::Value::String(zone().rfc3339(t));
+        }
+    }
+}
+
+/// Writes `value` as one JSON line with its times in the reader's zone.
+pub fn write_json_line(
+    out: &mut impl std::io::Write,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    let mut v = serde_json::to_value(value).map_err(std::io::Error::other)?;
+    zone_json(&mut v);
+    serde_json::to_writer(&mut *out, &v)?;
+    out.write_all(b"\n")
+}
+
+/// Refuses a read command on a database that does not exist, so that it
+/// creates nothing (sled would make an empty one).
+pub fn require_db(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "no database at {} (crawl or scan first, or pass --db DIR / set {})",
+            dir.display(),
+            finscan::store::DB_ENV
+        );
+    }
+    Ok(())
 }

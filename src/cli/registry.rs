@@ -1137,6 +1137,7 @@ fn anonymous_tempfile() -> std::io::Result<File> {
 // ── list, check ───────────────────────────────────────────────────────────
 
 fn list(args: ListArgs) -> anyhow::Result<Outcome> {
+    super::require_db(&args.db)?;
     let store = RegistryStore::open(&args.db)
         .with_context(|| format!("cannot open database {}", args.db.display()))?;
     let mut out = BufWriter::new(std::io::stdout().lock());

@@ -70,7 +70,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
         Some("text") => Some(DocKind::Text),
         _ => None,
     };
-    let color = !args.json && super::stdout_is_tty();
+    let color = !args.json && super::style::stdout_colored();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut summary = Summary::default();
     let mut files = Vec::new();
@@ -316,10 +316,11 @@ fn write_dropped(out: &mut impl Write, source: &str, h: &Hit) -> std::io::Result
 
 fn write_human(out: &mut impl Write, source: &str, h: &Hit, color: bool) -> std::io::Result<()> {
     let (a, b) = h.snippet_match;
+    let style = super::style::MATCH;
     let (on, off) = if color {
-        ("\x1b[1;31m", "\x1b[0m")
+        (style.render().to_string(), style.render_reset().to_string())
     } else {
-        ("【", "】")
+        ("【".to_string(), "】".to_string())
     };
     let rate = super::rate_suffix(h.annual_rate);
     writeln!(

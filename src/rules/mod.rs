@@ -98,6 +98,29 @@ pub enum Category {
 }
 
 impl Category {
+    /// Every category, in the order of the plan's sections.
+    pub const ALL: [Category; 19] = [
+        Category::RestrictedName,
+        Category::FinancialActivity,
+        Category::GuaranteedReturn,
+        Category::FundPool,
+        Category::SelfFinancing,
+        Category::MaturityMismatch,
+        Category::FictitiousProject,
+        Category::MarginFinancing,
+        Category::CampusLending,
+        Category::DownPaymentLoan,
+        Category::CrowdfundedHousing,
+        Category::DisguisedOffering,
+        Category::InsuranceMisselling,
+        Category::UnlicensedPayment,
+        Category::PrivateProductSplitting,
+        Category::UnlicensedBusiness,
+        Category::SubsidyHighReturn,
+        Category::MisleadingAd,
+        Category::FinancialBusiness,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Category::RestrictedName => "restricted-name",
@@ -176,6 +199,8 @@ pub enum Severity {
 }
 
 impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Low, Severity::Medium, Severity::High];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Low => "low",

@@ -118,6 +118,15 @@ pub enum PageState {
 }
 
 impl PageState {
+    pub const ALL: [PageState; 6] = [
+        PageState::Fetched,
+        PageState::NotModified,
+        PageState::Redirect,
+        PageState::Skipped,
+        PageState::Disallowed,
+        PageState::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PageState::Fetched => "fetched",
