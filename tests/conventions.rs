@@ -55,6 +55,13 @@ fn db() -> &'static str {
     demo_db().to_str().unwrap()
 }
 
+/// sled lets one process open a database at a time: the tests that read the
+/// shared demo database take turns.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Whether `s` is RFC 3339 with an explicit numeric offset (`+08:00`).
 fn has_offset(s: &str, offset: &str) -> bool {
     s.len() == 25 && s.as_bytes()[10] == b'T' && s.ends_with(offset)
@@ -62,11 +69,13 @@ fn has_offset(s: &str, offset: &str) -> bool {
 
 #[test]
 fn demo_exits_0_when_it_ran() {
+    let _turn = turn();
     demo_db();
 }
 
 #[test]
 fn json_times_carry_the_readers_offset() {
+    let _turn = turn();
     for (args, offset) in [
         (vec![], "+08:00"),
         (vec!["--tz", "UTC"], "+00:00"),
@@ -95,6 +104,7 @@ fn json_times_carry_the_readers_offset() {
 
 #[test]
 fn tz_from_the_environment_and_a_bad_zone() {
+    let _turn = turn();
     let out = finscan()
         .env("TZ", "UTC")
         .args(["pages", "list", "--db", db(), "--json"])
@@ -112,6 +122,7 @@ fn tz_from_the_environment_and_a_bad_zone() {
 
 #[test]
 fn since_and_until_are_instants() {
+    let _turn = turn();
     let all = json_lines(&run(&["pages", "list", "--db", db(), "--json"])).len();
     assert!(all > 0);
     // the demo ran today: a past date keeps everything, a future one nothing
@@ -142,6 +153,7 @@ fn since_and_until_are_instants() {
 
 #[test]
 fn impossible_dates_are_refused_with_exit_2() {
+    let _turn = turn();
     for bad in [
         "2024-02-30",
         "2023-02-29",
@@ -158,6 +170,7 @@ fn impossible_dates_are_refused_with_exit_2() {
 
 #[test]
 fn enumerated_flags_list_their_values_and_refuse_others() {
+    let _turn = turn();
     for (args, flag) in [
         (vec!["pages", "list"], "--state"),
         (vec!["hits", "list"], "--category"),
@@ -199,6 +212,7 @@ fn concurrency_zero_is_refused() {
 
 #[test]
 fn host_accepts_a_url() {
+    let _turn = turn();
     let by_host: Vec<Value> = json_lines(&run(&["pages", "list", "--db", db(), "--json"]));
     let host = by_host[0]["host"].as_str().unwrap().to_string();
     let url = format!("http://{host}/some/page.html?x=1");
@@ -247,6 +261,7 @@ fn read_commands_on_a_missing_database_create_nothing() {
 
 #[test]
 fn exit_codes_follow_the_table() {
+    let _turn = turn();
     let dir = tempfile::tempdir().unwrap();
     let clean = dir.path().join("clean.txt");
     std::fs::write(&clean, "今天天气很好。").unwrap();
@@ -272,6 +287,7 @@ fn exit_codes_follow_the_table() {
 
 #[test]
 fn no_escape_sequences_off_a_terminal_colour_when_forced() {
+    let _turn = turn();
     let dir = tempfile::tempdir().unwrap();
     let hit = dir.path().join("hit.txt");
     std::fs::write(&hit, "本平台承诺保本保息。").unwrap();
