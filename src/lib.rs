@@ -23,6 +23,8 @@
 //! * [`store`]: the sled database (pages, bodies, hits, frontier).
 //! * [`registry`]: company registration records: import, credit codes,
 //!   county attribution, registry page profiles.
+//! * [`report`]: the periodic summary as one self-contained HTML file with
+//!   SVG charts (plan §四（三）–（四）).
 //! * [`time`]: one convention for times: instants, read as dates or RFC 3339,
 //!   shown in the reader's zone (Asia/Shanghai by default).
 //!
@@ -31,6 +33,7 @@
 
 pub mod crawl;
 pub mod registry;
+pub mod report;
 pub mod rules;
 pub mod scan;
 pub mod store;

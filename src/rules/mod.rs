@@ -148,6 +148,32 @@ impl Category {
     pub fn parse(s: &str) -> Option<Self> {
         Self::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s)).ok()
     }
+
+    /// The category's name in Chinese, as the plan words it (违规类型 in the
+    /// takedown list and the report).
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Category::RestrictedName => "名称含限制性用语",
+            Category::FinancialActivity => "经营范围含金融业务",
+            Category::GuaranteedReturn => "承诺保本保息",
+            Category::FundPool => "设立资金池",
+            Category::SelfFinancing => "自融",
+            Category::MaturityMismatch => "期限错配",
+            Category::FictitiousProject => "虚构借款项目",
+            Category::MarginFinancing => "场外配资",
+            Category::CampusLending => "校园网贷",
+            Category::DownPaymentLoan => "首付贷",
+            Category::CrowdfundedHousing => "众筹买房",
+            Category::DisguisedOffering => "变相公开发行",
+            Category::InsuranceMisselling => "保险误导销售",
+            Category::UnlicensedPayment => "无证支付",
+            Category::PrivateProductSplitting => "拆分销售私募产品",
+            Category::UnlicensedBusiness => "无牌经营金融业务",
+            Category::SubsidyHighReturn => "高额回报与补贴",
+            Category::MisleadingAd => "误导性宣传",
+            Category::FinancialBusiness => "金融业务",
+        }
+    }
 }
 
 impl fmt::Display for Category {
