@@ -90,7 +90,16 @@ fn code_verdict(v: &Value) -> String {
     if v["uscc_valid"] == true {
         return "valid".to_owned();
     }
+    if v["registration_number"].is_string() {
+        return "regno".to_owned();
+    }
     let e = v["uscc_error"].as_str().unwrap_or_default();
+    if let Some(rest) = e.strip_prefix("registration number (15 digits) check digit expected ") {
+        return format!(
+            "regno_check:{}",
+            rest.split('\'').nth(1).unwrap_or_default()
+        );
+    }
     if e == "missing" {
         "missing".to_owned()
     } else if let Some(rest) = e.strip_prefix("length ") {
@@ -396,9 +405,9 @@ fn human_output_ranks_then_summarises_per_county() {
         .find(|l| l.starts_with("610902"))
         .expect("汉滨区 row");
     assert!(hanbin.contains("陕西省 安康市 汉滨区"), "{hanbin}");
-    // 汉滨区: 鑫源 (flagged), 代理财税, 国资, 百货 → 4 scanned, 1 flagged, 0 invalid
+    // 汉滨区: 鑫源 (flagged), 代理财税, 国资, 百货 → 4 scanned, 1 flagged, 0 to verify, 0 invalid
     let cols: Vec<&str> = hanbin.split_whitespace().collect();
-    assert_eq!(&cols[cols.len() - 3..], ["4", "1", "0"], "{hanbin}");
+    assert_eq!(&cols[cols.len() - 4..], ["4", "1", "0", "0"], "{hanbin}");
     let shiquan = summary
         .lines()
         .find(|l| l.starts_with("610922"))
