@@ -21,8 +21,9 @@
 //! * [`crawl`]: the polite, resumable crawler: frontier in sled, robots.txt,
 //!   per-host rate limits and backoff, fetch limits and the SSRF guard.
 //! * [`store`]: the sled database (pages, bodies, hits, frontier).
-//! * [`registry`]: company registration records: import, credit codes,
-//!   county attribution, registry page profiles.
+//! * [`registry`]: company registration records: import, credit codes and
+//!   old registration numbers, county attribution, licensed institutions
+//!   and activities, registry page profiles.
 //!
 //! The binary (`src/main.rs`) only parses arguments, calls these modules and
 //! prints.
