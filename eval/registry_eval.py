@@ -8,10 +8,16 @@ scopes whose financial words are negated, county attribution; then compares
 finscan's credit-code verdicts with python-stdnum's (an independent
 implementation) on every code of the data. Skips (exit 0) when the data is absent.
 
-Usage: python3 eval/registry_eval.py [--finscan PATH] [--rules DIR] [--examples N]
+Section 3 ("registry answers", issue 13) scans the sample with NO allow-list
+and reports licensed-institution names flagged (by a regex of this script, not
+finscan's list), private companies still flagged, and old registration
+numbers; with --baseline PATH it runs an earlier finscan binary the same way
+and prints both (before/after).
+
+Usage: python3 eval/registry_eval.py [--finscan PATH] [--baseline PATH] [--rules DIR] [--examples N]
 Needs: pip install python-stdnum
 """
-import argparse, collections, csv, json, os, subprocess, sys
+import argparse, collections, csv, json, os, re, subprocess, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -35,6 +41,7 @@ def main():
     ap.add_argument("--rules", help="rules directory (default: the rules built into finscan)")
     ap.add_argument("--allowlist", default=os.path.join(REPO, "examples", "registry", "allowlist.txt"))
     ap.add_argument("--examples", type=int, default=0, help="print N example names per category (not committed)")
+    ap.add_argument("--baseline", help="an earlier finscan binary to compare with in section 3 (before/after)")
     args = ap.parse_args()
     data = find_realdata()
     if data is None:
@@ -61,7 +68,8 @@ def main():
     ranks = collections.Counter(r["rank"] for r in flagged)
     print(f"flagged: {len(flagged)}  by rank: " + ", ".join(f"{k} {v}" for k, v in sorted(ranks.items())))
     print(f"allow-listed (sample allow-list {os.path.relpath(args.allowlist, REPO)}): {sum(r['allowlisted'] for r in recs)}")
-    invalid = [r for r in recs if not r["uscc_valid"] and r.get("uscc_error") != "missing"]
+    invalid = [r for r in recs if not r["uscc_valid"] and r.get("uscc_error") not in (None, "missing")]
+    print(f"old registration numbers (15 digits, valid check digit): {sum(1 for r in recs if r.get('registration_number'))}")
     print(f"invalid credit codes: {len(invalid)}  (SOURCE.txt says 22 fail the GB 32100 check)")
     kinds = collections.Counter(r["uscc_error"].split(" ")[0] for r in invalid)
     print("  by reason: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
@@ -145,7 +153,12 @@ def main():
         agree = dis = 0
         dis_examples = []
         reasons = collections.Counter()
+        regnos = 0
         for c, o in zip(inputs, ours):
+            if o.get("kind") == "registration_number":
+                # an old 15-digit 注册号, validated as one (stdnum knows credit codes only)
+                regnos += 1
+                continue
             theirs = uscc.is_valid(c)
             if not o["valid"]:
                 reasons[o["reason"]["kind"]] += 1
@@ -160,14 +173,75 @@ def main():
                     why = type(e).__name__
                 dis_examples.append(f"{c!r}: finscan {'valid' if o['valid'] else o['error']}; stdnum {why}")
         total_dis += dis
-        print(f"{name}: {len(inputs)} codes, finscan valid {sum(o['valid'] for o in ours)}, "
-              f"agree with stdnum {agree}, disagree {dis}")
+        print(f"{name}: {len(inputs)} codes, finscan valid credit codes {sum(o['valid'] and o.get('kind') != 'registration_number' for o in ours)}, "
+              f"valid registration numbers {regnos}; of the rest agree with stdnum {agree}, disagree {dis}")
         if reasons:
             print("  finscan reasons: " + ", ".join(f"{k} {v}" for k, v in reasons.most_common()))
         for d in dis_examples[:10]:
             print(f"  disagreement: {d}")
     print(f"\ntotal disagreements with python-stdnum: {total_dis}")
+
+    # ── 3. registry answers (issue 13): no allow-list, before/after ──────
+    print("\n## Registry answers: no allow-list\n")
+    after = answers(fin, rules, sample)
+    before = answers(args.baseline, rules, sample) if args.baseline else None
+    if before:
+        lic_b = set(before["licensed_named"])
+        print(f"licensed-named rows (names matching /{LICENSED_NAME.pattern}/): {len(lic_b)}")
+        priv = [l for l in before["flagged"] if l not in lic_b]
+        still = [l for l in priv if l in after["flagged"]]
+        rw = [l for l in priv if l in before["restricted_word"]]
+        still_rw = [l for l in rw if l in after["flagged"]]
+        print(f"private (not licensed-named) rows flagged before: {len(priv)}; still flagged after: {len(still)} "
+              f"({100 * len(still) / max(1, len(priv)):.1f} %)")
+        print(f"  of them with a restricted word (category restricted-name): {len(rw)}; still flagged: {len(still_rw)} "
+              f"({100 * len(still_rw) / max(1, len(rw)):.1f} %)")
+        if args.examples:
+            for l in [l for l in priv if l not in after["flagged"]][: args.examples]:
+                print(f"  no longer flagged: {l}: {after['names'][l]}")
+    print("\n| | before | after |" if before else "\n| | after |")
+    print("|---|---:|---:|" if before else "|---|---:|")
+    for key, label in [("records", "records"), ("n_flagged", "flagged"), ("licensed_named_flagged", "licensed-named rows flagged"),
+                       ("licensed", "reported licensed (by name)"), ("to_verify", "reported with a licensed activity to verify"),
+                       ("regnos", "old registration numbers recognized"), ("invalid", "invalid credit codes"),
+                       ("unattributed", "records without a division")]:
+        a = after[key]
+        if before:
+            print(f"| {label} | {before[key]:,} | {a:,} |")
+        else:
+            print(f"| {label} | {a:,} |")
+    n_lic = len(after["licensed_named"])
+    print(f"\nlicensed-named rows flagged: {after['licensed_named_flagged']} of {n_lic} "
+          f"({100 * after['licensed_named_flagged'] / max(1, n_lic):.1f} %)")
     return 0
+
+
+# names that mark a licensed institution (bank branches, credit cooperatives,
+# insurers, securities and futures firms, trusts, post offices): this script's
+# own judgement, independent of finscan's wordlists/licensed.toml
+LICENSED_NAME = re.compile(r"银行|信用合作|信用社|信用联社|保险|证券|信托|邮政|期货")
+
+
+def answers(binary, rules, sample):
+    """Scans `sample` without an allow-list; the counts of section 3."""
+    p = run([binary, "registry", "scan", "--no-store", "--json", "--all", *rules, sample])
+    recs = [json.loads(l) for l in p.stdout.splitlines()]
+    flagged = {r["line"] for r in recs if r.get("flagged")}
+    lic = [r["line"] for r in recs if LICENSED_NAME.search(r["name"])]
+    return {
+        "records": len(recs),
+        "n_flagged": len(flagged),
+        "flagged": flagged,
+        "names": {r["line"]: r["name"] for r in recs},
+        "restricted_word": {r["line"] for r in recs if any(h["category"] == "restricted-name" for h in r["hits"])},
+        "licensed_named": lic,
+        "licensed_named_flagged": sum(1 for l in lic if l in flagged),
+        "licensed": sum(1 for r in recs if r.get("licensed")),
+        "to_verify": sum(1 for r in recs if r.get("licensed_types") and not r.get("flagged") and not r.get("licensed")),
+        "regnos": sum(1 for r in recs if r.get("registration_number")),
+        "invalid": sum(1 for r in recs if not r.get("uscc_valid") and r.get("uscc_error") not in (None, "missing")),
+        "unattributed": sum(1 for r in recs if not r.get("division")),
+    }
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,8 +21,9 @@
 //! * [`crawl`]: the polite, resumable crawler: frontier in sled, robots.txt,
 //!   per-host rate limits and backoff, fetch limits and the SSRF guard.
 //! * [`store`]: the sled database (pages, bodies, hits, frontier).
-//! * [`registry`]: company registration records: import, credit codes,
-//!   county attribution, registry page profiles.
+//! * [`registry`]: company registration records: import, credit codes and
+//!   old registration numbers, county attribution, licensed institutions
+//!   and activities, registry page profiles.
 //! * [`report`]: the periodic summary as one self-contained HTML file with
 //!   SVG charts (plan §四（三）–（四）).
 //! * [`time`]: one convention for times: instants, read as dates or RFC 3339,

@@ -90,7 +90,16 @@ fn code_verdict(v: &Value) -> String {
     if v["uscc_valid"] == true {
         return "valid".to_owned();
     }
+    if v["registration_number"].is_string() {
+        return "regno".to_owned();
+    }
     let e = v["uscc_error"].as_str().unwrap_or_default();
+    if let Some(rest) = e.strip_prefix("registration number (15 digits) check digit expected ") {
+        return format!(
+            "regno_check:{}",
+            rest.split('\'').nth(1).unwrap_or_default()
+        );
+    }
     if e == "missing" {
         "missing".to_owned()
     } else if let Some(rest) = e.strip_prefix("length ") {
@@ -396,9 +405,9 @@ fn human_output_ranks_then_summarises_per_county() {
         .find(|l| l.starts_with("610902"))
         .expect("汉滨区 row");
     assert!(hanbin.contains("陕西省 安康市 汉滨区"), "{hanbin}");
-    // 汉滨区: 鑫源 (flagged), 代理财税, 国资, 百货 → 4 scanned, 1 flagged, 0 invalid
+    // 汉滨区: 鑫源 (flagged), 代理财税, 国资, 百货 → 4 scanned, 1 flagged, 0 to verify, 0 invalid
     let cols: Vec<&str> = hanbin.split_whitespace().collect();
-    assert_eq!(&cols[cols.len() - 3..], ["4", "1", "0"], "{hanbin}");
+    assert_eq!(&cols[cols.len() - 4..], ["4", "1", "0", "0"], "{hanbin}");
     let shiquan = summary
         .lines()
         .find(|l| l.starts_with("610922"))
@@ -843,4 +852,399 @@ fn a_scan_whose_output_is_closed_early_ends() {
             assert!(!status.success(), "{store:?} --threads {threads}: {status}");
         }
     }
+}
+
+// ── registry answers (issue 13, items 1–6) ─────────────────────────────────
+
+/// Writes `rows` (after a header) to a CSV in `dir`.
+fn write_csv(dir: &Path, name: &str, rows: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    let mut text = String::from("企业名称,统一社会信用代码,经营范围\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(&path, text).expect("write csv");
+    path
+}
+
+/// `registry scan --no-store --json --all` with the bundled rules.
+fn scan_bundled(file: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["scan", "--no-store", "--json", "--all"];
+    args.extend_from_slice(extra);
+    args.push(file.to_str().expect("utf-8 path"));
+    let out = finscan(&args);
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+fn by_name<'a>(records: &'a [Value], name: &str) -> &'a Value {
+    records
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {records:?}"))
+}
+
+#[test]
+fn licensed_institutions_are_recognized_by_name_not_flagged() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = write_csv(
+        dir.path(),
+        "licensed.csv",
+        &[
+            "中国农业银行股份有限公司安康金融大街支行,,吸收公众存款；发放短期、中期和长期贷款；代理其他银行的金融业务",
+            "岚皋县农村信用合作联社佐龙信用社,,办理存款、贷款、票据贴现",
+            "某某人寿保险股份有限公司安康中心支公司,,人身保险；代理金融业务",
+            "某某证券股份有限公司安康金融中心证券营业部,,证券经纪；证券投资咨询",
+            "安康鑫源理财咨询有限公司,,投资理财咨询",
+            "安康某某物业管理有限公司金融中心分公司,,物业管理",
+            "岚皋县金融大街餐饮有限公司,,餐饮服务",
+            "安康某某支付科技有限公司,,网络支付",
+        ],
+    );
+    let records = scan_bundled(&file, &[]);
+    for bank in [
+        "中国农业银行股份有限公司安康金融大街支行",
+        "岚皋县农村信用合作联社佐龙信用社",
+        "某某人寿保险股份有限公司安康中心支公司",
+        "某某证券股份有限公司安康金融中心证券营业部",
+    ] {
+        let v = by_name(&records, bank);
+        assert_eq!(v["flagged"], false, "{v}");
+        assert_eq!(v["licensed"], true, "{v}");
+        assert!(
+            v["licensed_as"]["basis"]
+                .as_str()
+                .is_some_and(|b| !b.is_empty()),
+            "{v}"
+        );
+        assert!(
+            !v["hits"].as_array().expect("hits").is_empty(),
+            "hits kept as evidence: {v}"
+        );
+    }
+    assert_eq!(
+        by_name(&records, "中国农业银行股份有限公司安康金融大街支行")["licensed_as"]["id"],
+        "licensed.bank"
+    );
+    // private companies with restricted words are still flagged
+    assert_eq!(
+        by_name(&records, "安康鑫源理财咨询有限公司")["flagged"],
+        true
+    );
+    assert_eq!(
+        by_name(&records, "安康某某支付科技有限公司")["flagged"],
+        true
+    );
+    // a place or a branch's location is not a name violation
+    for place in [
+        "安康某某物业管理有限公司金融中心分公司",
+        "岚皋县金融大街餐饮有限公司",
+    ] {
+        let v = by_name(&records, place);
+        assert_eq!(v["flagged"], false, "{v}");
+        assert!(v["hits"].as_array().expect("hits").is_empty(), "{v}");
+    }
+    // the table says licensed; the bank on 金融大街 is not at the top
+    let out = finscan(&["scan", "--no-store", file.to_str().expect("path")]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let first = text.lines().nth(1).expect("a row");
+    assert!(
+        first.contains("安康鑫源理财咨询有限公司") || first.contains("安康某某支付"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("中国农业银行"),
+        "licensed rows only with --all: {text}"
+    );
+    let out = finscan(&["scan", "--no-store", "--all", file.to_str().expect("path")]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let row = text
+        .lines()
+        .find(|l| l.contains("中国农业银行股份有限公司安康金融大街支行"))
+        .expect("bank row");
+    assert!(row.starts_with("licensed"), "{row}");
+    // --no-licensed turns the list off; the user's allow-list extends it
+    let records = scan_bundled(&file, &["--no-licensed"]);
+    let v = by_name(&records, "中国农业银行股份有限公司安康金融大街支行");
+    assert_eq!(
+        (v["flagged"].clone(), v["licensed"].clone()),
+        (true.into(), false.into()),
+        "{v}"
+    );
+    let allow = dir.path().join("allow.txt");
+    std::fs::write(&allow, "安康某某支付科技有限公司  # 支付业务许可证\n").expect("write");
+    let records = scan_bundled(&file, &["--allowlist", allow.to_str().expect("path")]);
+    let v = by_name(&records, "安康某某支付科技有限公司");
+    assert_eq!(
+        (v["flagged"].clone(), v["allowlisted"].clone()),
+        (false.into(), true.into()),
+        "{v}"
+    );
+    assert_eq!(
+        by_name(&records, "岚皋县农村信用合作联社佐龙信用社")["licensed"],
+        true
+    );
+}
+
+#[test]
+fn licensed_activities_in_the_scope_are_reported_to_verify_not_flagged() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = write_csv(
+        dir.path(),
+        "scopes.csv",
+        &[
+            "安康市鑫融典当有限责任公司,,动产质押典当业务；财产权利质押典当业务",
+            "安康市鑫融理财有限公司,,动产质押典当业务",
+            "安康市某某融资担保有限公司,,融资担保业务；代客理财",
+        ],
+    );
+    let records = scan_bundled(&file, &[]);
+    let pawn = by_name(&records, "安康市鑫融典当有限责任公司");
+    assert_eq!(pawn["flagged"], false, "{pawn}");
+    assert_eq!(
+        pawn["licensed_types"][0]["id"], "licensed-scope.pawn",
+        "{pawn}"
+    );
+    // another hit still flags, and the licensed activity does not rank it
+    let named = by_name(&records, "安康市鑫融理财有限公司");
+    assert_eq!(
+        (named["flagged"].clone(), named["rank"].clone()),
+        (true.into(), "name".into())
+    );
+    let mixed = by_name(&records, "安康市某某融资担保有限公司");
+    assert_eq!(
+        mixed["flagged"], true,
+        "代客理财 is no licensed type: {mixed}"
+    );
+    let out = finscan(&["scan", "--no-store", file.to_str().expect("path")]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let row = text
+        .lines()
+        .find(|l| l.contains("安康市鑫融典当有限责任公司"))
+        .expect("shown without --all");
+    assert!(
+        row.starts_with("verify-licence") && row.contains("典当行"),
+        "{row}"
+    );
+}
+
+#[test]
+fn words_across_a_boundary_or_in_a_non_financial_sense_are_not_flagged() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = write_csv(
+        dir.path(),
+        "senses.csv",
+        &[
+            "汉阴县宏基金业科贸有限公司,,日用百货销售",
+            "安康市某某网络科技有限公司,,P2P流媒体技术开发；P2P网络电视软件",
+            "安康工程造价咨询有限公司,,工程造价咨询；工程款支付审核；工程结算",
+            "安康市某某信息科技有限公司,,P2P网络借贷信息中介",
+            "汉阴县某某基金管理有限公司,,投资咨询",
+        ],
+    );
+    let records = scan_bundled(&file, &[]);
+    for clean in [
+        "汉阴县宏基金业科贸有限公司",
+        "安康市某某网络科技有限公司",
+        "安康工程造价咨询有限公司",
+    ] {
+        let v = by_name(&records, clean);
+        assert_eq!(v["flagged"], false, "{v}");
+        assert!(v["hits"].as_array().expect("hits").is_empty(), "{v}");
+    }
+    assert_eq!(
+        by_name(&records, "安康市某某信息科技有限公司")["flagged"],
+        true
+    );
+    assert_eq!(
+        by_name(&records, "汉阴县某某基金管理有限公司")["flagged"],
+        true
+    );
+}
+
+#[test]
+fn old_registration_numbers_are_recognized_and_attributed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // check digits by ISO 7064 MOD 11,10, computed in make_fixtures.py's way
+    let file = write_csv(
+        dir.path(),
+        "regno.csv",
+        &[
+            "镇坪县鑫源理财咨询有限公司,610927000123457,投资理财咨询",
+            "镇坪县腊肉加工厂,610927000123450,腊肉加工",
+        ],
+    );
+    let records = scan_bundled(&file, &[]);
+    let v = by_name(&records, "镇坪县鑫源理财咨询有限公司");
+    assert_eq!(v["registration_number"], "610927000123457", "{v}");
+    assert!(
+        v.get("uscc_error").is_none(),
+        "not an invalid credit code: {v}"
+    );
+    assert_eq!(v["county"], "镇坪县");
+    assert_eq!(v["flagged"], true);
+    let bad = by_name(&records, "镇坪县腊肉加工厂");
+    assert!(
+        bad["uscc_error"]
+            .as_str()
+            .expect("error")
+            .contains("registration number"),
+        "{bad}"
+    );
+    let out = finscan(&["scan", "--no-store", file.to_str().expect("path")]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("610927000123457 (注册号)"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 registration number(s)"));
+    // `check` judges it as what it is
+    let out = finscan(&["check", "--json", "610927000123457"]);
+    assert_eq!(out.status.code(), Some(0), "valid: exit 0");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["kind"], "registration_number", "{v}");
+    assert_eq!(v["division"]["county"], "镇坪县", "{v}");
+    let out = finscan(&["check", "610927000123450"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("check digit expected '7'"));
+}
+
+#[test]
+fn divisions_are_attributed_listed_and_filtered_everywhere() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("db");
+    let file = write_csv(
+        dir.path(),
+        "div.csv",
+        &[
+            "上海某某理财咨询有限公司,91310000MA1K00012D,投资理财咨询",
+            // a wrong check character: division 610921 (汉阴县) is derivable
+            "汉阴县某某理财有限公司,91610921MA70A0A22R,投资理财",
+            "汉滨区某某投资管理有限公司,91610902MA70A0A114,投资管理",
+            "汉滨区某某理财有限公司,91610902MA70A0A33C,理财咨询",
+            "西安某某百货有限公司,91610100MA70A0A55E,日用百货",
+        ],
+    );
+    let path = file.to_str().expect("path");
+    let dbs = db.to_str().expect("path");
+    let out = finscan(&["scan", "--db", dbs, path]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let row = text
+        .lines()
+        .find(|l| l.contains("上海某某理财咨询有限公司"))
+        .expect("row");
+    assert!(row.contains("上海市（省本级）"), "{row}");
+    // summary: most flagged first, only counties with findings
+    let summary = &text[text.find("per county").expect("summary")..];
+    let codes: Vec<&str> = summary
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| c.len() == 6)
+        .collect();
+    assert_eq!(codes, ["610902", "310000", "610921"], "{summary}");
+    let out = finscan(&["scan", "--no-store", "--all", path]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        text.contains("\n610100 "),
+        "--all lists every county: {text}"
+    );
+    // a company counted for 汉阴县 is listed for it, marked tentative
+    let out = finscan(&["list", "--json", "--county", "610921", "--db", dbs]);
+    let listed: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["company"]["name"], "汉阴县某某理财有限公司");
+    assert_eq!(listed[0]["company"]["division_tentative"], true);
+    let out = finscan(&["list", "--county", "610921", "--db", dbs]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("归属待核"));
+    // scan --county filters
+    let records = scan_bundled(&file, &["--county", "610902"]);
+    let names: Vec<&str> = records.iter().filter_map(|v| v["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["汉滨区某某投资管理有限公司", "汉滨区某某理财有限公司"]
+    );
+    let out = finscan(&["scan", "--no-store", "--county", "61x", path]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad --county is a usage error"
+    );
+}
+
+#[test]
+fn a_broken_quote_never_merges_records() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("db");
+    let file = dir.path().join("quote.csv");
+    std::fs::write(
+        &file,
+        "企业名称,统一社会信用代码,经营范围\n\
+         安康甲理财有限公司,,\"投资咨询\n\
+         安康乙理财有限公司,,理财咨询\n\
+         安康丙茶叶有限公司,,茶叶\"\n\
+         安康丁商贸有限公司,,\"日用百货\n（不含食品）\"\n\
+         安康戊理财有限公司,,理财咨询\n",
+    )
+    .expect("write");
+    let out = finscan(&[
+        "scan",
+        "--db",
+        db.to_str().expect("path"),
+        "--json",
+        file.to_str().expect("path"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("quote.csv:2: unterminated quote: the quoted field opened on line 2 ran on to line 4; lines 3-4 were swallowed"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(3), "partial");
+    let out = finscan(&["list", "--json", "--db", db.to_str().expect("path")]);
+    let names: Vec<String> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("json");
+            v["company"]["name"].as_str().expect("name").to_owned()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["安康戊理财有限公司"],
+        "the merged rows are not stored"
+    );
+}
+
+#[test]
+fn registry_scan_dash_reads_standard_input() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_finscan"))
+        .args(["registry", "scan", "--no-store", "--json", "-"])
+        .env_remove("FINSCAN_DB")
+        .env_remove("FINSCAN_RULES")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(
+            "企业名称,统一社会信用代码,经营范围\n安康鑫源理财咨询有限公司,,投资理财咨询\n"
+                .as_bytes(),
+        )
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one record");
+    assert_eq!(v["name"], "安康鑫源理财咨询有限公司");
+    assert_eq!(v["file"], "-");
+    assert_eq!(v["flagged"], true);
+    assert_eq!(out.status.code(), Some(1));
 }

@@ -17,11 +17,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use finscan::registry::division::{Attribution, Divisions};
+use finscan::registry::division::Divisions;
 use finscan::registry::import::{self, ImportOptions, Record, RowError};
 use finscan::registry::profile::{self, Profile};
 use finscan::registry::store::{HitRef, RegistryStore, Saved};
-use finscan::registry::{AllowList, CodeStatus, CreditCode, Rank, RecordScan, RecordScanner};
+use finscan::registry::{AllowList, CodeStatus, Rank, RecordScan, RecordScanner};
 use finscan::rules::RuleSet;
 
 use super::Outcome;
@@ -47,9 +47,14 @@ pub enum RegistryCommand {
 
 #[derive(Args)]
 pub struct ScanArgs {
-    /// Record files: .csv/.tsv/.txt (UTF-8, UTF-8 with BOM, GBK, Big5, UTF-16), .jsonl, .xlsx/.xls/.ods.
+    /// Record files: .csv/.tsv/.txt (UTF-8, UTF-8 with BOM, GBK, Big5, UTF-16), .jsonl, .xlsx/.xls/.ods;
+    /// `-` reads standard input (CSV unless --format says otherwise).
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Only records whose division code (from the credit code or registration
+    /// number, or tentatively from an invalid code) starts with this (e.g. 6109).
+    #[arg(long, value_name = "CODE")]
+    county: Option<String>,
     #[command(flatten)]
     common: CommonArgs,
     /// Map an unusual header to a field: FIELD=HEADER (fields: name, uscc, scope,
@@ -99,9 +104,14 @@ struct CommonArgs {
     /// One JSON object per record, in file order.
     #[arg(long)]
     json: bool,
-    /// Output every record, not only flagged ones and ones with errors.
+    /// Output every record, not only flagged ones and ones with errors, and
+    /// every county in the summary, not only those with findings.
     #[arg(long)]
     all: bool,
+    /// Do not use the default list of licensed institutions and activities
+    /// (wordlists/licensed.toml): only --allowlist exempts.
+    #[arg(long)]
+    no_licensed: bool,
     /// Directory of *.toml rule files (default: the rules built into finscan).
     #[arg(long, env = "FINSCAN_RULES")]
     rules: Option<PathBuf>,
@@ -159,7 +169,20 @@ fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
-    pipeline::run(&args.files, &opts, &scanner, run, threads.max(1))
+    if let Some(c) = &args.county {
+        anyhow::ensure!(
+            !c.is_empty() && c.len() <= 6 && c.bytes().all(|b| b.is_ascii_digit()),
+            "--county {c:?}: expected the first digits of a division code (e.g. 6109)"
+        );
+    }
+    pipeline::run(
+        &args.files,
+        &opts,
+        &scanner,
+        args.county.as_deref(),
+        run,
+        threads.max(1),
+    )
 }
 
 /// The scan as a pipeline: this thread reads records in batches, `threads`
@@ -212,6 +235,7 @@ mod pipeline {
         files: &[PathBuf],
         opts: &ImportOptions,
         scanner: &RecordScanner,
+        county: Option<&str>,
         mut run: ScanRun,
         threads: usize,
     ) -> anyhow::Result<Outcome> {
@@ -229,7 +253,7 @@ mod pipeline {
             for _ in 0..threads {
                 let rx = Arc::clone(&work_rx);
                 let tx = done_tx.clone();
-                scope.spawn(move || worker(scanner, &rx, &tx, storing));
+                scope.spawn(move || worker(scanner, county, &rx, &tx, storing));
             }
             // only the workers hold the work channel's receiving end: when
             // they stop (the collector failed), the reader's sends fail
@@ -339,6 +363,7 @@ mod pipeline {
     /// record's key (here, in parallel, rather than on the storing thread).
     fn worker(
         scanner: &RecordScanner,
+        county: Option<&str>,
         rx: &Mutex<Receiver<(u64, Msg)>>,
         tx: &SyncSender<(u64, Msg)>,
         storing: bool,
@@ -358,11 +383,20 @@ mod pipeline {
             } = &mut msg
             {
                 scans.clear();
-                scans.extend(
-                    slots[..*len]
-                        .iter()
-                        .map(|s| s.err.is_none().then(|| scanner.scan(&s.rec))),
-                );
+                // a record outside `--county` is no scan: not counted,
+                // stored or printed (the collector counts it apart)
+                scans.extend(slots[..*len].iter().map(|s| {
+                    s.err
+                        .is_none()
+                        .then(|| scanner.scan(&s.rec))
+                        .filter(|scan| {
+                            county.is_none_or(|c| {
+                                scan.division
+                                    .as_ref()
+                                    .is_some_and(|d| d.code.starts_with(c))
+                            })
+                        })
+                }));
                 fps.clear();
                 if storing {
                     fps.extend(slots[..*len].iter().zip(scans.iter()).map(|(s, scan)| {
@@ -441,7 +475,7 @@ mod pipeline {
                                 (None, Some(scan)) => {
                                     run.process(&source, Ok((&slot.rec, scan)))?
                                 }
-                                (None, None) => {}
+                                (None, None) => run.summary.other_counties += 1,
                             }
                         }
                         match store {
@@ -529,6 +563,7 @@ const NO_DIVISION: u32 = u32::MAX;
 struct CountyStats {
     scanned: u64,
     flagged: u64,
+    to_verify: u64,
     invalid_codes: u64,
 }
 
@@ -540,8 +575,16 @@ struct Summary {
     flagged: u64,
     by_rank: [u64; 4],
     allowlisted: u64,
+    /// Exempt by the default list of licensed institutions (by name).
+    licensed: u64,
+    /// Not flagged, with licensed activities to verify.
+    to_verify: u64,
     invalid_codes: u64,
     missing_codes: u64,
+    /// Valid old registration numbers (15 digits) in the credit-code column.
+    registration_numbers: u64,
+    /// Records outside `--county`.
+    other_counties: u64,
     row_errors: u64,
     records_with_problems: u64,
     stored_new: u64,
@@ -585,7 +628,12 @@ fn scanner_of(rules: RuleSet, common: &CommonArgs) -> anyhow::Result<RecordScann
         }
         None => AllowList::default(),
     };
-    Ok(RecordScanner::new(&rules, allow))
+    let scanner = RecordScanner::new(&rules, allow);
+    Ok(if common.no_licensed {
+        scanner.without_licensed()
+    } else {
+        scanner
+    })
 }
 
 impl ScanRun {
@@ -637,16 +685,12 @@ impl ScanRun {
                     self.out.write_all(b"\n")?;
                 } else {
                     let line = format!("{:<14} {source}:{}  {}\n", "error", e.line, e.message);
-                    self.buckets.write(4, line.as_bytes())?;
+                    self.buckets.write(5, line.as_bytes())?;
                 }
                 return Ok(());
             }
         };
-        let tentative = match &scan.code {
-            CodeStatus::Invalid(written, _) => tentative_division(written),
-            _ => None,
-        };
-        self.count(rec, scan, tentative.as_ref());
+        self.count(rec, scan);
         for p in &rec.problems {
             eprintln!("finscan: {source}:{}: {p}", rec.line);
         }
@@ -658,24 +702,25 @@ impl ScanRun {
             }
         }
         let has_error = matches!(scan.code, CodeStatus::Invalid(..)) || !rec.problems.is_empty();
-        if !(self.all || scan.flagged() || has_error) {
+        if !(self.all || scan.flagged() || scan.to_verify() || has_error) {
             return Ok(());
         }
         if self.json {
-            write_json(&mut self.out, source, rec, scan, tentative.as_ref())?;
+            write_json(&mut self.out, source, rec, scan)?;
         } else {
             let bucket = match scan.rank {
                 Some(r) if scan.flagged() => r as usize,
-                _ if has_error => 4,
-                _ => 5,
+                _ if scan.to_verify() => 4,
+                _ if has_error => 5,
+                _ => 6,
             };
-            let line = render_row(source, rec, scan, tentative.as_ref());
+            let line = render_row(source, rec, scan);
             self.buckets.write(bucket, line.as_bytes())?;
         }
         Ok(())
     }
 
-    fn count(&mut self, rec: &Record, scan: &RecordScan, tentative: Option<&Attribution>) {
+    fn count(&mut self, rec: &Record, scan: &RecordScan) {
         let s = &mut self.summary;
         s.records += 1;
         if !rec.problems.is_empty() {
@@ -684,7 +729,6 @@ impl ScanRun {
         let county_key = scan
             .division
             .as_ref()
-            .or(tentative)
             .and_then(|d| d.code.parse().ok())
             .unwrap_or(NO_DIVISION);
         let c = s.by_county.entry(county_key).or_default();
@@ -695,10 +739,18 @@ impl ScanRun {
                 c.invalid_codes += 1;
             }
             CodeStatus::Missing => s.missing_codes += 1,
+            CodeStatus::Registration(_) => s.registration_numbers += 1,
             CodeStatus::Valid(_) => {}
         }
         if scan.allowlisted.is_some() {
             s.allowlisted += 1;
+        }
+        if scan.licensed.is_some() {
+            s.licensed += 1;
+        }
+        if scan.to_verify() {
+            s.to_verify += 1;
+            c.to_verify += 1;
         }
         if scan.flagged() {
             s.flagged += 1;
@@ -735,7 +787,7 @@ impl ScanRun {
                 "rank", "file:line", "name", "credit code", "county"
             )?;
             self.buckets.copy_to(&mut self.out)?;
-            write_county_summary(&mut self.out, &self.summary)?;
+            write_county_summary(&mut self.out, &self.summary, self.all)?;
         }
         self.out.flush()?;
         if let Some(store) = &mut self.store {
@@ -754,7 +806,7 @@ impl ScanRun {
             .map(|((_, t), n)| format!("{t} {n}"))
             .collect();
         eprintln!(
-            "finscan: {} file(s), {} record(s): {} flagged ({} name+activity, {} name, {} activity, {} scope-word), {} allow-listed; credit codes: {} invalid, {} missing; {} row error(s), {} record(s) with problems, {} file(s) skipped{}",
+            "finscan: {} file(s), {} record(s): {} flagged ({} name+activity, {} name, {} activity, {} scope-word), {} allow-listed, {} licensed, {} with a licensed activity to verify; credit codes: {} invalid, {} missing, {} registration number(s); {} row error(s), {} record(s) with problems, {} file(s) skipped{}{}",
             s.files,
             s.records,
             s.flagged,
@@ -763,11 +815,19 @@ impl ScanRun {
             s.by_rank[2],
             s.by_rank[3],
             s.allowlisted,
+            s.licensed,
+            s.to_verify,
             s.invalid_codes,
             s.missing_codes,
+            s.registration_numbers,
             s.row_errors,
             s.records_with_problems,
             s.files_failed,
+            if s.other_counties > 0 {
+                format!("; {} record(s) outside --county", s.other_counties)
+            } else {
+                String::new()
+            },
             if self.storing {
                 format!(
                     "; stored {} new, {} updated",
@@ -790,18 +850,6 @@ impl ScanRun {
             },
         )
     }
-}
-
-/// County of an invalid code whose characters 3–8 are still digits: used in
-/// the per-county summary (so a county sees its own bad codes) and marked
-/// `tentative` in JSON, since a typo may sit in the division code itself.
-fn tentative_division(written: &str) -> Option<Attribution> {
-    let n = finscan::registry::code::normalize_code(written);
-    if n.len() != 18 || !n.is_ascii() || !n.as_bytes()[2..8].iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let a = Divisions::bundled().attribute(&n[2..8]);
-    (a.known != finscan::registry::division::Known::Unknown).then_some(a)
 }
 
 /// `--json` writes the record's own fields by hand rather than through a
@@ -882,9 +930,8 @@ fn write_json(
     source: &str,
     rec: &Record,
     scan: &RecordScan,
-    tentative: Option<&Attribution>,
 ) -> anyhow::Result<()> {
-    let division = scan.division.as_ref().or(tentative);
+    let division = scan.division.as_ref();
     let mut o = JsonLine::object(out)?;
     o.str("file", source)?;
     o.num("line", rec.line)?;
@@ -899,6 +946,11 @@ fn write_json(
             o.str("uscc", c.as_str())?;
             o.bool("uscc_valid", true)?;
         }
+        CodeStatus::Registration(n) => {
+            o.opt_str("uscc", None)?;
+            o.bool("uscc_valid", false)?;
+            o.str("registration_number", n.as_str())?;
+        }
         CodeStatus::Invalid(w, e) => {
             o.str("uscc", w)?;
             o.bool("uscc_valid", false)?;
@@ -908,13 +960,22 @@ fn write_json(
     o.opt_str("county", division.and_then(|d| d.county))?;
     // short and few: their derived forms, through serde_json
     serde_json::to_writer(o.key("division")?, &division)?;
-    if scan.division.is_none() && tentative.is_some() {
+    if scan.division_tentative {
         o.bool("division_tentative", true)?;
     }
     o.bool("flagged", scan.flagged())?;
     o.bool("allowlisted", scan.allowlisted.is_some())?;
     if let Some(reason) = &scan.allowlisted {
         o.str("allow_reason", reason)?;
+    }
+    o.bool("licensed", scan.licensed.is_some())?;
+    if let Some(kind) = &scan.licensed {
+        serde_json::to_writer(o.key("licensed_as")?, &**kind)?;
+    }
+    if !scan.licensed_types.is_empty() {
+        let kinds: Vec<&finscan::registry::LicensedKind> =
+            scan.licensed_types.iter().map(|k| &**k).collect();
+        serde_json::to_writer(o.key("licensed_types")?, &kinds)?;
     }
     o.opt_str("rank", scan.rank.map(Rank::as_str))?;
     let hits = o.key("hits")?;
@@ -944,16 +1005,15 @@ fn write_json(
     Ok(())
 }
 
-fn render_row(
-    source: &str,
-    rec: &Record,
-    scan: &RecordScan,
-    tentative: Option<&Attribution>,
-) -> String {
+fn render_row(source: &str, rec: &Record, scan: &RecordScan) -> String {
     let rank = if scan.allowlisted.is_some() {
         "allow-listed"
+    } else if scan.licensed.is_some() {
+        "licensed"
     } else if scan.flagged() {
         scan.rank.map_or("-", Rank::as_str)
+    } else if scan.to_verify() {
+        "verify-licence"
     } else if matches!(scan.code, CodeStatus::Invalid(..)) || !rec.problems.is_empty() {
         "error"
     } else {
@@ -962,12 +1022,13 @@ fn render_row(
     let code = match &scan.code {
         CodeStatus::Missing => "(none)".to_owned(),
         CodeStatus::Valid(c) => c.to_string(),
+        CodeStatus::Registration(n) => format!("{n} (注册号)"),
         CodeStatus::Invalid(w, e) => format!("{w} ✗ {e}"),
     };
-    let county = match (scan.division.as_ref(), tentative) {
-        (Some(d), _) => d.county.or(d.prefecture).unwrap_or("?").to_owned(),
-        (None, Some(d)) => format!("{}?", d.county.or(d.prefecture).unwrap_or("?")),
-        _ => "-".to_owned(),
+    let county = match &scan.division {
+        Some(d) if scan.division_tentative => format!("{}?", d.short_label()),
+        Some(d) => d.short_label(),
+        None => "-".to_owned(),
     };
     let hits: Vec<String> = scan
         .hits
@@ -991,6 +1052,17 @@ fn render_row(
     if let Some(reason) = &scan.allowlisted {
         line.push_str(&format!("  [allow-list: {reason}]"));
     }
+    if let Some(kind) = &scan.licensed {
+        line.push_str(&format!("  [licensed: {} ({})]", kind.institution, kind.id));
+    }
+    if !scan.licensed_types.is_empty() {
+        let kinds: Vec<&str> = scan
+            .licensed_types
+            .iter()
+            .map(|k| k.institution.as_str())
+            .collect();
+        line.push_str(&format!("  [licence to verify: {}]", kinds.join("、")));
+    }
     for p in &rec.problems {
         line.push_str(&format!("  [{p}]"));
     }
@@ -998,16 +1070,33 @@ fn render_row(
     line
 }
 
-fn write_county_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
+/// The per-county table, most flagged first (then by code); without
+/// `all`, only counties with findings (flagged, to verify or invalid codes).
+fn write_county_summary(out: &mut impl Write, s: &Summary, all: bool) -> std::io::Result<()> {
     writeln!(out)?;
-    writeln!(out, "per county (by the division code in the credit code):")?;
     writeln!(
         out,
-        "{:<8} {:<28} {:>9} {:>8} {:>14}",
-        "code", "county", "scanned", "flagged", "invalid codes"
+        "per county (by the division code in the credit code or registration number; \
+         most flagged first{}):",
+        if all {
+            ""
+        } else {
+            "; counties with findings, --all for every county"
+        }
+    )?;
+    writeln!(
+        out,
+        "{:<8} {:<28} {:>9} {:>8} {:>9} {:>14}",
+        "code", "county", "scanned", "flagged", "verify", "invalid codes"
     )?;
     let t = Divisions::bundled();
-    for (&code, c) in &s.by_county {
+    let mut rows: Vec<(&u32, &CountyStats)> = s
+        .by_county
+        .iter()
+        .filter(|(_, c)| all || c.flagged > 0 || c.to_verify > 0 || c.invalid_codes > 0)
+        .collect();
+    rows.sort_by(|a, b| b.1.flagged.cmp(&a.1.flagged).then(a.0.cmp(b.0)));
+    for (&code, c) in rows {
         let (code, label) = if code == NO_DIVISION {
             ("-".to_owned(), "（无有效代码，无法归属）".to_owned())
         } else {
@@ -1017,18 +1106,19 @@ fn write_county_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()
         };
         writeln!(
             out,
-            "{:<8} {} {:>9} {:>8} {:>14}",
+            "{:<8} {} {:>9} {:>8} {:>9} {:>14}",
             code,
             pad(&label, 28),
             c.scanned,
             c.flagged,
+            c.to_verify,
             c.invalid_codes
         )?;
     }
     writeln!(
         out,
-        "{:<8} {:<28} {:>9} {:>8} {:>14}",
-        "", "total", s.records, s.flagged, s.invalid_codes
+        "{:<8} {:<28} {:>9} {:>8} {:>9} {:>14}",
+        "", "total", s.records, s.flagged, s.to_verify, s.invalid_codes
     )
 }
 
@@ -1063,10 +1153,11 @@ fn pad(s: &str, width: usize) -> String {
 }
 
 /// Rendered table lines, one anonymous temporary file per group (four ranks,
-/// errors, clean), so that the table is ranked without keeping it in memory.
+/// licences to verify, errors, the rest), so that the table is ranked
+/// without keeping it in memory.
 #[derive(Default)]
 struct Buckets {
-    files: [Option<BufWriter<File>>; 6],
+    files: [Option<BufWriter<File>>; 7],
 }
 
 impl Buckets {
@@ -1153,8 +1244,16 @@ fn list(args: ListArgs) -> anyhow::Result<Outcome> {
             continue;
         }
         n += 1;
+        let tentative = c.division_tentative();
         if args.json {
-            serde_json::to_writer(&mut out, &serde_json::json!({"company": c, "hits": hits}))?;
+            let mut company = serde_json::to_value(&c)?;
+            if tentative && let Some(obj) = company.as_object_mut() {
+                obj.insert("division_tentative".into(), true.into());
+            }
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({"company": company, "hits": hits}),
+            )?;
             writeln!(out)?;
         } else {
             let terms: Vec<String> = hits
@@ -1164,14 +1263,20 @@ fn list(args: ListArgs) -> anyhow::Result<Outcome> {
             writeln!(
                 out,
                 "{:<14} {:<36} {}  {}  scans={}  {}",
-                if c.allowlisted.is_some() {
+                if c.licensed() {
+                    "licensed"
+                } else if c.allowlisted.is_some() {
                     "allow-listed"
                 } else {
                     c.rank.as_deref().unwrap_or("clean")
                 },
                 c.key,
                 c.name,
-                c.county.as_deref().unwrap_or("-"),
+                match (c.county.as_deref(), tentative) {
+                    (Some(county), true) => format!("{county}?（代码无效，归属待核）"),
+                    (Some(county), false) => county.to_owned(),
+                    (None, _) => "-".to_owned(),
+                },
                 c.scans,
                 terms.join(" ")
             )?;
@@ -1199,30 +1304,46 @@ fn check(codes: Vec<String>, json: bool) -> anyhow::Result<Outcome> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut invalid = 0usize;
     for c in &codes {
-        let r = CreditCode::parse(c);
-        if r.is_err() {
+        // an old 15-digit registration number is judged as one, not as a
+        // credit code of the wrong length
+        let status = CodeStatus::of(Some(c));
+        if matches!(status, CodeStatus::Invalid(..) | CodeStatus::Missing) {
             invalid += 1;
         }
         if json {
-            let v = match &r {
-                Ok(code) => {
+            let v = match &status {
+                CodeStatus::Valid(code) => {
                     let d = Divisions::bundled().attribute(code.division_code());
-                    serde_json::json!({"input": c, "valid": true, "uscc": code, "department": code.department_name(), "division": d})
+                    serde_json::json!({"input": c, "valid": true, "kind": "credit_code", "uscc": code, "department": code.department_name(), "division": d})
                 }
-                Err(e) => {
+                CodeStatus::Registration(n) => {
+                    let d = Divisions::bundled().attribute(n.division_code());
+                    serde_json::json!({"input": c, "valid": true, "kind": "registration_number", "registration_number": n, "division": d})
+                }
+                CodeStatus::Invalid(_, e) => {
+                    serde_json::json!({"input": c, "valid": false, "error": e.to_string(), "reason": e})
+                }
+                CodeStatus::Missing => {
+                    let e = finscan::registry::CodeError::Empty;
                     serde_json::json!({"input": c, "valid": false, "error": e.to_string(), "reason": e})
                 }
             };
             serde_json::to_writer(&mut out, &v)?;
             writeln!(out)?;
         } else {
-            match &r {
-                Ok(code) => writeln!(
+            match &status {
+                CodeStatus::Valid(code) => writeln!(
                     out,
                     "{c}\tvalid\t{code}\t{}",
                     Divisions::bundled().attribute(code.division_code()).label()
                 )?,
-                Err(e) => writeln!(out, "{c}\tinvalid\t{e}")?,
+                CodeStatus::Registration(n) => writeln!(
+                    out,
+                    "{c}\tregistration number (注册号, valid)\t{n}\t{}",
+                    Divisions::bundled().attribute(n.division_code()).label()
+                )?,
+                CodeStatus::Invalid(_, e) => writeln!(out, "{c}\tinvalid\t{e}")?,
+                CodeStatus::Missing => writeln!(out, "{c}\tinvalid\tempty")?,
             }
         }
     }
@@ -1239,6 +1360,7 @@ mod tests {
     use super::*;
     use finscan::RuleSet;
     use finscan::registry::allow::AllowList;
+    use finscan::registry::division::Attribution;
     use serde::Serialize;
 
     /// The derived form `write_json` replaced: the same keys, in order.
@@ -1251,6 +1373,8 @@ mod tests {
         uscc_valid: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         uscc_error: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        registration_number: Option<String>,
         county: Option<&'static str>,
         division: Option<&'a Attribution>,
         #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -1259,6 +1383,11 @@ mod tests {
         allowlisted: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         allow_reason: Option<&'a str>,
+        licensed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        licensed_as: Option<&'a finscan::registry::LicensedKind>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        licensed_types: Vec<&'a finscan::registry::LicensedKind>,
         rank: Option<&'static str>,
         hits: Vec<HitRef<'a>>,
         #[serde(skip_serializing_if = "<[String]>::is_empty")]
@@ -1273,18 +1402,18 @@ mod tests {
         status: Option<&'a str>,
     }
 
-    fn derived(
-        source: &str,
-        rec: &Record,
-        scan: &RecordScan,
-        tentative: Option<&Attribution>,
-    ) -> String {
+    fn derived(source: &str, rec: &Record, scan: &RecordScan) -> String {
         let (uscc, uscc_error) = match &scan.code {
             CodeStatus::Missing => (None, Some("missing".to_owned())),
             CodeStatus::Valid(c) => (Some(c.to_string()), None),
+            CodeStatus::Registration(_) => (None, None),
             CodeStatus::Invalid(w, e) => (Some(w.clone()), Some(e.to_string())),
         };
-        let division = scan.division.as_ref().or(tentative);
+        let registration_number = match &scan.code {
+            CodeStatus::Registration(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let division = scan.division.as_ref();
         let r = JsonRecord {
             file: source,
             line: rec.line,
@@ -1292,12 +1421,16 @@ mod tests {
             uscc,
             uscc_valid: scan.code.valid().is_some(),
             uscc_error,
+            registration_number,
             county: division.and_then(|d| d.county),
             division,
-            division_tentative: scan.division.is_none() && tentative.is_some(),
+            division_tentative: scan.division_tentative,
             flagged: scan.flagged(),
             allowlisted: scan.allowlisted.is_some(),
             allow_reason: scan.allowlisted.as_deref(),
+            licensed: scan.licensed.is_some(),
+            licensed_as: scan.licensed.as_deref(),
+            licensed_types: scan.licensed_types.iter().map(|k| &**k).collect(),
             rank: scan.rank.map(Rank::as_str),
             hits: scan.hits.iter().map(HitRef::from).collect(),
             problems: &rec.problems,
@@ -1357,6 +1490,16 @@ mod tests {
                 "吸收公众存款；发放贷款",
             ),
             rec(
+                "中国农业银行股份有限公司安康金融大街支行",
+                Some("610902000123451".into()),
+                "典当；吸收公众存款",
+            ),
+            rec(
+                "安康某某典当有限责任公司",
+                Some(valid_code("91610902MA70XXXX1")),
+                "动产质押典当业务",
+            ),
+            rec(
                 "旬阳县某某理财工作室",
                 Some(valid_code("92610928MA70XXXX0")),
                 "理财咨询",
@@ -1377,18 +1520,10 @@ mod tests {
         let mut all = String::new();
         for (i, r) in cases.iter().enumerate() {
             let scan = scanner.scan(r);
-            let tentative = match &scan.code {
-                CodeStatus::Invalid(written, _) => tentative_division(written),
-                _ => None,
-            };
             let mut out = Vec::new();
-            write_json(&mut out, "in \"dir\"/a.csv", r, &scan, tentative.as_ref()).unwrap();
+            write_json(&mut out, "in \"dir\"/a.csv", r, &scan).unwrap();
             let line = String::from_utf8(out).unwrap();
-            assert_eq!(
-                line,
-                derived("in \"dir\"/a.csv", r, &scan, tentative.as_ref()),
-                "case {i}"
-            );
+            assert_eq!(line, derived("in \"dir\"/a.csv", r, &scan), "case {i}");
             all += &line;
         }
         // every optional part was written at least once
@@ -1396,6 +1531,9 @@ mod tests {
             "\"allow_reason\":",
             "\"successor\":",
             "\"division_tentative\":true",
+            "\"registration_number\":",
+            "\"licensed_as\":",
+            "\"licensed_types\":",
             "\"problems\":",
             "\"uscc_error\":\"missing\"",
             "\"known\":\"unknown\"",

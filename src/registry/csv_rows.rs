@@ -84,6 +84,11 @@ pub struct CsvRows<R> {
 }
 
 impl<R: BufRead> CsvRows<R> {
+    /// The field separator.
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
     pub fn new(input: R, delimiter: u8, max_record: usize) -> Self {
         let mut core = Box::new(
             csv_core::ReaderBuilder::new()

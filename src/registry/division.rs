@@ -250,6 +250,25 @@ impl Divisions {
 }
 
 impl Attribution {
+    /// The narrowest division named, for a table column: the county
+    /// (汉滨区); a prefecture's or province's own authority (安康市（市本级）,
+    /// 上海市（省本级）); a code known only to its prefecture or province
+    /// (安康市, 陕西省); 未知代码990101.
+    pub fn short_label(&self) -> String {
+        match (self.county, self.prefecture, self.province, self.known) {
+            (Some(c), _, _, _) => c.to_owned(),
+            (None, Some(p), _, Known::Exact) => format!("{p}（市本级）"),
+            (None, Some(p), _, _) => p.to_owned(),
+            (None, None, Some(p), Known::Exact) if self.code.ends_with("0000") => {
+                format!("{p}（省本级）")
+            }
+            // a municipality's 市辖区 (310100): its own authority
+            (None, None, Some(p), Known::Exact) => format!("{p}（市本级）"),
+            (None, None, Some(p), _) => p.to_owned(),
+            _ => format!("未知代码{}", self.code),
+        }
+    }
+
     /// "陕西省 安康市 汉滨区", "陕西省 安康市（市本级）", "陕西省 ?610999".
     pub fn label(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
@@ -333,6 +352,17 @@ mod tests {
             (Known::Exact, None, Some("安康市"))
         );
         assert_eq!(a.label(), "陕西省 安康市 （市本级）");
+    }
+
+    #[test]
+    fn province_and_prefecture_authorities_have_a_short_label() {
+        let t = Divisions::bundled();
+        assert_eq!(t.attribute("310000").short_label(), "上海市（省本级）");
+        assert_eq!(t.attribute("310100").short_label(), "上海市（市本级）");
+        assert_eq!(t.attribute("610900").short_label(), "安康市（市本级）");
+        assert_eq!(t.attribute("610902").short_label(), "汉滨区");
+        assert_eq!(t.attribute("610999").short_label(), "安康市");
+        assert_eq!(t.attribute("990101").short_label(), "未知代码990101");
     }
 
     #[test]

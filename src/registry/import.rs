@@ -588,11 +588,11 @@ fn read_line_capped(reader: &mut impl BufRead, buf: &mut String) -> std::io::Res
 
 enum Inner {
     Csv {
-        reader: CsvRows<BufReader<DecodingReader<BufReader<File>>>>,
+        reader: CsvRows<BufReader<DecodingReader<Source>>>,
         row: csv_rows::Row,
     },
     Json {
-        reader: BufReader<DecodingReader<BufReader<File>>>,
+        reader: BufReader<DecodingReader<Source>>,
         line: u64,
         buf: String,
         pending: Option<(u64, String)>,
@@ -627,13 +627,19 @@ pub fn open(path: &Path, opts: &ImportOptions) -> Result<Records, ImportError> {
             let (reader, encoding) = DecodingReader::open(path, forced).map_err(io)?;
             open_json(path, reader, encoding, &opts.columns)
         }
+        Format::Spreadsheet if is_stdin(path) => Err(ImportError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::other(
+                "a spreadsheet cannot be read from standard input; save it to a file",
+            ),
+        }),
         Format::Spreadsheet => open_sheet(path, opts),
     }
 }
 
 fn open_csv(
     path: &Path,
-    mut reader: DecodingReader<BufReader<File>>,
+    mut reader: DecodingReader<Source>,
     encoding: &'static Encoding,
     columns: &ColumnMap,
 ) -> Result<Records, ImportError> {
@@ -680,7 +686,7 @@ fn open_csv(
 
 fn open_json(
     path: &Path,
-    reader: DecodingReader<BufReader<File>>,
+    reader: DecodingReader<Source>,
     encoding: &'static Encoding,
     columns: &ColumnMap,
 ) -> Result<Records, ImportError> {
@@ -847,19 +853,15 @@ impl Records {
                         }
                         Ok(csv_rows::Read::Row) => {
                             let (line, end) = (row.line, row.end_line);
-                            if end.saturating_sub(line) > MAX_RECORD_LINES
-                                && row.len() < self.layout.width
+                            if end > line
+                                && let Some(e) = broken_quote(
+                                    row,
+                                    self.layout.width,
+                                    reader.delimiter(),
+                                    end.saturating_sub(line) > MAX_RECORD_LINES,
+                                )
                             {
-                                // an opening quote that never closes swallows the
-                                // rest of the file into one field: say so, with
-                                // the lines lost, instead of one odd record
-                                return Some(Err(RowError {
-                                    line,
-                                    message: format!(
-                                        "unterminated quote: this row ran on to line {end} as one field; lines {}-{end} were not read as records",
-                                        line + 1
-                                    ),
-                                }));
+                                return Some(Err(e));
                             }
                             // one validation for the whole row; a field is a
                             // slice of it unless the row is not valid UTF-8 or
@@ -1096,6 +1098,61 @@ fn fill_from_cells<'a>(
     Some(check_record(rec, marked))
 }
 
+/// A row spanning lines `row.line..=row.end_line` whose line breaks come
+/// from a quote that did not close where it should have: a quoted field
+/// ran on across line breaks into what reads as further records (a line
+/// inside the field with as many separators as a record has), or the row
+/// came out with a different number of fields than the header, or it ran
+/// on past any real multi-line field (`too_long`). The error names the
+/// line where the quoted field opened and the lines it swallowed; the row
+/// is not read as a record, whatever its length, so that no two companies
+/// are ever stored as one. `None` for a row whose multi-line field is
+/// ordinary text (an address or a scope written on two lines).
+fn broken_quote(
+    row: &csv_rows::Row,
+    width: usize,
+    delimiter: u8,
+    too_long: bool,
+) -> Option<RowError> {
+    let (line, end) = (row.line, row.end_line);
+    // the first field holding a line break: where the quote opened
+    let (at, opened) = {
+        let mut newlines = 0u64;
+        let mut found = None;
+        for (i, f) in row.iter().enumerate() {
+            if f.contains(&b'\n') {
+                found = Some((i, line + newlines));
+                break;
+            }
+            newlines += f.iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        found?
+    };
+    // lines inside multi-line fields that read as records of their own
+    let as_records = row
+        .iter()
+        .skip(at)
+        .flat_map(|f| f.split(|&b| b == b'\n').skip(1))
+        .filter(|l| width > 1 && l.iter().filter(|&&b| b == delimiter).count() + 1 >= width)
+        .count();
+    if as_records == 0 && row.len() == width && !too_long {
+        return None;
+    }
+    let why = if as_records > 0 {
+        format!("{as_records} of them read as records")
+    } else {
+        format!("the row has {} fields, the header has {width}", row.len())
+    };
+    Some(RowError {
+        line: opened,
+        message: format!(
+            "unterminated quote: the quoted field opened on line {opened} ran on to line {end}; \
+             lines {}-{end} were swallowed ({why}) and are not stored as one company",
+            opened + 1
+        ),
+    })
+}
+
 fn set_field(rec: &mut Record, col: Column, text: &str) {
     match col {
         Column::Name => put(&mut rec.name, text),
@@ -1218,14 +1275,28 @@ pub struct DecodingReader<R> {
     passthrough: bool,
 }
 
-impl DecodingReader<BufReader<File>> {
+/// What a CSV or JSON Lines input is read from: a file, or standard input
+/// for the path `-`.
+type Source = BufReader<Box<dyn Read + Send>>;
+
+/// Whether `path` names standard input (`-`).
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+impl DecodingReader<Source> {
     /// Opens `path`, decides its encoding (BOM, then `forced`, then
     /// valid UTF-8, then `chardetng`'s guess over the first 64 KiB).
     pub fn open(
         path: &Path,
         forced: Option<&'static Encoding>,
     ) -> std::io::Result<(Self, &'static Encoding)> {
-        let mut file = BufReader::with_capacity(1 << 16, File::open(path)?);
+        let inner: Box<dyn Read + Send> = if is_stdin(path) {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(File::open(path)?)
+        };
+        let mut file = BufReader::with_capacity(1 << 16, inner);
         let mut head = Vec::with_capacity(SNIFF_BYTES);
         (&mut file)
             .take(SNIFF_BYTES as u64)

@@ -11,6 +11,8 @@
 //! * [`code`]: [`CreditCode`], only constructible from a valid code;
 //! * [`division`]: the embedded division table and county attribution;
 //! * [`allow`]: the user's allow-list of licensed institutions;
+//! * [`licensed`]: the default list of licensed institutions (by name) and
+//!   licensed activities (by scope) from `wordlists/licensed.toml`;
 //! * [`prefilter`]: a sound one-pass test that lets records without
 //!   candidates skip the scanner (most of a registry);
 //! * [`profile`]: site profiles that extract records from registry web pages;
@@ -26,6 +28,7 @@ pub mod code;
 mod csv_rows;
 pub mod division;
 pub mod import;
+pub mod licensed;
 pub mod prefilter;
 pub mod profile;
 pub mod store;
@@ -33,9 +36,12 @@ pub mod store;
 use serde::Serialize;
 
 pub use allow::AllowList;
-pub use code::{CodeError, CreditCode};
+pub use code::{CodeError, CreditCode, RegistrationNumber};
 pub use division::{Attribution, Divisions};
 pub use import::{Record, RowError};
+pub use licensed::{LicensedKind, LicensedList};
+
+use std::sync::Arc;
 
 use crate::{Category, Field, Hit, RuleSet, Scanner, Severity};
 use prefilter::Prefilter;
@@ -77,12 +83,13 @@ impl Rank {
     }
 
     /// Ranks the hits of one record; `None` when there are none.
-    pub fn of(hits: &[Hit]) -> Option<Rank> {
-        let name = hits.iter().any(|h| h.field == Field::Name);
-        let activity = hits
-            .iter()
-            .any(|h| h.field == Field::Scope && h.category == Category::FinancialActivity);
-        let scope = hits.iter().any(|h| h.field == Field::Scope);
+    pub fn of<'a>(hits: impl IntoIterator<Item = &'a Hit>) -> Option<Rank> {
+        let (mut name, mut activity, mut scope) = (false, false, false);
+        for h in hits {
+            name |= h.field == Field::Name;
+            scope |= h.field == Field::Scope;
+            activity |= h.field == Field::Scope && h.category == Category::FinancialActivity;
+        }
         match (name, activity, scope) {
             (true, true, _) => Some(Rank::NameAndActivity),
             (true, false, _) => Some(Rank::Name),
@@ -99,6 +106,9 @@ pub enum CodeStatus {
     /// The file has no credit-code column or the cell is empty.
     Missing,
     Valid(CreditCode),
+    /// A valid old registration number (15 digits) in the credit-code
+    /// column: what older companies carry, not an invalid credit code.
+    Registration(RegistrationNumber),
     /// As written (trimmed), and why it is invalid.
     Invalid(String, CodeError),
 }
@@ -109,8 +119,22 @@ impl CodeStatus {
             None => CodeStatus::Missing,
             Some(s) => match CreditCode::parse(s) {
                 Ok(c) => CodeStatus::Valid(c),
-                Err(e) => CodeStatus::Invalid(s.to_owned(), e),
+                Err(e) => match RegistrationNumber::parse(s) {
+                    Some(Ok(n)) => CodeStatus::Registration(n),
+                    Some(Err(e)) => CodeStatus::Invalid(s.to_owned(), e),
+                    None => CodeStatus::Invalid(s.to_owned(), e),
+                },
             },
+        }
+    }
+
+    /// The division code the registering authority's number carries: of a
+    /// valid credit code or registration number.
+    pub fn division_code(&self) -> Option<&str> {
+        match self {
+            CodeStatus::Valid(c) => Some(c.division_code()),
+            CodeStatus::Registration(n) => Some(n.division_code()),
+            _ => None,
         }
     }
 
@@ -126,19 +150,40 @@ impl CodeStatus {
 #[derive(Debug, Clone)]
 pub struct RecordScan {
     pub code: CodeStatus,
-    /// County attribution, from a valid credit code.
+    /// County attribution: from a valid credit code or registration
+    /// number, or tentatively (see `division_tentative`) from the division
+    /// digits of an invalid credit code.
     pub division: Option<Attribution>,
+    /// The division was read from an invalid code (characters 3–8 of 18,
+    /// digits, known to the table): likely, not certain.
+    pub division_tentative: bool,
     /// Name hits first, then scope hits; spans are byte offsets into that field's text.
     pub hits: Vec<Hit>,
     /// The allow-list's reason when the record is exempt.
     pub allowlisted: Option<String>,
+    /// The licensed institution its name marks (default list), when it
+    /// has hits: exempt like an allow-listed record.
+    pub licensed: Option<Arc<LicensedKind>>,
+    /// Licensed activities of its scope hits (each once): they need a
+    /// licence before registration, so they do not rank the record; they
+    /// are reported for the reviewer to verify.
+    pub licensed_types: Vec<Arc<LicensedKind>>,
+    /// Ranked by the hits other than licensed activities.
     pub rank: Option<Rank>,
 }
 
 impl RecordScan {
-    /// Has hits and is not exempt.
+    /// Has hits (other than licensed activities) and is not exempt.
     pub fn flagged(&self) -> bool {
-        self.rank.is_some() && self.allowlisted.is_none()
+        self.rank.is_some() && self.allowlisted.is_none() && self.licensed.is_none()
+    }
+
+    /// Not flagged, not exempt, but with licensed activities to verify.
+    pub fn to_verify(&self) -> bool {
+        !self.flagged()
+            && self.allowlisted.is_none()
+            && self.licensed.is_none()
+            && !self.licensed_types.is_empty()
     }
 
     pub fn max_severity(&self) -> Option<Severity> {
@@ -153,6 +198,7 @@ pub struct RecordScanner {
     scanner: Scanner,
     prefilter: Prefilter,
     allow: AllowList,
+    licensed: LicensedList,
     divisions: &'static Divisions,
 }
 
@@ -167,8 +213,16 @@ impl RecordScanner {
             scanner: Scanner::for_fields(set, &Self::FIELDS),
             prefilter: Prefilter::new(set),
             allow,
+            licensed: LicensedList::from_rules(set),
             divisions: Divisions::bundled(),
         }
+    }
+
+    /// Without the default list of licensed institutions and activities
+    /// (`--no-licensed`): only the user's allow-list exempts.
+    pub fn without_licensed(mut self) -> Self {
+        self.licensed = LicensedList::default();
+        self
     }
 
     pub fn scanner(&self) -> &Scanner {
@@ -180,33 +234,112 @@ impl RecordScanner {
     /// the record is scanned all the same.
     pub fn scan(&self, rec: &Record) -> RecordScan {
         let code = CodeStatus::of(rec.uscc.as_deref());
-        let division = code
-            .valid()
-            .map(|c| self.divisions.attribute(c.division_code()));
+        let (division, division_tentative) = match &code {
+            CodeStatus::Invalid(written, _) => {
+                let d = tentative_division(self.divisions, written);
+                let tentative = d.is_some();
+                (d, tentative)
+            }
+            other => (
+                other.division_code().map(|d| self.divisions.attribute(d)),
+                false,
+            ),
+        };
         let mut hits = if self.prefilter.may_match(Field::Name, &rec.name) {
             self.scanner.scan_field_bare(Field::Name, &rec.name)
         } else {
             Vec::new()
         };
+        hits.retain(|h| h.field != Field::Name || self.is_name_word(&rec.name, h));
         if self.prefilter.may_match(Field::Scope, &rec.scope) {
             hits.extend(self.scanner.scan_field_bare(Field::Scope, &rec.scope));
         }
-        let rank = Rank::of(&hits);
-        let allowlisted = if rank.is_some() {
-            self.allow
-                .lookup(code.valid(), &rec.name)
-                .map(str::to_owned)
+        let mut licensed_types: Vec<Arc<LicensedKind>> = Vec::new();
+        let rank = Rank::of(hits.iter().filter(|h| {
+            if h.field != Field::Scope {
+                return true;
+            }
+            match self.licensed.activity(&h.term) {
+                Some(kind) => {
+                    if !licensed_types.iter().any(|k| k.id == kind.id) {
+                        licensed_types.push(Arc::clone(kind));
+                    }
+                    false
+                }
+                None => true,
+            }
+        }));
+        let (allowlisted, licensed) = if hits.is_empty() {
+            (None, None)
         } else {
-            None
+            let allowlisted = self
+                .allow
+                .lookup(code.valid(), &rec.name)
+                .map(str::to_owned);
+            let licensed = match allowlisted {
+                None => self.licensed.institution(&rec.name).cloned(),
+                Some(_) => None,
+            };
+            (allowlisted, licensed)
         };
         RecordScan {
             code,
             division,
+            division_tentative,
             hits,
             allowlisted,
+            licensed,
+            licensed_types,
             rank,
         }
     }
+
+    /// Whether a name hit is a word of the name: not a place word of a
+    /// branch's location (…有限公司金融中心支行), and not a two-character word
+    /// formed only across a word boundary, each half a word with its
+    /// neighbour (宏基|金业 against 基金). Trade names (字号) are names the
+    /// segmenter's statistics do not know, so its own boundary check lets
+    /// these through.
+    fn is_name_word(&self, name: &str, h: &Hit) -> bool {
+        let (start, end) = (h.raw.start, h.raw.end);
+        if self.licensed.in_branch_location(name, start, end) {
+            return false;
+        }
+        let Some(word) = name.get(start..end) else {
+            return true;
+        };
+        let mut chars = word.chars();
+        let (Some(first), Some(second), None) = (chars.next(), chars.next(), chars.next()) else {
+            return true;
+        };
+        if !is_cjk(first) || !is_cjk(second) {
+            return true;
+        }
+        let before = name[..start].chars().next_back().filter(|&c| is_cjk(c));
+        let after = name[end..].chars().next().filter(|&c| is_cjk(c));
+        let (Some(before), Some(after)) = (before, after) else {
+            return true;
+        };
+        let left: String = [before, first].iter().collect();
+        let right: String = [second, after].iter().collect();
+        !(crate::scan::context::is_dictionary_word(&left)
+            && crate::scan::context::is_dictionary_word(&right))
+    }
+}
+
+/// The division of an invalid credit code whose characters 3–8 are
+/// digits the table knows (a wrong check character, a typo elsewhere).
+pub fn tentative_division(divisions: &Divisions, written: &str) -> Option<Attribution> {
+    let n = code::normalize_code(written);
+    if n.len() != 18 || !n.is_ascii() || !n.as_bytes()[2..8].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let a = divisions.attribute(&n[2..8]);
+    (a.known != division::Known::Unknown).then_some(a)
+}
+
+fn is_cjk(c: char) -> bool {
+    ('\u{3400}'..='\u{9FFF}').contains(&c)
 }
 
 #[cfg(test)]
@@ -276,7 +409,11 @@ terms = ["发放贷款"]
             r.code,
             CodeStatus::Invalid(_, CodeError::Check { .. })
         ));
-        assert!(r.division.is_none());
+        assert!(
+            r.division_tentative,
+            "a wrong check character keeps its division"
+        );
+        assert_eq!(r.division.as_ref().and_then(|d| d.county), Some("汉滨区"));
         assert!(r.flagged());
     }
 

@@ -148,6 +148,11 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreErro
     move |source| StoreError::Io { what, source }
 }
 
+/// How a stored company's `allowlisted` starts when the default list of
+/// licensed institutions, not the user's allow-list, exempts it (ids of
+/// `[[licensed]]` entries start so).
+pub const LICENSED_PREFIX: &str = "licensed.";
+
 /// A company as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredCompany {
@@ -159,6 +164,8 @@ pub struct StoredCompany {
     pub county: Option<String>,
     pub rank: Option<String>,
     pub flagged: bool,
+    /// Why it is exempt: the allow-list's reason, or, starting with
+    /// [`LICENSED_PREFIX`], the licensed institution its name marks.
     pub allowlisted: Option<String>,
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +184,22 @@ pub struct StoredCompany {
     pub last_scanned: u64,
     /// How many scans have seen it.
     pub scans: u64,
+}
+
+impl StoredCompany {
+    /// Its division was read from an invalid credit code (see
+    /// [`super::RecordScan::division_tentative`]): a company with a
+    /// division but neither a valid code nor a registration number.
+    pub fn division_tentative(&self) -> bool {
+        self.division.is_some() && !self.uscc_valid && !self.key.starts_with("regno:")
+    }
+
+    /// Exempt by the default list of licensed institutions.
+    pub fn licensed(&self) -> bool {
+        self.allowlisted
+            .as_deref()
+            .is_some_and(|a| a.starts_with(LICENSED_PREFIX))
+    }
 }
 
 /// A hit as stored; offsets are bytes of that field's text.
@@ -377,9 +400,10 @@ impl Drop for RegistryStore {
 
 /// The key of a record: its valid credit code, else its name.
 pub fn company_key(rec: &Record, code: &CodeStatus) -> String {
-    match code.valid() {
-        Some(c) => format!("uscc:{c}"),
-        None => format!("name:{}", normalize_name(&rec.name)),
+    match code {
+        CodeStatus::Valid(c) => format!("uscc:{c}"),
+        CodeStatus::Registration(n) => format!("regno:{n}"),
+        _ => format!("name:{}", normalize_name(&rec.name)),
     }
 }
 
@@ -758,6 +782,13 @@ impl RegistryStore {
         let t = now();
         let first_seen = previous.map_or(t, |p| p.0);
         let scans = previous.map_or(0, |p| p.1).saturating_add(1);
+        // the exemption: the allow-list's reason, or the licensed list's
+        // entry (`licensed.bank: 银行业金融机构…`, see `LICENSED_PREFIX`)
+        let exemption: Option<std::borrow::Cow<str>> = match (&scan.allowlisted, &scan.licensed) {
+            (Some(r), _) => Some(r.as_str().into()),
+            (None, Some(k)) => Some(format!("{}: {}", k.id, k.institution).into()),
+            (None, None) => None,
+        };
         // serialized from the record and scan as they are: the binary form
         // of a `Stored` (company and hits), without copying them into one
         let company = CompanyRef {
@@ -766,6 +797,7 @@ impl RegistryStore {
             uscc: match &scan.code {
                 CodeStatus::Missing => None,
                 CodeStatus::Valid(c) => Some(c.as_str()),
+                CodeStatus::Registration(n) => Some(n.as_str()),
                 CodeStatus::Invalid(s, _) => Some(s),
             },
             uscc_valid: scan.code.valid().is_some(),
@@ -773,7 +805,7 @@ impl RegistryStore {
             county: scan.division.as_ref().map(|d| d.label()),
             rank: scan.rank.map(|r| r.as_str()),
             flagged: scan.flagged(),
-            allowlisted: scan.allowlisted.as_deref(),
+            allowlisted: exemption.as_deref(),
             scope: &rec.scope,
             address: rec.address.as_deref(),
             legal_rep: rec.legal_rep.as_deref(),

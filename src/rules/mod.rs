@@ -36,6 +36,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ),
     ("context.toml", include_str!("../../wordlists/context.toml")),
     ("yield.toml", include_str!("../../wordlists/yield.toml")),
+    (
+        "licensed.toml",
+        include_str!("../../wordlists/licensed.toml"),
+    ),
 ];
 
 /// A rule's stable identifier (`name.licai`, `page.guaranteed-return`).
@@ -631,7 +635,51 @@ pub struct RuleSet {
     /// clause they open also leaves a reporting passage's voice behind.
     pub subjects: Vec<String>,
     pub allows: Vec<AllowGroup>,
+    /// Licensed institutions by name and licensed activities by scope
+    /// (`[[licensed]]`, registry only: see [`Licensed`]).
+    pub licensed: Vec<Licensed>,
+    /// Place words that are a branch's location, not its business
+    /// (`[[branch_location]]`, registry names only).
+    pub branch_locations: Vec<BranchLocation>,
     pub yields: Option<YieldConfig>,
+}
+
+/// A kind of licensed institution (持牌机构) recognized in registration
+/// records, with the legal basis that makes its words or its activity
+/// need the regulator's approval before registration.
+///
+/// `field = "name"`: a name containing one of `terms` (after the width and
+/// white-space normalization of names) is that institution's, since the
+/// registry accepts such a name only with the approval. `field = "scope"`:
+/// `terms` are terms of `scope` rules whose activity needs a licence
+/// before registration (工商登记前置审批); a hit on one alone does not flag,
+/// it is reported as a licensed type to verify.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Licensed {
+    pub id: String,
+    pub field: Field,
+    /// What the institution or activity is (商业银行, 典当行).
+    pub institution: String,
+    pub basis: String,
+    pub terms: Vec<String>,
+    pub origin: Origin,
+}
+
+/// Place words (金融中心, 金融大街) that, in the part of a registered name
+/// after the legal entity's name (`…有限公司` + location + a branch word
+/// such as 支行, 分公司), name where the branch is, not what it does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BranchLocation {
+    pub id: String,
+    pub reason: String,
+    /// The place words.
+    pub terms: Vec<String>,
+    /// Words that end a branch's name (支行, 营业部, 分公司 …).
+    pub branch_words: Vec<String>,
+    /// Words that end the legal entity's name (公司, 联社): the branch's
+    /// part of a name starts after the first of them.
+    pub entity_words: Vec<String>,
+    pub origin: Origin,
 }
 
 /// A problem in a rule file, located by file and line.
@@ -682,6 +730,10 @@ struct FileDoc {
     scope_end: Vec<Spanned<RawScopeEnd>>,
     #[serde(default)]
     allow: Vec<Spanned<RawAllow>>,
+    #[serde(default)]
+    licensed: Vec<Spanned<RawLicensed>>,
+    #[serde(default)]
+    branch_location: Vec<Spanned<RawBranchLocation>>,
     // yield detector settings (top level of yield.toml)
     threshold_percent: Option<f64>,
     rule_id: Option<String>,
@@ -831,6 +883,27 @@ struct RawAllow {
     terms: Vec<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLicensed {
+    id: String,
+    field: Field,
+    institution: String,
+    basis: String,
+    terms: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBranchLocation {
+    id: String,
+    #[serde(default)]
+    reason: String,
+    terms: Vec<String>,
+    branch_words: Vec<String>,
+    entity_words: Vec<String>,
+}
+
 fn line_of(src: &str, offset: usize) -> usize {
     src.as_bytes()[..offset.min(src.len())]
         .iter()
@@ -911,6 +984,8 @@ impl RuleSet {
             scope_ends: Vec::new(),
             subjects: Vec::new(),
             allows: Vec::new(),
+            licensed: Vec::new(),
+            branch_locations: Vec::new(),
             yields: None,
         };
         let mut seen_ids: std::collections::HashMap<String, Origin> = Default::default();
@@ -1191,6 +1266,59 @@ impl RuleSet {
                     origin: origin_at(line),
                 });
             }
+            for spanned in doc.licensed {
+                let origin = origin_at(line_of(&src, spanned.span().start));
+                let line = origin.line;
+                let l = spanned.into_inner();
+                claim_id(&l.id, &origin, &mut err);
+                if l.field == Field::Page {
+                    err(line, format!("licensed {}: `field` is name or scope", l.id));
+                }
+                if l.basis.trim().is_empty() {
+                    err(line, format!("licensed {}: `basis` is empty", l.id));
+                }
+                if l.terms.is_empty() {
+                    err(line, format!("licensed {}: `terms` is empty", l.id));
+                }
+                check_terms(&l.terms, &format!("licensed {}", l.id), line, &mut err);
+                set.licensed.push(Licensed {
+                    id: l.id,
+                    field: l.field,
+                    institution: l.institution,
+                    basis: l.basis,
+                    terms: l.terms,
+                    origin,
+                });
+            }
+            for spanned in doc.branch_location {
+                let origin = origin_at(line_of(&src, spanned.span().start));
+                let line = origin.line;
+                let b = spanned.into_inner();
+                claim_id(&b.id, &origin, &mut err);
+                if b.terms.is_empty() || b.branch_words.is_empty() || b.entity_words.is_empty() {
+                    err(
+                        line,
+                        format!(
+                            "branch_location {}: `terms`, `branch_words` and `entity_words` must not be empty",
+                            b.id
+                        ),
+                    );
+                }
+                check_terms(
+                    &b.terms,
+                    &format!("branch_location {}", b.id),
+                    line,
+                    &mut err,
+                );
+                set.branch_locations.push(BranchLocation {
+                    id: b.id,
+                    reason: b.reason,
+                    terms: b.terms,
+                    branch_words: b.branch_words,
+                    entity_words: b.entity_words,
+                    origin,
+                });
+            }
             let yield_keys = [
                 doc.threshold_percent.is_some(),
                 doc.rule_id.is_some(),
@@ -1270,6 +1398,28 @@ impl RuleSet {
         for (i, ids) in rule_needs {
             let origin = set.rules[i].origin.clone();
             set.rules[i].needs.rules = known_rule_ids(&ids, &seen_ids, &origin, &mut errors);
+        }
+        // a licensed activity names the scope terms it exempts: a term no
+        // scope rule has would silently exempt nothing
+        let scope_terms: std::collections::HashSet<String> = set
+            .rules
+            .iter()
+            .filter(|r| r.fields.contains(&Field::Scope))
+            .flat_map(|r| r.terms.iter().map(|t| normalize_term(t)))
+            .collect();
+        for l in set.licensed.iter().filter(|l| l.field == Field::Scope) {
+            for t in &l.terms {
+                if !scope_terms.contains(&normalize_term(t)) {
+                    errors.push(RuleError {
+                        file: l.origin.file.clone(),
+                        line: l.origin.line,
+                        message: format!(
+                            "licensed {}: {t:?} is not a term of any scope rule",
+                            l.id
+                        ),
+                    });
+                }
+            }
         }
         if errors.is_empty() {
             Ok(set)

@@ -26,6 +26,12 @@ pub fn load_segmenter() {
     LazyLock::force(&JIEBA);
 }
 
+/// Whether `word` is in the segmenter's dictionary (for the registry's
+/// check of names, whose trade names the segmenter does not know).
+pub fn is_dictionary_word(word: &str) -> bool {
+    JIEBA.has_word(word)
+}
+
 /// Whether a match `start..end` sits on word boundaries of Chinese text.
 ///
 /// A match is rejected when a dictionary word of the segmented context
