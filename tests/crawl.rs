@@ -983,6 +983,77 @@ fn demo_runs_offline_and_prints_hits() {
     );
 }
 
+/// Running the demo again on the same database fetches the sites again
+/// and updates what it stored: the demo's URLs do not carry the port its
+/// server happened to get, so the pages and hits are not doubled. Every hit,
+/// the operator's included, points into a stored page's raw bytes.
+#[test]
+fn demo_rerun_on_one_database_keeps_one_set_of_pages_and_hits() {
+    let s = Scratch::new();
+    let demo = || {
+        let out = std::process::Command::new(BIN)
+            .arg("demo")
+            .arg("--db")
+            .arg(s.db())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (pages(&s.db()), hits(&s.db()))
+    };
+    let (pages1, hits1) = demo();
+    let (pages2, hits2) = demo();
+    let urls = |p: &[serde_json::Value]| -> BTreeSet<String> {
+        p.iter().map(|p| p["url"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(urls(&pages1), urls(&pages2));
+    assert_eq!(pages1.len(), pages2.len());
+    assert_eq!(hits1.len(), hits2.len());
+    assert!(
+        urls(&pages2).iter().all(|u| !u.contains(".example:")),
+        "no port in the demo's URLs: {:?}",
+        urls(&pages2)
+    );
+    assert!(
+        hits2
+            .iter()
+            .any(|h| h["field"] == "name" && h["matched"] == "投资管理"),
+        "the operator's name is a hit"
+    );
+    assert_hits_point_into_stored_bodies(&s.db());
+}
+
+/// The operator named in a site's footer is one hit per site; it points
+/// into the page it was last read from, and only that page lists it.
+#[test]
+fn operator_hit_points_into_the_page_it_was_read_from() {
+    let footer = "<p>主办单位：甲地投资管理有限公司 陕ICP备12345678号-1</p>";
+    let srv = serve(move |r| match r.path() {
+        "/robots.txt" => allow_all(),
+        "/" => html(&format!(
+            "<p>欢迎</p><a href=\"/a.html\">a</a><a href=\"/b.html\">b</a>{footer}"
+        )),
+        _ => html(&format!("<p>本平台承诺保本保息</p>{footer}")),
+    });
+    let s = Scratch::new();
+    let r = crawl_site(&s, srv.port, "a.test", &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let all = hits(&s.db());
+    let op: Vec<_> = all.iter().filter(|h| h["field"] == "name").collect();
+    assert_eq!(op.len(), 1, "one operator hit for the site: {op:?}");
+    assert_eq!(op[0]["matched"], "投资管理");
+    assert!(
+        op[0]["snippet"].as_str().unwrap().contains("主办单位"),
+        "the snippet shows the page around the name: {}",
+        op[0]
+    );
+    assert_hits_point_into_stored_bodies(&s.db());
+}
+
 #[test]
 fn decompression_is_capped_like_the_body() {
     // 20 MB of HTML that gzips to a few KB: the cap counts decoded bytes.

@@ -718,20 +718,23 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
             )
         }
     };
+    // The sites' URLs keep the default port (the server's port changes
+    // from run to run; the pages stored under their URLs must not), and
+    // each run fetches them all again: a rerun on the same --db updates
+    // its pages and hits instead of adding a second set.
     let mut cfg = CrawlConfig {
         seeds: demo::SEED_HOSTS
             .iter()
-            .filter_map(|h| urls::normalize(&format!("http://{h}:{port}/")).ok())
+            .filter_map(|h| urls::normalize(&format!("http://{h}/")).ok())
             .collect(),
         rate_per_host: 20.0,
         concurrency: 8,
+        recrawl: true,
         ..CrawlConfig::default()
     };
+    let server_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     for h in demo::hosts() {
-        cfg.fetch
-            .resolve
-            .add(&format!("{h}:{port}:127.0.0.1"))
-            .map_err(anyhow::Error::msg)?;
+        cfg.fetch.resolve.connect_to(h, 80, server_addr);
     }
     cfg.fetch.timeout = Duration::from_secs(10);
     eprintln!(

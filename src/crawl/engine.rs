@@ -1264,7 +1264,8 @@ fn process(
     page.title = doc.title.clone();
     page.icp = extract::icp_number(&doc.visible);
     page.psb = extract::psb_number(&doc.visible);
-    page.operator = extract::operator(&doc.visible);
+    let operator_span = extract::operator_span(&doc.visible);
+    page.operator = operator_span.clone().map(|r| doc.visible[r].to_owned());
     page.activities = scanned.activities.counts();
     if r.truncated {
         page.error = Some(format!("body truncated at {} bytes", cfg.fetch.max_body));
@@ -1273,10 +1274,16 @@ fn process(
     let url = entry.url.as_str();
     let mut ordinals: HashMap<(Field, String, String), usize> = HashMap::new();
     let mut stored = Vec::new();
-    let op_hits = page
-        .operator
-        .as_deref()
-        .map(|op| shared.scanner.scan_field(Field::Name, op))
+    let op_hits = operator_span
+        .map(|r| {
+            let span = crate::text::TextSpan {
+                start: r.start,
+                end: r.end,
+            };
+            shared
+                .scanner
+                .scan_field_on_page(Field::Name, &raw, doc, span)
+        })
         .unwrap_or_default();
     if scanned.hits.len() > MAX_HITS_PER_PAGE {
         page.error = Some(format!(
@@ -1292,10 +1299,11 @@ fn process(
         *n += 1;
     }
     // The operator belongs to the site, not the page: one hit per host, its
-    // `url` the page it was last read from.
+    // `url`, `sha256` and span the page it was last read from (the store
+    // moves it off the page that had it before, see `Store::commit_page`).
     let site = format!("{}://{host}/", final_url.scheme());
     for (n, h) in op_hits.iter().enumerate() {
-        let mut s = StoredHit::from_hit(h, url, host, n, None, &now);
+        let mut s = StoredHit::from_hit(h, url, host, n, Some(&sha), &now);
         s.id = crate::store::hit_id(&site, h.field, &h.rule, &h.matched, n);
         stored.push(s);
     }

@@ -120,7 +120,8 @@ pub fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
 /// is the user's explicit permission.
 #[derive(Debug, Clone, Default)]
 pub struct ResolveMap {
-    map: HashMap<String, (u16, IpAddr)>,
+    /// host → (port named, address, port connected to)
+    map: HashMap<String, (u16, IpAddr, u16)>,
 }
 
 impl ResolveMap {
@@ -141,12 +142,31 @@ impl ResolveMap {
         if host.is_empty() {
             return Err(format!("--resolve {spec:?}: empty host"));
         }
-        self.map.insert(host.to_ascii_lowercase(), (port, addr));
+        self.map.insert(host.to_ascii_lowercase(), (port, addr, port));
         Ok(())
     }
 
+    /// Sends requests for `host:port` to `to`, another port included (curl's
+    /// `--connect-to`): `finscan demo` serves its sites on a free port of
+    /// 127.0.0.1 while their URLs keep the default port, so that the URLs,
+    /// and the pages stored under them, are the same in every run.
+    pub fn connect_to(&mut self, host: &str, port: u16, to: SocketAddr) {
+        self.map
+            .insert(host.to_ascii_lowercase(), (port, to.ip(), to.port()));
+    }
+
     pub fn get(&self, host: &str) -> Option<(u16, IpAddr)> {
-        self.map.get(&host.to_ascii_lowercase()).copied()
+        self.map
+            .get(&host.to_ascii_lowercase())
+            .map(|&(port, addr, _)| (port, addr))
+    }
+
+    /// The address a connection to `host` goes to; port 0 means the URL's.
+    fn connect_addr(&self, host: &str) -> Option<SocketAddr> {
+        let &(port, addr, to) = self.map.get(&host.to_ascii_lowercase())?;
+        // a resolved port other than 0 is used when the URL names none
+        // (hyper's `set_port`); the URL's own port always wins
+        Some(SocketAddr::new(addr, if to == port { 0 } else { to }))
     }
 }
 
@@ -160,8 +180,8 @@ struct GuardedResolver {
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_ascii_lowercase();
-        if let Some((_, ip)) = self.map.get(&host) {
-            let addrs: Addrs = Box::new(std::iter::once(SocketAddr::new(ip, 0)));
+        if let Some(addr) = self.map.connect_addr(&host) {
+            let addrs: Addrs = Box::new(std::iter::once(addr));
             return Box::pin(async move { Ok(addrs) });
         }
         let allow_private = self.allow_private;

@@ -656,6 +656,35 @@ impl Scanner {
         self.field_hits(field, text, true)
     }
 
+    /// Scans a field read off a page (the operator named in its footer):
+    /// `span` is where the field's text lies in `doc.visible`. The hits
+    /// point into the raw document like page hits (`raw[hit.raw]` decodes
+    /// to `matched`), because the page as fetched is the evidence that the
+    /// site names that operator; their snippets show the page around them.
+    pub fn scan_field_on_page(
+        &self,
+        field: Field,
+        raw: &[u8],
+        doc: &TextDoc,
+        span: TextSpan,
+    ) -> Vec<Hit> {
+        let Some(text) = doc.visible.get(span.range()) else {
+            return Vec::new();
+        };
+        self.field_hits(field, text, false)
+            .into_iter()
+            .map(|mut h| {
+                h.text = TextSpan {
+                    start: span.start + h.text.start,
+                    end: span.start + h.text.end,
+                };
+                h.raw = doc.raw_span(h.text);
+                h.matched = doc.written(raw, h.raw);
+                h.with_snippet(&doc.visible)
+            })
+            .collect()
+    }
+
     /// [`Scanner::scan_field`] without snippets (`snippet` is empty): for
     /// registry records, whose output names the field and the span, and
     /// where a snippet would cost four allocations per hit for nothing.

@@ -235,8 +235,8 @@ pub struct StoredHit {
     pub field: Field,
     pub term: String,
     pub matched: String,
-    /// Byte range in the raw body (`field = page`) or in the operator text
-    /// (`field = name`).
+    /// Byte range in the raw body `sha256` (for `field = name`, where the
+    /// page names its operator).
     pub start: usize,
     pub end: usize,
     pub snippet: String,
@@ -782,7 +782,9 @@ impl Store {
 
     /// Writes a finished page, its hits, its done mark and its outlinks in
     /// one transaction. A hit already stored (same id) keeps its id, status
-    /// and `first_seen` and gets the new `last_seen`.
+    /// and `first_seen` and gets the new `last_seen`; one read on another
+    /// page than before (a site's operator) is taken off the earlier page's
+    /// `hit_ids`, so that each hit is listed on exactly one page.
     pub fn commit_page(&self, c: &PageCommit, adm: Admission) -> Result<CommitOutcome> {
         let page_key = c.page.url.as_bytes();
         let done_key = format!("done\0{}", adm.generation);
@@ -804,6 +806,17 @@ impl Store {
                         if let Ok(old) = serde_json::from_slice::<StoredHit>(&old) {
                             h.first_seen = old.first_seen;
                             h.status = old.status;
+                            // a site-wide hit (the operator) read on another
+                            // page now: it leaves the page that had it, so
+                            // that every hit is on exactly one page
+                            if old.url != c.page.url
+                                && let Some(v) = pages.get(old.url.as_bytes())?
+                                && let Ok(mut p) = serde_json::from_slice::<PageRecord>(&v)
+                                && p.hit_ids.contains(&h.id)
+                            {
+                                p.hit_ids.retain(|id| *id != h.id);
+                                pages.insert(old.url.as_bytes(), ser(&p))?;
+                            }
                         }
                         out.seen_again += 1;
                     } else {
