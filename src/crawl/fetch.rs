@@ -28,6 +28,21 @@ pub struct SsrfRefused {
     pub kind: &'static str,
 }
 
+/// A host name DNS gave no address for.
+#[derive(Debug, thiserror::Error)]
+#[error("DNS: {message}")]
+pub struct DnsFailed {
+    pub host: String,
+    pub message: String,
+}
+
+/// Whether `host` is under `.invalid`, which never resolves (RFC 6761
+/// §6.4): answered at once, without asking a DNS server.
+fn never_resolves(host: &str) -> bool {
+    let h = host.trim_end_matches('.');
+    h == "invalid" || h.ends_with(".invalid")
+}
+
 /// What kind of non-public address `ip` is, or `None` for a public one.
 pub fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -142,7 +157,8 @@ impl ResolveMap {
         if host.is_empty() {
             return Err(format!("--resolve {spec:?}: empty host"));
         }
-        self.map.insert(host.to_ascii_lowercase(), (port, addr, port));
+        self.map
+            .insert(host.to_ascii_lowercase(), (port, addr, port));
         Ok(())
     }
 
@@ -186,8 +202,26 @@ impl Resolve for GuardedResolver {
         }
         let allow_private = self.allow_private;
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if never_resolves(&host) {
+                return Err(Box::new(DnsFailed {
+                    host,
+                    message: "no such host (.invalid names never resolve)".into(),
+                })
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            let found = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map(|a| a.collect::<Vec<SocketAddr>>());
+            let addrs = match found {
+                Ok(a) => a,
+                Err(e) => {
+                    return Err(Box::new(DnsFailed {
+                        host,
+                        message: e.to_string(),
+                    })
+                        as Box<dyn std::error::Error + Send + Sync>);
+                }
+            };
             if !allow_private
                 && let Some(bad) = addrs
                     .iter()
@@ -307,12 +341,15 @@ pub enum FetchError {
     Refused(String),
     /// Timeout, connection failure, reset: worth retrying later.
     Network(String),
+    /// The host name did not resolve: retried like a network error, but
+    /// reported once per host (the machine may have no DNS at all).
+    Dns(String),
 }
 
 impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FetchError::Refused(s) | FetchError::Network(s) => f.write_str(s),
+            FetchError::Refused(s) | FetchError::Network(s) | FetchError::Dns(s) => f.write_str(s),
         }
     }
 }
@@ -323,6 +360,9 @@ fn classify(e: &reqwest::Error) -> FetchError {
     while let Some(s) = src {
         if let Some(r) = s.downcast_ref::<SsrfRefused>() {
             return FetchError::Refused(r.to_string());
+        }
+        if let Some(d) = s.downcast_ref::<DnsFailed>() {
+            return FetchError::Dns(d.to_string());
         }
         chain.push(s.to_string());
         src = s.source();

@@ -112,9 +112,14 @@ pub enum PageState {
     Skipped,
     /// robots.txt disallows it.
     Disallowed,
-    /// Could not be fetched (see `error`): HTTP error status, network
-    /// failure after retries, SSRF guard, redirect loop.
+    /// Could not be fetched (see `error`): a server error (5xx), network
+    /// or DNS failure after retries, SSRF guard, redirect loop. The crawl
+    /// summary's `pages_failed` counts these and only these.
     Failed,
+    /// Answered with a 4xx status: a dangling link (404, 410) or a page
+    /// closed to crawlers (401, 403). Normal on the web: the summary counts
+    /// them apart (`pages_client_error`) and the run is not partial.
+    ClientError,
 }
 
 impl PageState {
@@ -126,8 +131,20 @@ impl PageState {
             PageState::Skipped => "skipped",
             PageState::Disallowed => "disallowed",
             PageState::Failed => "failed",
+            PageState::ClientError => "client-error",
         }
     }
+
+    /// Every state, in the order `pages list --state` documents them.
+    pub const ALL: [PageState; 7] = [
+        PageState::Fetched,
+        PageState::NotModified,
+        PageState::Redirect,
+        PageState::Skipped,
+        PageState::Disallowed,
+        PageState::Failed,
+        PageState::ClientError,
+    ];
 }
 
 /// One crawled URL.
@@ -176,6 +193,16 @@ pub struct PageRecord {
 }
 
 impl PageRecord {
+    /// A record as read back: databases written before the `client-error`
+    /// state recorded 4xx answers as `failed`; they are read as what they
+    /// are, so that `pages list --state` and the summary count alike.
+    fn upgraded(mut self) -> PageRecord {
+        if self.state == PageState::Failed && self.status.is_some_and(|s| (400..500).contains(&s)) {
+            self.state = PageState::ClientError;
+        }
+        self
+    }
+
     /// A record of `url` with nothing learnt about it yet, stamped now.
     pub fn blank(
         url: &str,
@@ -611,7 +638,7 @@ impl Store {
     pub fn page(&self, url: &str) -> Result<Option<PageRecord>> {
         self.pages
             .get(url)?
-            .map(|v| de(url.as_bytes(), &v))
+            .map(|v| de(url.as_bytes(), &v).map(PageRecord::upgraded))
             .transpose()
     }
 
@@ -855,7 +882,7 @@ impl Store {
     pub fn pages_iter(&self) -> impl Iterator<Item = Result<PageRecord>> + '_ {
         self.pages.iter().map(|kv| {
             let (k, v) = kv?;
-            de(&k, &v)
+            de(&k, &v).map(PageRecord::upgraded)
         })
     }
 

@@ -64,13 +64,27 @@ pub fn crawl_cmd(
     seeds: &[String],
     extra: &[&str],
 ) -> Command {
+    let mut c = human_crawl_cmd(s, port, hosts, seeds, extra);
+    c.arg("--json").env("FINSCAN_LOG", "finscan=info");
+    c
+}
+
+/// `finscan crawl` as a user at a terminal runs it: the human summary on
+/// stderr, the default log level (no `FINSCAN_LOG`); otherwise as
+/// [`crawl_cmd`].
+pub fn human_crawl_cmd(
+    s: &Scratch,
+    port: u16,
+    hosts: &[&str],
+    seeds: &[String],
+    extra: &[&str],
+) -> Command {
     let mut c = Command::new(BIN);
     c.arg("crawl")
         .arg("--seeds")
         .arg(s.seeds(seeds))
         .arg("--db")
-        .arg(s.db())
-        .arg("--json");
+        .arg(s.db());
     if !extra.contains(&"--rate-per-host") {
         c.args(["--rate-per-host", "50"]);
     }
@@ -79,7 +93,7 @@ pub fn crawl_cmd(
     }
     c.args(extra)
         .env_remove("FINSCAN_DB")
-        .env("FINSCAN_LOG", "finscan=info");
+        .env_remove("FINSCAN_LOG");
     c
 }
 
