@@ -1079,7 +1079,7 @@ fn rerunning_a_finished_crawl_says_there_is_nothing_left_to_fetch() {
         &s,
         srv.port,
         &["a.test"],
-        &[seed.clone()],
+        std::slice::from_ref(&seed),
         &[],
     ));
     assert_eq!(first.code, 0, "{}", first.stderr);

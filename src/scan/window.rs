@@ -462,7 +462,7 @@ mod tests {
         for i in 0..paragraphs {
             s.push_str(&format!("第{i}段，今天天气很好，"));
             s.push_str(items[(i * 7) % items.len()]);
-            s.push_str("。");
+            s.push('。');
             s.push_str(sep);
         }
         s
