@@ -984,6 +984,195 @@ fn demo_runs_offline_and_prints_hits() {
     );
 }
 
+/// Dangling links (4xx) are counted in the summary, not warned about one
+/// by one; `-v` lists them with the page that links to them. The summary's
+/// `failed` and `client-error` counts are what `pages list --state` lists.
+#[test]
+fn dangling_links_are_counted_and_failed_means_one_thing() {
+    let srv = serve(|r| match r.path() {
+        "/robots.txt" => allow_all(),
+        "/" => html(
+            r#"<a href="/gone-1">1</a><a href="/gone-2">2</a><a href="/gone-3">3</a><a href="/broken">b</a>"#,
+        ),
+        "/broken" => Response::new(500),
+        _ => Response::not_found(),
+    });
+    let extra = ["--retries", "0", "--backoff", "0.05"];
+    let s = Scratch::new();
+    let r = crawl_site(&s, srv.port, "a.test", &extra);
+    assert_eq!(r.code, 3, "/broken failed: {}", r.stderr);
+    let count = |state: &str| list("pages", &s.db(), &["--state", state]).len() as u64;
+    assert_eq!(r.summary["pages_failed"], 1, "{}", r.summary);
+    assert_eq!(count("failed"), 1, "pages list --state failed");
+    assert_eq!(r.summary["pages_client_error"], 3);
+    assert_eq!(count("client-error"), 3);
+
+    let human = |verbose: bool| {
+        let s = Scratch::new();
+        let mut args = extra.to_vec();
+        if verbose {
+            args.push("-v");
+        }
+        let seed = url("a.test", srv.port, "/");
+        run(human_crawl_cmd(&s, srv.port, &["a.test"], &[seed], &args))
+    };
+    let quiet = human(false);
+    assert!(
+        !quiet.stderr.contains("/gone-"),
+        "no line per dangling link: {}",
+        quiet.stderr
+    );
+    assert!(
+        quiet.stderr.contains("1 failed, 3 dangling link(s)"),
+        "{}",
+        quiet.stderr
+    );
+    let verbose = human(true);
+    for n in 1..=3 {
+        let line = verbose
+            .stderr
+            .lines()
+            .find(|l| l.contains(&format!("/gone-{n}")))
+            .unwrap_or_else(|| panic!("-v lists /gone-{n}: {}", verbose.stderr));
+        assert!(
+            line.contains("dangling link") && line.contains("404"),
+            "{line}"
+        );
+    }
+}
+
+/// A host whose name does not resolve is reported once, with what to do
+/// about it; not once per attempt.
+#[test]
+fn a_dns_failure_is_reported_once_per_host_with_a_hint() {
+    let s = Scratch::new();
+    let seeds = [
+        "http://a.invalid/".to_owned(),
+        "http://b.invalid/".to_owned(),
+    ];
+    let r = run(human_crawl_cmd(&s, 1, &[], &seeds, &["--backoff", "0.05"]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    for host in ["a.invalid", "b.invalid"] {
+        let lines: Vec<&str> = r.stderr.lines().filter(|l| l.contains(host)).collect();
+        assert_eq!(lines.len(), 1, "{host} reported once: {}", r.stderr);
+        assert!(lines[0].contains("cannot resolve"), "{}", lines[0]);
+    }
+    let hints: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("--resolve") && l.contains("finscan demo"))
+        .collect();
+    assert_eq!(hints.len(), 1, "one hint: {}", r.stderr);
+}
+
+/// Running a finished crawl again fetches nothing and says so, pointing to
+/// `--recrawl`.
+#[test]
+fn rerunning_a_finished_crawl_says_there_is_nothing_left_to_fetch() {
+    let srv = serve(|r| match r.path() {
+        "/robots.txt" => allow_all(),
+        "/" => html(r#"<a href="/x.html">x</a>"#),
+        _ => html("x"),
+    });
+    let s = Scratch::new();
+    let seed = url("a.test", srv.port, "/");
+    let first = run(human_crawl_cmd(
+        &s,
+        srv.port,
+        &["a.test"],
+        std::slice::from_ref(&seed),
+        &[],
+    ));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(!first.stderr.contains("nothing left"), "{}", first.stderr);
+    let fetched = srv.log().len();
+    let again = run(human_crawl_cmd(&s, srv.port, &["a.test"], &[seed], &[]));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(srv.log().len(), fetched, "nothing fetched again");
+    let line = again
+        .stderr
+        .lines()
+        .find(|l| l.contains("nothing left to fetch"))
+        .unwrap_or_else(|| panic!("says so: {}", again.stderr));
+    assert!(
+        line.contains("--recrawl") && line.contains("2 page(s)"),
+        "{line}"
+    );
+}
+
+/// Running the demo again on the same database fetches the sites again
+/// and updates what it stored: the demo's URLs do not carry the port its
+/// server happened to get, so the pages and hits are not doubled. Every hit,
+/// the operator's included, points into a stored page's raw bytes.
+#[test]
+fn demo_rerun_on_one_database_keeps_one_set_of_pages_and_hits() {
+    let s = Scratch::new();
+    let demo = || {
+        let out = std::process::Command::new(BIN)
+            .arg("demo")
+            .arg("--db")
+            .arg(s.db())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (pages(&s.db()), hits(&s.db()))
+    };
+    let (pages1, hits1) = demo();
+    let (pages2, hits2) = demo();
+    let urls = |p: &[serde_json::Value]| -> BTreeSet<String> {
+        p.iter()
+            .map(|p| p["url"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(urls(&pages1), urls(&pages2));
+    assert_eq!(pages1.len(), pages2.len());
+    assert_eq!(hits1.len(), hits2.len());
+    assert!(
+        urls(&pages2).iter().all(|u| !u.contains(".example:")),
+        "no port in the demo's URLs: {:?}",
+        urls(&pages2)
+    );
+    assert!(
+        hits2
+            .iter()
+            .any(|h| h["field"] == "name" && h["matched"] == "投资管理"),
+        "the operator's name is a hit"
+    );
+    assert_hits_point_into_stored_bodies(&s.db());
+}
+
+/// The operator named in a site's footer is one hit per site; it points
+/// into the page it was last read from, and only that page lists it.
+#[test]
+fn operator_hit_points_into_the_page_it_was_read_from() {
+    let footer = "<p>主办单位：甲地投资管理有限公司 陕ICP备12345678号-1</p>";
+    let srv = serve(move |r| match r.path() {
+        "/robots.txt" => allow_all(),
+        "/" => html(&format!(
+            "<p>欢迎</p><a href=\"/a.html\">a</a><a href=\"/b.html\">b</a>{footer}"
+        )),
+        _ => html(&format!("<p>本平台承诺保本保息</p>{footer}")),
+    });
+    let s = Scratch::new();
+    let r = crawl_site(&s, srv.port, "a.test", &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let all = hits(&s.db());
+    let op: Vec<_> = all.iter().filter(|h| h["field"] == "name").collect();
+    assert_eq!(op.len(), 1, "one operator hit for the site: {op:?}");
+    assert_eq!(op[0]["matched"], "投资管理");
+    assert!(
+        op[0]["snippet"].as_str().unwrap().contains("主办单位"),
+        "the snippet shows the page around the name: {}",
+        op[0]
+    );
+    assert_hits_point_into_stored_bodies(&s.db());
+}
+
 #[test]
 fn decompression_is_capped_like_the_body() {
     // 20 MB of HTML that gzips to a few KB: the cap counts decoded bytes.

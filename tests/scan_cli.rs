@@ -533,3 +533,57 @@ fn bundled_rules_check_list_and_terms() {
         "name words are not page terms"
     );
 }
+
+/// A file over the windowing threshold (one line of 33 MB, no paragraph
+/// break) is read in windows; its hits and byte offsets are those of the
+/// same content read whole (a small file with the filler left out, its
+/// offsets shifted by the filler's length).
+#[test]
+fn a_large_single_line_file_has_the_hits_and_offsets_of_a_whole_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "本平台承诺保本保息，预期年化收益率高达18%，平台设立资金池统一调配。网络借贷平台的理财产品。";
+    let tail = "借款逾期由平台先行垫付。新用户注册送888元体验金。监管部门明确要求不得设立资金池。";
+    let sentence = "今天天气很好，我们一起去公园散步，看看湖边的风景。";
+    let n = finscan::scan::window::WINDOWED_ABOVE / sentence.len() + 1000;
+    let filler = sentence.repeat(n);
+    let big = write(
+        dir.path(),
+        "big.txt",
+        format!("{head}{filler}{tail}").as_bytes(),
+    );
+    let small = write(dir.path(), "small.txt", format!("{head}{tail}").as_bytes());
+    let keys = |path: &str, shift: usize| -> Vec<(String, u64, u64, String, u64)> {
+        let out = run(&["scan", "--json", "--activities", path]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_lines(&out)
+            .iter()
+            .map(|h| {
+                let at = |k: &str| {
+                    let v = h[k].as_u64().unwrap();
+                    if v >= head.len() as u64 {
+                        v - shift as u64
+                    } else {
+                        v
+                    }
+                };
+                (
+                    format!("{}:{}", h["kind"], h["rule"]),
+                    at("start"),
+                    at("end"),
+                    h["matched"].to_string(),
+                    h["repeats"]
+                        .as_u64()
+                        .unwrap_or(h["count"].as_u64().unwrap_or(0)),
+                )
+            })
+            .collect()
+    };
+    let whole = keys(&small, 0);
+    assert!(whole.len() >= 6, "{whole:?}");
+    assert_eq!(keys(&big, filler.len()), whole);
+}

@@ -112,6 +112,10 @@ pub struct CrawlArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Also list every dangling link (HTTP 4xx, with the page linking to
+    /// it), skipped page and retry as it happens.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Subcommand)]
@@ -122,7 +126,8 @@ pub enum PagesCommand {
         db: DbArg,
         #[command(flatten)]
         filter: Filter,
-        /// Only pages in this state.
+        /// Only pages in this state: `failed` and `client-error` are what
+        /// the crawl summary counts as failed and as dangling links.
         #[arg(long, value_parser = super::one_of(&PageState::ALL, PageState::as_str))]
         state: Option<PageState>,
         /// One JSON object per page per line.
@@ -298,8 +303,10 @@ fn open_store(dir: &Path) -> anyhow::Result<Store> {
     })
 }
 
-fn init_logging(progress_bar: bool) {
-    let default = if progress_bar {
+fn init_logging(progress_bar: bool, verbose: bool) {
+    let default = if verbose {
+        "finscan=debug"
+    } else if progress_bar {
         "finscan=warn"
     } else {
         "finscan=info"
@@ -444,7 +451,7 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
         );
     }
     let tty = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    init_logging(tty);
+    init_logging(tty, args.verbose);
     let bar = tty.then(progress_bar);
     let show = |p: &Progress| {
         if let Some(b) = &bar {
@@ -517,10 +524,37 @@ fn report_summary(s: &Summary, json: bool, dir: &Path) -> anyhow::Result<()> {
         writeln!(out)?;
         return Ok(());
     }
+    let mut unresolved = 0;
     for g in &s.hosts_given_up {
+        if g.dns {
+            unresolved += 1;
+            eprintln!(
+                "finscan: cannot resolve {} ({}); its URLs stay queued",
+                g.host,
+                g.reason.trim_start_matches("robots.txt unavailable: ")
+            );
+        } else {
+            eprintln!(
+                "finscan: gave up {} for this run: {} (its URLs stay queued)",
+                g.host, g.reason
+            );
+        }
+    }
+    if unresolved > 0 {
         eprintln!(
-            "finscan: gave up {} for this run: {} (its URLs stay queued)",
-            g.host, g.reason
+            "finscan: hint: DNS gave no address for {unresolved} host(s). Without network access, name each host's address with --resolve HOST:PORT:ADDR, or run `finscan demo` to see a whole crawl offline."
+        );
+    }
+    if s.pages_done == 0
+        && s.pages_done_before > 0
+        && s.queued == 0
+        && !s.interrupted
+        && s.hosts_given_up.is_empty()
+    {
+        eprintln!(
+            "finscan: nothing left to fetch: the {} page(s) of this crawl were done by earlier runs (database {}); pass --recrawl to fetch them again (conditional requests: unchanged pages are cheap)",
+            s.pages_done_before,
+            dir.display()
         );
     }
     if s.interrupted {
@@ -539,7 +573,7 @@ fn report_summary(s: &Summary, json: bool, dir: &Path) -> anyhow::Result<()> {
     }
     write_sites(&s.sites)?;
     eprintln!(
-        "finscan: {} page(s) in {:.1}s ({:.1} pages/s): {} fetched, {} skipped, {} failed, {} 4xx; {} hit(s), {} new; {} error(s); {} robots.txt; {} URL(s) still queued; database {}",
+        "finscan: {} page(s) in {:.1}s ({:.1} pages/s): {} fetched, {} skipped, {} failed, {} dangling link(s) (client-error, HTTP 4xx{}); {} hit(s), {} new; {} error(s); {} robots.txt; {} URL(s) still queued; database {}",
         s.pages_done,
         s.elapsed_secs,
         s.pages_per_sec,
@@ -547,6 +581,11 @@ fn report_summary(s: &Summary, json: bool, dir: &Path) -> anyhow::Result<()> {
         s.pages_skipped,
         s.pages_failed,
         s.pages_client_error,
+        if s.pages_client_error > 0 {
+            "; -v or `pages list --state client-error` lists them"
+        } else {
+            ""
+        },
         s.hits,
         s.new_hits,
         s.errors,
@@ -742,20 +781,23 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
             )
         }
     };
+    // The sites' URLs keep the default port (the server's port changes
+    // from run to run; the pages stored under their URLs must not), and
+    // each run fetches them all again: a rerun on the same --db updates
+    // its pages and hits instead of adding a second set.
     let mut cfg = CrawlConfig {
         seeds: demo::SEED_HOSTS
             .iter()
-            .filter_map(|h| urls::normalize(&format!("http://{h}:{port}/")).ok())
+            .filter_map(|h| urls::normalize(&format!("http://{h}/")).ok())
             .collect(),
         rate_per_host: 20.0,
         concurrency: 8,
+        recrawl: true,
         ..CrawlConfig::default()
     };
+    let server_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     for h in demo::hosts() {
-        cfg.fetch
-            .resolve
-            .add(&format!("{h}:{port}:127.0.0.1"))
-            .map_err(anyhow::Error::msg)?;
+        cfg.fetch.resolve.connect_to(h, 80, server_addr);
     }
     cfg.fetch.timeout = Duration::from_secs(10);
     eprintln!(

@@ -51,6 +51,14 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// What the output needs of a scanned document, read whole or in windows.
+struct Scanned {
+    hits: Vec<Hit>,
+    dropped: Vec<Hit>,
+    activities: finscan::scan::ActivityProfile,
+    charset: (&'static str, CharsetSource),
+}
+
 #[derive(Default)]
 struct Summary {
     files: usize,
@@ -116,22 +124,40 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
                 .push((source, "binary file (NUL bytes), not a page".into()));
             continue;
         }
-        let kind = forced.unwrap_or_else(|| DocKind::from_path(&path));
-        let scanned = if args.explain {
-            scanner.explain_document(&raw, kind, None)
-        } else {
-            scanner.scan_document(&raw, kind, None)
-        };
-        summary.files += 1;
         summary.bytes += raw.len() as u64;
+        let kind = forced.unwrap_or_else(|| DocKind::from_path(&path));
+        // a large document is read in windows, in bounded memory
+        let large = (raw.len() > finscan::scan::window::WINDOWED_ABOVE)
+            .then(|| scanner.scan_large(&raw, kind, None, args.explain))
+            .flatten();
+        let scanned = match large {
+            Some(l) => Scanned {
+                hits: l.hits,
+                dropped: l.dropped,
+                activities: l.activities,
+                charset: (l.encoding.name(), l.charset_source),
+            },
+            None => {
+                let d = if args.explain {
+                    scanner.explain_document(&raw, kind, None)
+                } else {
+                    scanner.scan_document(&raw, kind, None)
+                };
+                Scanned {
+                    charset: (d.doc.decoded.encoding.name(), d.doc.decoded.source),
+                    hits: d.hits,
+                    dropped: d.dropped,
+                    activities: d.activities,
+                }
+            }
+        };
+        drop(raw);
+        summary.files += 1;
         if !scanned.hits.is_empty() {
             summary.files_with_hits += 1;
         }
         summary.hits += scanned.hits.len();
-        let charset = (
-            scanned.doc.decoded.encoding.name(),
-            scanned.doc.decoded.source,
-        );
+        let charset = scanned.charset;
         for h in &scanned.hits {
             if args.json {
                 write_json(&mut out, &source, charset, "hit", h)?;

@@ -157,43 +157,19 @@ pub fn hosts() -> Vec<&'static str> {
     h
 }
 
-/// Written in a demo page where a cross-host link needs the server's port,
-/// which is only known once it is bound.
-const PORT_PLACEHOLDER: &[u8] = b"{{PORT}}";
-
-/// Serves [`FILES`] by `Host` header and path (`/` is `/index.html`),
-/// with `{{PORT}}` replaced by the port the request came to.
+/// Serves [`FILES`] by `Host` header and path (`/` is `/index.html`).
+/// The pages link to each other by host name alone: the demo's URLs carry
+/// no port, whatever port the server was given (`ResolveMap::connect_to`).
 pub fn handler() -> Handler {
     Arc::new(|req| {
         let path = match req.path() {
             "/" => "/index.html",
             p => p,
         };
-        let port = req
-            .header("host")
-            .and_then(|h| h.rsplit_once(':'))
-            .map_or("80", |(_, p)| p)
-            .as_bytes()
-            .to_vec();
         FILES
             .iter()
             .find(|f| f.host == req.host && f.path == path)
-            .map(|f| Response::bytes(f.content_type, replace(f.body, PORT_PLACEHOLDER, &port)))
+            .map(|f| Response::bytes(f.content_type, f.body.to_vec()))
             .unwrap_or_else(Response::not_found)
     })
-}
-
-fn replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hay.len());
-    let mut i = 0;
-    while i < hay.len() {
-        if hay[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-        } else {
-            out.push(hay[i]);
-            i += 1;
-        }
-    }
-    out
 }

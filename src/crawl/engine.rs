@@ -131,6 +131,9 @@ pub enum CrawlError {
 pub struct GivenUp {
     pub host: String,
     pub reason: String,
+    /// The host's name could not be resolved (DNS): the CLI reports it
+    /// once, with how to crawl without DNS.
+    pub dns: bool,
 }
 
 /// What a crawl did. `--json` prints it as one object.
@@ -140,11 +143,14 @@ pub struct Summary {
     pub pages_fetched: u64,
     /// Pages recorded in this run, whatever their state.
     pub pages_done: u64,
+    /// Pages of this crawl (generation) done by earlier runs: a rerun of a
+    /// finished crawl has them all and nothing left to fetch.
+    pub pages_done_before: u64,
     /// Pages that could not be fetched: network errors or 5xx after
     /// retries, SSRF refusals, redirect loops. Makes the run partial.
     pub pages_failed: u64,
-    /// Pages answered with a 4xx status (dangling links): recorded as
-    /// failed pages but normal on the web, so the run is not partial.
+    /// Pages answered with a 4xx status (dangling links): recorded in
+    /// state `client-error`, normal on the web, so the run is not partial.
     pub pages_client_error: u64,
     /// Content types outside the allow-list, robots-disallowed, redirects.
     pub pages_skipped: u64,
@@ -199,6 +205,8 @@ struct HostState {
     robots_failures: u32,
     failures: u32,
     given_up: Option<String>,
+    /// The last failure was DNS: reported once, in the summary.
+    dns_failed: bool,
 }
 
 impl HostState {
@@ -212,6 +220,7 @@ impl HostState {
             robots_failures: 0,
             failures: 0,
             given_up: None,
+            dns_failed: false,
         }
     }
 }
@@ -234,8 +243,7 @@ struct Shared {
 enum Event {
     Robots {
         host: String,
-        /// On failure: the reason and the server's Retry-After, if any.
-        result: Result<Robots, (String, Option<Duration>)>,
+        result: Result<Robots, RobotsFailure>,
     },
     Page {
         host: String,
@@ -243,12 +251,21 @@ enum Event {
     },
 }
 
+/// Why robots.txt is unavailable for now.
+struct RobotsFailure {
+    reason: String,
+    /// The server's Retry-After, if any.
+    retry_after: Option<Duration>,
+    /// The host's name did not resolve.
+    dns: bool,
+}
+
 enum PageOutcome {
     Done {
         url: String,
+        /// The page that linked here.
+        via: Option<String>,
         state: PageState,
-        /// Recorded as failed because of a 4xx status.
-        client_error: bool,
         bytes: u64,
         new_hits: usize,
         hits: usize,
@@ -260,6 +277,7 @@ enum PageOutcome {
         entry: FrontierEntry,
         after: Option<Duration>,
         reason: String,
+        dns: bool,
     },
 }
 
@@ -356,6 +374,7 @@ pub async fn crawl(
         limiter,
         summary: Summary {
             generation,
+            pages_done_before: done_before,
             ..Summary::default()
         },
         done_before,
@@ -417,9 +436,12 @@ pub async fn crawl(
         .iter()
         .filter_map(|h| {
             let reason = sched.hosts.get(h)?.given_up.clone()?;
+
+            let st = sched.hosts.get(h)?;
             Some(GivenUp {
                 host: h.clone(),
                 reason,
+                dns: st.dns_failed,
             })
         })
         .collect();
@@ -638,7 +660,12 @@ impl Scheduler {
             ));
         }
         if let Some(why) = &st.given_up {
-            warn!(host, "giving up host for this run: {why}");
+            if st.dns_failed {
+                // the summary names the host once, with what to do
+                debug!(host, "giving up host for this run: {why}");
+            } else {
+                warn!(host, "giving up host for this run: {why}");
+            }
         }
         let until = Instant::now() + wait;
         if until > st.not_before {
@@ -659,16 +686,27 @@ impl Scheduler {
                     Ok(r) => {
                         st.robots = RobotsState::Ready(Arc::new(r));
                         st.robots_failures = 0;
+                        st.dns_failed = false;
                     }
-                    Err((reason, retry_after)) => {
+                    Err(RobotsFailure {
+                        reason,
+                        retry_after,
+                        dns,
+                    }) => {
                         // RFC 9309 §2.3.1.4: unreachable → disallow all, retry later.
                         st.robots = RobotsState::Unknown;
                         st.robots_failures += 1;
+                        st.dns_failed = dns;
                         self.summary.errors += 1;
-                        warn!(
-                            host,
-                            "robots.txt unavailable ({reason}); not crawling the host until it is"
-                        );
+                        if dns {
+                            // one line per host in the summary, not one per attempt
+                            debug!(host, "cannot resolve the host name ({reason}); will retry");
+                        } else {
+                            warn!(
+                                host,
+                                "robots.txt unavailable ({reason}); not crawling the host until it is"
+                            );
+                        }
                         if st.robots_failures >= ROBOTS_ATTEMPTS {
                             st.given_up = Some(format!("robots.txt unavailable: {reason}"));
                         }
@@ -695,8 +733,8 @@ impl Scheduler {
                 match outcome? {
                     PageOutcome::Done {
                         url,
+                        via,
                         state,
-                        client_error,
                         bytes,
                         new_hits,
                         hits,
@@ -710,19 +748,29 @@ impl Scheduler {
                         s.new_hits += new_hits as u64;
                         match state {
                             PageState::Fetched | PageState::NotModified => s.pages_fetched += 1,
-                            PageState::Failed if client_error => s.pages_client_error += 1,
+                            PageState::ClientError => s.pages_client_error += 1,
                             PageState::Failed => s.pages_failed += 1,
-                            _ => s.pages_skipped += 1,
+                            PageState::Redirect | PageState::Skipped | PageState::Disallowed => {
+                                s.pages_skipped += 1
+                            }
                         }
-                        match &error {
-                            Some(e) if state == PageState::Failed => warn!(url, "failed: {e}"),
-                            Some(e) => info!(url, state = state.as_str(), "{e}"),
-                            None => debug!(url, state = state.as_str(), hits, "done"),
+                        let e = error.as_deref().unwrap_or("");
+                        match state {
+                            PageState::Failed => warn!(url, "failed: {e}"),
+                            // counted in the summary; `-v` (debug) lists them
+                            PageState::ClientError => debug!(
+                                url,
+                                via = via.as_deref().unwrap_or("-"),
+                                "dangling link: {e}"
+                            ),
+                            _ if error.is_some() => info!(url, state = state.as_str(), "{e}"),
+                            _ => tracing::trace!(url, state = state.as_str(), hits, "done"),
                         }
                         if let Some(st) = self.hosts.get_mut(&host)
                             && state != PageState::Failed
                         {
                             st.failures = 0;
+                            st.dns_failed = false;
                         }
                         let now = Instant::now();
                         self.queued = (self.queued + queued_hosts.len()).saturating_sub(1);
@@ -736,8 +784,12 @@ impl Scheduler {
                         entry,
                         after,
                         reason,
+                        dns,
                     } => {
                         self.summary.errors += 1;
+                        if let Some(st) = self.hosts.get_mut(&host) {
+                            st.dns_failed = dns;
+                        }
                         let mut entry = entry;
                         entry.attempts += 1;
                         if entry.attempts >= self.shared.cfg.max_attempts {
@@ -750,7 +802,11 @@ impl Scheduler {
                             for h in out {
                                 self.add_host(&h, Instant::now());
                             }
-                            warn!(url, attempts = entry.attempts, "failed: {reason}");
+                            if dns {
+                                debug!(url, attempts = entry.attempts, "failed: {reason}");
+                            } else {
+                                warn!(url, attempts = entry.attempts, "failed: {reason}");
+                            }
                         } else {
                             info!(
                                 url = entry.url,
@@ -797,7 +853,12 @@ fn blank_page(shared: &Shared, host: &str, entry: &FrontierEntry, state: PageSta
 /// Fetches `/robots.txt` of a host, following up to 5 redirects (RFC 9309
 /// §2.3.1.2). `Err` means unavailable (5xx, network): the caller disallows
 /// the host for now.
-async fn fetch_robots(shared: &Shared, host: &str) -> Result<Robots, (String, Option<Duration>)> {
+async fn fetch_robots(shared: &Shared, host: &str) -> Result<Robots, RobotsFailure> {
+    let failure = |reason: String, retry_after, dns| RobotsFailure {
+        reason,
+        retry_after,
+        dns,
+    };
     let scheme_host = shared
         .store
         .peek_frontier(host)
@@ -806,8 +867,8 @@ async fn fetch_robots(shared: &Shared, host: &str) -> Result<Robots, (String, Op
         .and_then(|e| Url::parse(&e.url).ok())
         .map(|u| format!("{}://{}", u.scheme(), host))
         .unwrap_or_else(|| format!("http://{host}"));
-    let mut url =
-        Url::parse(&format!("{scheme_host}/robots.txt")).map_err(|e| (e.to_string(), None))?;
+    let mut url = Url::parse(&format!("{scheme_host}/robots.txt"))
+        .map_err(|e| failure(e.to_string(), None, false))?;
     for hop in 0..=5 {
         if hop > 0 {
             // a redirect hop waits like any request to the host
@@ -819,7 +880,10 @@ async fn fetch_robots(shared: &Shared, host: &str) -> Result<Robots, (String, Op
             // The SSRF guard will refuse the pages too, each with its reason
             // recorded; nothing is sent to the host either way.
             Err(FetchError::Refused(_)) => return Ok(Robots::AllowAll),
-            Err(e) => return Err((e.to_string(), None)),
+            Err(e) => {
+                let dns = matches!(e, FetchError::Dns(_));
+                return Err(failure(e.to_string(), None, dns));
+            }
         };
         if (300..400).contains(&r.status)
             && let Some(next) = r.location.as_deref().and_then(|l| url.join(l).ok())
@@ -828,7 +892,7 @@ async fn fetch_robots(shared: &Shared, host: &str) -> Result<Robots, (String, Op
             continue;
         }
         if r.status >= 500 || r.status == 429 {
-            return Err((format!("HTTP {}", r.status), r.retry_after));
+            return Err(failure(format!("HTTP {}", r.status), r.retry_after, false));
         }
         let robots = Robots::from_response(r.status, &r.body, &shared.agent_token);
         let _ = shared.store.set_robots(
@@ -940,12 +1004,13 @@ async fn page_task(
                     queue: None,
                 };
             }
-            Err(FetchError::Network(reason)) => {
+            Err(e @ (FetchError::Network(_) | FetchError::Dns(_))) => {
                 return Ok(PageOutcome::Retry {
                     key,
                     entry,
                     after: None,
-                    reason,
+                    dns: matches!(e, FetchError::Dns(_)),
+                    reason: e.to_string(),
                 });
             }
         };
@@ -955,6 +1020,7 @@ async fn page_task(
                 entry,
                 after: r.retry_after,
                 reason: format!("HTTP {}", r.status),
+                dns: false,
             });
         }
         if !(300..400).contains(&r.status) || r.status == 304 {
@@ -1114,8 +1180,8 @@ fn done_outcome(
 ) -> PageOutcome {
     PageOutcome::Done {
         url: url.to_owned(),
+        via: None,
         state,
-        client_error: false,
         bytes,
         new_hits,
         hits,
@@ -1192,8 +1258,6 @@ fn process(
             hits,
             links,
         };
-        let client_error =
-            state == PageState::Failed && c.page.status.is_some_and(|s| (400..500).contains(&s));
         let out = shared.store.commit_page(&c, shared.adm)?;
         let mut done = done_outcome(
             &entry.url,
@@ -1204,11 +1268,8 @@ fn process(
             out.queued_hosts,
             error,
         );
-        if let PageOutcome::Done {
-            client_error: ce, ..
-        } = &mut done
-        {
-            *ce = client_error;
+        if let PageOutcome::Done { via, .. } = &mut done {
+            via.clone_from(&entry.via);
         }
         Ok(done)
     };
@@ -1238,7 +1299,11 @@ fn process(
             }
         }
     } else if !(200..300).contains(&r.status) {
-        page.state = PageState::Failed;
+        page.state = if (400..500).contains(&r.status) {
+            PageState::ClientError
+        } else {
+            PageState::Failed
+        };
         page.error = Some(format!("HTTP {}", r.status));
         return commit(page, Vec::new(), Vec::new());
     } else if r.skipped_type {
@@ -1264,7 +1329,8 @@ fn process(
     page.title = doc.title.clone();
     page.icp = extract::icp_number(&doc.visible);
     page.psb = extract::psb_number(&doc.visible);
-    page.operator = extract::operator(&doc.visible);
+    let operator_span = extract::operator_span(&doc.visible);
+    page.operator = operator_span.clone().map(|r| doc.visible[r].to_owned());
     page.activities = scanned.activities.counts();
     if r.truncated {
         page.error = Some(format!("body truncated at {} bytes", cfg.fetch.max_body));
@@ -1273,10 +1339,16 @@ fn process(
     let url = entry.url.as_str();
     let mut ordinals: HashMap<(Field, String, String), usize> = HashMap::new();
     let mut stored = Vec::new();
-    let op_hits = page
-        .operator
-        .as_deref()
-        .map(|op| shared.scanner.scan_field(Field::Name, op))
+    let op_hits = operator_span
+        .map(|r| {
+            let span = crate::text::TextSpan {
+                start: r.start,
+                end: r.end,
+            };
+            shared
+                .scanner
+                .scan_field_on_page(Field::Name, &raw, doc, span)
+        })
         .unwrap_or_default();
     if scanned.hits.len() > MAX_HITS_PER_PAGE {
         page.error = Some(format!(
@@ -1292,10 +1364,11 @@ fn process(
         *n += 1;
     }
     // The operator belongs to the site, not the page: one hit per host, its
-    // `url` the page it was last read from.
+    // `url`, `sha256` and span the page it was last read from (the store
+    // moves it off the page that had it before, see `Store::commit_page`).
     let site = format!("{}://{host}/", final_url.scheme());
     for (n, h) in op_hits.iter().enumerate() {
-        let mut s = StoredHit::from_hit(h, url, host, n, None, &now);
+        let mut s = StoredHit::from_hit(h, url, host, n, Some(&sha), &now);
         s.id = crate::store::hit_id(&site, h.field, &h.rule, &h.matched, n);
         stored.push(s);
     }

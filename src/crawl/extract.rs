@@ -7,6 +7,7 @@
 //! nesting depth on hostile pages; filings and the operator are read from the
 //! visible text the scanner already produced, so they need no second parse.
 
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -63,6 +64,13 @@ pub fn psb_number(text: &str) -> Option<String> {
 /// The site's operator: the name after 主办单位/运营主体/版权所有, or the
 /// company name written before 版权所有. `None` when the footer names none.
 pub fn operator(text: &str) -> Option<String> {
+    operator_span(text).map(|r| text[r].to_owned())
+}
+
+/// Where [`operator`] reads the operator's name: a byte range of `text`
+/// (the page's visible text), so that a hit on the name can point at the
+/// raw bytes it was read from like any other hit.
+pub fn operator_span(text: &str) -> Option<Range<usize>> {
     static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
             r"(?i)(?:主办单位|网站主办|主办|运营单位|运营主体|运营方|网站所有者|版权所有)\s*[：:]?\s*(?:(?:©|\(c\)|copyright)\s*)?(?:[0-9]{4}(?:\s*[-–—]\s*[0-9]{4})?\s*)?([^\s|｜,，;；:：©。]{2,60})",
@@ -73,26 +81,35 @@ pub fn operator(text: &str) -> Option<String> {
         Regex::new(r"([\p{Han}A-Za-z0-9（）()·]{2,60}?(?:有限责任公司|股份有限公司|有限公司|公司|集团|中心))\s*[©]?\s*版权所有")
             .expect("valid regex")
     });
-    let clean = |s: &str| -> Option<String> {
-        let mut s = s.trim();
+    // the name inside a captured stretch, as a range of `text`
+    let clean = |m: regex::Match<'_>| -> Option<Range<usize>> {
+        let s = m.as_str();
+        let mut end = s.len();
         for stop in ["ICP", "icp", "公网安备", "版权所有", "地址", "电话"] {
-            if let Some(i) = s.find(stop) {
-                s = &s[..i];
+            if let Some(i) = s[..end].find(stop) {
+                end = i;
             }
         }
-        let s = s.trim_matches(|c: char| c.is_whitespace() || "：:©,，。".contains(c));
-        (s.chars()
+        let edge = |c: char| c.is_whitespace() || "：:©,，。".contains(c);
+        let head = &s[..end];
+        let trimmed_start = head.len() - head.trim_start_matches(edge).len();
+        let name = head.trim_matches(edge);
+        (name
+            .chars()
             .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
             .count()
             >= 2)
-            .then(|| s.to_owned())
+            .then(|| {
+                let start = m.start() + trimmed_start;
+                start..start + name.len()
+            })
     };
     // Prefer an explicit 主办单位-style label over a bare 版权所有.
-    let mut labelled: Vec<(bool, String)> = LABELLED
+    let mut labelled: Vec<(bool, Range<usize>)> = LABELLED
         .captures_iter(text)
         .filter_map(|c| {
             let label_is_copyright = c.get(0)?.as_str().starts_with("版权所有");
-            Some((label_is_copyright, clean(c.get(1)?.as_str())?))
+            Some((label_is_copyright, clean(c.get(1)?)?))
         })
         .collect();
     labelled.sort_by_key(|(copyright, _)| *copyright);
@@ -100,7 +117,7 @@ pub fn operator(text: &str) -> Option<String> {
         return Some(name.clone());
     }
     if let Some(c) = BEFORE.captures(text)
-        && let Some(name) = c.get(1).and_then(|m| clean(m.as_str()))
+        && let Some(name) = c.get(1).and_then(clean)
     {
         return Some(name);
     }

@@ -28,6 +28,21 @@ pub struct SsrfRefused {
     pub kind: &'static str,
 }
 
+/// A host name DNS gave no address for.
+#[derive(Debug, thiserror::Error)]
+#[error("DNS: {message}")]
+pub struct DnsFailed {
+    pub host: String,
+    pub message: String,
+}
+
+/// Whether `host` is under `.invalid`, which never resolves (RFC 6761
+/// §6.4): answered at once, without asking a DNS server.
+fn never_resolves(host: &str) -> bool {
+    let h = host.trim_end_matches('.');
+    h == "invalid" || h.ends_with(".invalid")
+}
+
 /// What kind of non-public address `ip` is, or `None` for a public one.
 pub fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -120,7 +135,8 @@ pub fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
 /// is the user's explicit permission.
 #[derive(Debug, Clone, Default)]
 pub struct ResolveMap {
-    map: HashMap<String, (u16, IpAddr)>,
+    /// host → (port named, address, port connected to)
+    map: HashMap<String, (u16, IpAddr, u16)>,
 }
 
 impl ResolveMap {
@@ -141,12 +157,32 @@ impl ResolveMap {
         if host.is_empty() {
             return Err(format!("--resolve {spec:?}: empty host"));
         }
-        self.map.insert(host.to_ascii_lowercase(), (port, addr));
+        self.map
+            .insert(host.to_ascii_lowercase(), (port, addr, port));
         Ok(())
     }
 
+    /// Sends requests for `host:port` to `to`, another port included (curl's
+    /// `--connect-to`): `finscan demo` serves its sites on a free port of
+    /// 127.0.0.1 while their URLs keep the default port, so that the URLs,
+    /// and the pages stored under them, are the same in every run.
+    pub fn connect_to(&mut self, host: &str, port: u16, to: SocketAddr) {
+        self.map
+            .insert(host.to_ascii_lowercase(), (port, to.ip(), to.port()));
+    }
+
     pub fn get(&self, host: &str) -> Option<(u16, IpAddr)> {
-        self.map.get(&host.to_ascii_lowercase()).copied()
+        self.map
+            .get(&host.to_ascii_lowercase())
+            .map(|&(port, addr, _)| (port, addr))
+    }
+
+    /// The address a connection to `host` goes to; port 0 means the URL's.
+    fn connect_addr(&self, host: &str) -> Option<SocketAddr> {
+        let &(port, addr, to) = self.map.get(&host.to_ascii_lowercase())?;
+        // a resolved port other than 0 is used when the URL names none
+        // (hyper's `set_port`); the URL's own port always wins
+        Some(SocketAddr::new(addr, if to == port { 0 } else { to }))
     }
 }
 
@@ -160,14 +196,32 @@ struct GuardedResolver {
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_ascii_lowercase();
-        if let Some((_, ip)) = self.map.get(&host) {
-            let addrs: Addrs = Box::new(std::iter::once(SocketAddr::new(ip, 0)));
+        if let Some(addr) = self.map.connect_addr(&host) {
+            let addrs: Addrs = Box::new(std::iter::once(addr));
             return Box::pin(async move { Ok(addrs) });
         }
         let allow_private = self.allow_private;
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if never_resolves(&host) {
+                return Err(Box::new(DnsFailed {
+                    host,
+                    message: "no such host (.invalid names never resolve)".into(),
+                })
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            let found = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map(|a| a.collect::<Vec<SocketAddr>>());
+            let addrs = match found {
+                Ok(a) => a,
+                Err(e) => {
+                    return Err(Box::new(DnsFailed {
+                        host,
+                        message: e.to_string(),
+                    })
+                        as Box<dyn std::error::Error + Send + Sync>);
+                }
+            };
             if !allow_private
                 && let Some(bad) = addrs
                     .iter()
@@ -287,12 +341,15 @@ pub enum FetchError {
     Refused(String),
     /// Timeout, connection failure, reset: worth retrying later.
     Network(String),
+    /// The host name did not resolve: retried like a network error, but
+    /// reported once per host (the machine may have no DNS at all).
+    Dns(String),
 }
 
 impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FetchError::Refused(s) | FetchError::Network(s) => f.write_str(s),
+            FetchError::Refused(s) | FetchError::Network(s) | FetchError::Dns(s) => f.write_str(s),
         }
     }
 }
@@ -303,6 +360,9 @@ fn classify(e: &reqwest::Error) -> FetchError {
     while let Some(s) = src {
         if let Some(r) = s.downcast_ref::<SsrfRefused>() {
             return FetchError::Refused(r.to_string());
+        }
+        if let Some(d) = s.downcast_ref::<DnsFailed>() {
+            return FetchError::Dns(d.to_string());
         }
         chain.push(s.to_string());
         src = s.source();

@@ -29,6 +29,7 @@ pub mod numbers;
 pub mod passage;
 mod pattern;
 mod terms;
+pub mod window;
 pub mod yields;
 
 use std::collections::HashMap;
@@ -656,6 +657,35 @@ impl Scanner {
         self.field_hits(field, text, true)
     }
 
+    /// Scans a field read off a page (the operator named in its footer):
+    /// `span` is where the field's text lies in `doc.visible`. The hits
+    /// point into the raw document like page hits (`raw[hit.raw]` decodes
+    /// to `matched`), because the page as fetched is the evidence that the
+    /// site names that operator; their snippets show the page around them.
+    pub fn scan_field_on_page(
+        &self,
+        field: Field,
+        raw: &[u8],
+        doc: &TextDoc,
+        span: TextSpan,
+    ) -> Vec<Hit> {
+        let Some(text) = doc.visible.get(span.range()) else {
+            return Vec::new();
+        };
+        self.field_hits(field, text, false)
+            .into_iter()
+            .map(|mut h| {
+                h.text = TextSpan {
+                    start: span.start + h.text.start,
+                    end: span.start + h.text.end,
+                };
+                h.raw = doc.raw_span(h.text);
+                h.matched = doc.written(raw, h.raw);
+                h.with_snippet(&doc.visible)
+            })
+            .collect()
+    }
+
     /// [`Scanner::scan_field`] without snippets (`snippet` is empty): for
     /// registry records, whose output names the field and the span, and
     /// where a snippet would cost four allocations per hit for nothing.
@@ -928,6 +958,21 @@ impl Scanner {
     /// rates, the activity profile and the page's voice, then the judgement
     /// of each candidate in its passage.
     fn find_page(&self, norm: &Normalized, visible: &str, explain: bool) -> PageFind {
+        self.find_page_part(norm, visible, explain, None)
+    }
+
+    /// [`Scanner::find_page`] of one window of a large document
+    /// (`part` set): the page-wide facts come from the first pass, only the
+    /// candidates the window owns are returned, every occurrence of them
+    /// (the caller keeps first occurrences and checks `needs_rule` across
+    /// windows).
+    fn find_page_part(
+        &self,
+        norm: &Normalized,
+        visible: &str,
+        explain: bool,
+        part: Option<&window::Part<'_>>,
+    ) -> PageFind {
         let fm = &self.fields[Field::Page.index()];
         let Some(terms) = &fm.terms else {
             return PageFind::default();
@@ -992,19 +1037,22 @@ impl Scanner {
                 voice_cues.push((v, pi, start < head_end));
             }
         });
-        let page_voice = self.page_voice(&voice_cues);
+        let page_voice = match part {
+            Some(p) => p.facts.voice.clone(),
+            None => self.page_voice(&voice_cues),
+        };
         let activities: Vec<ActivityCount> = if page_voice.is_some() {
             // a page that reports or warns is about these businesses, not in them
             Vec::new()
         } else {
             activity.into_iter().flatten().collect()
         };
-        let has_activity = |needs: &[Activity]| {
-            needs.is_empty()
-                || needs
-                    .iter()
-                    .any(|a| activities.iter().any(|c| c.activity == *a))
+        let kinds: Vec<Activity> = match part {
+            Some(p) => p.facts.activities.clone(),
+            None => activities.iter().map(|c| c.activity).collect(),
         };
+        let has_activity =
+            |needs: &[Activity]| needs.is_empty() || needs.iter().any(|a| kinds.contains(a));
         // candidates, each with its decision so far (None: to be judged)
         let mut found: Vec<Found> = Vec::new();
         let mut rates: Vec<usize> = Vec::new(); // indices of rate candidates
@@ -1042,7 +1090,7 @@ impl Scanner {
         }
         if let Some(y) = &self.yields {
             // on a lending platform the borrower's rate is the lender's return
-            let lending = activities.iter().any(|a| a.activity == Activity::Lending);
+            let lending = kinds.contains(&Activity::Lending);
             for r in stated_rates(y, norm, visible, &keywords, &gains, lending) {
                 let rate = r.annual_percent;
                 let mut f = Found::new(y.rule, r.keyword, r.start, r.end, kept_term());
@@ -1151,6 +1199,22 @@ impl Scanner {
                 f.reason = Reason::new(ReasonCode::Inside, r.to_string());
             }
         }
+        if let Some(p) = part {
+            // owned by this window; first occurrences and `needs_rule` are
+            // page-wide, decided by the caller
+            let (kept, dropped): (Vec<Found>, Vec<Found>) =
+                found.into_iter().partition(|f| f.reason.kept());
+            let owned = |f: &Found| (p.owns)(norm, f.start, f.end);
+            return PageFind {
+                kept: merge_overlapping(kept).into_iter().filter(owned).collect(),
+                dropped: if explain {
+                    dropped.into_iter().filter(owned).collect()
+                } else {
+                    Vec::new()
+                },
+                activities,
+            };
+        }
         // rules that need another rule's hit on the page
         let kept_rules: Vec<usize> = found
             .iter()
@@ -1174,6 +1238,64 @@ impl Scanner {
             dropped: if explain { dropped } else { Vec::new() },
             activities,
         }
+    }
+
+    /// The first pass over one window of a large document: its activity
+    /// words and its head- and page-scope voice cues, those the window owns
+    /// (`owns`), with `in_head` for the window that starts the page.
+    fn page_facts_part(
+        &self,
+        norm: &Normalized,
+        starts_page: bool,
+        owns: &dyn Fn(&Normalized, usize, usize) -> bool,
+    ) -> (Vec<ActivityCount>, Vec<(u32, usize, bool)>) {
+        let fm = &self.fields[Field::Page.index()];
+        let Some(terms) = &fm.terms else {
+            return Default::default();
+        };
+        let text = norm.text.as_str();
+        let head_end = if starts_page {
+            text.char_indices()
+                .nth(HEAD_CHARS)
+                .map_or(text.len(), |(i, _)| i)
+        } else {
+            0
+        };
+        let mut activity: Vec<Option<ActivityCount>> = vec![None; Activity::ALL.len()];
+        let mut voice_cues = Vec::new();
+        terms.for_each_match(text, |pi, start, end| {
+            let info = &fm.patterns[pi];
+            if (info.activity.is_none() && info.voices.is_empty())
+                || norm.spans_break(start, end)
+                || !owns(norm, start, end)
+            {
+                return;
+            }
+            if let Some(a) = info.activity {
+                let slot = &mut activity[a.index()];
+                match slot {
+                    Some(c) => {
+                        if start >= c.last_end {
+                            c.count += 1;
+                        }
+                        c.last_end = c.last_end.max(end);
+                    }
+                    None => {
+                        *slot = Some(ActivityCount {
+                            activity: a,
+                            count: 1,
+                            start,
+                            end,
+                            last_end: end,
+                        })
+                    }
+                }
+            }
+            for &v in &info.voices {
+                voice_cues.push((v, pi, start < head_end));
+            }
+        });
+        (activity.into_iter().flatten().collect(), voice_cues)
     }
 
     /// The page's voice, if it reports or warns: the first head- or

@@ -112,21 +112,17 @@ pub enum PageState {
     Skipped,
     /// robots.txt disallows it.
     Disallowed,
-    /// Could not be fetched (see `error`): HTTP error status, network
-    /// failure after retries, SSRF guard, redirect loop.
+    /// Could not be fetched (see `error`): a server error (5xx), network
+    /// or DNS failure after retries, SSRF guard, redirect loop. The crawl
+    /// summary's `pages_failed` counts these and only these.
     Failed,
+    /// Answered with a 4xx status: a dangling link (404, 410) or a page
+    /// closed to crawlers (401, 403). Normal on the web: the summary counts
+    /// them apart (`pages_client_error`) and the run is not partial.
+    ClientError,
 }
 
 impl PageState {
-    pub const ALL: [PageState; 6] = [
-        PageState::Fetched,
-        PageState::NotModified,
-        PageState::Redirect,
-        PageState::Skipped,
-        PageState::Disallowed,
-        PageState::Failed,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             PageState::Fetched => "fetched",
@@ -135,8 +131,20 @@ impl PageState {
             PageState::Skipped => "skipped",
             PageState::Disallowed => "disallowed",
             PageState::Failed => "failed",
+            PageState::ClientError => "client-error",
         }
     }
+
+    /// Every state, in the order `pages list --state` documents them.
+    pub const ALL: [PageState; 7] = [
+        PageState::Fetched,
+        PageState::NotModified,
+        PageState::Redirect,
+        PageState::Skipped,
+        PageState::Disallowed,
+        PageState::Failed,
+        PageState::ClientError,
+    ];
 }
 
 /// One crawled URL.
@@ -185,6 +193,16 @@ pub struct PageRecord {
 }
 
 impl PageRecord {
+    /// A record as read back: databases written before the `client-error`
+    /// state recorded 4xx answers as `failed`; they are read as what they
+    /// are, so that `pages list --state` and the summary count alike.
+    fn upgraded(mut self) -> PageRecord {
+        if self.state == PageState::Failed && self.status.is_some_and(|s| (400..500).contains(&s)) {
+            self.state = PageState::ClientError;
+        }
+        self
+    }
+
     /// A record of `url` with nothing learnt about it yet, stamped now.
     pub fn blank(
         url: &str,
@@ -244,8 +262,8 @@ pub struct StoredHit {
     pub field: Field,
     pub term: String,
     pub matched: String,
-    /// Byte range in the raw body (`field = page`) or in the operator text
-    /// (`field = name`).
+    /// Byte range in the raw body `sha256` (for `field = name`, where the
+    /// page names its operator).
     pub start: usize,
     pub end: usize,
     pub snippet: String,
@@ -620,7 +638,7 @@ impl Store {
     pub fn page(&self, url: &str) -> Result<Option<PageRecord>> {
         self.pages
             .get(url)?
-            .map(|v| de(url.as_bytes(), &v))
+            .map(|v| de(url.as_bytes(), &v).map(PageRecord::upgraded))
             .transpose()
     }
 
@@ -791,7 +809,9 @@ impl Store {
 
     /// Writes a finished page, its hits, its done mark and its outlinks in
     /// one transaction. A hit already stored (same id) keeps its id, status
-    /// and `first_seen` and gets the new `last_seen`.
+    /// and `first_seen` and gets the new `last_seen`; one read on another
+    /// page than before (a site's operator) is taken off the earlier page's
+    /// `hit_ids`, so that each hit is listed on exactly one page.
     pub fn commit_page(&self, c: &PageCommit, adm: Admission) -> Result<CommitOutcome> {
         let page_key = c.page.url.as_bytes();
         let done_key = format!("done\0{}", adm.generation);
@@ -813,6 +833,17 @@ impl Store {
                         if let Ok(old) = serde_json::from_slice::<StoredHit>(&old) {
                             h.first_seen = old.first_seen;
                             h.status = old.status;
+                            // a site-wide hit (the operator) read on another
+                            // page now: it leaves the page that had it, so
+                            // that every hit is on exactly one page
+                            if old.url != c.page.url
+                                && let Some(v) = pages.get(old.url.as_bytes())?
+                                && let Ok(mut p) = serde_json::from_slice::<PageRecord>(&v)
+                                && p.hit_ids.contains(&h.id)
+                            {
+                                p.hit_ids.retain(|id| *id != h.id);
+                                pages.insert(old.url.as_bytes(), ser(&p))?;
+                            }
                         }
                         out.seen_again += 1;
                     } else {
@@ -851,7 +882,7 @@ impl Store {
     pub fn pages_iter(&self) -> impl Iterator<Item = Result<PageRecord>> + '_ {
         self.pages.iter().map(|kv| {
             let (k, v) = kv?;
-            de(&k, &v)
+            de(&k, &v).map(PageRecord::upgraded)
         })
     }
 

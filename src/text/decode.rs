@@ -71,6 +71,36 @@ pub fn decode(raw: &[u8], header_charset: Option<&str>) -> Decoded {
     }
 }
 
+/// The charset decision of [`decode`] alone: the encoding, where the
+/// decision came from, and the length of the byte-order mark. A document
+/// too large to decode whole is decoded with it part by part
+/// ([`decode_part`]), so that every part is read as the whole would be.
+pub fn choose(
+    raw: &[u8],
+    header_charset: Option<&str>,
+) -> (&'static Encoding, CharsetSource, usize) {
+    let (encoding, source, bom_len, _) = choose_encoding(raw, header_charset);
+    (encoding, source, bom_len)
+}
+
+/// Decodes `part`, a stretch of a document cut where no character is split,
+/// with the document's `encoding`; the map's raw offsets are relative to
+/// `part`.
+pub fn decode_part(part: &[u8], encoding: &'static Encoding, source: CharsetSource) -> Decoded {
+    if encoding == UTF_8 {
+        decode_utf8(part, 0, source)
+    } else {
+        let (text, map, had_errors) = decode_legacy(part, 0, part.len(), encoding);
+        Decoded {
+            text,
+            map,
+            encoding,
+            source,
+            had_errors,
+        }
+    }
+}
+
 /// Chooses the encoding; for BOM-less valid UTF-8 also returns the validated
 /// text, so that the common case is validated once.
 fn choose_encoding<'a>(

@@ -100,6 +100,11 @@ impl TextDoc {
             DocKind::Text => false,
             DocKind::Sniff => looks_like_html(decoded.text.as_bytes()),
         };
+        Self::from_decoded(decoded, is_html)
+    }
+
+    /// Extracts the visible text of decoded text (HTML when `is_html`).
+    pub fn from_decoded(decoded: Decoded, is_html: bool) -> Self {
         if is_html {
             let e = extract_text(&decoded.text);
             TextDoc {

@@ -64,13 +64,27 @@ pub fn crawl_cmd(
     seeds: &[String],
     extra: &[&str],
 ) -> Command {
+    let mut c = human_crawl_cmd(s, port, hosts, seeds, extra);
+    c.arg("--json").env("FINSCAN_LOG", "finscan=info");
+    c
+}
+
+/// `finscan crawl` as a user at a terminal runs it: the human summary on
+/// stderr, the default log level (no `FINSCAN_LOG`); otherwise as
+/// [`crawl_cmd`].
+pub fn human_crawl_cmd(
+    s: &Scratch,
+    port: u16,
+    hosts: &[&str],
+    seeds: &[String],
+    extra: &[&str],
+) -> Command {
     let mut c = Command::new(BIN);
     c.arg("crawl")
         .arg("--seeds")
         .arg(s.seeds(seeds))
         .arg("--db")
-        .arg(s.db())
-        .arg("--json");
+        .arg(s.db());
     if !extra.contains(&"--rate-per-host") {
         c.args(["--rate-per-host", "50"]);
     }
@@ -79,7 +93,7 @@ pub fn crawl_cmd(
     }
     c.args(extra)
         .env_remove("FINSCAN_DB")
-        .env("FINSCAN_LOG", "finscan=info");
+        .env_remove("FINSCAN_LOG");
     c
 }
 
@@ -146,4 +160,45 @@ pub fn page<'a>(pages: &'a [serde_json::Value], url: &str) -> &'a serde_json::Va
             pages.iter().map(|p| &p["url"]).collect::<Vec<_>>()
         )
     })
+}
+
+/// Checks that every stored hit points into the raw bytes of a stored page:
+/// its `sha256` names a body in the database whose bytes `start..end`,
+/// decoded with the page's charset, are the hit's `matched`; and that the
+/// page lists the hit. Opens the database after the binary has exited.
+pub fn assert_hits_point_into_stored_bodies(db: &Path) {
+    let pages = pages(db);
+    let hits = hits(db);
+    let store = finscan::store::Store::open(db).expect("open the database");
+    for h in &hits {
+        let sha = h["sha256"]
+            .as_str()
+            .unwrap_or_else(|| panic!("hit without sha256: {h}"));
+        let body = store
+            .body(sha)
+            .expect("read body")
+            .unwrap_or_else(|| panic!("no stored body {sha} for {h}"));
+        let p = page(&pages, h["url"].as_str().unwrap());
+        assert_eq!(p["sha256"], h["sha256"], "the hit's page has its body: {h}");
+        let (start, end) = (
+            h["start"].as_u64().unwrap() as usize,
+            h["end"].as_u64().unwrap() as usize,
+        );
+        let charset = p["charset"].as_str().unwrap_or("utf-8");
+        let enc = encoding_rs::Encoding::for_label(charset.as_bytes()).expect("known charset");
+        let (written, _) = enc.decode_without_bom_handling(&body[start..end]);
+        assert_eq!(written, h["matched"].as_str().unwrap(), "{h}");
+        assert!(
+            p["hit_ids"].as_array().unwrap().contains(&h["id"]),
+            "page {} lists hit {}",
+            p["url"],
+            h["id"]
+        );
+    }
+    let listed: u64 = pages.iter().map(|p| p["hits"].as_u64().unwrap()).sum();
+    assert_eq!(
+        listed,
+        hits.len() as u64,
+        "the pages' hit counts add up to the hits listed"
+    );
 }
