@@ -23,12 +23,17 @@
 //! * [`store`]: the sled database (pages, bodies, hits, frontier).
 //! * [`registry`]: company registration records: import, credit codes,
 //!   county attribution, registry page profiles.
+//! * [`review`]: the reviewer's desk: page hits and flagged companies as
+//!   one kind of finding with one lifecycle (new → confirmed | dismissed →
+//!   notified → rectified | persisting → referred), append-only review
+//!   events, sled indexes, queries.
 //!
 //! The binary (`src/main.rs`) only parses arguments, calls these modules and
 //! prints.
 
 pub mod crawl;
 pub mod registry;
+pub mod review;
 pub mod rules;
 pub mod scan;
 pub mod store;

@@ -36,11 +36,18 @@ enum Command {
         #[command(subcommand)]
         command: cli::crawl::PagesCommand,
     },
-    /// Read back stored hits.
+    /// Findings (page hits and flagged companies): list, show, history, check.
     Hits {
         #[command(subcommand)]
-        command: cli::crawl::HitsCommand,
+        command: cli::review::HitsCommand,
     },
+    /// Sites: one row per registrable domain with its findings.
+    Sites {
+        #[command(subcommand)]
+        command: cli::review::SitesCommand,
+    },
+    /// Record a reviewer's decision on findings, by id or by filter.
+    Review(cli::review::ReviewArgs),
     /// Serve bundled sample platform sites on 127.0.0.1, crawl them and print the hits.
     Demo(cli::crawl::DemoArgs),
     /// Company registration records: import, validate credit codes, scan, attribute to counties.
@@ -88,7 +95,9 @@ fn main() -> ExitCode {
         Command::Scan(a) => cli::scan::run(a),
         Command::Crawl(a) => cli::crawl::crawl(a),
         Command::Pages { command } => cli::crawl::pages(command),
-        Command::Hits { command } => cli::crawl::hits(command),
+        Command::Hits { command } => cli::review::hits(command),
+        Command::Sites { command } => cli::review::sites(command),
+        Command::Review(a) => cli::review::review(a),
         Command::Demo(a) => cli::crawl::demo(a),
         Command::Registry { command } => cli::registry::run(command),
         Command::Rules { command } => match command {
