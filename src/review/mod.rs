@@ -847,3 +847,220 @@ fn company_finding(
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desk(dir: &Path) -> Desk {
+        let store = crate::store::open_again(|| Store::open(dir));
+        Desk::from_store(store).unwrap().0
+    }
+
+    /// `n` page findings on site `s{i % sites}`, every `pool`-th of
+    /// category fund-pool (the rest guaranteed-return), severities cycling.
+    fn fill(d: &Desk, n: u64, sites: u64, pool: u64) {
+        let sev = [Severity::High, Severity::Medium, Severity::Low];
+        let findings: Vec<Finding> = (0..n)
+            .map(|i| {
+                let host = format!("www.s{}.com.cn", i % sites);
+                let h = StoredHit {
+                    id: format!("{:016x}", i + 1),
+                    url: format!("http://{host}/{i}"),
+                    host,
+                    status: "new".into(),
+                    rule: RuleId("page.x".into()),
+                    category: if i % pool == 0 {
+                        Category::FundPool
+                    } else {
+                        Category::GuaranteedReturn
+                    },
+                    severity: sev[(i % 3) as usize],
+                    field: crate::Field::Page,
+                    term: "资金池".into(),
+                    matched: "资金池".into(),
+                    start: 0,
+                    end: 9,
+                    snippet: format!("第{i}条 资金池"),
+                    basis: "§二".into(),
+                    normalizations: vec![],
+                    annual_rate: None,
+                    repeats: 0,
+                    sha256: None,
+                    first_seen: crate::store::rfc3339(1_800_000_000 + i),
+                    last_seen: crate::store::rfc3339(1_800_000_000 + i),
+                };
+                page_finding(FindingId(i + 1), &h)
+            })
+            .collect();
+        for chunk in findings.chunks(BATCH) {
+            d.insert_new(chunk.to_vec()).unwrap();
+        }
+    }
+
+    fn decide(action: Action) -> Decision {
+        Decision {
+            action,
+            reviewer: "t".into(),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn the_whole_lifecycle_is_recorded_event_by_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        fill(&d, 3, 1, 1);
+        let (a, b) = (FindingId(1), FindingId(2));
+        let deadline = Action::Notify {
+            deadline: "2027-01-31".parse().unwrap(),
+        };
+        for action in [
+            Action::Confirm,
+            deadline.clone(),
+            Action::Persist,
+            Action::Refer,
+        ] {
+            d.review(&[a], &decide(action), |_, _| {}).unwrap();
+        }
+        for action in [Action::Confirm, deadline, Action::Rectify] {
+            d.review(&[b], &decide(action), |_, _| {}).unwrap();
+        }
+        let fa = d.get(a).unwrap().unwrap();
+        assert_eq!((fa.status, fa.events), (Status::Referred, 5));
+        assert_eq!(fa.deadline, Some("2027-01-31".parse().unwrap()));
+        let trail: Vec<Status> = d.history(a).unwrap().iter().map(|e| e.to).collect();
+        use Status::*;
+        assert_eq!(trail, [New, Confirmed, Notified, Persisting, Referred]);
+        assert_eq!(d.get(b).unwrap().unwrap().status, Rectified);
+        let e = d
+            .review(&[a], &decide(Action::Refer), |_, _| {})
+            .unwrap_err();
+        assert!(e.to_string().contains("referred is final"), "{e}");
+        let counts = d.status_counts().unwrap();
+        assert_eq!(
+            (counts[&Referred], counts[&Rectified], counts[&New]),
+            (1, 1, 1)
+        );
+        let report = d.check().unwrap();
+        assert_eq!(report.problem_count, 0, "{:?}", report.problems);
+        assert_eq!(report.events, 3 + 4 + 3);
+    }
+
+    #[test]
+    fn a_filtered_listing_reads_records_only_for_the_rows_it_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        // 3,000 findings; 30 of fund-pool
+        fill(&d, 3000, 7, 100);
+        let q = Query {
+            statuses: vec![Status::New],
+            categories: vec![Category::FundPool],
+            limit: Some(5),
+            ..Query::default()
+        };
+        let l = d.list(&q).unwrap();
+        assert_eq!(l.findings.len(), 5);
+        assert!(l.more);
+        assert_eq!(l.records_read, 5);
+        assert!(
+            l.entries_read <= 6,
+            "walked the category index: {}",
+            l.entries_read
+        );
+        assert!(l.findings.iter().all(|f| f.category == Category::FundPool));
+        // high first, then newest first
+        let keys: Vec<_> = l
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    finding::severity_rank(f.severity),
+                    std::cmp::Reverse(f.first_seen),
+                )
+            })
+            .collect();
+        assert!(keys.is_sorted());
+        // a site and a severity: the site's index, checked on summaries
+        let q = Query {
+            sites: vec!["s3.com.cn".into()],
+            severities: vec![Severity::Low],
+            ..Query::default()
+        };
+        let l = d.list(&q).unwrap();
+        let want = (0..3000u64).filter(|i| i % 7 == 3 && i % 3 == 2).count();
+        assert_eq!(l.findings.len(), want);
+        assert_eq!(l.records_read as usize, want);
+        assert!(
+            l.entries_read as usize <= want,
+            "one stream per wanted severity"
+        );
+        // a time range, newest first
+        let q = Query {
+            since: Some(time::from_unix_secs(1_800_000_000 + 2990)),
+            sort: Sort::Time,
+            ..Query::default()
+        };
+        let l = d.list(&q).unwrap();
+        assert_eq!(l.findings.len(), 10);
+        assert_eq!(l.entries_read, 10);
+        assert_eq!(l.findings[0].id, FindingId(3000));
+    }
+
+    #[test]
+    fn damaged_indexes_are_rebuilt_when_the_desk_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let d = desk(dir.path());
+            fill(&d, 600, 3, 2);
+            d.review(&[FindingId(600)], &decide(Action::Confirm), |_, _| {})
+                .unwrap();
+            // behind the desk's back: the last finding's status entry goes
+            let f = d.get(FindingId(600)).unwrap().unwrap();
+            let (k, _) = index::entries(&f)
+                .into_iter()
+                .find(|(k, _)| k[0] == Dim::Status.byte())
+                .unwrap();
+            d.index.remove(k).unwrap();
+            assert!(d.check().unwrap().problem_count > 0);
+            d.flush().unwrap();
+        }
+        let store = crate::store::open_again(|| Store::open(dir.path()));
+        let (d, opened) = Desk::from_store(store).unwrap();
+        assert!(opened.rebuilt);
+        let r = d.check().unwrap();
+        assert_eq!(r.problem_count, 0, "{:?}", r.problems);
+        let confirmed = d
+            .list(&Query {
+                statuses: vec![Status::Confirmed],
+                ..Query::default()
+            })
+            .unwrap();
+        assert_eq!(confirmed.findings.len(), 1);
+        drop(d);
+        // and an intact one is believed
+        let store = crate::store::open_again(|| Store::open(dir.path()));
+        let (_, opened) = Desk::from_store(store).unwrap();
+        assert!(!opened.rebuilt);
+    }
+
+    #[test]
+    fn check_finds_a_status_that_is_not_its_last_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        fill(&d, 2, 1, 1);
+        let mut f = d.get(FindingId(1)).unwrap().unwrap();
+        f.status = Status::Confirmed;
+        d.findings
+            .insert(f.id.to_bytes(), serde_json::to_vec(&f).unwrap())
+            .unwrap();
+        let r = d.check().unwrap();
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.contains("its last event says new")),
+            "{:?}",
+            r.problems
+        );
+    }
+}

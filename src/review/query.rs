@@ -272,6 +272,7 @@ impl Desk {
 
         let text = q.text.as_deref().map(str::to_lowercase);
         let limit = q.limit.unwrap_or(usize::MAX);
+        let needs_record = text.is_some() || sites.iter().any(|s| s.host.is_some());
         let mut out = Listing::default();
         loop {
             let next = if concatenate {
@@ -287,6 +288,12 @@ impl Desk {
             };
             if !check.passes(&sum) {
                 continue;
+            }
+            // one more passing entry proves there are more (the record
+            // is read only when a text or host test must still pass)
+            if out.findings.len() == limit && !needs_record {
+                out.more = true;
+                break;
             }
             let Some(id) = super::index::id_of_key(&k) else {
                 continue;
