@@ -31,7 +31,7 @@ pub enum HitsCommand {
         #[command(flatten)]
         db: DbArg,
         #[command(flatten)]
-        filter: FilterArgs,
+        filter: Box<FilterArgs>,
         /// Order: severity (high first, the default), time (newest first) or site.
         #[arg(long, value_enum, default_value_t = SortArg::Severity)]
         sort: SortArg,

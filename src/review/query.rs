@@ -89,11 +89,13 @@ pub fn site_of_host(host: &str) -> String {
     crate::crawl::urls::registrable_domain(&bare_host(host).to_ascii_lowercase())
 }
 
+/// Index entries as sled hands them out.
+type Entries<'a> = Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + 'a>;
+
 /// One ordered run of index entries (one value of a dimension, maybe one
 /// severity), with where its sort key starts.
 struct Stream<'a> {
-    iter:
-        std::iter::Peekable<Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + 'a>>,
+    iter: std::iter::Peekable<Entries<'a>>,
     /// Bytes of the key before the part that orders it.
     skip: usize,
 }
@@ -244,7 +246,7 @@ impl Desk {
                 // the time index, newest first, only the range asked for
                 let lo = [&[TIME][..], &check.since.unwrap_or(0).to_be_bytes()].concat();
                 let hi = [&[TIME][..], &check.until.unwrap_or(u64::MAX).to_be_bytes()].concat();
-                let iter: Box<dyn Iterator<Item = _>> = Box::new(self.index.range(lo..hi).rev());
+                let iter: Entries<'_> = Box::new(self.index.range(lo..hi).rev());
                 streams.push(Stream {
                     iter: iter.peekable(),
                     skip: 0,
@@ -317,7 +319,7 @@ impl Desk {
     }
 
     fn stream(&self, prefix: Vec<u8>, skip: usize) -> Stream<'_> {
-        let iter: Box<dyn Iterator<Item = _>> = Box::new(self.index.scan_prefix(prefix));
+        let iter: Entries<'_> = Box::new(self.index.scan_prefix(prefix));
         Stream {
             iter: iter.peekable(),
             skip,
