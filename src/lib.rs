@@ -27,11 +27,14 @@
 //!   one kind of finding with one lifecycle (new → confirmed | dismissed →
 //!   notified → rectified | persisting → referred), append-only review
 //!   events, sled indexes, queries.
+//! * [`export`]: what leaves finscan for those who act: the takedown list
+//!   (XLSX / CSV / JSON).
 //!
 //! The binary (`src/main.rs`) only parses arguments, calls these modules and
 //! prints.
 
 pub mod crawl;
+pub mod export;
 pub mod registry;
 pub mod review;
 pub mod rules;

@@ -48,6 +48,11 @@ enum Command {
     },
     /// Record a reviewer's decision on findings, by id or by filter.
     Review(cli::review::ReviewArgs),
+    /// Export confirmed findings: the takedown list (XLSX, CSV with BOM, JSON).
+    Export {
+        #[command(subcommand)]
+        command: cli::review::ExportCommand,
+    },
     /// Serve bundled sample platform sites on 127.0.0.1, crawl them and print the hits.
     Demo(cli::crawl::DemoArgs),
     /// Company registration records: import, validate credit codes, scan, attribute to counties.
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
         Command::Hits { command } => cli::review::hits(command),
         Command::Sites { command } => cli::review::sites(command),
         Command::Review(a) => cli::review::review(a),
+        Command::Export { command } => cli::review::export(command),
         Command::Demo(a) => cli::crawl::demo(a),
         Command::Registry { command } => cli::registry::run(command),
         Command::Rules { command } => match command {
