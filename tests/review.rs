@@ -171,7 +171,7 @@ fn every_filter_and_their_combinations_return_exactly_what_matches() {
     // some variety of status
     let first_two: Vec<&str> = all
         .iter()
-        .filter(|f| f["source"] == "page")
+        .filter(|f| f["site"] == "hengxin-licai.example")
         .take(2)
         .map(|f| f["id"].as_str().unwrap())
         .collect();

@@ -420,8 +420,9 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
 /// evidence was last seen by a crawl.
 fn finding_json(desk: &Desk, f: &Finding) -> anyhow::Result<serde_json::Value> {
     let mut v = serde_json::to_value(f)?;
-    if let Some(t) = desk.last_seen(f)? {
-        v["last_seen"] = t.into();
+    if let Some(h) = desk.hit(f)? {
+        v["last_seen"] = h.last_seen.into();
+        v["repeats"] = h.repeats.into();
     }
     Ok(v)
 }

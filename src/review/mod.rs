@@ -241,8 +241,9 @@ impl Desk {
         }
     }
 
-    /// When the evidence was last seen by a crawl (page findings).
-    pub fn last_seen(&self, f: &Finding) -> Result<Option<String>, ReviewError> {
+    /// The crawler's hit behind a page finding, as the latest crawl left
+    /// it (`last_seen`, `repeats`).
+    pub fn hit(&self, f: &Finding) -> Result<Option<StoredHit>, ReviewError> {
         if f.source() != SourceKind::Page {
             return Ok(None);
         }
@@ -250,8 +251,12 @@ impl Desk {
             .store
             .hits
             .get(f.id.to_bytes())?
-            .and_then(|v| serde_json::from_slice::<StoredHit>(&v).ok())
-            .map(|h| h.last_seen))
+            .and_then(|v| serde_json::from_slice::<StoredHit>(&v).ok()))
+    }
+
+    /// When the evidence was last seen by a crawl (page findings).
+    pub fn last_seen(&self, f: &Finding) -> Result<Option<String>, ReviewError> {
+        Ok(self.hit(f)?.map(|h| h.last_seen))
     }
 
     /// The raw bytes of a page finding's evidence (`start..end` of the
