@@ -24,6 +24,12 @@
 //! * [`registry`]: company registration records: import, credit codes and
 //!   old registration numbers, county attribution, licensed institutions
 //!   and activities, registry page profiles.
+//! * [`review`]: the reviewer's desk: page hits and flagged companies as
+//!   one kind of finding with one lifecycle (new → confirmed | dismissed →
+//!   notified → rectified | persisting → referred), append-only review
+//!   events, sled indexes, queries.
+//! * [`export`]: what leaves finscan for those who act: the takedown list
+//!   (XLSX / CSV / JSON).
 //! * [`report`]: the periodic summary as one self-contained HTML file with
 //!   SVG charts (plan §四（三）–（四）).
 //! * [`time`]: one convention for times: instants, read as dates or RFC 3339,
@@ -33,8 +39,10 @@
 //! prints.
 
 pub mod crawl;
+pub mod export;
 pub mod registry;
 pub mod report;
+pub mod review;
 pub mod rules;
 pub mod scan;
 pub mod store;

@@ -40,10 +40,22 @@ enum Command {
         #[command(subcommand)]
         command: cli::crawl::PagesCommand,
     },
-    /// Read back stored hits.
+    /// Findings (page hits and flagged companies): list, show, history, check.
     Hits {
         #[command(subcommand)]
-        command: cli::crawl::HitsCommand,
+        command: cli::review::HitsCommand,
+    },
+    /// Sites: one row per registrable domain with its findings.
+    Sites {
+        #[command(subcommand)]
+        command: cli::review::SitesCommand,
+    },
+    /// Record a reviewer's decision on findings, by id or by filter.
+    Review(cli::review::ReviewArgs),
+    /// Export confirmed findings: the takedown list (XLSX, CSV with BOM, JSON).
+    Export {
+        #[command(subcommand)]
+        command: cli::review::ExportCommand,
     },
     /// Serve bundled sample platform sites on 127.0.0.1, crawl them and print the hits.
     Demo(cli::crawl::DemoArgs),
@@ -87,6 +99,17 @@ enum RulesCommand {
 
 fn main() -> ExitCode {
     cli::memory::tune_allocator();
+    // the zone is needed while the arguments are parsed (--since, --until
+    // read dates in it), so --tz is looked up before clap runs
+    let argv: Vec<String> = std::env::args().collect();
+    let tz_flag = argv.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--tz=")
+            .map(str::to_owned)
+            .or_else(|| (a == "--tz").then(|| argv.get(i + 1).cloned()).flatten())
+    });
+    if let Ok(z) = finscan::time::Zone::from_flag_or_env(tz_flag.as_deref()) {
+        cli::set_zone(z);
+    }
     let args = Args::parse();
     match finscan::time::Zone::from_flag_or_env(args.tz.as_deref()) {
         Ok(z) => cli::set_zone(z),
@@ -99,7 +122,10 @@ fn main() -> ExitCode {
         Command::Scan(a) => cli::scan::run(a),
         Command::Crawl(a) => cli::crawl::crawl(a),
         Command::Pages { command } => cli::crawl::pages(command),
-        Command::Hits { command } => cli::crawl::hits(command),
+        Command::Hits { command } => cli::review::hits(command),
+        Command::Sites { command } => cli::review::sites(command),
+        Command::Review(a) => cli::review::review(a),
+        Command::Export { command } => cli::review::export(command),
         Command::Demo(a) => cli::crawl::demo(a),
         Command::Registry { command } => cli::registry::run(command),
         Command::Rules { command } => match command {

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use finscan::Scanner;
 use finscan::crawl::fetch::ResolveMap;
 use finscan::crawl::{CrawlConfig, Progress, Summary, demo, loopback, urls};
 use finscan::store::PageState;
 use finscan::store::{self, PageRecord, Store, StoredHit};
 use finscan::time::Timestamp;
-use finscan::{Category, Scanner, Severity};
 
 use super::Outcome;
 
@@ -131,26 +131,6 @@ pub enum PagesCommand {
         #[arg(long, value_parser = super::one_of(&PageState::ALL, PageState::as_str))]
         state: Option<PageState>,
         /// One JSON object per page per line.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum HitsCommand {
-    /// List stored hits.
-    List {
-        #[command(flatten)]
-        db: DbArg,
-        #[command(flatten)]
-        filter: Filter,
-        /// Only hits of this category.
-        #[arg(long, value_parser = super::category_parser())]
-        category: Option<Category>,
-        /// Only hits of this severity.
-        #[arg(long, value_parser = super::severity_parser())]
-        severity: Option<Severity>,
-        /// One JSON object per hit per line.
         #[arg(long)]
         json: bool,
     },
@@ -708,38 +688,6 @@ fn write_page_line(out: &mut impl Write, p: &PageRecord) -> std::io::Result<()> 
             .map(|e| format!("  ({e})"))
             .unwrap_or_default()
     )
-}
-
-pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
-    let HitsCommand::List {
-        db,
-        filter,
-        category,
-        severity,
-        json,
-    } = cmd;
-    let window = filter.window()?;
-    let store = open_existing(&db.dir())?;
-    let mut hits: Vec<StoredHit> = Vec::new();
-    for h in store.hits_iter() {
-        let h = h?;
-        if filter.host_ok(&h.host)
-            && window.contains(&h.last_seen)
-            && category.is_none_or(|c| c == h.category)
-            && severity.is_none_or(|s| s == h.severity)
-        {
-            hits.push(h);
-        }
-    }
-    hits.sort_by(|a, b| (&a.url, a.field, a.start).cmp(&(&b.url, b.field, b.start)));
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    print_hits(&mut out, &hits, json)?;
-    out.flush()?;
-    if !json {
-        eprintln!("finscan: {} hit(s)", hits.len());
-    }
-    // a listing is not a scan: it ran, so 0
-    Ok(Outcome::Clean)
 }
 
 fn print_hits(out: &mut impl Write, hits: &[StoredHit], json: bool) -> std::io::Result<()> {

@@ -3,6 +3,7 @@
 pub mod crawl;
 pub mod memory;
 pub mod registry;
+pub mod review;
 pub mod rules;
 pub mod scan;
 pub mod style;
@@ -94,12 +95,16 @@ pub fn one_of<T: Copy + Send + Sync + 'static>(
     })
 }
 
-pub fn category_parser() -> impl clap::builder::TypedValueParser<Value = finscan::Category> {
-    one_of(&finscan::Category::ALL, finscan::Category::as_str)
+/// `--since` as clap parses it: an instant, a bare date being the start of
+/// that day in the reader's zone.
+pub fn since_arg(s: &str) -> Result<finscan::time::Timestamp, String> {
+    zone().parse(s, false).map_err(|e| e.to_string())
 }
 
-pub fn severity_parser() -> impl clap::builder::TypedValueParser<Value = finscan::Severity> {
-    one_of(&finscan::Severity::ALL, finscan::Severity::as_str)
+/// `--until` as clap parses it: a bare date includes the whole day (the
+/// bound is the start of the next day in the reader's zone).
+pub fn until_arg(s: &str) -> Result<finscan::time::Timestamp, String> {
+    zone().parse(s, true).map_err(|e| e.to_string())
 }
 
 /// Checks a time argument as clap parses it; the value is read again in the
@@ -133,13 +138,26 @@ pub const TIME_KEYS: &[&str] = &[
     "started_at",
     "finished_at",
     "time",
-    "deadline",
+    "at",
+    "updated",
+    "last_scanned",
+    "last_fetch",
 ];
 
 /// Rewrites the time keys of one JSON object (see [`TIME_KEYS`]) into the
-/// reader's zone, in place.
+/// reader's zone, in place, also in the objects and arrays it holds.
+/// Dates (a deadline) are not instants and stay as they are.
 pub fn zone_json(v: &mut serde_json::Value) {
+    if let Some(items) = v.as_array_mut() {
+        items.iter_mut().for_each(zone_json);
+        return;
+    }
     let Some(obj) = v.as_object_mut() else { return };
+    for (key, val) in obj.iter_mut() {
+        if !TIME_KEYS.contains(&key.as_str()) && (val.is_object() || val.is_array()) {
+            zone_json(val);
+        }
+    }
     for key in TIME_KEYS {
         let Some(val) = obj.get_mut(*key) else {
             continue;

@@ -473,6 +473,19 @@ fn encode_record(
     Ok(written?)
 }
 
+/// The sequence of the latest log entry in `db` (0: none), read without
+/// opening the store: whether [`RegistryStore::companies_since`] has
+/// anything new.
+pub fn last_log_seq(db: &sled::Db) -> Result<u64, StoreError> {
+    let log = db.open_tree(LOG_TREE)?;
+    Ok(log
+        .scan_prefix([LOG])
+        .next_back()
+        .transpose()?
+        .and_then(|(k, _)| seq_of(&k))
+        .unwrap_or(0))
+}
+
 pub struct RegistryStore {
     db: sled::Db,
     log: sled::Tree,
@@ -865,6 +878,25 @@ impl RegistryStore {
             .flat_map(move |kv| match self.current_records(kv) {
                 Ok(v) => v.into_iter().map(Ok).collect(),
                 Err(e) => vec![Err(e)],
+            })
+    }
+
+    /// Companies stored by log entries after entry `after` (0: all), each
+    /// with its entry's sequence: a reader that keeps the greatest
+    /// sequence it saw reads only what was stored since (the review layer
+    /// does, to turn new flagged companies into findings).
+    pub fn companies_since(
+        &self,
+        after: u64,
+    ) -> impl Iterator<Item = Result<(u64, Company), StoreError>> + '_ {
+        self.log
+            .range(seq_key(LOG, after.saturating_add(1))..=seq_key(LOG, u64::MAX))
+            .flat_map(move |kv| {
+                let seq = kv.as_ref().ok().and_then(|(k, _)| seq_of(k)).unwrap_or(0);
+                match self.current_records(kv) {
+                    Ok(v) => v.into_iter().map(|c| Ok((seq, c))).collect(),
+                    Err(e) => vec![Err(e)],
+                }
             })
     }
 

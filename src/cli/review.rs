@@ -1,0 +1,863 @@
+//! `finscan hits …`, `finscan sites list`, `finscan review …`: the
+//! reviewer's desk ([`finscan::review`]). Parses arguments and prints; the
+//! queries, the lifecycle and the writes are the library's.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use finscan::review::{
+    self, Action, Decision, Desk, Evidence, Finding, FindingId, Query, ReviewError, SourceKind,
+    Status,
+};
+use finscan::rules::{Category, RuleId, Severity};
+use finscan::store;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use super::Outcome;
+
+#[derive(Args, Clone)]
+pub struct DbArg {
+    /// Database directory [default: $FINSCAN_DB, else ./finscan-data].
+    #[arg(long, value_name = "DIR")]
+    db: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum HitsCommand {
+    /// List findings (page hits and flagged companies), high severity first.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        filter: Box<FilterArgs>,
+        /// Order: severity (high first, the default), time (newest first) or site.
+        #[arg(long, value_enum, default_value_t = SortArg::Severity)]
+        sort: SortArg,
+        /// At most this many rows.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// One JSON object per finding per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one finding with its evidence.
+    Show {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(value_parser = parse_id)]
+        id: FindingId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a finding's review events, oldest first.
+    History {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(value_parser = parse_id)]
+        id: FindingId,
+        /// One JSON object per event per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every finding against its events and the indexes (exit 0 when they agree).
+    Check {
+        #[command(flatten)]
+        db: DbArg,
+        /// Rebuild the indexes when they disagree.
+        #[arg(long)]
+        repair: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SitesCommand {
+    /// One row per site (registrable domain): operator, ICP number, findings by category and status.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Filters of `hits list` (values of one flag are alternatives; flags combine).
+#[derive(Args, Clone, Default)]
+pub struct FilterArgs {
+    #[arg(long, value_enum)]
+    status: Vec<StatusArg>,
+    #[arg(long, value_enum)]
+    category: Vec<CategoryArg>,
+    #[arg(long, value_enum)]
+    severity: Vec<SeverityArg>,
+    /// Rule id (page.guarantee.principal-interest, name.licai …).
+    #[arg(long)]
+    rule: Vec<String>,
+    /// Site: a registrable domain (a.com.cn) or a host (www.a.com.cn).
+    #[arg(long, visible_alias = "site")]
+    host: Vec<String>,
+    /// County: a division code or its first digits (610902, 6109).
+    #[arg(long)]
+    county: Vec<String>,
+    #[arg(long, value_enum)]
+    source: Option<SourceArg>,
+    /// First seen at or after: a date (its start in the reader's zone, see
+    /// --tz), a time, or RFC 3339 with an offset.
+    #[arg(long, value_parser = super::since_arg)]
+    since: Option<jiff::Timestamp>,
+    /// First seen before: a date includes all of that day.
+    #[arg(long, value_parser = super::until_arg)]
+    until: Option<jiff::Timestamp>,
+    /// Text in the matched evidence or the snippet (case-insensitive).
+    #[arg(long)]
+    search: Option<String>,
+}
+
+impl FilterArgs {
+    fn query(&self) -> Query {
+        Query {
+            statuses: self.status.iter().map(|s| s.into_lib()).collect(),
+            categories: self.category.iter().map(|c| c.into_lib()).collect(),
+            severities: self.severity.iter().map(|s| s.into_lib()).collect(),
+            rules: self.rule.iter().map(|r| RuleId(r.clone())).collect(),
+            sites: self.host.clone(),
+            counties: self.county.clone(),
+            source: self.source.map(|s| s.into_lib()),
+            since: self.since,
+            until: self.until,
+            text: self.search.clone(),
+            ..Query::default()
+        }
+    }
+}
+
+/// `finscan review`.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["confirm", "dismiss", "notify", "refer", "reopen"])))]
+pub struct ReviewArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Finding ids (16 hex digits, as `hits list` shows them).
+    #[arg(value_parser = parse_id)]
+    ids: Vec<FindingId>,
+    /// new → confirmed: a violation.
+    #[arg(long)]
+    confirm: bool,
+    /// new → dismissed: no violation (stays dismissed while the evidence is the same).
+    #[arg(long)]
+    dismiss: bool,
+    /// confirmed → notified: a rectification notice was sent (needs --deadline).
+    #[arg(long, requires = "deadline")]
+    notify: bool,
+    /// The rectification deadline (YYYY-MM-DD), with --notify.
+    #[arg(long, requires = "notify", value_parser = review::time::parse_date)]
+    deadline: Option<jiff::civil::Date>,
+    /// persisting → referred: passed on for takedown or to the police.
+    #[arg(long)]
+    refer: bool,
+    /// dismissed → new: review again (needs --note with the reason).
+    #[arg(long)]
+    reopen: bool,
+    /// Who decides (recorded with the decision).
+    #[arg(long)]
+    reviewer: String,
+    #[arg(long)]
+    note: Option<String>,
+    /// Decide on every finding matching KEY=VALUE (status, category, severity,
+    /// rule, site, county, source, since, until, search); repeat to combine.
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
+    /// Do not ask before a batch decision.
+    #[arg(long)]
+    yes: bool,
+}
+
+macro_rules! value_enum_of {
+    ($arg:ident, $lib:ty, $parse:expr, [$($v:ident),* $(,)?]) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub enum $arg { $($v),* }
+        impl $arg {
+            /// The library's value of the same name.
+            fn into_lib(self) -> $lib {
+                let name = self.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+                let parse: fn(&str) -> Option<$lib> = $parse;
+                // every variant is named as the library names it (a test checks)
+                parse(&name).unwrap_or_else(|| unreachable!("{name} is a {}", stringify!($lib)))
+            }
+        }
+    };
+}
+
+value_enum_of!(
+    StatusArg,
+    Status,
+    |s| Status::ALL.into_iter().find(|x| x.as_str() == s),
+    [
+        New, Confirmed, Dismissed, Notified, Rectified, Persisting, Referred
+    ]
+);
+value_enum_of!(
+    SeverityArg,
+    Severity,
+    |s| [Severity::Low, Severity::Medium, Severity::High]
+        .into_iter()
+        .find(|x| x.as_str() == s),
+    [High, Medium, Low]
+);
+value_enum_of!(
+    SourceArg,
+    SourceKind,
+    |s| [SourceKind::Page, SourceKind::Registry]
+        .into_iter()
+        .find(|x| x.as_str() == s),
+    [Page, Registry]
+);
+value_enum_of!(
+    CategoryArg,
+    Category,
+    Category::parse,
+    [
+        RestrictedName,
+        FinancialActivity,
+        GuaranteedReturn,
+        FundPool,
+        SelfFinancing,
+        MaturityMismatch,
+        FictitiousProject,
+        MarginFinancing,
+        CampusLending,
+        DownPaymentLoan,
+        CrowdfundedHousing,
+        DisguisedOffering,
+        InsuranceMisselling,
+        UnlicensedPayment,
+        PrivateProductSplitting,
+        UnlicensedBusiness,
+        SubsidyHighReturn,
+        MisleadingAd,
+        FinancialBusiness,
+    ]
+);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortArg {
+    Severity,
+    Time,
+    Site,
+}
+
+impl SortArg {
+    fn into_lib(self) -> review::Sort {
+        match self {
+            SortArg::Severity => review::Sort::Severity,
+            SortArg::Time => review::Sort::Time,
+            SortArg::Site => review::Sort::Site,
+        }
+    }
+}
+
+fn parse_id(s: &str) -> Result<FindingId, String> {
+    FindingId::parse(s)
+}
+
+/// Opens the desk over an existing database (never creates one), saying
+/// on stderr what opening did.
+fn open_desk(db: &DbArg) -> anyhow::Result<Desk> {
+    let dir = store::db_dir(db.db.as_deref());
+    open_desk_at(&dir)
+}
+
+fn open_desk_at(dir: &Path) -> anyhow::Result<Desk> {
+    if !dir.is_dir() {
+        bail!(
+            "no database at {} (crawl or scan a registry first, or pass --db DIR / set {})",
+            dir.display(),
+            store::DB_ENV
+        );
+    }
+    let (desk, opened) = Desk::open(dir).with_context(|| {
+        format!(
+            "cannot open database {} (is another finscan process using it?)",
+            dir.display()
+        )
+    })?;
+    if opened.rebuilt {
+        eprintln!("finscan: the review indexes disagreed with the findings and were rebuilt");
+    }
+    if opened.new_findings > 0 {
+        eprintln!(
+            "finscan: {} new finding(s) taken in from crawls and registry scans",
+            opened.new_findings
+        );
+    }
+    Ok(desk)
+}
+
+pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        HitsCommand::List {
+            db,
+            filter,
+            sort,
+            limit,
+            json,
+        } => {
+            let desk = open_desk(&db)?;
+            let mut q = filter.query();
+            q.sort = sort.into_lib();
+            q.limit = limit;
+            let listing = desk.list(&q)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            if json {
+                for f in &listing.findings {
+                    serde_json::to_writer(&mut out, &finding_json(&desk, f)?)?;
+                    writeln!(out)?;
+                }
+            } else {
+                print_table(&mut out, &listing.findings, super::style::stdout_colored())?;
+            }
+            out.flush()?;
+            if !json {
+                eprintln!(
+                    "finscan: {} finding(s){}",
+                    listing.findings.len(),
+                    if listing.more {
+                        " shown; more match (raise --limit)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(if listing.findings.is_empty() {
+                Outcome::Clean
+            } else {
+                Outcome::Hits
+            })
+        }
+        HitsCommand::Show { db, id, json } => {
+            let desk = open_desk(&db)?;
+            let f = desk.get(id)?.with_context(|| format!("no finding {id}"))?;
+            show(&desk, &f, json)?;
+            Ok(Outcome::Clean)
+        }
+        HitsCommand::History { db, id, json } => {
+            let desk = open_desk(&db)?;
+            desk.get(id)?.with_context(|| format!("no finding {id}"))?;
+            let events = desk.history(id)?;
+            let mut out = std::io::stdout().lock();
+            for e in &events {
+                if json {
+                    super::write_json_line(&mut out, e)?;
+                } else {
+                    let change = match e.from {
+                        Some(from) => format!("{from} → {}", e.to),
+                        None => e.to.to_string(),
+                    };
+                    let deadline = match &e.action {
+                        Action::Notify { deadline } => format!(" deadline {deadline}"),
+                        _ => String::new(),
+                    };
+                    writeln!(
+                        out,
+                        "{:>3}  {}  {:<8} {:<24} {}{}{}",
+                        e.seq,
+                        super::zone().human(e.at),
+                        e.action.kind(),
+                        change,
+                        e.reviewer,
+                        deadline,
+                        e.note
+                            .as_deref()
+                            .map(|n| format!("  “{n}”"))
+                            .unwrap_or_default()
+                    )?;
+                }
+            }
+            Ok(Outcome::Clean)
+        }
+        HitsCommand::Check { db, repair, json } => {
+            let desk = open_desk(&db)?;
+            let mut report = desk.check()?;
+            let mut repaired = false;
+            if report.problem_count > 0 && repair {
+                desk.rebuild_indexes()?;
+                repaired = true;
+                report = desk.check()?;
+            }
+            if json {
+                let mut v = serde_json::to_value(&report)?;
+                v["repaired"] = repaired.into();
+                println!("{v}");
+            } else {
+                println!(
+                    "{} finding(s), {} event(s), {} index entries: {}",
+                    report.findings,
+                    report.events,
+                    report.index_entries,
+                    if report.problem_count == 0 {
+                        "consistent".to_owned()
+                    } else {
+                        format!("{} problem(s)", report.problem_count)
+                    }
+                );
+                for p in &report.problems {
+                    println!("  {p}");
+                }
+            }
+            Ok(if report.problem_count == 0 {
+                Outcome::Clean
+            } else {
+                Outcome::Fatal
+            })
+        }
+    }
+}
+
+/// A finding as `--json` prints it: the stored finding, and when its
+/// evidence was last seen by a crawl.
+fn finding_json(desk: &Desk, f: &Finding) -> anyhow::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(f)?;
+    if let Some(h) = desk.hit(f)? {
+        v["last_seen"] = h.last_seen.into();
+        v["repeats"] = h.repeats.into();
+    }
+    super::zone_json(&mut v);
+    Ok(v)
+}
+
+fn show(desk: &Desk, f: &Finding, json: bool) -> anyhow::Result<()> {
+    let page = desk.page_of(f)?;
+    let evidence = desk.evidence_bytes(f)?.map(|b| {
+        let enc = page
+            .as_ref()
+            .and_then(|p| p.charset.as_deref())
+            .and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()))
+            .unwrap_or(encoding_rs::UTF_8);
+        enc.decode_without_bom_handling(&b).0.into_owned()
+    });
+    let history = desk.history(f.id)?;
+    if json {
+        let mut v = serde_json::json!({
+            "finding": finding_json(desk, f)?,
+            "evidence_text": evidence,
+            "page": page,
+            "events": history,
+        });
+        super::zone_json(&mut v);
+        println!("{v}");
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    let mut line = |k: &str, v: &str| writeln!(out, "{k:<14}{v}");
+    line("id", &f.id.to_string())?;
+    line("status", f.status.as_str())?;
+    if let Some(d) = f.deadline {
+        line("deadline", &d.to_string())?;
+    }
+    line(
+        "rule",
+        &format!("{} ({}, {})", f.rule, f.category, f.severity.as_str()),
+    )?;
+    line("matched", &f.matched)?;
+    line("snippet", &f.snippet.replace('\n', " "))?;
+    line("basis", &f.basis)?;
+    line("first seen", &super::zone().human(f.first_seen))?;
+    if let Some(t) = desk.last_seen(f)? {
+        line("last seen", &t)?;
+    }
+    match &f.evidence {
+        Evidence::Page(p) => {
+            line("url", &p.url)?;
+            line("span", &format!("{} bytes {}..{}", p.field, p.start, p.end))?;
+            if let Some(e) = &evidence {
+                line("evidence", e)?;
+            }
+            line("body sha256", p.sha256.as_deref().unwrap_or("-"))?;
+            if let Some(pg) = &page {
+                line("title", pg.title.as_deref().unwrap_or("-"))?;
+                line("icp", pg.icp.as_deref().unwrap_or("-"))?;
+                line("operator", pg.operator.as_deref().unwrap_or("-"))?;
+                line("fetched at", &pg.fetched_at)?;
+                line(
+                    "http status",
+                    &pg.status.map_or("-".to_owned(), |s| s.to_string()),
+                )?;
+            }
+        }
+        Evidence::Registry(c) => {
+            line("company", &c.name)?;
+            line("credit code", c.uscc.as_deref().unwrap_or("-"))?;
+            line(
+                "county",
+                &format!(
+                    "{} {}",
+                    c.division.as_deref().unwrap_or("-"),
+                    c.county_name.as_deref().unwrap_or("")
+                ),
+            )?;
+            line("scope", &c.scope)?;
+            if let Some(a) = &c.address {
+                line("address", a)?;
+            }
+            if let Some(l) = &c.legal_rep {
+                line("legal rep", l)?;
+            }
+            line("record", &format!("{}:{}", c.record_source, c.line))?;
+            for m in &c.matches {
+                line("match", &format!("{} {} {}", m.field, m.rule, m.matched))?;
+            }
+        }
+    }
+    line("events", &history.len().to_string())?;
+    Ok(())
+}
+
+/// Pads `s` to `width` columns (East Asian characters are two wide),
+/// cutting it with `…` when longer.
+fn fit(s: &str, width: usize) -> String {
+    let s = s.replace(['\n', '\r', '\t'], " ");
+    if s.width() <= width {
+        return format!("{s}{}", " ".repeat(width - s.width()));
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw + 1 > width {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    out.push('…');
+    w += 1;
+    format!("{out}{}", " ".repeat(width.saturating_sub(w)))
+}
+
+/// The snippet around the match, the match marked: bold red on a
+/// terminal, else between 【 and 】.
+fn highlight(f: &Finding, tty: bool, width: usize) -> String {
+    let snippet = f.snippet.replace(['\n', '\r', '\t'], " ");
+    let style = super::style::MATCH;
+    let (open, close) = if tty {
+        (style.render().to_string(), style.render_reset().to_string())
+    } else {
+        ("【".to_string(), "】".to_string())
+    };
+    let Some(at) = (!f.matched.is_empty())
+        .then(|| snippet.find(&f.matched))
+        .flatten()
+    else {
+        return format!(
+            "{open}{}{close} {}",
+            f.matched,
+            fit(&snippet, width).trim_end()
+        );
+    };
+    // keep some context before the match within the width
+    let before: String = snippet[..at]
+        .chars()
+        .rev()
+        .take(12)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let after_start = at + f.matched.len();
+    let budget = width.saturating_sub(before.width() + f.matched.width());
+    let after = fit(&snippet[after_start..], budget);
+    format!("{before}{open}{}{close}{}", f.matched, after.trim_end())
+}
+
+fn print_table(out: &mut impl Write, findings: &[Finding], tty: bool) -> std::io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<16}  {:<6}  {:<10}  {:<20}  {:<22}  EVIDENCE",
+        "ID", "SEV", "STATUS", "CATEGORY", "SITE / COUNTY"
+    )?;
+    for f in findings {
+        let place = match &f.evidence {
+            Evidence::Page(p) => p.host.clone(),
+            Evidence::Registry(c) => c
+                .county_name
+                .clone()
+                .or_else(|| c.division.clone())
+                .unwrap_or_else(|| "registry".into()),
+        };
+        writeln!(
+            out,
+            "{}  {:<6}  {:<10}  {:<20}  {}  {}",
+            f.id,
+            f.severity.as_str(),
+            f.status.as_str(),
+            f.category.as_str(),
+            fit(&place, 22),
+            highlight(f, tty, 60)
+        )?;
+    }
+    Ok(())
+}
+
+pub fn sites(cmd: SitesCommand) -> anyhow::Result<Outcome> {
+    let SitesCommand::List { db, json } = cmd;
+    let desk = open_desk(&db)?;
+    let rows = desk.sites()?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if !json && !rows.is_empty() {
+        writeln!(
+            out,
+            "{:<24}  {:<24}  {:<20}  {:>5}  {:>8}  {:<6}  {:<20}  BY STATUS / BY CATEGORY",
+            "SITE", "OPERATOR", "ICP", "PAGES", "FINDINGS", "WORST", "LAST FETCH"
+        )?;
+    }
+    for r in &rows {
+        if json {
+            super::write_json_line(&mut out, r)?;
+            continue;
+        }
+        let join = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        writeln!(
+            out,
+            "{}  {}  {}  {:>5}  {:>8}  {:<6}  {:<20}  {} / {}",
+            fit(&r.site, 24),
+            fit(r.operator.as_deref().unwrap_or("-"), 24),
+            fit(r.icp.as_deref().unwrap_or("-"), 20),
+            r.pages,
+            r.findings,
+            r.worst.map_or("-", |s| s.as_str()),
+            r.last_fetch
+                .as_deref()
+                .map(|t| finscan::time::from_stored(t)
+                    .map_or_else(|| t.to_string(), |t| super::zone().human(t)))
+                .unwrap_or_else(|| "-".to_string()),
+            join(&r.by_status),
+            join(&r.by_category)
+        )?;
+    }
+    out.flush()?;
+    Ok(if rows.iter().any(|r| r.findings > 0) {
+        Outcome::Hits
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// Adds one `--where KEY=VALUE` to a query.
+fn add_where(q: &mut Query, w: &str) -> anyhow::Result<()> {
+    let Some((k, v)) = w.split_once('=') else {
+        bail!("--where {w:?}: expected KEY=VALUE (site=a.com, category=fund-pool …)");
+    };
+    let (k, v) = (k.trim(), v.trim());
+    let bad = |e: String| anyhow::anyhow!("--where {w:?}: {e}");
+    match k {
+        "status" => q
+            .statuses
+            .push(StatusArg::from_str(v, true).map_err(bad)?.into_lib()),
+        "category" => q
+            .categories
+            .push(CategoryArg::from_str(v, true).map_err(bad)?.into_lib()),
+        "severity" => q
+            .severities
+            .push(SeverityArg::from_str(v, true).map_err(bad)?.into_lib()),
+        "source" => q.source = Some(SourceArg::from_str(v, true).map_err(bad)?.into_lib()),
+        "rule" => q.rules.push(RuleId(v.to_owned())),
+        "site" | "host" => q.sites.push(v.to_owned()),
+        "county" => q.counties.push(v.to_owned()),
+        "since" => q.since = Some(super::since_arg(v).map_err(bad)?),
+        "until" => q.until = Some(super::until_arg(v).map_err(bad)?),
+        "search" => q.text = Some(v.to_owned()),
+        _ => bail!(
+            "--where {w:?}: unknown key {k:?} (status, category, severity, rule, site, county, source, since, until, search)"
+        ),
+    }
+    Ok(())
+}
+
+pub fn review(a: ReviewArgs) -> anyhow::Result<Outcome> {
+    let action = if a.confirm {
+        Action::Confirm
+    } else if a.dismiss {
+        Action::Dismiss
+    } else if a.notify {
+        match a.deadline {
+            Some(deadline) => Action::Notify { deadline },
+            None => bail!("--notify needs --deadline YYYY-MM-DD"),
+        }
+    } else if a.refer {
+        Action::Refer
+    } else if a.reopen {
+        Action::Reopen
+    } else {
+        bail!("give one of --confirm, --dismiss, --notify, --refer, --reopen");
+    };
+    let d = Decision {
+        action,
+        reviewer: a.reviewer.trim().to_owned(),
+        note: a.note.clone(),
+    };
+    let verb = d.action.kind().as_str();
+    if !a.ids.is_empty() && !a.filters.is_empty() {
+        bail!("give finding ids or --where filters, not both");
+    }
+    if a.ids.is_empty() && a.filters.is_empty() {
+        bail!("give finding ids, or --where KEY=VALUE for a batch");
+    }
+    let desk = open_desk(&a.db)?;
+    let ids = if a.ids.is_empty() {
+        let mut q = Query::default();
+        for w in &a.filters {
+            add_where(&mut q, w)?;
+        }
+        let ids = desk.batch_targets(&q, &d)?;
+        eprintln!(
+            "finscan: {} finding(s) match {} and can be {verb}ed",
+            ids.len(),
+            a.filters.join(" ")
+        );
+        if ids.is_empty() {
+            return Ok(Outcome::Clean);
+        }
+        if !a.yes {
+            if !std::io::stdin().is_terminal() {
+                bail!(
+                    "refusing to {verb} {} finding(s) without --yes: standard input is not a terminal",
+                    ids.len()
+                );
+            }
+            eprint!("{verb} these {} finding(s)? [y/N] ", ids.len());
+            std::io::stderr().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                eprintln!("finscan: nothing changed");
+                return Ok(Outcome::Clean);
+            }
+        }
+        ids
+    } else {
+        a.ids.clone()
+    };
+    let total = ids.len();
+    let done = match desk.review(&ids, &d, |done, total| {
+        if total > review::BATCH {
+            eprintln!("finscan: {verb}: {done}/{total}");
+        }
+    }) {
+        Ok(n) => n,
+        Err(
+            e @ (ReviewError::Refused(_) | ReviewError::NotFound(_) | ReviewError::BadDecision(_)),
+        ) => {
+            bail!("{e}")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    desk.flush()?;
+    eprintln!(
+        "finscan: {done} of {total} finding(s): {verb} recorded by {}",
+        d.reviewer
+    );
+    Ok(Outcome::Clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_enum_names_a_library_value() {
+        for v in CategoryArg::value_variants() {
+            assert_eq!(
+                v.to_possible_value().unwrap().get_name(),
+                v.into_lib().as_str()
+            );
+        }
+        for v in StatusArg::value_variants() {
+            assert_eq!(
+                v.to_possible_value().unwrap().get_name(),
+                v.into_lib().as_str()
+            );
+        }
+        for v in SeverityArg::value_variants() {
+            assert_eq!(
+                v.to_possible_value().unwrap().get_name(),
+                v.into_lib().as_str()
+            );
+        }
+        for v in SourceArg::value_variants() {
+            assert_eq!(
+                v.to_possible_value().unwrap().get_name(),
+                v.into_lib().as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn fit_pads_and_cuts_by_display_width() {
+        assert_eq!(fit("ab", 4), "ab  ");
+        assert_eq!(fit("保本保息", 8), "保本保息");
+        assert_eq!(fit("保本保息", 6).width(), 6);
+        assert!(fit("保本保息", 6).contains('…'));
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ExportCommand {
+    /// The takedown list for the internet information office: one row per
+    /// site with confirmed findings (confirmed, notified, persisting, referred).
+    Takedown {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// File to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        filter: Box<FilterArgs>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Xlsx,
+    Csv,
+    Json,
+}
+
+pub fn export(cmd: ExportCommand) -> anyhow::Result<Outcome> {
+    let ExportCommand::Takedown {
+        db,
+        format,
+        out,
+        filter,
+    } = cmd;
+    let desk = open_desk(&db)?;
+    let q = filter.query();
+    if q.source == Some(SourceKind::Registry) {
+        bail!("the takedown list is of sites: --source registry has no rows here");
+    }
+    use finscan::export::takedown;
+    let rows = takedown::takedown_rows(&desk, &q)?;
+    match format {
+        ExportFormat::Xlsx => takedown::write_xlsx(&rows, &out)?,
+        ExportFormat::Csv => takedown::write_csv(&rows, &out)?,
+        ExportFormat::Json => takedown::write_json(&rows, &out)?,
+    }
+    eprintln!(
+        "finscan: takedown list of {} site(s) written to {}",
+        rows.len(),
+        out.display()
+    );
+    Ok(Outcome::Clean)
+}
