@@ -342,3 +342,51 @@ fn no_escape_sequences_off_a_terminal_colour_when_forced() {
         .unwrap();
     assert!(!no.stdout.contains(&0x1b));
 }
+
+#[test]
+fn one_json_vocabulary_for_registry_scan_list_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("rows.csv");
+    std::fs::write(
+        &csv,
+        "企业名称,统一社会信用代码,经营范围\n\
+         安康某某投资管理有限公司,91350100M000100Y43,投资管理；理财咨询\n",
+    )
+    .unwrap();
+    let db = dir.path().join("db");
+    let (c, d) = (csv.to_str().unwrap(), db.to_str().unwrap());
+    let scanned = json_lines(&run(&["registry", "scan", "--json", "--db", d, c]));
+    let listed = json_lines(&run(&["registry", "list", "--json", "--db", d]));
+    let checked = json_lines(&run(&["registry", "check", "--json", "91350100M000100Y43"]));
+    assert_eq!((scanned.len(), listed.len(), checked.len()), (1, 1, 1));
+    let (s, l) = (&scanned[0], &listed[0]);
+    for key in [
+        "source",
+        "line",
+        "name",
+        "uscc",
+        "uscc_valid",
+        "county",
+        "division",
+        "division_tentative",
+        "flagged",
+        "allowlisted",
+        "licensed",
+        "rank",
+    ] {
+        assert_eq!(s.get(key), l.get(key), "{key}: scan {s} list {l}");
+    }
+    assert_eq!(s["source"], c);
+    assert!(s["division"].is_object() && s["division"]["code"] == "350100");
+    assert_eq!(checked[0]["division"], s["division"]);
+    // hits: the same keys in both
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v["hits"][0].as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(s), keys(l));
+    for t in ["first_seen", "last_scanned"] {
+        assert!(has_offset(l[t].as_str().unwrap(), "+08:00"), "{t}: {l}");
+    }
+}

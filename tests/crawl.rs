@@ -1116,7 +1116,7 @@ fn demo_rerun_on_one_database_keeps_one_set_of_pages_and_hits() {
             .unwrap();
         assert_eq!(
             out.status.code(),
-            Some(1),
+            Some(0),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );

@@ -53,7 +53,7 @@ fn companies(db: &std::path::Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
-            v["company"].clone()
+            v
         })
         .collect()
 }

@@ -441,12 +441,12 @@ fn rescan_updates_stored_companies_instead_of_duplicating() {
     let with_hits = labels().values().filter(|l| l.expected != "clean").count();
     assert_eq!(stored.len(), with_hits);
     for s in &stored {
-        assert_eq!(s["company"]["scans"], 2, "{s}");
+        assert_eq!(s["scans"], 2, "{s}");
         assert!(!s["hits"].as_array().expect("hits").is_empty());
     }
     let keys: Vec<&str> = stored
         .iter()
-        .map(|s| s["company"]["key"].as_str().expect("key"))
+        .map(|s| s["key"].as_str().expect("key"))
         .collect();
     assert!(keys.contains(&"uscc:91610902MA70B5XK71"));
     assert!(
@@ -1158,8 +1158,8 @@ fn divisions_are_attributed_listed_and_filtered_everywhere() {
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
     assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!(listed[0]["company"]["name"], "汉阴县某某理财有限公司");
-    assert_eq!(listed[0]["company"]["division_tentative"], true);
+    assert_eq!(listed[0]["name"], "汉阴县某某理财有限公司");
+    assert_eq!(listed[0]["division_tentative"], true);
     let out = finscan(&["list", "--county", "610921", "--db", dbs]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("归属待核"));
     // scan --county filters
@@ -1211,7 +1211,7 @@ fn a_broken_quote_never_merges_records() {
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).expect("json");
-            v["company"]["name"].as_str().expect("name").to_owned()
+            v["name"].as_str().expect("name").to_owned()
         })
         .collect();
     assert_eq!(
@@ -1244,7 +1244,7 @@ fn registry_scan_dash_reads_standard_input() {
     let out = child.wait_with_output().expect("wait");
     let v: Value = serde_json::from_slice(&out.stdout).expect("one record");
     assert_eq!(v["name"], "安康鑫源理财咨询有限公司");
-    assert_eq!(v["file"], "-");
+    assert_eq!(v["source"], "-");
     assert_eq!(v["flagged"], true);
     assert_eq!(out.status.code(), Some(1));
 }

@@ -680,7 +680,7 @@ impl ScanRun {
                 if self.json {
                     serde_json::to_writer(
                         &mut self.out,
-                        &serde_json::json!({"file": source, "line": e.line, "error": e.message, "flagged": false}),
+                        &serde_json::json!({"source": source, "line": e.line, "error": e.message, "flagged": false}),
                     )?;
                     self.out.write_all(b"\n")?;
                 } else {
@@ -933,7 +933,7 @@ fn write_json(
 ) -> anyhow::Result<()> {
     let division = scan.division.as_ref();
     let mut o = JsonLine::object(out)?;
-    o.str("file", source)?;
+    o.str("source", source)?;
     o.num("line", rec.line)?;
     o.str("name", &rec.name)?;
     match &scan.code {
@@ -960,9 +960,7 @@ fn write_json(
     o.opt_str("county", division.and_then(|d| d.county))?;
     // short and few: their derived forms, through serde_json
     serde_json::to_writer(o.key("division")?, &division)?;
-    if scan.division_tentative {
-        o.bool("division_tentative", true)?;
-    }
+    o.bool("division_tentative", scan.division_tentative)?;
     o.bool("flagged", scan.flagged())?;
     o.bool("allowlisted", scan.allowlisted.is_some())?;
     if let Some(reason) = &scan.allowlisted {
@@ -1246,15 +1244,35 @@ fn list(args: ListArgs) -> anyhow::Result<Outcome> {
         n += 1;
         let tentative = c.division_tentative();
         if args.json {
-            let mut company = serde_json::to_value(&c)?;
-            if tentative && let Some(obj) = company.as_object_mut() {
-                obj.insert("division_tentative".into(), true.into());
-            }
-            serde_json::to_writer(
-                &mut out,
-                &serde_json::json!({"company": company, "hits": hits}),
-            )?;
-            writeln!(out)?;
+            // the keys and shapes of `registry scan --json` (README, JSON
+            // vocabulary), with what only the store knows beside them
+            let division = c
+                .division
+                .as_deref()
+                .map(|d| finscan::registry::division::Divisions::bundled().attribute(d));
+            let line = serde_json::json!({
+                "source": c.source,
+                "line": c.line,
+                "key": c.key,
+                "name": c.name,
+                "uscc": if c.key.starts_with("regno:") { None } else { c.uscc.clone() },
+                "uscc_valid": c.uscc_valid,
+                "registration_number": c.key.strip_prefix("regno:"),
+                "county": division.as_ref().and_then(|d| d.county),
+                "division": division,
+                "division_tentative": tentative,
+                "flagged": c.flagged,
+                "allowlisted": c.allowlisted.is_some() && !c.licensed(),
+                "licensed": c.licensed(),
+                "allow_reason": c.allowlisted,
+                "rank": c.rank,
+                "scope": c.scope,
+                "hits": hits,
+                "first_seen": c.first_seen,
+                "last_scanned": c.last_scanned,
+                "scans": c.scans,
+            });
+            super::write_json_line(&mut out, &line)?;
         } else {
             let terms: Vec<String> = hits
                 .iter()
@@ -1366,7 +1384,7 @@ mod tests {
     /// The derived form `write_json` replaced: the same keys, in order.
     #[derive(Serialize)]
     struct JsonRecord<'a> {
-        file: &'a str,
+        source: &'a str,
         line: u64,
         name: &'a str,
         uscc: Option<String>,
@@ -1377,7 +1395,6 @@ mod tests {
         registration_number: Option<String>,
         county: Option<&'static str>,
         division: Option<&'a Attribution>,
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
         division_tentative: bool,
         flagged: bool,
         allowlisted: bool,
@@ -1415,7 +1432,7 @@ mod tests {
         };
         let division = scan.division.as_ref();
         let r = JsonRecord {
-            file: source,
+            source,
             line: rec.line,
             name: &rec.name,
             uscc,

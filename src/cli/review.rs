@@ -331,11 +331,8 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
                     }
                 );
             }
-            Ok(if listing.findings.is_empty() {
-                Outcome::Clean
-            } else {
-                Outcome::Hits
-            })
+            // a listing ran: 0, whatever it listed (README, exit codes)
+            Ok(Outcome::Clean)
         }
         HitsCommand::Show { db, id, json } => {
             let desk = open_desk(&db)?;
@@ -407,10 +404,11 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
                     println!("  {p}");
                 }
             }
+            // problems found is a result (1), like a scan's hits
             Ok(if report.problem_count == 0 {
                 Outcome::Clean
             } else {
-                Outcome::Fatal
+                Outcome::Hits
             })
         }
     }
@@ -646,11 +644,7 @@ pub fn sites(cmd: SitesCommand) -> anyhow::Result<Outcome> {
         )?;
     }
     out.flush()?;
-    Ok(if rows.iter().any(|r| r.findings > 0) {
-        Outcome::Hits
-    } else {
-        Outcome::Clean
-    })
+    Ok(Outcome::Clean)
 }
 
 /// Adds one `--where KEY=VALUE` to a query.
