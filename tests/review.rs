@@ -21,6 +21,7 @@ fn finscan(args: &[&str]) -> Output {
         .args(args)
         .env_remove("FINSCAN_DB")
         .env_remove("FINSCAN_RULES")
+        .env_remove("TZ")
         .stdin(Stdio::null())
         .output()
         .expect("run finscan")
@@ -335,7 +336,11 @@ fn every_filter_and_their_combinations_return_exactly_what_matches() {
     assert!(text(&out).contains("confirmed"), "{}", text(&out));
     let out = finscan(&["hits", "list", "--db", s(&db), "--since", "last week"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("is not a time"), "{}", text(&out));
+    assert!(
+        text(&out).contains("is not a date or time"),
+        "{}",
+        text(&out)
+    );
 
     // the human table marks the match; sites list counts by status
     let out = finscan(&["hits", "list", "--db", s(&db), "--category", "fund-pool"]);
@@ -467,7 +472,12 @@ fn the_lifecycle_allows_its_transitions_and_refuses_the_rest_by_name() {
     assert_eq!(h[2]["deadline"], "2027-01-31");
     assert_eq!(h[2]["reviewer"], "王审核");
     assert_eq!(h[2]["note"], "限期整改通知书 2026-17号");
-    assert!(h[2]["at"].as_str().unwrap().ends_with('Z'));
+    // RFC 3339 with the reader's offset (Asia/Shanghai unless --tz / TZ)
+    assert!(
+        h[2]["at"].as_str().unwrap().ends_with("+08:00"),
+        "{}",
+        h[2]["at"]
+    );
     let h = history(&db, &b);
     let trail: Vec<(&str, &str)> = h
         .iter()
