@@ -23,6 +23,8 @@
 //! * [`store`]: the sled database (pages, bodies, hits, frontier).
 //! * [`registry`]: company registration records: import, credit codes,
 //!   county attribution, registry page profiles.
+//! * [`export`]: what leaves finscan for other offices: the evidence behind
+//!   hits as WARC 1.1 (request and response records as fetched).
 //! * [`time`]: one convention for times: instants, read as dates or RFC 3339,
 //!   shown in the reader's zone (Asia/Shanghai by default).
 //!
@@ -30,6 +32,7 @@
 //! prints.
 
 pub mod crawl;
+pub mod export;
 pub mod registry;
 pub mod rules;
 pub mod scan;

@@ -52,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::registry::RegistryCommand,
     },
+    /// Write what other offices receive: `warc`, the evidence behind hits as WARC 1.1.
+    Export {
+        #[command(subcommand)]
+        command: cli::export::ExportCommand,
+    },
     /// Validate, list or export the rules.
     Rules {
         #[command(subcommand)]
@@ -102,6 +107,7 @@ fn main() -> ExitCode {
         Command::Hits { command } => cli::crawl::hits(command),
         Command::Demo(a) => cli::crawl::demo(a),
         Command::Registry { command } => cli::registry::run(command),
+        Command::Export { command } => cli::export::run(command),
         Command::Rules { command } => match command {
             RulesCommand::Check { rules } => cli::rules::check(rules.as_deref()),
             RulesCommand::List { rules, json } => cli::rules::list(rules.as_deref(), json),
