@@ -227,10 +227,7 @@ fn check_records(records: &[Record]) -> HashMap<String, (usize, usize)> {
         assert_eq!(r.must("WARC-Payload-Digest"), sha1_b32(payload));
         match r.must("WARC-Type") {
             "response" => {
-                assert_eq!(
-                    r.must("Content-Type"),
-                    "application/http; msgtype=response"
-                );
+                assert_eq!(r.must("Content-Type"), "application/http; msgtype=response");
                 assert!(r.http().0.starts_with(b"HTTP/1."));
                 responses.insert(id.to_string(), i);
             }
@@ -251,7 +248,11 @@ fn check_records(records: &[Record]) -> HashMap<String, (usize, usize)> {
             other => panic!("unexpected record type {other}"),
         }
     }
-    assert_eq!(pairs.len(), responses.len(), "every response has its request");
+    assert_eq!(
+        pairs.len(),
+        responses.len(),
+        "every response has its request"
+    );
     pairs
 }
 
@@ -320,7 +321,10 @@ fn a_crawled_site_exports_as_warc_with_its_exchanges_as_fetched() {
     assert!(resp("/").get("Finscan-Note").is_none());
     // a reason phrase of the server's own is kept
     assert!(
-        resp("/odd?x=1").http().0.starts_with(b"HTTP/1.1 203 Status\r\n"),
+        resp("/odd?x=1")
+            .http()
+            .0
+            .starts_with(b"HTTP/1.1 203 Status\r\n"),
         "{}",
         String::from_utf8_lossy(resp("/odd?x=1").http().0)
     );
@@ -367,10 +371,12 @@ fn a_crawled_site_exports_as_warc_with_its_exchanges_as_fetched() {
     let pairs = check_records(&read_warc(&all));
     assert!(pairs.contains_key(&u("/clean")));
     assert_eq!(pairs.len(), 5);
-    assert!(read_warc(&all)[0]
-        .block
-        .windows(9)
-        .any(|w| w == b"pages=all"));
+    assert!(
+        read_warc(&all)[0]
+            .block
+            .windows(9)
+            .any(|w| w == b"pages=all")
+    );
 
     // --url, --host and time windows select
     let one = s.dir.path().join("one.warc.gz");
@@ -381,7 +387,11 @@ fn a_crawled_site_exports_as_warc_with_its_exchanges_as_fetched() {
     let (code, err) = export(&s.db(), &one, &["--host", &u("/"), "--since", "2000-01-01"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(check_records(&read_warc(&one)).len(), 4);
-    let (code, err) = export(&s.db(), &one, &["--host", "a.test", "--until", "2000-01-01"]);
+    let (code, err) = export(
+        &s.db(),
+        &one,
+        &["--host", "a.test", "--until", "2000-01-01"],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(read_warc(&one).len(), 1);
     assert!(err.contains("holds only its warcinfo record"), "{err}");
@@ -403,9 +413,7 @@ fn an_empty_selection_is_a_valid_warc_with_only_warcinfo() {
     let records = read_warc(&out);
     assert_eq!(records.len(), 1);
     check_records(&records);
-    assert!(
-        String::from_utf8_lossy(&records[0].block).contains("finscan-selection: host=b.test")
-    );
+    assert!(String::from_utf8_lossy(&records[0].block).contains("finscan-selection: host=b.test"));
 }
 
 #[test]
@@ -441,7 +449,10 @@ fn pages_stored_before_headers_were_kept_are_marked_not_invented() {
             let (k, v) = kv.unwrap();
             let mut j: serde_json::Value = serde_json::from_slice(&v).unwrap();
             assert!(j.as_object_mut().unwrap().remove("http").is_some() || j["sha256"].is_null());
-            store.pages.insert(k, serde_json::to_vec(&j).unwrap()).unwrap();
+            store
+                .pages
+                .insert(k, serde_json::to_vec(&j).unwrap())
+                .unwrap();
         }
         store.flush().unwrap();
     }
@@ -460,7 +471,11 @@ fn pages_stored_before_headers_were_kept_are_marked_not_invented() {
     );
     assert!(resp.must("Finscan-Note").contains("rebuilt"));
     assert!(resp.must("Finscan-Note").contains("not known"));
-    assert_eq!(resp.get("WARC-IP-Address"), None, "the address was not stored");
+    assert_eq!(
+        resp.get("WARC-IP-Address"),
+        None,
+        "the address was not stored"
+    );
     assert_eq!(resp.http().1, bodies[&gz].as_slice());
     assert_eq!(
         header_lines(req.http().0),
@@ -522,4 +537,29 @@ fn bad_outputs_and_databases_are_clear_errors_that_keep_what_exists() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("2026-02-30"), "{err}");
     assert_eq!(std::fs::read(&out).unwrap(), b"earlier export");
+}
+
+#[test]
+fn pages_list_shows_the_exchange_with_times_in_the_readers_zone() {
+    let (srv, _) = site();
+    let s = Scratch::new();
+    assert_eq!(crawl_site(&s, srv.port, "a.test", &[]).code, 1);
+    let pages = list("pages", &s.db(), &["--tz", "Asia/Shanghai"]);
+    let gz = crawl_support::page(&pages, &url("a.test", srv.port, "/gz"));
+    let x = &gz["http"];
+    assert_eq!(x["status"], 200, "{gz}");
+    assert_eq!(x["version"], "HTTP/1.1");
+    assert_eq!(x["remote_ip"], "127.0.0.1");
+    assert_eq!(x["decoded"], "gzip");
+    assert_eq!(x["request_line"], "GET /gz HTTP/1.1");
+    let at = x["fetched_at"].as_str().unwrap();
+    assert!(at.ends_with("+08:00") && at.len() == 25, "{at}");
+    assert!(
+        x["response_headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"] == "content-encoding" && h["value"] == "gzip"),
+        "the header as received: {x}"
+    );
 }

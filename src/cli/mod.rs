@@ -137,10 +137,14 @@ pub const TIME_KEYS: &[&str] = &[
     "deadline",
 ];
 
-/// Rewrites the time keys of one JSON object (see [`TIME_KEYS`]) into the
-/// reader's zone, in place.
+/// Rewrites the time keys of one JSON object (see [`TIME_KEYS`]), and of
+/// the objects nested in it (a page's `http` exchange), into the reader's
+/// zone, in place.
 pub fn zone_json(v: &mut serde_json::Value) {
     let Some(obj) = v.as_object_mut() else { return };
+    for nested in obj.values_mut().filter(|v| v.is_object()) {
+        zone_json(nested);
+    }
     for key in TIME_KEYS {
         let Some(val) = obj.get_mut(*key) else {
             continue;

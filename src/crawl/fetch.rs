@@ -526,7 +526,7 @@ impl Write for Capped {
 /// Undoes the content coding chunk by chunk into a [`Capped`] body.
 enum Decoder {
     Identity(Capped),
-    Gzip(Box<flate2::write::GzDecoder<Capped>>),
+    Gzip(Box<flate2::write::MultiGzDecoder<Capped>>),
     Deflate(Box<flate2::write::ZlibDecoder<Capped>>),
     Brotli(Box<brotli_decompressor::DecompressorWriter<Capped>>),
 }
@@ -540,7 +540,7 @@ impl Decoder {
         };
         match coding {
             None => Decoder::Identity(sink),
-            Some(Coding::Gzip) => Decoder::Gzip(Box::new(flate2::write::GzDecoder::new(sink))),
+            Some(Coding::Gzip) => Decoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(sink))),
             Some(Coding::Deflate) => {
                 Decoder::Deflate(Box::new(flate2::write::ZlibDecoder::new(sink)))
             }
@@ -689,6 +689,80 @@ mod tests {
         assert!(content_type_allowed(None));
         assert!(!content_type_allowed(Some("application/pdf")));
         assert!(!content_type_allowed(Some("image/png")));
+    }
+
+    fn decode(coding: Option<Coding>, data: &[u8], cap: usize) -> (Vec<u8>, bool, bool) {
+        let mut d = Decoder::new(coding, cap);
+        // in small chunks, as the network delivers them
+        let mut failed = false;
+        for c in data.chunks(7) {
+            if d.write(c).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        let (body, over, r) = d.finish();
+        (body, over, failed && !over || (!over && r.is_err()))
+    }
+
+    fn gz(b: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn codings_decode_under_the_cap_of_decoded_bytes() {
+        let plain = vec![b'a'; 10_000];
+        let (body, over, bad) = decode(Some(Coding::Gzip), &gz(&plain), 20_000);
+        assert_eq!((body.len(), over, bad), (10_000, false, false));
+        let (body, over, _) = decode(Some(Coding::Gzip), &gz(&plain), 1_000);
+        assert_eq!((body.len(), over), (1_000, true));
+        let (body, over, _) = decode(Some(Coding::Gzip), &gz(&plain), 10_000);
+        assert_eq!(
+            (body.len(), over),
+            (10_000, false),
+            "exactly the cap is whole"
+        );
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&plain).unwrap();
+        let (body, over, bad) = decode(Some(Coding::Deflate), &z.finish().unwrap(), 20_000);
+        assert_eq!((body, over, bad), (plain.clone(), false, false));
+        let two = [gz(b"abc"), gz(b"def")].concat();
+        let (body, _, bad) = decode(Some(Coding::Gzip), &two, 100);
+        assert_eq!(
+            (body.as_slice(), bad),
+            (&b"abcdef"[..], false),
+            "gzip members"
+        );
+        let (body, over, bad) = decode(None, &plain, 4_000);
+        assert_eq!((body.len(), over, bad), (4_000, true, false));
+    }
+
+    #[test]
+    fn a_body_that_is_not_its_coding_is_an_error() {
+        let (_, over, bad) = decode(Some(Coding::Gzip), b"<html>not gzip</html>", 1_000);
+        assert!(bad && !over);
+        let (_, over, bad) = decode(Some(Coding::Brotli), &gz(b"x"), 1_000);
+        assert!(bad && !over);
+        let cut = gz(&[b'a'; 5_000]);
+        let (_, _, bad) = decode(Some(Coding::Gzip), &cut[..cut.len() / 2], 100_000);
+        assert!(bad, "a stream cut short is not a whole body");
+    }
+
+    #[test]
+    fn content_encoding_names() {
+        assert_eq!(Coding::named(" GZIP "), Some(Coding::Gzip));
+        assert_eq!(Coding::named("x-gzip"), Some(Coding::Gzip));
+        assert_eq!(Coding::named("br"), Some(Coding::Brotli));
+        assert_eq!(Coding::named("deflate"), Some(Coding::Deflate));
+        assert_eq!(Coding::named("identity"), None);
+        assert_eq!(
+            Coding::named("gzip, br"),
+            None,
+            "stacked codings are stored as received"
+        );
+        assert_eq!(Coding::named("zstd"), None);
     }
 
     #[test]
