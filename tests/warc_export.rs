@@ -129,11 +129,14 @@ fn page(body: &str) -> String {
     format!("<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>{body}</body></html>")
 }
 
+/// Request headers as the server received them, by request target.
+type SeenHeaders = Arc<Mutex<HashMap<String, Vec<(String, String)>>>>;
+
 /// A site: a home page with a hit, a gzip page and a deflate page with
 /// hits, a 203 with a reason phrase of its own, and a page without hits.
 /// Returns the server and the request headers it saw, by path.
-fn site() -> (Server, Arc<Mutex<HashMap<String, Vec<(String, String)>>>>) {
-    let seen: Arc<Mutex<HashMap<String, Vec<(String, String)>>>> = Arc::default();
+fn site() -> (Server, SeenHeaders) {
+    let seen: SeenHeaders = Arc::default();
     let log = seen.clone();
     let srv = serve(move |r| {
         log.lock()

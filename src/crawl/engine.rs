@@ -1171,7 +1171,7 @@ fn process(
     page.content_type = r.content_type.clone();
     page.etag = r.etag.clone();
     page.last_modified = r.last_modified.clone();
-    page.http = Some(r.exchange.clone());
+    page.http = Some(r.exchange.as_ref().clone());
     let also_done: Vec<String> = chain
         .iter()
         .skip(1)

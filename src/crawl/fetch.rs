@@ -293,8 +293,9 @@ pub struct Fetched {
     pub truncated: bool,
     /// Content type outside the allow-list: body not read.
     pub skipped_type: bool,
-    /// The request and the response's status line and headers.
-    pub exchange: HttpExchange,
+    /// The request and the response's status line and headers (boxed: a
+    /// `Fetched` travels by value through the redirect loop).
+    pub exchange: Box<HttpExchange>,
 }
 
 /// The content codings finscan asks for and decodes.
@@ -406,7 +407,7 @@ pub async fn fetch(
         Some(r) => String::from_utf8_lossy(r.as_bytes()).into_owned(),
         None => resp.status().canonical_reason().unwrap_or("").to_owned(),
     };
-    let exchange = HttpExchange {
+    let exchange = Box::new(HttpExchange {
         fetched_at: crate::store::now_rfc3339(),
         url: url.to_string(),
         request_line: format!("GET {target} HTTP/1.1"),
@@ -420,7 +421,7 @@ pub async fn fetch(
             .collect(),
         remote_ip: resp.remote_addr().map(|a| a.ip().to_string()),
         decoded: None,
-    };
+    });
     let mut out = Fetched {
         status,
         content_type,
@@ -702,7 +703,7 @@ mod tests {
             }
         }
         let (body, over, r) = d.finish();
-        (body, over, failed && !over || (!over && r.is_err()))
+        (body, over, !over && (failed || r.is_err()))
     }
 
     fn gz(b: &[u8]) -> Vec<u8> {
