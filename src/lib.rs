@@ -29,7 +29,7 @@
 //!   notified → rectified | persisting → referred), append-only review
 //!   events, sled indexes, queries.
 //! * [`export`]: what leaves finscan for those who act: the takedown list
-//!   (XLSX / CSV / JSON).
+//!   (XLSX / CSV / JSON) and the evidence behind hits as WARC 1.1.
 //! * [`report`]: the periodic summary as one self-contained HTML file with
 //!   SVG charts (plan §四（三）–（四）).
 //! * [`time`]: one convention for times: instants, read as dates or RFC 3339,

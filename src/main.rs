@@ -52,17 +52,18 @@ enum Command {
     },
     /// Record a reviewer's decision on findings, by id or by filter.
     Review(cli::review::ReviewArgs),
-    /// Export confirmed findings: the takedown list (XLSX, CSV with BOM, JSON).
-    Export {
-        #[command(subcommand)]
-        command: cli::review::ExportCommand,
-    },
     /// Serve bundled sample platform sites on 127.0.0.1, crawl them and print the hits.
     Demo(cli::crawl::DemoArgs),
     /// Company registration records: import, validate credit codes, scan, attribute to counties.
     Registry {
         #[command(subcommand)]
         command: cli::registry::RegistryCommand,
+    },
+    /// Write what other offices receive: `takedown`, the takedown list of
+    /// confirmed findings; `warc`, the evidence behind hits as WARC 1.1.
+    Export {
+        #[command(subcommand)]
+        command: cli::export::ExportCommand,
     },
     /// Validate, list or export the rules.
     Rules {
@@ -125,9 +126,9 @@ fn main() -> ExitCode {
         Command::Hits { command } => cli::review::hits(command),
         Command::Sites { command } => cli::review::sites(command),
         Command::Review(a) => cli::review::review(a),
-        Command::Export { command } => cli::review::export(command),
         Command::Demo(a) => cli::crawl::demo(a),
         Command::Registry { command } => cli::registry::run(command),
+        Command::Export { command } => cli::export::run(command),
         Command::Rules { command } => match command {
             RulesCommand::Check { rules } => cli::rules::check(rules.as_deref()),
             RulesCommand::List { rules, json } => cli::rules::list(rules.as_deref(), json),

@@ -25,7 +25,7 @@ pub struct DbArg {
 }
 
 impl DbArg {
-    fn dir(&self) -> PathBuf {
+    pub fn dir(&self) -> PathBuf {
         store::db_dir(self.db.as_deref())
     }
 }
@@ -191,7 +191,7 @@ impl Filter {
 
 /// `--host`: a host, `host:port`, a registrable domain, or a URL (its host
 /// and port).
-fn parse_host(s: &str) -> Result<String, String> {
+pub fn parse_host(s: &str) -> Result<String, String> {
     let s = s.trim();
     if s.contains("://") {
         let u = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;

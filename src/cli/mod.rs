@@ -1,6 +1,7 @@
 //! Command implementations of the binary: argument types, output formats.
 
 pub mod crawl;
+pub mod export;
 pub mod memory;
 pub mod registry;
 pub mod review;

@@ -805,21 +805,17 @@ mod tests {
     }
 }
 
-#[derive(Subcommand)]
-pub enum ExportCommand {
-    /// The takedown list for the internet information office: one row per
-    /// site with confirmed findings (confirmed, notified, persisting, referred).
-    Takedown {
-        #[command(flatten)]
-        db: DbArg,
-        #[arg(long, value_enum)]
-        format: ExportFormat,
-        /// File to write.
-        #[arg(long)]
-        out: PathBuf,
-        #[command(flatten)]
-        filter: Box<FilterArgs>,
-    },
+#[derive(Args)]
+pub struct TakedownArgs {
+    #[command(flatten)]
+    db: DbArg,
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    /// File to write.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    filter: Box<FilterArgs>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -829,13 +825,16 @@ pub enum ExportFormat {
     Json,
 }
 
-pub fn export(cmd: ExportCommand) -> anyhow::Result<Outcome> {
-    let ExportCommand::Takedown {
+/// `export takedown`: the takedown list for the internet information
+/// office, one row per site with confirmed findings (confirmed, notified,
+/// persisting, referred).
+pub fn export_takedown(args: TakedownArgs) -> anyhow::Result<Outcome> {
+    let TakedownArgs {
         db,
         format,
         out,
         filter,
-    } = cmd;
+    } = args;
     let desk = open_desk(&db)?;
     let q = filter.query();
     if q.source == Some(SourceKind::Registry) {

@@ -157,6 +157,11 @@ pub fn hosts() -> Vec<&'static str> {
     h
 }
 
+/// HTML bodies from this size on are sent gzip-compressed to a client that
+/// accepts it, as web servers do (nginx's `gzip_min_length`): the demo's
+/// crawl, and the WARC exported from it, then hold both kinds of response.
+const GZIP_FROM: usize = 512;
+
 /// Serves [`FILES`] by `Host` header and path (`/` is `/index.html`).
 /// The pages link to each other by host name alone: the demo's URLs carry
 /// no port, whatever port the server was given (`ResolveMap::connect_to`).
@@ -169,7 +174,27 @@ pub fn handler() -> Handler {
         FILES
             .iter()
             .find(|f| f.host == req.host && f.path == path)
-            .map(|f| Response::bytes(f.content_type, f.body.to_vec()))
+            .map(|f| {
+                let body = f.body.to_vec();
+                let gzip = f.content_type.starts_with("text/html")
+                    && body.len() >= GZIP_FROM
+                    && req
+                        .header("accept-encoding")
+                        .is_some_and(|a| a.split(',').any(|c| c.trim() == "gzip"));
+                match gzip.then(|| gzip_bytes(&body)).flatten() {
+                    Some(z) => Response::bytes(f.content_type, z)
+                        .header("Content-Encoding", "gzip")
+                        .header("Vary", "Accept-Encoding"),
+                    None => Response::bytes(f.content_type, body),
+                }
+            })
             .unwrap_or_else(Response::not_found)
     })
+}
+
+fn gzip_bytes(b: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).ok()?;
+    e.finish().ok()
 }

@@ -1237,6 +1237,7 @@ fn process(
     page.content_type = r.content_type.clone();
     page.etag = r.etag.clone();
     page.last_modified = r.last_modified.clone();
+    page.http = Some(r.exchange.as_ref().clone());
     let also_done: Vec<String> = chain
         .iter()
         .skip(1)
@@ -1284,6 +1285,8 @@ fn process(
         page.content_type = prev.content_type.clone();
         page.etag = page.etag.clone().or(prev.etag.clone());
         page.last_modified = page.last_modified.clone().or(prev.last_modified.clone());
+        // the evidence of the stored body is the exchange that delivered it
+        page.http = prev.http.clone();
         match prev
             .sha256
             .as_deref()

@@ -2,12 +2,20 @@
 //! cap (which is also the decompression cap: the cap counts decoded bytes),
 //! the content-type allow-list, and the SSRF guard.
 //!
+//! The exchange is recorded as it happened ([`HttpExchange`]): the request
+//! headers as sent, the status line and response headers as received, the
+//! remote address. finscan decodes the content coding itself (gzip, deflate,
+//! br) rather than letting the HTTP client do it, because the client's
+//! decoder deletes `Content-Encoding` and `Content-Length` from the headers
+//! it hands back, and those headers are evidence.
+//!
 //! The SSRF guard sits in the DNS resolver, so it sees the addresses a
 //! connection will really use (no check-then-resolve race), and runs again for
 //! every redirect hop because every hop is a new request. URLs that name an
 //! IP address skip DNS and are checked by [`check_literal`] before sending.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +23,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Url;
+
+use crate::store::{HeaderField, HttpExchange};
 
 /// Default cap on a body, after decompression.
 pub const DEFAULT_MAX_BODY: usize = 5 * 1024 * 1024;
@@ -298,6 +308,11 @@ pub fn client(cfg: &FetchConfig) -> Result<reqwest::Client, reqwest::Error> {
         .timeout(cfg.timeout)
         .read_timeout(cfg.timeout)
         .no_proxy()
+        // content codings are decoded in `fetch`, so that the headers as
+        // received are kept (see the module documentation)
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
         .pool_max_idle_per_host(8)
         .dns_resolver(Arc::new(GuardedResolver {
             map: cfg.resolve.clone(),
@@ -332,7 +347,15 @@ pub struct Fetched {
     pub truncated: bool,
     /// Content type outside the allow-list: body not read.
     pub skipped_type: bool,
+    /// The request and the response's status line and headers (boxed: a
+    /// `Fetched` travels by value through the redirect loop).
+    pub exchange: Box<HttpExchange>,
 }
+
+/// The content codings finscan asks for and decodes.
+pub const ACCEPT_ENCODING: &str = "gzip, deflate, br";
+/// The media types finscan asks for (it reads HTML and text).
+pub const ACCEPT: &str = "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1";
 
 /// Why a fetch produced no response.
 #[derive(Debug)]
@@ -385,16 +408,46 @@ pub async fn fetch(
 ) -> Result<Fetched, FetchError> {
     check_literal(url, cfg.allow_private).map_err(|e| FetchError::Refused(e.to_string()))?;
     check_resolve_port(url, &cfg.resolve, cfg.allow_private)?;
-    let mut req = client.get(url.clone());
+    // Every request header is set here, in the order sent, so that the
+    // record of the request is what went over the wire; the client adds
+    // only `host`, last (hyper-util, when the request has none).
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut put = |name: reqwest::header::HeaderName, value: &str| {
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(value) {
+            headers.append(name, v);
+        }
+    };
+    put(reqwest::header::USER_AGENT, &cfg.user_agent);
+    put(reqwest::header::ACCEPT, ACCEPT);
+    put(reqwest::header::ACCEPT_ENCODING, ACCEPT_ENCODING);
     if let Some((etag, lm)) = validators {
         if let Some(e) = etag {
-            req = req.header(reqwest::header::IF_NONE_MATCH, e);
+            put(reqwest::header::IF_NONE_MATCH, e);
         }
         if let Some(l) = lm {
-            req = req.header(reqwest::header::IF_MODIFIED_SINCE, l);
+            put(reqwest::header::IF_MODIFIED_SINCE, l);
         }
     }
-    let resp = req.send().await.map_err(|e| classify(&e))?;
+    let mut request_headers: Vec<HeaderField> = headers
+        .iter()
+        .map(|(k, v)| HeaderField::new(k.as_str(), v.as_bytes()))
+        .collect();
+    let authority = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        (None, _) => String::new(),
+    };
+    request_headers.push(HeaderField::new("host", authority.as_bytes()));
+    let target = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let resp = client
+        .get(url.clone())
+        .headers(headers)
+        .send()
+        .await
+        .map_err(|e| classify(&e))?;
     let h = resp.headers();
     let text = |name: reqwest::header::HeaderName| {
         h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
@@ -405,6 +458,30 @@ pub async fn fetch(
     let retry_after = text(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(&v));
     let etag = text(reqwest::header::ETAG);
     let last_modified = text(reqwest::header::LAST_MODIFIED);
+    let coding = h
+        .get(reqwest::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Coding::named);
+    // the client keeps a reason phrase only when it is not the standard one
+    let reason = match resp.extensions().get::<hyper::ext::ReasonPhrase>() {
+        Some(r) => String::from_utf8_lossy(r.as_bytes()).into_owned(),
+        None => resp.status().canonical_reason().unwrap_or("").to_owned(),
+    };
+    let exchange = Box::new(HttpExchange {
+        fetched_at: crate::store::now_rfc3339(),
+        url: url.to_string(),
+        request_line: format!("GET {target} HTTP/1.1"),
+        request_headers,
+        version: format!("{:?}", resp.version()),
+        status,
+        reason,
+        response_headers: h
+            .iter()
+            .map(|(k, v)| HeaderField::new(k.as_str(), v.as_bytes()))
+            .collect(),
+        remote_ip: resp.remote_addr().map(|a| a.ip().to_string()),
+        decoded: None,
+    });
     let mut out = Fetched {
         status,
         content_type,
@@ -415,6 +492,7 @@ pub async fn fetch(
         body: Vec::new(),
         truncated: false,
         skipped_type: false,
+        exchange,
     };
     let wants_body = read_body && (200..300).contains(&status);
     if !wants_body {
@@ -424,19 +502,159 @@ pub async fn fetch(
         out.skipped_type = true;
         return Ok(out);
     }
+    out.exchange.decoded = coding.map(|c| c.name().to_owned());
+    let mut sink = Decoder::new(coding, cfg.max_body);
     let mut stream = resp.bytes_stream();
+    let mut failed = None;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| classify(&e))?;
-        let room = cfg.max_body - out.body.len();
-        if chunk.len() >= room {
-            out.body.extend_from_slice(&chunk[..room]);
-            // Stop reading: dropping the stream closes the connection.
-            out.truncated = chunk.len() > room || stream.next().await.is_some();
+        if let Err(e) = sink.write(&chunk) {
+            failed = Some(e);
             break;
         }
-        out.body.extend_from_slice(&chunk);
     }
+    // Stop reading at the cap: dropping the stream closes the connection.
+    drop(stream);
+    let (body, over, finished) = sink.finish();
+    if over {
+        out.truncated = true;
+    } else if let Some(e) = failed.or(finished.err()) {
+        let name = coding.map_or("identity", Coding::name);
+        return Err(FetchError::Network(format!(
+            "body of {url} is not valid {name} data: {e}"
+        )));
+    }
+    out.body = body;
     Ok(out)
+}
+
+/// A content coding finscan decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Gzip,
+    /// HTTP's `deflate`: zlib-wrapped (RFC 9110 §8.4.1.2).
+    Deflate,
+    Brotli,
+}
+
+impl Coding {
+    /// The coding named by a `Content-Encoding` value; `None` for identity,
+    /// for a list of codings and for codings finscan does not ask for (the
+    /// body is then stored as received).
+    pub fn named(value: &str) -> Option<Coding> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "gzip" | "x-gzip" => Some(Coding::Gzip),
+            "deflate" => Some(Coding::Deflate),
+            "br" => Some(Coding::Brotli),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Coding::Gzip => "gzip",
+            Coding::Deflate => "deflate",
+            Coding::Brotli => "br",
+        }
+    }
+}
+
+/// The body as it is read: at most `cap` bytes kept; a byte past the cap
+/// fails the write, which stops a decoder before it inflates further.
+struct Capped {
+    buf: Vec<u8>,
+    cap: usize,
+    over: bool,
+}
+
+impl Write for Capped {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let room = self.cap - self.buf.len();
+        if b.len() > room {
+            self.buf.extend_from_slice(&b[..room]);
+            self.over = true;
+            return Err(std::io::Error::other("body cap reached"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Undoes the content coding chunk by chunk into a [`Capped`] body.
+enum Decoder {
+    Identity(Capped),
+    Gzip(Box<flate2::write::MultiGzDecoder<Capped>>),
+    Deflate(Box<flate2::write::ZlibDecoder<Capped>>),
+    Brotli(Box<brotli_decompressor::DecompressorWriter<Capped>>),
+}
+
+impl Decoder {
+    fn new(coding: Option<Coding>, cap: usize) -> Decoder {
+        let sink = Capped {
+            buf: Vec::new(),
+            cap,
+            over: false,
+        };
+        match coding {
+            None => Decoder::Identity(sink),
+            Some(Coding::Gzip) => Decoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(sink))),
+            Some(Coding::Deflate) => {
+                Decoder::Deflate(Box::new(flate2::write::ZlibDecoder::new(sink)))
+            }
+            Some(Coding::Brotli) => Decoder::Brotli(Box::new(
+                brotli_decompressor::DecompressorWriter::new(sink, 8192),
+            )),
+        }
+    }
+
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        match self {
+            Decoder::Identity(c) => c.write_all(chunk),
+            Decoder::Gzip(d) => d.write_all(chunk),
+            Decoder::Deflate(d) => d.write_all(chunk),
+            Decoder::Brotli(d) => d.write_all(chunk),
+        }
+    }
+
+    /// Ends the stream: the body, whether the cap cut it, and whether the
+    /// coded stream was complete and valid.
+    fn finish(self) -> (Vec<u8>, bool, std::io::Result<()>) {
+        let take = |c: &mut Capped| (std::mem::take(&mut c.buf), c.over);
+        match self {
+            Decoder::Identity(mut c) => {
+                let (b, over) = take(&mut c);
+                (b, over, Ok(()))
+            }
+            Decoder::Gzip(mut d) => {
+                let r = d.try_finish();
+                let (b, over) = take(d.get_mut());
+                (b, over, r)
+            }
+            Decoder::Deflate(mut d) => {
+                let r = d.try_finish();
+                let (b, over) = take(d.get_mut());
+                (b, over, r)
+            }
+            Decoder::Brotli(d) => match d.into_inner() {
+                Ok(mut c) => {
+                    let (b, over) = take(&mut c);
+                    (b, over, Ok(()))
+                }
+                Err(mut c) => {
+                    let (b, over) = take(&mut c);
+                    (
+                        b,
+                        over,
+                        Err(std::io::Error::other("incomplete brotli stream")),
+                    )
+                }
+            },
+        }
+    }
 }
 
 /// `Retry-After` as seconds or an HTTP date.
@@ -532,6 +750,80 @@ mod tests {
         assert!(content_type_allowed(None));
         assert!(!content_type_allowed(Some("application/pdf")));
         assert!(!content_type_allowed(Some("image/png")));
+    }
+
+    fn decode(coding: Option<Coding>, data: &[u8], cap: usize) -> (Vec<u8>, bool, bool) {
+        let mut d = Decoder::new(coding, cap);
+        // in small chunks, as the network delivers them
+        let mut failed = false;
+        for c in data.chunks(7) {
+            if d.write(c).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        let (body, over, r) = d.finish();
+        (body, over, !over && (failed || r.is_err()))
+    }
+
+    fn gz(b: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn codings_decode_under_the_cap_of_decoded_bytes() {
+        let plain = vec![b'a'; 10_000];
+        let (body, over, bad) = decode(Some(Coding::Gzip), &gz(&plain), 20_000);
+        assert_eq!((body.len(), over, bad), (10_000, false, false));
+        let (body, over, _) = decode(Some(Coding::Gzip), &gz(&plain), 1_000);
+        assert_eq!((body.len(), over), (1_000, true));
+        let (body, over, _) = decode(Some(Coding::Gzip), &gz(&plain), 10_000);
+        assert_eq!(
+            (body.len(), over),
+            (10_000, false),
+            "exactly the cap is whole"
+        );
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&plain).unwrap();
+        let (body, over, bad) = decode(Some(Coding::Deflate), &z.finish().unwrap(), 20_000);
+        assert_eq!((body, over, bad), (plain.clone(), false, false));
+        let two = [gz(b"abc"), gz(b"def")].concat();
+        let (body, _, bad) = decode(Some(Coding::Gzip), &two, 100);
+        assert_eq!(
+            (body.as_slice(), bad),
+            (&b"abcdef"[..], false),
+            "gzip members"
+        );
+        let (body, over, bad) = decode(None, &plain, 4_000);
+        assert_eq!((body.len(), over, bad), (4_000, true, false));
+    }
+
+    #[test]
+    fn a_body_that_is_not_its_coding_is_an_error() {
+        let (_, over, bad) = decode(Some(Coding::Gzip), b"<html>not gzip</html>", 1_000);
+        assert!(bad && !over);
+        let (_, over, bad) = decode(Some(Coding::Brotli), &gz(b"x"), 1_000);
+        assert!(bad && !over);
+        let cut = gz(&[b'a'; 5_000]);
+        let (_, _, bad) = decode(Some(Coding::Gzip), &cut[..cut.len() / 2], 100_000);
+        assert!(bad, "a stream cut short is not a whole body");
+    }
+
+    #[test]
+    fn content_encoding_names() {
+        assert_eq!(Coding::named(" GZIP "), Some(Coding::Gzip));
+        assert_eq!(Coding::named("x-gzip"), Some(Coding::Gzip));
+        assert_eq!(Coding::named("br"), Some(Coding::Brotli));
+        assert_eq!(Coding::named("deflate"), Some(Coding::Deflate));
+        assert_eq!(Coding::named("identity"), None);
+        assert_eq!(
+            Coding::named("gzip, br"),
+            None,
+            "stacked codings are stored as received"
+        );
+        assert_eq!(Coding::named("zstd"), None);
     }
 
     #[test]

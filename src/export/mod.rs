@@ -1,7 +1,172 @@
-//! Exports for those who act on findings. This module reads findings
-//! through [`crate::review`] only, never the stores behind them.
+//! Exports for those who act on findings, outside finscan:
 //!
 //! * [`takedown`]: the takedown list for the internet information office
-//!   (网信办): one row per site, XLSX / CSV / JSON.
+//!   (网信办): one row per site, XLSX / CSV / JSON; it reads findings
+//!   through [`crate::review`] only, never the stores behind them.
+//! * [`warc`]: the evidence behind hits as WARC 1.1, request and response
+//!   records as fetched.
+//!
+//! Owns: choosing the stored pages an export covers ([`PageSelection`]) and
+//! writing them out. Must not touch: the store's trees (it reads pages and
+//! bodies through [`crate::store::Store`] only) or the crawl.
 
 pub mod takedown;
+pub mod warc;
+
+use crate::crawl::urls;
+use crate::store::{PageRecord, Store};
+use crate::time::Timestamp;
+
+pub use warc::{
+    CaptureBlocks, ExportError, RecordId, Skip, WarcSummary, WarcWriter, export_warc, warc_date,
+};
+
+/// Which stored pages an export covers, until the review layer passes its
+/// own list of pages (any iterator of page records will do: see
+/// [`export_warc`]).
+#[derive(Debug, Clone, Default)]
+pub struct PageSelection {
+    /// A host, `host:port`, or a registrable domain (`a.com.cn` covers
+    /// `www.a.com.cn`).
+    pub host: Option<String>,
+    /// Only these URLs (normalized as the crawler stores them).
+    pub urls: Vec<String>,
+    /// Fetched at or after.
+    pub since: Option<Timestamp>,
+    /// Fetched before.
+    pub until: Option<Timestamp>,
+    /// Every page with a stored body, not only pages with hits.
+    pub all_pages: bool,
+}
+
+impl PageSelection {
+    /// Whether a stored page is covered (the URL list is applied by
+    /// [`PageSelection::pages`], which looks those pages up by key).
+    pub fn matches(&self, p: &PageRecord) -> bool {
+        if !self.all_pages && p.hit_ids.is_empty() {
+            return false;
+        }
+        if let Some(want) = &self.host {
+            let bare = p.host.rsplit_once(':').map_or(p.host.as_str(), |(h, _)| h);
+            if !(want.eq_ignore_ascii_case(&p.host)
+                || want.eq_ignore_ascii_case(bare)
+                || urls::registrable_domain(bare).eq_ignore_ascii_case(want))
+            {
+                return false;
+            }
+        }
+        if self.since.is_some() || self.until.is_some() {
+            let Some(t) = crate::time::from_stored(&p.fetched_at) else {
+                return false;
+            };
+            if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The selection in words, for the WARC's `warcinfo` record.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(h) = &self.host {
+            parts.push(format!("host={h}"));
+        }
+        for u in &self.urls {
+            parts.push(format!("url={u}"));
+        }
+        if let Some(s) = self.since {
+            parts.push(format!("since={s}"));
+        }
+        if let Some(u) = self.until {
+            parts.push(format!("until={u}"));
+        }
+        parts.push(
+            if self.all_pages {
+                "pages=all"
+            } else {
+                "pages=with-hits"
+            }
+            .to_string(),
+        );
+        parts.join("; ")
+    }
+
+    /// The covered pages, one at a time, in URL order (or in the order of
+    /// [`PageSelection::urls`]). A listed URL with no stored page yields
+    /// [`ExportError::NoSuchPage`], which an export reports and skips.
+    pub fn pages<'a>(
+        &'a self,
+        store: &'a Store,
+    ) -> Box<dyn Iterator<Item = Result<PageRecord, ExportError>> + 'a> {
+        if self.urls.is_empty() {
+            return Box::new(store.pages_iter().filter_map(move |p| match p {
+                Ok(p) if self.matches(&p) => Some(Ok(p)),
+                Ok(_) => None,
+                Err(e) => Some(Err(ExportError::Store(e))),
+            }));
+        }
+        Box::new(self.urls.iter().filter_map(move |u| {
+            let key = urls::normalize(u)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| u.clone());
+            match store.page(&key) {
+                Ok(Some(p)) if self.matches(&p) => Some(Ok(p)),
+                Ok(Some(_)) => None,
+                Ok(None) => Some(Err(ExportError::NoSuchPage { url: u.clone() })),
+                Err(e) => Some(Err(ExportError::Store(e))),
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PageState;
+
+    fn page(url: &str, host: &str, hits: usize, at: &str) -> PageRecord {
+        let mut p = PageRecord::blank(url, host, PageState::Fetched, 0, 1);
+        p.hit_ids = (0..hits).map(|i| i.to_string()).collect();
+        p.fetched_at = at.to_string();
+        p
+    }
+
+    #[test]
+    fn selection_takes_hosts_domains_and_time_windows() {
+        let p = page(
+            "http://www.a.com.cn:8080/x",
+            "www.a.com.cn:8080",
+            1,
+            "2026-12-01T00:00:00Z",
+        );
+        let mut s = PageSelection::default();
+        assert!(s.matches(&p));
+        for host in [
+            "www.a.com.cn",
+            "www.a.com.cn:8080",
+            "a.com.cn",
+            "WWW.A.COM.CN",
+        ] {
+            s.host = Some(host.into());
+            assert!(s.matches(&p), "{host}");
+        }
+        s.host = Some("b.com.cn".into());
+        assert!(!s.matches(&p));
+        s.host = None;
+        s.since = Some("2026-12-01T00:00:00Z".parse().unwrap());
+        assert!(s.matches(&p));
+        s.until = Some("2026-12-01T00:00:00Z".parse().unwrap());
+        assert!(!s.matches(&p), "until is exclusive");
+    }
+
+    #[test]
+    fn pages_without_hits_only_with_all_pages() {
+        let p = page("http://a.cn/", "a.cn", 0, "2026-12-01T00:00:00Z");
+        let mut s = PageSelection::default();
+        assert!(!s.matches(&p));
+        s.all_pages = true;
+        assert!(s.matches(&p));
+        assert_eq!(s.describe(), "pages=all");
+    }
+}

@@ -33,6 +33,7 @@
 //! This module knows nothing about HTTP or scanning; it stores what `crawl`
 //! hands it.
 
+mod exchange;
 mod seen;
 pub mod sites;
 pub(crate) mod table;
@@ -42,6 +43,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use exchange::{HeaderField, HttpExchange};
 use seen::SeenTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -190,6 +192,11 @@ pub struct PageRecord {
     pub activities: BTreeMap<Activity, u32>,
     pub links: u32,
     pub generation: u32,
+    /// The HTTP exchange that delivered the stored body (request and
+    /// response headers, remote address); `None` for pages stored before
+    /// finscan kept it, and for pages that never got a response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpExchange>,
 }
 
 impl PageRecord {
@@ -236,6 +243,7 @@ impl PageRecord {
             activities: BTreeMap::new(),
             links: 0,
             generation,
+            http: None,
         }
     }
 }

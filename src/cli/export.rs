@@ -1,0 +1,168 @@
+//! `finscan export …`: writes what other offices receive. Today `warc`, the
+//! evidence behind hits; the selection and the writing live in
+//! `finscan::export`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use finscan::export::{PageSelection, export_warc};
+use finscan::store::Store;
+
+use super::Outcome;
+use super::crawl::DbArg;
+
+#[derive(Subcommand)]
+pub enum ExportCommand {
+    /// The takedown list for the internet information office: one row per
+    /// site with confirmed findings (confirmed, notified, persisting,
+    /// referred), as XLSX, CSV (UTF-8 with BOM) or JSON.
+    Takedown(super::review::TakedownArgs),
+    /// Evidence as WARC 1.1: for every selected page, the response (status
+    /// line, headers, raw body) and the request as fetched, after a warcinfo
+    /// record naming finscan and the selection. Pages with hits unless
+    /// --all-pages.
+    Warc(WarcArgs),
+}
+
+#[derive(Args)]
+pub struct WarcArgs {
+    /// The WARC to write (gzip, one member per record: name it *.warc.gz).
+    /// An existing file is replaced only when the export succeeds.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    #[command(flatten)]
+    db: DbArg,
+    /// Only this host (exact, host:port, or a registrable domain such as
+    /// a.com.cn; a URL is taken for its host).
+    #[arg(long, value_parser = super::crawl::parse_host)]
+    host: Option<String>,
+    /// Only this page (repeatable): its URL as crawled.
+    #[arg(long = "url", value_name = "URL")]
+    urls: Vec<String>,
+    /// Only pages fetched from this time on (a date is the start of that day
+    /// in the reader's zone, see --tz).
+    #[arg(long, value_parser = super::parse_time_arg)]
+    since: Option<String>,
+    /// Only pages fetched up to this time (a date includes all of that day).
+    #[arg(long, value_parser = super::parse_time_arg)]
+    until: Option<String>,
+    /// Every page with a stored body, not only pages with hits.
+    #[arg(long)]
+    all_pages: bool,
+}
+
+pub fn run(cmd: ExportCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        ExportCommand::Takedown(a) => super::review::export_takedown(a),
+        ExportCommand::Warc(a) => warc(a),
+    }
+}
+
+/// The file beside `out` that is written first and renamed over it.
+fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    out.with_file_name(name)
+}
+
+fn warc(args: WarcArgs) -> anyhow::Result<Outcome> {
+    let selection = PageSelection {
+        host: args.host.clone(),
+        urls: args.urls.clone(),
+        since: super::time_arg(args.since.as_deref(), false)?,
+        until: super::time_arg(args.until.as_deref(), true)?,
+        all_pages: args.all_pages,
+    };
+    let out = &args.out;
+    if out.file_name().is_none() || out.is_dir() {
+        anyhow::bail!("--out {}: not a file name", out.display());
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: directory {} does not exist",
+            out.display(),
+            parent.display()
+        );
+    }
+    let dir = args.db.dir();
+    super::require_db(&dir)?;
+    let store = Store::open(&dir).with_context(|| {
+        format!(
+            "cannot open database {} (is another finscan process using it?)",
+            dir.display()
+        )
+    })?;
+
+    let tmp = partial_path(out);
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let filename = out.file_name().map(|n| n.to_string_lossy().into_owned());
+    let result = export_warc(
+        &store,
+        selection.pages(&store),
+        std::io::BufWriter::new(file),
+        filename.as_deref(),
+        &selection.describe(),
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|(w, summary)| {
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(summary)
+    })
+    .and_then(|summary| {
+        std::fs::rename(&tmp, out)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
+        Ok(summary)
+    });
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.context(format!("exporting the WARC to {}", out.display())));
+        }
+    };
+
+    let mut err = anstream::stderr().lock();
+    let mut faults = 0;
+    for s in &summary.skipped {
+        if s.is_error() {
+            faults += 1;
+            writeln!(err, "finscan: skipped {s}")?;
+        }
+    }
+    let no_body = summary.skipped.len() - faults;
+    if summary.pages == 0 {
+        writeln!(
+            err,
+            "finscan: no page matched ({}): {} holds only its warcinfo record",
+            selection.describe(),
+            out.display()
+        )?;
+    } else {
+        writeln!(
+            err,
+            "finscan: wrote {} page(s) as {} WARC records to {}",
+            summary.pages,
+            summary.records,
+            out.display()
+        )?;
+    }
+    if no_body > 0 {
+        writeln!(
+            err,
+            "finscan: {no_body} selected page(s) have no stored body (failed, redirected or disallowed) and have no response to export"
+        )?;
+    }
+    Ok(if faults > 0 {
+        Outcome::Partial
+    } else {
+        Outcome::Clean
+    })
+}
