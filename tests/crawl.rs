@@ -1403,3 +1403,63 @@ fn a_terminal_gets_a_progress_line_and_a_summary() {
     assert_eq!(out.status.code(), Some(1), "{tty}");
     assert_eq!(srv.count("a.test", "/6.html"), 1);
 }
+
+#[test]
+fn an_empty_body_in_a_content_coding_is_an_empty_page() {
+    // a server that labels an empty answer gzip/deflate/br (some CDNs do):
+    // there is nothing to decode, so the page is fetched, empty, not failed
+    let srv = serve(|req| match req.path() {
+        "/robots.txt" => allow_all(),
+        "/" => html("<a href='/gz'>a</a> <a href='/br'>b</a> <a href='/zz'>c</a>"),
+        "/gz" => Response::bytes("text/html", Vec::new()).header("Content-Encoding", "gzip"),
+        "/br" => Response::bytes("text/html", Vec::new()).header("Content-Encoding", "br"),
+        "/zz" => Response::bytes("text/html", Vec::new()).header("Content-Encoding", "deflate"),
+        _ => Response::not_found(),
+    });
+    let s = Scratch::new();
+    let r = crawl_site(&s, srv.port, "a.test", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pages = pages(&s.db());
+    for path in ["/gz", "/br", "/zz"] {
+        let p = page(&pages, &url("a.test", srv.port, path));
+        assert_eq!(p["state"], "fetched", "{path}: {p}");
+        assert_eq!(p["bytes"], 0, "{path}");
+    }
+}
+
+#[test]
+fn a_body_cut_at_the_cap_stays_marked_when_a_recrawl_gets_304() {
+    let srv = serve(|r| match r.path() {
+        "/robots.txt" => allow_all(),
+        _ if r.header("if-none-match") == Some("\"v1\"") => {
+            Response::new(304).header("ETag", "\"v1\"")
+        }
+        _ => html(&format!("<p>保本保息</p>{}", "<p>公司简介</p>".repeat(400)))
+            .header("ETag", "\"v1\""),
+    });
+    let s = Scratch::new();
+    let seed = url("a.test", srv.port, "/");
+    let crawl = |extra: &[&str]| {
+        let mut args = vec!["--max-body", "2000"];
+        args.extend(extra);
+        run(crawl_cmd(
+            &s,
+            srv.port,
+            &["a.test"],
+            std::slice::from_ref(&seed),
+            &args,
+        ))
+    };
+    let first = crawl(&[]);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert_eq!(page(&pages(&s.db()), &seed)["truncated"], true);
+    let again = crawl(&["--recrawl"]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    let p = pages(&s.db());
+    let p = page(&p, &seed);
+    assert_eq!(p["state"], "not-modified", "{p}");
+    assert_eq!(
+        p["truncated"], true,
+        "the stored body is still the cut one: {p}"
+    );
+}

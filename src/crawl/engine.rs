@@ -1319,7 +1319,11 @@ fn process(
     } else {
         r.body
     };
-    page.truncated = r.truncated;
+    // on 304 the body is the stored one: so is whether it was cut at the cap
+    page.truncated = match (r.status, previous.as_ref()) {
+        (304, Some(prev)) => prev.truncated,
+        _ => r.truncated,
+    };
     page.bytes = raw.len() as u64;
     let sha = shared.store.put_body(&raw)?;
     page.sha256 = Some(sha.clone());

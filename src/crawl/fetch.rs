@@ -506,8 +506,10 @@ pub async fn fetch(
     let mut sink = Decoder::new(coding, cfg.max_body);
     let mut stream = resp.bytes_stream();
     let mut failed = None;
+    let mut coded_bytes = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| classify(&e))?;
+        coded_bytes += chunk.len();
         if let Err(e) = sink.write(&chunk) {
             failed = Some(e);
             break;
@@ -515,6 +517,12 @@ pub async fn fetch(
     }
     // Stop reading at the cap: dropping the stream closes the connection.
     drop(stream);
+    if coded_bytes == 0 {
+        // an empty body is empty in every coding (a decoder would miss its
+        // trailer), as HTTP clients treat it
+        out.body = Vec::new();
+        return Ok(out);
+    }
     let (body, over, finished) = sink.finish();
     if over {
         out.truncated = true;
