@@ -219,24 +219,32 @@ fn bar_chart(counts: &[Count]) -> ChartResult {
             .disable_y_mesh()
             .y_labels(rows)
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                // the first count on top: segment 0 is at the bottom
+                SegmentValue::CenterOf(i) => labels
+                    .get(rows.wrapping_sub(1).wrapping_sub(*i))
+                    .cloned()
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
             .label_style(("sans-serif", 13))
             .draw()?;
+        let row = |i: usize| rows - 1 - i;
         chart.draw_series(counts.iter().enumerate().map(|(i, c)| {
-            Rectangle::new(
+            let mut bar = Rectangle::new(
                 [
-                    (0, SegmentValue::Exact(i)),
-                    (c.count, SegmentValue::Exact(i + 1)),
+                    (0, SegmentValue::Exact(row(i))),
+                    (c.count, SegmentValue::Exact(row(i) + 1)),
                 ],
                 RGBColor(52, 101, 164).filled(),
-            )
+            );
+            // a gap between bars
+            bar.set_margin(4, 4, 0, 0);
+            bar
         }))?;
         chart.draw_series(counts.iter().enumerate().map(|(i, c)| {
             Text::new(
-                c.count.to_string(),
-                (c.count, SegmentValue::CenterOf(i)),
+                format!(" {}", c.count),
+                (c.count, SegmentValue::CenterOf(row(i))),
                 ("sans-serif", 12),
             )
         }))?;
