@@ -60,7 +60,8 @@ enum Command {
         command: cli::registry::RegistryCommand,
     },
     /// Write what other offices receive: `takedown`, the takedown list of
-    /// confirmed findings; `warc`, the evidence behind hits as WARC 1.1.
+    /// confirmed findings; `companies`, the flagged companies by county;
+    /// `warc`, the evidence behind hits as WARC 1.1.
     Export {
         #[command(subcommand)]
         command: cli::export::ExportCommand,

@@ -56,7 +56,10 @@ fn uscc(division: &str, serial: u32) -> String {
         .zip(WEIGHTS)
         .map(|(c, w)| ALPHABET.iter().position(|&a| a == c).unwrap() as u32 * w)
         .sum();
-    format!("{body}{}", ALPHABET[((31 - sum % 31) % 31) as usize] as char)
+    format!(
+        "{body}{}",
+        ALPHABET[((31 - sum % 31) % 31) as usize] as char
+    )
 }
 
 /// The demo's pages, reviewed (confirmed, notified, dismissed), then — a
@@ -232,7 +235,10 @@ fn since_limits_the_report_to_findings_first_seen_from_then() {
     let [cat, county, status] = expected(&recent);
     assert_eq!(figures(&html, "category"), cat);
     assert_eq!(figures(&html, "county"), county);
-    assert!(!county.contains_key("未归属区县"), "only companies: {county:?}");
+    assert!(
+        !county.contains_key("未归属区县"),
+        "only companies: {county:?}"
+    );
     assert_eq!(figures(&html, "status"), status);
     assert_eq!(
         figures(&html, "time").values().sum::<u64>(),

@@ -150,10 +150,7 @@ impl Desk {
         let mut counties: Vec<Count> = by_county
             .into_iter()
             .map(|(code, n)| {
-                Count::new(
-                    divisions.attribute(&format!("{code:06}")).short_label(),
-                    n,
-                )
+                Count::new(divisions.attribute(&format!("{code:06}")).short_label(), n)
             })
             .collect();
         sort_counts(&mut counties);
