@@ -348,7 +348,8 @@ mod tests {
         assert_eq!(names, ["汉滨区", "汉阴县", UNATTRIBUTED]);
         assert_eq!(s[0].1.len(), 2);
         // two counties of one name (新城区 of Xi'an and of Hohhot) get codes
-        let twins = sheets(&[row(Some("610102"), 1), row(Some("150102"), 2)]);
+        let rows = [row(Some("610102"), 1), row(Some("150102"), 2)];
+        let twins = sheets(&rows);
         assert_eq!(twins[0].0, "新城区 610102");
         assert_eq!(twins[1].0, "新城区 150102");
     }
