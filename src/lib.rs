@@ -29,9 +29,11 @@
 //!   notified → rectified | persisting → referred), append-only review
 //!   events, sled indexes, queries.
 //! * [`export`]: what leaves finscan for those who act: the takedown list
-//!   (XLSX / CSV / JSON) and the evidence behind hits as WARC 1.1.
+//!   and the companies list by county (XLSX / CSV / JSON), and the evidence
+//!   behind hits as WARC 1.1.
 //! * [`report`]: the periodic summary as one self-contained HTML file with
-//!   SVG charts (plan §四（三）–（四）).
+//!   SVG charts (plan §四（三）–（四）); the review desk fills it
+//!   ([`review::Desk::report_data`]).
 //! * [`time`]: one convention for times: instants, read as dates or RFC 3339,
 //!   shown in the reader's zone (Asia/Shanghai by default).
 //!

@@ -60,11 +60,16 @@ enum Command {
         command: cli::registry::RegistryCommand,
     },
     /// Write what other offices receive: `takedown`, the takedown list of
-    /// confirmed findings; `warc`, the evidence behind hits as WARC 1.1.
+    /// confirmed findings; `companies`, the flagged companies by county;
+    /// `warc`, the evidence behind hits as WARC 1.1.
     Export {
         #[command(subcommand)]
         command: cli::export::ExportCommand,
     },
+    /// The periodic report: one self-contained HTML file with charts of the
+    /// findings by category, county, status and over time, the top sites and
+    /// the rectification rate.
+    Report(cli::report::ReportArgs),
     /// Validate, list or export the rules.
     Rules {
         #[command(subcommand)]
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cli::crawl::demo(a),
         Command::Registry { command } => cli::registry::run(command),
         Command::Export { command } => cli::export::run(command),
+        Command::Report(a) => cli::report::run(a),
         Command::Rules { command } => match command {
             RulesCommand::Check { rules } => cli::rules::check(rules.as_deref()),
             RulesCommand::List { rules, json } => cli::rules::list(rules.as_deref(), json),

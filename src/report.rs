@@ -107,16 +107,17 @@ pub fn write_html(data: &ReportData, zone: &Zone, out: &mut impl Write) -> io::R
          <div><b>{}</b>仍未整改</div><div><b>{rate}</b>整改率</div></section>",
         data.notified, data.rectified, data.persisting
     )?;
-    for (heading, counts) in [
-        ("按违规类型", &data.by_category),
-        ("按区县", &data.by_county),
-        ("按处理状态", &data.by_status),
+    for (id, heading, counts) in [
+        ("category", "按违规类型", &data.by_category),
+        ("county", "按区县", &data.by_county),
+        ("status", "按处理状态", &data.by_status),
     ] {
         write!(out, "<section><h2>{heading}</h2>")?;
         if counts.is_empty() {
             write!(out, "<p class=\"none\">无数据</p>")?;
         } else {
             out.write_all(bar_chart(counts).map_err(io::Error::other)?.as_bytes())?;
+            count_table(out, id, counts)?;
         }
         writeln!(out, "</section>")?;
     }
@@ -129,6 +130,7 @@ pub fn write_html(data: &ReportData, zone: &Zone, out: &mut impl Write) -> io::R
                 .map_err(io::Error::other)?
                 .as_bytes(),
         )?;
+        count_table(out, "time", &data.over_time)?;
     }
     writeln!(out, "</section>")?;
     write!(
@@ -151,12 +153,32 @@ pub fn write_html(data: &ReportData, zone: &Zone, out: &mut impl Write) -> io::R
     writeln!(out, "</tbody></table></section>\n</body></html>")
 }
 
+/// A chart's figures as a table, folded under it (no script: `<details>`),
+/// for whoever needs the exact numbers or reads the file with a program;
+/// `data-chart` names the chart.
+fn count_table(out: &mut impl Write, id: &str, counts: &[Count]) -> io::Result<()> {
+    write!(
+        out,
+        "<details><summary>数据</summary><table class=\"counts\" data-chart=\"{id}\"><tbody>"
+    )?;
+    for c in counts {
+        write!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
+            escape(&c.label),
+            c.count
+        )?;
+    }
+    write!(out, "</tbody></table></details>")
+}
+
 const STYLE: &str = "body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;\
 margin:2em auto;max-width:60em;color:#222}h1{font-size:1.5em}h2{font-size:1.15em;\
 border-bottom:1px solid #ccc}.meta{color:#666}.kpi{display:flex;gap:1em}\
 .kpi div{border:1px solid #ddd;padding:.6em 1em;border-radius:4px}.kpi b{display:block;\
 font-size:1.6em}table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;\
-padding:.3em .5em;text-align:left}.n{text-align:right}.none{color:#888}svg{max-width:100%}";
+padding:.3em .5em;text-align:left}.n{text-align:right}.none{color:#888}svg{max-width:100%}\
+details{margin:.3em 0 1em}summary{color:#666;cursor:pointer}.counts{width:auto}";
 
 /// HTML text: the five characters with a meaning in markup are escaped
 /// (site names and operators come from the web).
@@ -197,24 +219,32 @@ fn bar_chart(counts: &[Count]) -> ChartResult {
             .disable_y_mesh()
             .y_labels(rows)
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                // the first count on top: segment 0 is at the bottom
+                SegmentValue::CenterOf(i) => labels
+                    .get(rows.wrapping_sub(1).wrapping_sub(*i))
+                    .cloned()
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
             .label_style(("sans-serif", 13))
             .draw()?;
+        let row = |i: usize| rows - 1 - i;
         chart.draw_series(counts.iter().enumerate().map(|(i, c)| {
-            Rectangle::new(
+            let mut bar = Rectangle::new(
                 [
-                    (0, SegmentValue::Exact(i)),
-                    (c.count, SegmentValue::Exact(i + 1)),
+                    (0, SegmentValue::Exact(row(i))),
+                    (c.count, SegmentValue::Exact(row(i) + 1)),
                 ],
                 RGBColor(52, 101, 164).filled(),
-            )
+            );
+            // a gap between bars
+            bar.set_margin(4, 4, 0, 0);
+            bar
         }))?;
         chart.draw_series(counts.iter().enumerate().map(|(i, c)| {
             Text::new(
-                c.count.to_string(),
-                (c.count, SegmentValue::CenterOf(i)),
+                format!(" {}", c.count),
+                (c.count, SegmentValue::CenterOf(row(i))),
                 ("sans-serif", 12),
             )
         }))?;

@@ -1,5 +1,5 @@
-//! `finscan export …`: writes what other offices receive. Today `warc`, the
-//! evidence behind hits; the selection and the writing live in
+//! `finscan export …`: writes what other offices receive: `takedown`,
+//! `companies` and `warc`; the selection and the writing live in
 //! `finscan::export`.
 
 use std::io::Write;
@@ -19,6 +19,10 @@ pub enum ExportCommand {
     /// site with confirmed findings (confirmed, notified, persisting,
     /// referred), as XLSX, CSV (UTF-8 with BOM) or JSON.
     Takedown(super::review::TakedownArgs),
+    /// The companies list for the county governments: one row per flagged
+    /// company with confirmed findings (confirmed, notified, persisting,
+    /// referred), as XLSX (a sheet per county), CSV (UTF-8 with BOM) or JSON.
+    Companies(CompaniesArgs),
     /// Evidence as WARC 1.1: for every selected page, the response (status
     /// line, headers, raw body) and the request as fetched, after a warcinfo
     /// record naming finscan and the selection. Pages with hits unless
@@ -53,9 +57,26 @@ pub struct WarcArgs {
     all_pages: bool,
 }
 
+#[derive(Args)]
+pub struct CompaniesArgs {
+    #[command(flatten)]
+    db: DbArg,
+    #[arg(long, value_enum)]
+    format: super::review::ExportFormat,
+    /// The file to write; an existing file is replaced only when the export
+    /// succeeds.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Filters as of `hits list` (--county 610902 or 6109 for a county or a
+    /// city); without --status, the confirmed findings only.
+    #[command(flatten)]
+    filter: Box<super::review::FilterArgs>,
+}
+
 pub fn run(cmd: ExportCommand) -> anyhow::Result<Outcome> {
     match cmd {
         ExportCommand::Takedown(a) => super::review::export_takedown(a),
+        ExportCommand::Companies(a) => companies(a),
         ExportCommand::Warc(a) => warc(a),
     }
 }
@@ -165,4 +186,36 @@ fn warc(args: WarcArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Clean
     })
+}
+
+fn companies(args: CompaniesArgs) -> anyhow::Result<Outcome> {
+    use finscan::export::companies;
+    use finscan::review::SourceKind;
+    let q = args.filter.query();
+    if q.source == Some(SourceKind::Page) {
+        anyhow::bail!("the companies list is of registry findings: --source page has no rows here");
+    }
+    if !q.sites.is_empty() {
+        anyhow::bail!("the companies list is of registry findings: --host has no rows here");
+    }
+    super::report::check_out(&args.out)?;
+    let desk = super::report::open_desk(&args.db)?;
+    let rows = companies::company_rows(&desk, &q, super::zone())?;
+    super::report::write_atomically(&args.out, |tmp| {
+        match args.format {
+            super::review::ExportFormat::Xlsx => companies::write_xlsx(&rows, tmp)?,
+            super::review::ExportFormat::Csv => companies::write_csv(&rows, tmp)?,
+            super::review::ExportFormat::Json => companies::write_json(&rows, tmp)?,
+        }
+        Ok(())
+    })
+    .with_context(|| format!("exporting the companies list to {}", args.out.display()))?;
+    let counties = companies::sheets(&rows).len();
+    writeln!(
+        anstream::stderr(),
+        "finscan: companies list of {} compan(ies) in {counties} county(ies) written to {}",
+        rows.len(),
+        args.out.display()
+    )?;
+    Ok(Outcome::Clean)
 }

@@ -4,6 +4,7 @@ pub mod crawl;
 pub mod export;
 pub mod memory;
 pub mod registry;
+pub mod report;
 pub mod review;
 pub mod rules;
 pub mod scan;

@@ -117,7 +117,7 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
-    fn query(&self) -> Query {
+    pub(super) fn query(&self) -> Query {
         Query {
             statuses: self.status.iter().map(|s| s.into_lib()).collect(),
             categories: self.category.iter().map(|c| c.into_lib()).collect(),

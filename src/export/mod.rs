@@ -3,6 +3,8 @@
 //! * [`takedown`]: the takedown list for the internet information office
 //!   (网信办): one row per site, XLSX / CSV / JSON; it reads findings
 //!   through [`crate::review`] only, never the stores behind them.
+//! * [`companies`]: the list of flagged companies for the county
+//!   governments: one row per registry finding, a sheet per county.
 //! * [`warc`]: the evidence behind hits as WARC 1.1, request and response
 //!   records as fetched.
 //!
@@ -10,6 +12,7 @@
 //! writing them out. Must not touch: the store's trees (it reads pages and
 //! bodies through [`crate::store::Store`] only) or the crawl.
 
+pub mod companies;
 pub mod takedown;
 pub mod warc;
 

@@ -39,6 +39,7 @@
 pub mod finding;
 pub(crate) mod index;
 pub mod query;
+pub mod report;
 pub mod time;
 
 use std::collections::{BTreeMap, HashSet};
