@@ -456,3 +456,235 @@ impl Desk {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::store::{StoredCompany, StoredHit as CompanyHit};
+    use crate::rules::{Category, RuleId, Severity};
+
+    const ID: u64 = 0xabc;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn hit(url: &str, last_seen: &str) -> StoredHit {
+        StoredHit {
+            id: FindingId(ID).to_string(),
+            url: url.into(),
+            host: "a.test".into(),
+            status: "new".into(),
+            rule: RuleId("page.guaranteed".into()),
+            category: Category::GuaranteedReturn,
+            severity: Severity::High,
+            field: crate::Field::Page,
+            term: "保本保息".into(),
+            matched: "保本保息".into(),
+            start: 10,
+            end: 22,
+            snippet: "承诺保本保息".into(),
+            basis: "§二".into(),
+            normalizations: vec![],
+            annual_rate: None,
+            repeats: 0,
+            sha256: Some("old".into()),
+            first_seen: "2026-11-01T00:00:00Z".into(),
+            last_seen: last_seen.into(),
+        }
+    }
+
+    fn page_finding() -> Finding {
+        let mut f = super::super::page_finding(FindingId(ID), &hit("http://a.test/", "x"));
+        f.status = Status::Notified;
+        f.deadline = Some("2026-12-01".parse().unwrap());
+        f
+    }
+
+    fn page(state: PageState, fetched_at: &str, hits: &[u64]) -> PageRecord {
+        let mut p = PageRecord::blank("http://a.test/", "a.test", state, 0, 2);
+        p.fetched_at = fetched_at.into();
+        p.hit_ids = hits.iter().map(|h| FindingId(*h).to_string()).collect();
+        match state {
+            PageState::Fetched | PageState::NotModified => {
+                p.status = Some(200);
+                p.sha256 = Some("new".into());
+            }
+            PageState::ClientError => {
+                p.status = Some(404);
+                p.error = Some("HTTP 404".into());
+            }
+            _ => p.error = Some("connection refused".into()),
+        }
+        p
+    }
+
+    const SINCE: &str = "2026-12-01T16:00:00Z";
+    const AFTER: &str = "2026-12-06T08:00:00Z";
+
+    #[test]
+    fn a_page_fetched_without_the_hit_is_rectified_with_its_new_hash() {
+        let f = page_finding();
+        let p = page(PageState::Fetched, AFTER, &[ID + 1]);
+        let h = hit("http://a.test/", "2026-11-20T00:00:00Z");
+        let d = decide_page(&f, t(SINCE), Some(&p), Some(&h), None).unwrap();
+        assert_eq!(d.outcome, RecheckOutcome::Rectified);
+        assert_eq!(d.recheck.sha256.as_deref(), Some("new"));
+        assert_eq!(d.recheck.fetched_at, t(AFTER));
+        assert!(d.note.contains("no longer on the page"), "{}", d.note);
+    }
+
+    #[test]
+    fn a_page_that_still_has_the_hit_persists_also_when_answered_304() {
+        let f = page_finding();
+        for state in [PageState::Fetched, PageState::NotModified] {
+            let p = page(state, AFTER, &[ID]);
+            let d = decide_page(&f, t(SINCE), Some(&p), None, None).unwrap();
+            assert_eq!(d.outcome, RecheckOutcome::Persisting);
+            assert_eq!(d.recheck.state, state.as_str());
+        }
+    }
+
+    #[test]
+    fn a_hit_seen_on_another_page_since_the_deadline_persists() {
+        let f = page_finding();
+        let p = page(PageState::Fetched, AFTER, &[]);
+        let h = hit("http://a.test/about", AFTER);
+        let d = decide_page(&f, t(SINCE), Some(&p), Some(&h), None).unwrap();
+        assert_eq!(d.outcome, RecheckOutcome::Persisting);
+        assert!(d.note.contains("/about"), "{}", d.note);
+    }
+
+    #[test]
+    fn a_fetch_before_the_deadline_or_no_fetch_decides_nothing() {
+        let f = page_finding();
+        let p = page(PageState::Fetched, "2026-12-01T15:59:59Z", &[]);
+        assert_eq!(decide_page(&f, t(SINCE), Some(&p), None, None), None);
+        assert_eq!(decide_page(&f, t(SINCE), None, None, None), None);
+    }
+
+    #[test]
+    fn a_failed_fetch_is_recorded_once_and_never_rectifies() {
+        let f = page_finding();
+        for state in [
+            PageState::ClientError,
+            PageState::Failed,
+            PageState::Redirect,
+        ] {
+            let p = page(state, AFTER, &[]);
+            let d = decide_page(&f, t(SINCE), Some(&p), None, None).unwrap();
+            assert_eq!(d.outcome, RecheckOutcome::RecheckFailed, "{state:?}");
+            assert_eq!(d.recheck.sha256, None);
+            assert!(d.note.contains("could not be read"), "{}", d.note);
+            // the same fetch again: already recorded
+            assert_eq!(
+                decide_page(&f, t(SINCE), Some(&p), None, Some(t(AFTER))),
+                None
+            );
+        }
+        let p = page(PageState::ClientError, AFTER, &[]);
+        let d = decide_page(&f, t(SINCE), Some(&p), None, None).unwrap();
+        assert_eq!(d.recheck.http_status, Some(404));
+        assert_eq!(
+            RecheckOutcome::RecheckFailed.action(),
+            Action::RecheckFailed
+        );
+        assert_eq!(
+            Status::Notified.apply(&d.outcome.action()),
+            Ok(Status::Notified)
+        );
+    }
+
+    fn company(name: &str, scope: &str, scanned: u64, hits: &[(&str, &str, &str)]) -> Company {
+        let c = StoredCompany {
+            key: "uscc:91610902MA70B5XK71".into(),
+            name: name.into(),
+            uscc: Some("91610902MA70B5XK71".into()),
+            uscc_valid: true,
+            division: Some("610902".into()),
+            county: None,
+            rank: None,
+            flagged: !hits.is_empty(),
+            allowlisted: None,
+            scope: scope.into(),
+            address: None,
+            legal_rep: None,
+            reg_date: None,
+            status: None,
+            source: "r.csv".into(),
+            line: 2,
+            first_seen: 1_790_000_000,
+            last_scanned: scanned,
+            scans: 1,
+        };
+        let hits = hits
+            .iter()
+            .map(|(field, rule, matched)| CompanyHit {
+                field: (*field).into(),
+                rule: (*rule).into(),
+                category: "restricted-name".into(),
+                severity: "high".into(),
+                term: (*matched).into(),
+                matched: (*matched).into(),
+                start: 0,
+                end: matched.len(),
+            })
+            .collect();
+        (c, hits)
+    }
+
+    fn company_finding() -> Finding {
+        let (c, h) = company(
+            "安康鑫源商贸有限公司",
+            "投资理财咨询",
+            1_790_000_000,
+            &[("scope", "scope.licai", "理财")],
+        );
+        let mut f = super::super::company_finding(&c, &h, None).unwrap();
+        f.status = Status::Notified;
+        f.deadline = Some("2026-12-01".parse().unwrap());
+        f
+    }
+
+    #[test]
+    fn a_company_rescanned_without_the_word_is_rectified_and_with_it_persists() {
+        let f = company_finding();
+        let after = t(AFTER).as_second() as u64;
+        let clean = company("安康鑫源商贸有限公司", "企业管理咨询", after, &[]);
+        let d = decide_company(&f, t(SINCE), Some(&clean)).unwrap();
+        assert_eq!(d.outcome, RecheckOutcome::Rectified);
+        assert_eq!(d.recheck.record_source.as_deref(), Some("r.csv:2"));
+        assert!(d.note.contains("none of scope “理财”"), "{}", d.note);
+        let same = company(
+            "安康鑫源商贸有限公司",
+            "投资理财咨询",
+            after,
+            &[("scope", "scope.licai", "理财")],
+        );
+        let d = decide_company(&f, t(SINCE), Some(&same)).unwrap();
+        assert_eq!(d.outcome, RecheckOutcome::Persisting);
+        // the word moved within the scope: still there
+        let moved = company("安康鑫源商贸有限公司", "理财产品咨询", after, &[]);
+        let d = decide_company(&f, t(SINCE), Some(&moved)).unwrap();
+        assert_eq!(d.outcome, RecheckOutcome::Persisting);
+    }
+
+    #[test]
+    fn a_company_not_rescanned_since_the_deadline_decides_nothing() {
+        let f = company_finding();
+        let before = company("安康鑫源商贸有限公司", "企业管理咨询", 1_790_000_000, &[]);
+        assert_eq!(decide_company(&f, t(SINCE), Some(&before)), None);
+        assert_eq!(decide_company(&f, t(SINCE), None), None);
+    }
+
+    #[test]
+    fn a_deadline_ends_at_the_next_midnight_in_the_readers_zone() {
+        let d = "2026-12-05".parse().unwrap();
+        let shanghai = Zone::named("Asia/Shanghai").unwrap();
+        assert_eq!(deadline_end(d, &shanghai), Some(t("2026-12-05T16:00:00Z")));
+        assert_eq!(
+            deadline_end(d, &Zone::utc()),
+            Some(t("2026-12-06T00:00:00Z"))
+        );
+    }
+}
