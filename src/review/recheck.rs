@@ -161,10 +161,14 @@ pub fn decide_page(
     match page.state {
         PageState::Fetched | PageState::NotModified => {
             let on_page = page.hit_ids.contains(&id);
-            // a site-wide hit (the operator) may be read on another page now
-            let elsewhere = hit
-                .and_then(|h| crate::time::from_stored(&h.last_seen))
-                .is_some_and(|t| t >= since);
+            // a site-wide hit (the operator) may be read on another page
+            // now: the crawler moved it there. Its `last_seen` on this page
+            // says nothing (times are to the second: the crawl before the
+            // notice may share the notice's second).
+            let elsewhere = hit.is_some_and(|h| {
+                h.url != page.url
+                    && crate::time::from_stored(&h.last_seen).is_some_and(|t| t >= since)
+            });
             let sha = page.sha256.as_deref().unwrap_or("?");
             if on_page || elsewhere {
                 let place = if on_page {
@@ -543,6 +547,16 @@ mod tests {
             assert_eq!(d.outcome, RecheckOutcome::Persisting);
             assert_eq!(d.recheck.state, state.as_str());
         }
+    }
+
+    #[test]
+    fn the_hits_last_sighting_on_this_page_does_not_keep_it_alive() {
+        // the crawl before the notice, in the notice's second
+        let f = page_finding();
+        let p = page(PageState::Fetched, AFTER, &[]);
+        let h = hit("http://a.test/", SINCE);
+        let d = decide_page(&f, t(SINCE), Some(&p), Some(&h), None).unwrap();
+        assert_eq!(d.outcome, RecheckOutcome::Rectified);
     }
 
     #[test]
