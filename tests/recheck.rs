@@ -329,3 +329,38 @@ fn a_rescanned_company_is_rectified_by_a_changed_scope_and_persists_with_the_sam
         "{last}"
     );
 }
+
+#[test]
+fn recheck_refuses_to_go_on_with_an_unfinished_crawl() {
+    let srv = serve(move |r| match r.path() {
+        "/robots.txt" => allow_all(),
+        "/" => html(&format!(
+            "{VIOLATION}<a href=\"/b\">b</a><a href=\"/c\">c</a>"
+        )),
+        _ => html("<p>其他</p>"),
+    });
+    let sc = Scratch::new();
+    let db = sc.db();
+    let r = crawl_site(&sc, srv.port, "a.test", &["--max-pages", "1"]);
+    assert!(r.code <= 1, "{}", r.stderr);
+    let ids = ids(&findings(&db, &[]));
+    notify(&db, &ids, PAST);
+    let resolve = format!("a.test:{}:127.0.0.1", srv.port);
+    let out = finscan(&[
+        "recheck",
+        "--db",
+        s(&db),
+        "--allow-private",
+        "--resolve",
+        &resolve,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("still queued by an unfinished crawl"),
+        "{}",
+        text(&out)
+    );
+    for id in &ids {
+        assert_eq!(status_of(&db, id), "notified");
+    }
+}

@@ -77,6 +77,13 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
     }
     let mut fetched = None;
     if !seeds.is_empty() {
+        // the engine would go on with an unfinished crawl's queue too
+        let queued = store.frontier_len()?;
+        anyhow::ensure!(
+            queued == 0,
+            "{queued} URL(s) are still queued by an unfinished crawl in {}: finish it first (rerun that `finscan crawl`), then recheck; nothing was fetched or decided",
+            dir.display()
+        );
         let mut cfg = CrawlConfig {
             seeds,
             max_depth: 0,
