@@ -52,6 +52,10 @@ enum Command {
     },
     /// Record a reviewer's decision on findings, by id or by filter.
     Review(cli::review::ReviewArgs),
+    /// Fetch again the pages of notified findings past their deadline and
+    /// decide them: rectified (the evidence is gone), persisting, or not
+    /// fetched (the finding stays notified).
+    Recheck(cli::recheck::RecheckArgs),
     /// Serve bundled sample platform sites on 127.0.0.1, crawl them and print the hits.
     Demo(cli::crawl::DemoArgs),
     /// Company registration records: import, validate credit codes, scan, attribute to counties.
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
         Command::Hits { command } => cli::review::hits(command),
         Command::Sites { command } => cli::review::sites(command),
         Command::Review(a) => cli::review::review(a),
+        Command::Recheck(a) => cli::recheck::recheck(a),
         Command::Demo(a) => cli::crawl::demo(a),
         Command::Registry { command } => cli::registry::run(command),
         Command::Export { command } => cli::export::run(command),

@@ -448,6 +448,7 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
             ));
         }
     };
+    let kept = args.recrawl.then(|| store.clone());
     let summary = runtime()?.block_on(async {
         let shutdown = shutdown_signal();
         finscan::crawl::crawl(cfg, store, scanner, shutdown, &show).await
@@ -456,6 +457,9 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
         b.finish_and_clear();
     }
     report_summary(&summary, args.json, &dir)?;
+    if let Some(store) = kept {
+        super::recheck::after_reading(store)?;
+    }
     Ok(outcome(&summary, !bad.is_empty()))
 }
 

@@ -3,6 +3,7 @@
 pub mod crawl;
 pub mod export;
 pub mod memory;
+pub mod recheck;
 pub mod registry;
 pub mod report;
 pub mod review;

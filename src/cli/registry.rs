@@ -175,14 +175,18 @@ fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
             "--county {c:?}: expected the first digits of a division code (e.g. 6109)"
         );
     }
-    pipeline::run(
+    let outcome = pipeline::run(
         &args.files,
         &opts,
         &scanner,
         args.county.as_deref(),
         run,
         threads.max(1),
-    )
+    )?;
+    if !args.common.no_store {
+        super::recheck::after_reading_dir(&args.common.db)?;
+    }
+    Ok(outcome)
 }
 
 /// The scan as a pipeline: this thread reads records in batches, `threads`

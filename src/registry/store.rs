@@ -900,6 +900,28 @@ impl RegistryStore {
             })
     }
 
+    /// The latest committed record of the company keyed `key` (see
+    /// [`company_key`]), with its hits: what the review layer compares a
+    /// notified finding with after a rescan.
+    pub fn company(&self, key: &str) -> Result<Option<Company>, StoreError> {
+        let fp = fingerprint(key);
+        if !self.stored.contains_hash(fp) {
+            return Ok(None);
+        }
+        let Some(e) = self.indexed(fp)? else {
+            return Ok(None);
+        };
+        let Some(v) = self.log.get(seq_key(LOG, e.at.log))? else {
+            return Ok(None);
+        };
+        Ok(self
+            .read_entry(e.at.log, &v)?
+            .into_iter()
+            .nth(e.at.slot as usize)
+            .filter(|s| s.company.key == key)
+            .map(|s| (s.company, s.hits)))
+    }
+
     /// The records of one log entry that the index still points at.
     fn current_records(
         &self,

@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! new ──confirm──► confirmed ──notify(deadline)──► notified ──rectify──► rectified
-//!  │ ▲                                                  └──persist──► persisting ──refer──► referred
+//!  │ ▲                                                  ├──persist──► persisting ──refer──► referred
+//!  │ │                                                  └──recheck-failed──► notified (finscan only)
 //!  │ └──reopen(reason)── dismissed
 //!  └──dismiss──────────►
 //! ```
@@ -192,7 +193,7 @@ impl Status {
             Status::New => &[Confirm, Dismiss],
             Status::Confirmed => &[Notify],
             Status::Dismissed => &[Reopen],
-            Status::Notified => &[Rectify, Persist],
+            Status::Notified => &[Rectify, Persist, RecheckFailed],
             Status::Persisting => &[Refer],
             Status::Rectified | Status::Referred => &[],
         }
@@ -207,6 +208,7 @@ impl Status {
             (Status::Confirmed, Action::Notify { .. }) => Status::Notified,
             (Status::Notified, Action::Rectify) => Status::Rectified,
             (Status::Notified, Action::Persist) => Status::Persisting,
+            (Status::Notified, Action::RecheckFailed) => Status::Notified,
             (Status::Persisting, Action::Refer) => Status::Referred,
             (Status::Dismissed, Action::Reopen) => Status::New,
             _ => {
@@ -244,6 +246,13 @@ pub enum Action {
     Rectify,
     /// The violation was still there when checked after the deadline.
     Persist,
+    /// The page was fetched again after the deadline but the fetch failed
+    /// (4xx, 5xx, network, redirect away): nothing could be compared, so
+    /// the finding stays notified. Recorded by finscan only, never a
+    /// reviewer's decision: a page that disappears is not rectified on
+    /// that alone.
+    #[serde(rename = "recheck-failed")]
+    RecheckFailed,
     Refer,
     /// A dismissed finding is reviewed again (the note gives the reason).
     Reopen,
@@ -258,6 +267,7 @@ pub enum ActionKind {
     Notify,
     Rectify,
     Persist,
+    RecheckFailed,
     Refer,
     Reopen,
 }
@@ -271,6 +281,7 @@ impl ActionKind {
             ActionKind::Notify => "notify",
             ActionKind::Rectify => "rectify",
             ActionKind::Persist => "persist",
+            ActionKind::RecheckFailed => "recheck-failed",
             ActionKind::Refer => "refer",
             ActionKind::Reopen => "reopen",
         }
@@ -292,6 +303,7 @@ impl Action {
             Action::Notify { .. } => ActionKind::Notify,
             Action::Rectify => ActionKind::Rectify,
             Action::Persist => ActionKind::Persist,
+            Action::RecheckFailed => ActionKind::RecheckFailed,
             Action::Refer => ActionKind::Refer,
             Action::Reopen => ActionKind::Reopen,
         }
@@ -338,6 +350,36 @@ pub struct Event {
     pub at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What an automatic recheck compared (rectify, persist and
+    /// recheck-failed events recorded by finscan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recheck: Option<Recheck>,
+}
+
+/// The fetch or scan a rectification decision was made on: the evidence
+/// of the decision, kept with its event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recheck {
+    /// The page fetched again (page findings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// When the page was fetched, or the company record scanned.
+    pub fetched_at: Timestamp,
+    /// SHA-256 of the body fetched (absent when the fetch failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// HTTP status of the fetch, if a response came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// The page's state after the fetch (`fetched`, `not-modified`,
+    /// `client-error`, `failed` …), or `scanned` for a company record.
+    pub state: String,
+    /// Why the fetch failed, as the crawler recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Where a company record was read again: file (or URL) and line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_source: Option<String>,
 }
 
 /// Evidence of a page hit: where the bytes are.
@@ -478,6 +520,7 @@ mod tests {
             notify(),
             Action::Rectify,
             Action::Persist,
+            Action::RecheckFailed,
             Action::Refer,
             Action::Reopen,
         ]
@@ -492,6 +535,7 @@ mod tests {
             (Confirmed, notify(), Notified),
             (Notified, Action::Rectify, Rectified),
             (Notified, Action::Persist, Persisting),
+            (Notified, Action::RecheckFailed, Notified),
             (Persisting, Action::Refer, Referred),
             (Dismissed, Action::Reopen, New),
         ];
@@ -510,7 +554,7 @@ mod tests {
                 refused += 1;
             }
         }
-        assert_eq!(refused, 7 * 8 - allowed.len());
+        assert_eq!(refused, 7 * 9 - allowed.len());
     }
 
     #[test]
@@ -573,6 +617,7 @@ mod tests {
             reviewer: "王".into(),
             at: Timestamp::from_second(0).unwrap(),
             note: None,
+            recheck: None,
         };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["action"], "notify");

@@ -35,10 +35,14 @@
 //! entries. Anything off, or a rebuild that did not finish (it removes the
 //! version first and writes it last), and they are rebuilt from `findings`.
 //! [`Desk::check`] compares everything, for `finscan hits check`.
+//!
+//! After a recrawl or a registry rescan, [`Desk::recheck`] decides notified
+//! findings past their deadline from the new evidence (see [`recheck`]).
 
 pub mod finding;
 pub(crate) mod index;
 pub mod query;
+pub mod recheck;
 pub mod report;
 pub mod time;
 
@@ -52,9 +56,10 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use finding::{
     Action, ActionKind, CompanyEvidence, CompanyMatch, Event, Evidence, Finding, FindingId,
-    PageEvidence, SourceKind, Status, TransitionError,
+    PageEvidence, Recheck, SourceKind, Status, TransitionError,
 };
 pub use query::{Listing, Query, Sort};
+pub use recheck::{RecheckOutcome, RecheckReport, Rechecked};
 
 use crate::registry::store::{RegistryStore, last_log_seq};
 use crate::rules::{Category, RuleId, RuleSet, Severity};
@@ -335,6 +340,7 @@ impl Desk {
                             reviewer: d.reviewer.clone(),
                             at,
                             note: d.note.clone(),
+                            recheck: None,
                         };
                         let mut new = old.clone();
                         new.status = to;
@@ -459,6 +465,7 @@ impl Desk {
                     reviewer: SYSTEM_REVIEWER.into(),
                     at: f.first_seen,
                     note: None,
+                    recheck: None,
                 },
                 old: None,
                 new: Finding { events: 1, ..f },
@@ -738,6 +745,12 @@ fn validate(d: &Decision) -> Result<(), ReviewError> {
     }
     if d.action == Action::Found {
         return Err(ReviewError::BadDecision("found is not a decision".into()));
+    }
+    if d.action == Action::RecheckFailed {
+        return Err(ReviewError::BadDecision(
+            "recheck-failed is recorded by finscan when a recheck's fetch fails, not decided"
+                .into(),
+        ));
     }
     if d.action == Action::Reopen && d.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err(ReviewError::BadDecision(

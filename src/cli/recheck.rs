@@ -1,0 +1,217 @@
+//! `finscan recheck`: fetch again the pages of notified findings past their
+//! deadline and decide them from the new evidence; and the same decisions
+//! at the end of `crawl --recrawl` and `registry scan`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use finscan::crawl::CrawlConfig;
+use finscan::crawl::fetch::ResolveMap;
+use finscan::review::{Desk, RecheckReport};
+use finscan::store::Store;
+
+use super::Outcome;
+use super::crawl::DbArg;
+
+#[derive(Args)]
+pub struct RecheckArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Requests per second to each host; 0 = unlimited (your own servers only).
+    #[arg(long, value_name = "R", default_value_t = 1.0)]
+    rate_per_host: f64,
+    /// Who runs this recheck, for site operators: a URL or an e-mail address.
+    #[arg(long, value_name = "URL|EMAIL", env = "FINSCAN_CONTACT")]
+    contact: Option<String>,
+    /// Map HOST:PORT to ADDR instead of asking DNS, like curl; ADDR may be private.
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    resolve: Vec<String>,
+    /// Allow loopback, private, link-local and multicast destinations.
+    #[arg(long)]
+    allow_private: bool,
+    /// Total time allowed for one request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    timeout: f64,
+    /// Directory of *.toml rule files (the rules the pages were crawled with).
+    #[arg(long, env = "FINSCAN_RULES")]
+    rules: Option<PathBuf>,
+}
+
+pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
+    if !(a.rate_per_host >= 0.0 && a.rate_per_host.is_finite()) {
+        anyhow::bail!("--rate-per-host must be 0 (unlimited) or a positive number");
+    }
+    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
+        anyhow::bail!("--timeout must be positive");
+    }
+    let mut resolve = ResolveMap::default();
+    for r in &a.resolve {
+        resolve.add(r).map_err(anyhow::Error::msg)?;
+    }
+    let rules = super::load_rules(a.rules.as_deref())?;
+    let dir = a.db.dir();
+    super::require_db(&dir)?;
+    let now = finscan::time::now();
+    // one handle for the whole run: sled's lock outlives a dropped handle
+    // for a moment, so the database is not opened twice
+    let store = Store::open(&dir).with_context(|| {
+        format!(
+            "cannot open database {} (is another finscan process using it?)",
+            dir.display()
+        )
+    })?;
+    let urls = open(store.clone())?.due_pages(now, super::zone())?;
+    let mut seeds = Vec::new();
+    for u in &urls {
+        match url::Url::parse(u) {
+            Ok(u) => seeds.push(u),
+            Err(e) => eprintln!("finscan: recheck: skipped stored URL {u:?}: {e}"),
+        }
+    }
+    let mut fetched = None;
+    if !seeds.is_empty() {
+        // the engine would go on with an unfinished crawl's queue too
+        let queued = store.frontier_len()?;
+        anyhow::ensure!(
+            queued == 0,
+            "{queued} URL(s) are still queued by an unfinished crawl in {}: finish it first (rerun that `finscan crawl`), then recheck; nothing was fetched or decided",
+            dir.display()
+        );
+        let mut cfg = CrawlConfig {
+            seeds,
+            max_depth: 0,
+            recrawl: true,
+            rate_per_host: a.rate_per_host,
+            ..CrawlConfig::default()
+        };
+        cfg.fetch.user_agent = match &a.contact {
+            Some(c) if !c.trim().is_empty() => finscan::crawl::user_agent(c),
+            _ => finscan::crawl::DEFAULT_USER_AGENT.to_owned(),
+        };
+        cfg.fetch.timeout = Duration::from_secs_f64(a.timeout);
+        cfg.fetch.allow_private = a.allow_private;
+        cfg.fetch.resolve = resolve;
+        let scanner = Arc::new(finscan::Scanner::new(&rules));
+        let summary = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(async {
+                // no signal handling: a recheck is a handful of pages
+                let (_tx, rx) = tokio::sync::watch::channel(false);
+                finscan::crawl::crawl(cfg, store.clone(), scanner, rx, &|_| {}).await
+            })?;
+        fetched = Some(summary.pages_done);
+    }
+    let desk = open(store)?;
+    let report = desk.recheck(now, super::zone())?;
+    desk.flush()?;
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["pages_fetched"] = serde_json::json!(fetched.unwrap_or(0));
+        super::write_json_line(&mut std::io::stdout().lock(), &v)?;
+    } else {
+        print_decisions(&mut std::io::stdout().lock(), &report)?;
+        eprintln!(
+            "finscan: recheck: {} page(s) fetched again; {}",
+            fetched.unwrap_or(0),
+            summary_text(&report)
+        );
+    }
+    Ok(Outcome::Clean)
+}
+
+/// After `crawl --recrawl` or `registry scan` into `store`: decides
+/// notified findings past their deadline from what was just read, printing
+/// the decisions on stderr (stdout carries the command's own output). Does
+/// nothing, cheaply, when no finding was ever notified.
+pub fn after_reading(store: Store) -> anyhow::Result<()> {
+    if !finscan::review::recheck::any_notified(store.db())? {
+        return Ok(());
+    }
+    let desk = open(store)?;
+    let report = desk.recheck(finscan::time::now(), super::zone())?;
+    desk.flush()?;
+    if !report.decided.is_empty() {
+        print_decisions(&mut anstream::stderr().lock(), &report)?;
+        eprintln!("finscan: recheck: {}", summary_text(&report));
+    }
+    Ok(())
+}
+
+/// [`after_reading`] for a command whose own handle on `dir` was just
+/// dropped (the registry scan's): sled releases the directory's lock a
+/// moment after the last handle goes, so the open is retried for a while.
+pub fn after_reading_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut tries = 0;
+    let store = loop {
+        match Store::open(dir) {
+            Ok(s) => break s,
+            Err(_) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot open database {}", dir.display()));
+            }
+        }
+    };
+    after_reading(store)
+}
+
+fn open(store: Store) -> anyhow::Result<Desk> {
+    let dir = store.dir().to_path_buf();
+    let (desk, opened) = Desk::from_store(store).with_context(|| {
+        format!(
+            "cannot open database {} (is another finscan process using it?)",
+            dir.display()
+        )
+    })?;
+    if opened.rebuilt {
+        eprintln!("finscan: the review indexes disagreed with the findings and were rebuilt");
+    }
+    Ok(desk)
+}
+
+fn print_decisions(out: &mut impl Write, r: &RecheckReport) -> std::io::Result<()> {
+    for d in &r.decided {
+        let mut line = format!(
+            "{}  {:<14} {}  {}  read {}",
+            d.id,
+            d.outcome.as_str(),
+            d.source.as_str(),
+            d.target,
+            super::zone().human(d.recheck.fetched_at)
+        );
+        if let Some(sha) = &d.recheck.sha256 {
+            line.push_str(&format!("  sha256 {sha}"));
+        }
+        if let Some(e) = &d.recheck.error {
+            line.push_str(&format!("  ({e})"));
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+fn summary_text(r: &RecheckReport) -> String {
+    let count =
+        |o: finscan::review::RecheckOutcome| r.decided.iter().filter(|d| d.outcome == o).count();
+    use finscan::review::RecheckOutcome::*;
+    format!(
+        "{} notified finding(s) past their deadline ({} not yet due): {} rectified, {} persisting, {} could not be fetched (still notified), {} not read again since the deadline",
+        r.due,
+        r.not_due,
+        count(Rectified),
+        count(Persisting),
+        count(RecheckFailed),
+        r.waiting
+    )
+}
