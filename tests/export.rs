@@ -30,6 +30,7 @@ fn finscan(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env_remove("FINSCAN_DB")
+        .env_remove("TZ")
         .stdin(Stdio::null())
         .output()
         .expect("run finscan")
@@ -197,14 +198,22 @@ fn the_takedown_list_reads_back_the_same_in_xlsx_csv_and_json_with_confirmed_fin
             .clone()
     };
     let hx = row("hengxin-licai.example");
-    assert_eq!(hx[11], "confirmed");
+    // in Chinese for the office: the status, the kinds of violation, and
+    // times as civil times in the reader's zone (Asia/Shanghai here)
+    assert_eq!(hx[11], "已确认");
+    for t in [&hx[9], &hx[10]] {
+        assert!(
+            t.len() == 19 && t.as_bytes()[10] == b' ' && t.starts_with("20"),
+            "{t:?}"
+        );
+    }
     assert!(hx[4].contains("ICP备"), "{hx:?}");
     assert!(!hx[5].is_empty() && !hx[1].is_empty() && hx[3].starts_with("http://"));
-    assert!(hx[6].contains("fund-pool"), "{hx:?}");
+    assert!(hx[6].contains("设立资金池"), "{hx:?}");
     assert!(hx[8].contains('§'), "{hx:?}");
     assert_eq!(hx[12].split('；').next().unwrap().len(), 64);
     let ab = row("anbao-insurance.example");
-    assert_eq!(ab[11], "notified");
+    assert_eq!(ab[11], "已通知整改");
     let matched = anbao[0]["matched"].as_str().unwrap();
     assert_eq!(
         ab[7].lines().count(),

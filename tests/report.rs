@@ -16,6 +16,7 @@ fn finscan(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env_remove("FINSCAN_DB")
+        .env_remove("TZ")
         .env("TZ", "Asia/Shanghai")
         .stdin(Stdio::null())
         .output()

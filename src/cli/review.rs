@@ -841,7 +841,7 @@ pub fn export_takedown(args: TakedownArgs) -> anyhow::Result<Outcome> {
         bail!("the takedown list is of sites: --source registry has no rows here");
     }
     use finscan::export::takedown;
-    let rows = takedown::takedown_rows(&desk, &q)?;
+    let rows = takedown::takedown_rows(&desk, &q, super::zone())?;
     match format {
         ExportFormat::Xlsx => takedown::write_xlsx(&rows, &out)?,
         ExportFormat::Csv => takedown::write_csv(&rows, &out)?,

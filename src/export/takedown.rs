@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::review::{Desk, Evidence, Query, ReviewError, SourceKind, Status, time};
+use crate::review::{Desk, Evidence, Query, ReviewError, SourceKind, Status};
 
 /// The columns, in order.
 pub const HEADERS: [&str; 13] = [
@@ -123,8 +123,13 @@ fn join(items: impl IntoIterator<Item = String>) -> String {
 
 /// The rows for the findings `q` selects (its status filter defaulting to
 /// the confirmed violations, its source to pages), sites in order of their
-/// worst finding.
-pub fn takedown_rows(desk: &Desk, q: &Query) -> Result<Vec<TakedownRow>, ExportError> {
+/// worst finding. The office reads Chinese: categories and statuses are
+/// their Chinese names, times are civil times in `zone`.
+pub fn takedown_rows(
+    desk: &Desk,
+    q: &Query,
+    zone: &crate::time::Zone,
+) -> Result<Vec<TakedownRow>, ExportError> {
     let mut q = q.clone();
     if q.statuses.is_empty() {
         q.statuses = Status::ALL
@@ -171,9 +176,9 @@ pub fn takedown_rows(desk: &Desk, q: &Query) -> Result<Vec<TakedownRow>, ExportE
                 shas.extend(p.sha256.clone());
             }
         }
-        let last_verified = match last_seen {
-            Some(t) if t > time::format_instant(last) => t,
-            _ => time::format_instant(last),
+        let last_verified = match last_seen.as_deref().and_then(crate::time::from_stored) {
+            Some(t) if t > last => t,
+            _ => last,
         };
         let url = match &first.evidence {
             Evidence::Page(p) => p.url.clone(),
@@ -191,7 +196,7 @@ pub fn takedown_rows(desk: &Desk, q: &Query) -> Result<Vec<TakedownRow>, ExportE
             url,
             icp: icp.unwrap_or_default(),
             operator: operator.unwrap_or_default(),
-            violations: join(fs.iter().map(|f| f.category.as_str().to_owned())),
+            violations: join(fs.iter().map(|f| f.category.label_zh().to_owned())),
             excerpt: fs
                 .iter()
                 .take(EXCERPTS)
@@ -199,14 +204,14 @@ pub fn takedown_rows(desk: &Desk, q: &Query) -> Result<Vec<TakedownRow>, ExportE
                 .collect::<Vec<_>>()
                 .join("\n"),
             basis: join(fs.iter().map(|f| f.basis.clone())),
-            first_seen: time::format_instant(
+            first_seen: zone.human(
                 fs.iter()
                     .map(|f| f.first_seen)
                     .min()
                     .unwrap_or(first.first_seen),
             ),
-            last_verified,
-            status: status.as_str().to_owned(),
+            last_verified: zone.human(last_verified),
+            status: status.label_zh().to_owned(),
             evidence_sha256: join(shas),
         });
     }
