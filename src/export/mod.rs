@@ -13,6 +13,7 @@
 //! bodies through [`crate::store::Store`] only) or the crawl.
 
 pub mod companies;
+mod table;
 pub mod takedown;
 pub mod warc;
 

@@ -11,7 +11,6 @@
 //! JSON for systems (an array of objects keyed by the same headers).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
@@ -258,50 +257,11 @@ pub fn write_xlsx(rows: &[TakedownRow], path: &Path) -> Result<(), ExportError> 
 
 /// Writes the rows as CSV in UTF-8 with a byte-order mark.
 pub fn write_csv(rows: &[TakedownRow], path: &Path) -> Result<(), ExportError> {
-    let io = |source| ExportError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let csv_err = |source| ExportError::Csv {
-        path: path.display().to_string(),
-        source,
-    };
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
-    file.write_all("\u{feff}".as_bytes()).map_err(io)?;
-    let mut w = csv::Writer::from_writer(file);
-    w.write_record(HEADERS).map_err(csv_err)?;
-    for row in rows {
-        w.write_record(row.cells()).map_err(csv_err)?;
-    }
-    w.flush().map_err(io)?;
-    Ok(())
+    super::table::write_csv(&HEADERS, rows.iter().map(TakedownRow::cells), path)
 }
 
-/// Writes the rows as a JSON array of objects keyed by [`HEADERS`].
+/// Writes the rows as a JSON array of objects keyed by [`HEADERS`] (序号 a
+/// number, the rest text).
 pub fn write_json(rows: &[TakedownRow], path: &Path) -> Result<(), ExportError> {
-    let io = |source| ExportError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let objects: Vec<serde_json::Map<String, serde_json::Value>> = rows
-        .iter()
-        .map(|r| {
-            HEADERS
-                .iter()
-                .zip(r.cells())
-                .map(|(h, c)| {
-                    let v = if *h == "序号" {
-                        serde_json::Value::from(r.seq)
-                    } else {
-                        serde_json::Value::from(c)
-                    };
-                    (h.to_string(), v)
-                })
-                .collect()
-        })
-        .collect();
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
-    serde_json::to_writer_pretty(&mut file, &objects).map_err(|e| io(e.into()))?;
-    file.write_all(b"\n").map_err(io)?;
-    file.flush().map_err(io)
+    super::table::write_json(&HEADERS, rows.iter().map(|r| (r.seq, r.cells())), path)
 }
