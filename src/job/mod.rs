@@ -19,6 +19,9 @@
 //! caller's too (an open handle, never a path), because sled lets one
 //! process open a directory once: `finscan serve` owns it for every job.
 
+pub mod crawl;
+pub mod recheck;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -57,10 +60,15 @@ impl Cancel {
         *self.0.borrow()
     }
 
-    /// A receiver that sees `true` once [`Cancel::cancel`] was called
-    /// (also when it was called before this).
+    /// A receiver whose `changed()` resolves once [`Cancel::cancel`] is
+    /// called, and at once when it was called before this (the crawler
+    /// waits for a change, so an earlier cancel must count as one).
     pub fn subscribe(&self) -> watch::Receiver<bool> {
-        self.0.subscribe()
+        let mut rx = self.0.subscribe();
+        if *rx.borrow() {
+            rx.mark_changed();
+        }
+        rx
     }
 }
 
@@ -91,6 +99,59 @@ impl Outcome {
             Outcome::Cancelled => "cancelled",
         }
     }
+}
+
+/// Why a job could not run, or stopped. Bad inputs (a file, a row, a page)
+/// are not errors: they are counted and listed in the job's report.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A bad option value, named.
+    #[error("{0}")]
+    Options(String),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::pipeline::RegistryScanError),
+    #[error(transparent)]
+    RegistryStore(#[from] crate::registry::store::StoreError),
+    #[error(transparent)]
+    Crawl(#[from] crate::crawl::CrawlError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The review desk could not be opened on the database.
+    #[error("cannot open database {} (is another finscan process using it?)", dir.display())]
+    Desk {
+        dir: PathBuf,
+        #[source]
+        source: crate::review::ReviewError,
+    },
+    #[error(transparent)]
+    Review(#[from] crate::review::ReviewError),
+    /// A recheck would go on with an unfinished crawl's queue.
+    #[error(
+        "{queued} URL(s) are still queued by an unfinished crawl in {}: finish it first (rerun that `finscan crawl`), then recheck; nothing was fetched or decided",
+        dir.display()
+    )]
+    Unfinished { queued: u64, dir: PathBuf },
+    #[error("reading seeds file {}", path.display())]
+    Seeds {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no valid seed URL in {seeds} and nothing left to resume")]
+    NoSeeds { seeds: String },
+    #[error("{key} {pattern:?} is not a valid regex")]
+    Regex {
+        key: &'static str,
+        pattern: String,
+        #[source]
+        source: regex::Error,
+    },
+    #[error(transparent)]
+    Profile(#[from] crate::registry::profile::ProfileError),
+    #[error("a blocking task of the job failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }
 
 /// Rules that could not be loaded.
@@ -130,7 +191,12 @@ mod tests {
         shared.cancel();
         assert!(cancel.is_cancelled());
         assert!(*early.borrow());
-        assert!(*cancel.subscribe().borrow());
+        let late = cancel.subscribe();
+        assert!(*late.borrow());
+        assert!(
+            late.has_changed().unwrap(),
+            "a cancel before subscribing is a change"
+        );
     }
 
     #[test]
