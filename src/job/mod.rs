@@ -21,6 +21,7 @@
 
 pub mod crawl;
 pub mod recheck;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
