@@ -28,6 +28,9 @@
 //!   one kind of finding with one lifecycle (new → confirmed | dismissed →
 //!   notified → rectified | persisting → referred), append-only review
 //!   events, sled indexes, queries.
+//! * [`job`]: the work a scheduler runs — a crawl, a registry scan, a
+//!   recheck — each one library call with options read from TOML, a
+//!   [`job::Cancel`] and a serializable report; the CLI makes the same calls.
 //! * [`export`]: what leaves finscan for those who act: the takedown list
 //!   and the companies list by county (XLSX / CSV / JSON), and the evidence
 //!   behind hits as WARC 1.1.
@@ -42,6 +45,7 @@
 
 pub mod crawl;
 pub mod export;
+pub mod job;
 pub mod registry;
 pub mod report;
 pub mod review;

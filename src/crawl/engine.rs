@@ -387,6 +387,9 @@ pub async fn crawl(
     }
     let (tx, mut rx) = mpsc::channel::<Event>(shared.cfg.concurrency.max(1) * 2);
     let mut stopping = *shutdown.borrow();
+    // asked to stop before the first request: nothing is fetched, and the
+    // summary says the crawl was interrupted (its seeds stay queued)
+    sched.summary.interrupted = stopping;
     let mut last_progress = Instant::now();
     loop {
         let wake = if stopping { None } else { sched.dispatch(&tx)? };

@@ -1,0 +1,215 @@
+//! Jobs: the work a scheduler runs, each as one library call that the CLI
+//! makes too — a crawl ([`crawl`], also of registry pages with a profile),
+//! a registry scan of files or folders ([`registry`], over
+//! [`crate::registry::pipeline`]) and a recheck of notified findings past
+//! their deadline ([`recheck`]).
+//!
+//! Every job has the same shape:
+//!
+//! * an options struct that reads from a job's TOML table (`serde`, unknown
+//!   keys refused) and holds what the CLI's flags hold, minus printing;
+//! * a [`Cancel`] the caller may set at any time: the job stops at its
+//!   next checkpoint (between batches of records, between requests), keeps
+//!   everything it stored and says so in its report;
+//! * a report that is `Serialize`, for a scheduler's run history, with an
+//!   [`Outcome`].
+//!
+//! Nothing here prints: progress and per-record output go through
+//! callbacks and sinks that the caller provides. The database is the
+//! caller's too (an open handle, never a path), because sled lets one
+//! process open a directory once: `finscan serve` owns it for every job.
+
+pub mod crawl;
+pub mod recheck;
+pub mod registry;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::rules::{RuleErrors, RuleSet};
+
+/// A request to stop a job, shared between whoever may ask (a scheduler,
+/// a signal handler, a test) and the job, which checks it at its
+/// checkpoints. Cloning shares the flag.
+///
+/// A `watch` channel rather than a bare `AtomicBool`: the synchronous
+/// registry pipeline reads it like a flag, and the async crawler awaits a
+/// change instead of polling (see [`Cancel::subscribe`]).
+#[derive(Debug, Clone)]
+pub struct Cancel(Arc<watch::Sender<bool>>);
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Cancel::new()
+    }
+}
+
+impl Cancel {
+    pub fn new() -> Self {
+        Cancel(Arc::new(watch::channel(false).0))
+    }
+
+    /// Asks the job to stop. Idempotent; never blocks.
+    pub fn cancel(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// A receiver whose `changed()` resolves once [`Cancel::cancel`] is
+    /// called, and at once when it was called before this (the crawler
+    /// waits for a change, so an earlier cancel must count as one).
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        let mut rx = self.0.subscribe();
+        if *rx.borrow() {
+            rx.mark_changed();
+        }
+        rx
+    }
+}
+
+/// How a job finished, for a run history (the CLI maps it to its exit
+/// codes: `cancelled` is "partial", 3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Ran to the end; nothing found.
+    #[default]
+    Clean,
+    /// Ran to the end and found something.
+    Hits,
+    /// Ran to the end, but some inputs could not be read (skipped files,
+    /// bad rows, failed pages, hosts given up): the report says which.
+    Partial,
+    /// Stopped by its [`Cancel`] (or a signal) before the end; what it
+    /// stored is kept, and running it again completes it.
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Clean => "clean",
+            Outcome::Hits => "hits",
+            Outcome::Partial => "partial",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Why a job could not run, or stopped. Bad inputs (a file, a row, a page)
+/// are not errors: they are counted and listed in the job's report.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A bad option value, named.
+    #[error("{0}")]
+    Options(String),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::pipeline::RegistryScanError),
+    #[error(transparent)]
+    RegistryStore(#[from] crate::registry::store::StoreError),
+    #[error(transparent)]
+    Crawl(#[from] crate::crawl::CrawlError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The review desk could not be opened on the database.
+    #[error("cannot open database {} (is another finscan process using it?)", dir.display())]
+    Desk {
+        dir: PathBuf,
+        #[source]
+        source: crate::review::ReviewError,
+    },
+    #[error(transparent)]
+    Review(#[from] crate::review::ReviewError),
+    /// A recheck would go on with an unfinished crawl's queue.
+    #[error(
+        "{queued} URL(s) are still queued by an unfinished crawl in {}: finish it first (rerun that `finscan crawl`), then recheck; nothing was fetched or decided",
+        dir.display()
+    )]
+    Unfinished { queued: u64, dir: PathBuf },
+    #[error("reading seeds file {}", path.display())]
+    Seeds {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no valid seed URL in {seeds} and nothing left to resume")]
+    NoSeeds { seeds: String },
+    #[error("{key} {pattern:?} is not a valid regex")]
+    Regex {
+        key: &'static str,
+        pattern: String,
+        #[source]
+        source: regex::Error,
+    },
+    #[error(transparent)]
+    Profile(#[from] crate::registry::profile::ProfileError),
+    #[error("a blocking task of the job failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Rules that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("rules in {} are invalid", dir.display())]
+    Dir {
+        dir: PathBuf,
+        #[source]
+        source: RuleErrors,
+    },
+    #[error("bundled rules are invalid")]
+    Bundled(#[source] RuleErrors),
+}
+
+/// The rules in `dir` (`*.toml`), or the ones built into finscan.
+pub fn load_rules(dir: Option<&Path>) -> Result<RuleSet, RulesError> {
+    match dir {
+        Some(d) => RuleSet::load_dir(d).map_err(|source| RulesError::Dir {
+            dir: d.to_owned(),
+            source,
+        }),
+        None => RuleSet::bundled().map_err(RulesError::Bundled),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_is_seen_by_clones_and_by_receivers_made_before_or_after() {
+        let cancel = Cancel::new();
+        let early = cancel.subscribe();
+        let shared = cancel.clone();
+        assert!(!cancel.is_cancelled());
+        shared.cancel();
+        assert!(cancel.is_cancelled());
+        assert!(*early.borrow());
+        let late = cancel.subscribe();
+        assert!(*late.borrow());
+        assert!(
+            late.has_changed().unwrap(),
+            "a cancel before subscribing is a change"
+        );
+    }
+
+    #[test]
+    fn a_bad_rules_dir_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.toml"), "[[rule]]\nid = 1\n").unwrap();
+        let e = load_rules(Some(dir.path())).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("rules in {} are invalid", dir.path().display())),
+            "{e}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}
