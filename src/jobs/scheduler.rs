@@ -20,8 +20,9 @@
 //!   ([`Scheduler::deadlines_changed`], after a review decision), and every
 //!   [`SchedulerConfig::deadline_poll`]. A recheck that ran to its end
 //!   covers every deadline that was due when it started (the history's
-//!   `deadline_mark`), so one deadline fires once; a failed one is tried
-//!   again after [`SchedulerConfig::deadline_retry`].
+//!   `deadline_mark`), so one deadline fires once; after a recheck failed
+//!   or was cancelled, deadlines fire again only after
+//!   [`SchedulerConfig::deadline_retry`].
 //!
 //! Missed schedules (the server was down at 02:00) are not made up for:
 //! the next fire is computed from the time the scheduler starts.
@@ -526,7 +527,11 @@ fn start_run(inner: &Arc<Inner>, name: &str, trigger: Trigger) -> Result<RunId, 
         .start(name, j.def.kind, trigger, crate::time::now())?;
     let (cancel, token) = CancelToken::new();
     let progress = ProgressSink::default();
-    let waiting = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // a run of the crawler waits for it from the start (until its task
+    // takes the frontier)
+    let waiting = Arc::new(std::sync::atomic::AtomicBool::new(
+        j.def.kind.uses_frontier(),
+    ));
     j.running = Some(Running {
         id: rec.id,
         trigger,
@@ -560,7 +565,6 @@ async fn run_task(
 ) {
     let id = rec.id;
     let guard = if def.kind.uses_frontier() {
-        waiting.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut stop = token.clone();
         let got = tokio::select! {
             g = inner.frontier.clone().lock_owned() => Some(g),
@@ -681,7 +685,9 @@ async fn run_task(
                     warn!("recording the deadline mark: {e}");
                 }
             }
-            RunOutcome::Failed if rec.trigger == Trigger::Deadline => {
+            // not again at once: a failed recheck waits (a busy crawler),
+            // a cancelled one was not wanted now
+            RunOutcome::Failed | RunOutcome::Cancelled => {
                 let retry = jiff::SignedDuration::try_from(inner.cfg.deadline_retry)
                     .unwrap_or(jiff::SignedDuration::from_secs(900));
                 inner.lock().deadline_hold = now.checked_add(retry).ok();
