@@ -133,9 +133,9 @@ async fn a_schedule_a_few_seconds_out_fires() {
     let srv = serve(|r| pages_site(r, 4));
     let sc = Scratch::new();
     let zone = config().zone;
-    // the wall-clock second 3 s from now, in the office's zone
+    // the wall-clock second 5 s from now, in the office's zone
     let at = jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_secs(3))
+        .checked_add(jiff::SignedDuration::from_secs(5))
         .unwrap()
         .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap());
     let cron = format!("{} {} {} * * *", at.second(), at.minute(), at.hour());
@@ -232,7 +232,8 @@ async fn an_overlapping_run_is_refused_with_the_running_id() {
     s.shutdown(Duration::from_secs(30)).await;
 }
 
-/// Runs finscan's kinds, except that job `panics` panics.
+/// Runs finscan's kinds, except that job `panics` panics, and
+/// `panics-early` panics before it has a future to run.
 struct Panicky;
 
 impl Runner for Panicky {
@@ -243,6 +244,9 @@ impl Runner for Panicky {
     ) -> BoxFuture<'static, Result<RunSummary, JobError>> {
         if job.name == "panics" {
             return async { panic!("boom in the job") }.boxed();
+        }
+        if job.name == "panics-early" {
+            panic!("boom before the job");
         }
         Kinds.run(job, ctx)
     }
@@ -256,8 +260,8 @@ async fn a_failing_job_is_recorded_failed_and_the_scheduler_goes_on() {
     let mut broken = crawl_job("broken", "a.test", srv.port, 50.0);
     broken.options.urls.clear();
     broken.options.seeds = Some(missing.clone());
-    let mut panics = crawl_job("panics", "a.test", srv.port, 50.0);
-    panics.kind = JobKind::Crawl;
+    let panics = crawl_job("panics", "a.test", srv.port, 50.0);
+    let panics_early = crawl_job("panics-early", "a.test", srv.port, 50.0);
     let registry = JobDef {
         name: "registry".into(),
         kind: JobKind::Registry,
@@ -270,7 +274,7 @@ async fn a_failing_job_is_recorded_failed_and_the_scheduler_goes_on() {
     let good = crawl_job("good", "a.test", srv.port, 50.0);
     let s = Scheduler::start_with(
         desk(&sc.db()),
-        vec![broken, panics, registry, good],
+        vec![broken, panics, panics_early, registry, good],
         config(),
         Arc::new(Panicky),
     )
@@ -289,6 +293,14 @@ async fn a_failing_job_is_recorded_failed_and_the_scheduler_goes_on() {
     assert_eq!(r.outcome, RunOutcome::Failed);
     assert!(
         r.messages[0].contains("the job panicked: boom in the job"),
+        "{:?}",
+        r.messages
+    );
+
+    let r = wait(&s, s.run_now("panics-early").unwrap()).await;
+    assert_eq!(r.outcome, RunOutcome::Failed);
+    assert!(
+        r.messages[0].contains("the job panicked: boom before the job"),
         "{:?}",
         r.messages
     );

@@ -594,7 +594,17 @@ async fn run_task(
                 progress: progress.clone(),
                 checkpoint: Checkpoint::new(id, inner.history.clone(), rec.checkpoint.clone()),
             };
-            let mut task = tokio::spawn(inner.runner.run(def.clone(), ctx));
+            // a runner that panics before handing out its future fails
+            // the run like one that panics in it
+            let runner = inner.runner.clone();
+            let job = def.clone();
+            let fut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                runner.run(job, ctx)
+            }));
+            let mut task = match fut {
+                Ok(fut) => tokio::spawn(fut),
+                Err(p) => tokio::spawn(async move { std::panic::resume_unwind(p) }),
+            };
             let mut tick = tokio::time::interval(inner.cfg.progress_every);
             tick.tick().await;
             let r = loop {
