@@ -34,6 +34,9 @@
 //! * [`export`]: what leaves finscan for those who act: the takedown list
 //!   and the companies list by county (XLSX / CSV / JSON), and the evidence
 //!   behind hits as WARC 1.1.
+//! * [`jobs`]: scheduled work for a long-running process: crawl, registry
+//!   and recheck jobs on cron schedules and on passed deadlines, one run
+//!   per job at a time, a run history in sled, resumption after a restart.
 //! * [`report`]: the periodic summary as one self-contained HTML file with
 //!   SVG charts (plan §四（三）–（四）); the review desk fills it
 //!   ([`review::Desk::report_data`]).
@@ -46,6 +49,7 @@
 pub mod crawl;
 pub mod export;
 pub mod job;
+pub mod jobs;
 pub mod registry;
 pub mod report;
 pub mod review;
