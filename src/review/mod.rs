@@ -136,7 +136,7 @@ pub struct Opened {
 }
 
 /// The result of [`Desk::check`].
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct CheckReport {
     pub findings: u64,
     pub events: u64,

@@ -172,13 +172,14 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
 pub enum Access {
     /// Any valid token (the OpenAPI description).
     Any,
-    /// Findings, sites, history, the companies list and the WARC.
+    /// Findings, sites, history, the consistency check, the companies
+    /// list and the WARC.
     Read,
     /// Review decisions.
     Review,
     /// The takedown list and the report: what the recipients receive.
     Deliver,
-    /// The config and the consistency check.
+    /// The config (and, with the scheduler, the jobs).
     Admin,
 }
 
@@ -351,7 +352,8 @@ pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
             .route("/api/findings/{id}/history", get(finding_history))
             .route("/api/sites", get(list_sites))
             .route("/api/exports/companies", get(export_companies))
-            .route("/api/exports/warc", get(export_warc)),
+            .route("/api/exports/warc", get(export_warc))
+            .route("/api/check", get(check)),
     );
     let review = group(
         Access::Review,
@@ -367,9 +369,7 @@ pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
     );
     let admin = group(
         Access::Admin,
-        Router::new()
-            .route("/api/config", get(config_view))
-            .route("/api/check", get(check)),
+        Router::new().route("/api/config", get(config_view)),
     );
     let any = group(
         Access::Any,
@@ -1251,7 +1251,7 @@ async fn config_view(State(state): State<Arc<AppState>>) -> Json<Value> {
 /// hits check --json`; repairing needs the server stopped).
 #[utoipa::path(get, path = "/api/check", tag = "server",
     responses((status = 200, description = "The check report", body = Object),
-        (status = 403, description = "Not an admin token", body = ErrorBody)))]
+        (status = 403, description = "A recipient token", body = ErrorBody)))]
 async fn check(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     with_desk(&state, |desk| {
         serde_json::to_value(desk.check()?)

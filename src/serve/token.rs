@@ -250,7 +250,12 @@ pub fn add(path: &Path, name: &str, role: Role) -> Result<String, TokenError> {
     t["name"] = toml_edit::value(name);
     t["role"] = toml_edit::value(role.as_str());
     t["sha256"] = toml_edit::value(hash(&token));
-    t["created"] = toml_edit::value(crate::time::now().to_string());
+    t["created"] = toml_edit::value(
+        crate::time::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_else(|_| crate::time::now())
+            .to_string(),
+    );
     let tokens = doc
         .entry("tokens")
         .or_insert_with(|| toml_edit::Item::ArrayOfTables(toml_edit::ArrayOfTables::new()));
