@@ -444,42 +444,39 @@ impl<'a> Locator<'a> {
     }
 
     /// The dotted path of the innermost key whose key or value holds `at`.
+    /// (A table's span is its header only, so tables are searched, not
+    /// tested.)
     fn key_at(&self, at: usize) -> String {
-        fn walk(t: &toml::de::DeTable<'_>, at: usize, path: &mut String) {
+        use toml::de::{DeTable, DeValue};
+        fn holds(s: Span, at: usize) -> bool {
+            s.start <= at && at < s.end.max(s.start + 1)
+        }
+        fn in_table(t: &DeTable<'_>, at: usize) -> Option<String> {
             for (k, v) in t.iter() {
-                let (ks, vs) = (k.span(), v.span());
-                let holds = |s: &Span| s.start <= at && at < s.end.max(s.start + 1);
-                if holds(&ks) || holds(&vs) {
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(k.get_ref());
-                    walk_value(v.get_ref(), at, path);
-                    return;
+                if let Some(sub) = in_value(v.get_ref(), at) {
+                    return Some(format!("{}{sub}", k.get_ref()));
+                }
+                if holds(k.span(), at) || holds(v.span(), at) {
+                    return Some(k.get_ref().to_string());
                 }
             }
+            None
         }
-        fn walk_value(v: &toml::de::DeValue<'_>, at: usize, path: &mut String) {
+        fn in_value(v: &DeValue<'_>, at: usize) -> Option<String> {
             match v {
-                toml::de::DeValue::Table(t) => walk(t, at, path),
-                toml::de::DeValue::Array(a) => {
-                    for (i, item) in a.iter().enumerate() {
-                        let s = item.span();
-                        if s.start <= at && at < s.end.max(s.start + 1) {
-                            path.push_str(&format!("[{i}]"));
-                            walk_value(item.get_ref(), at, path);
-                            return;
-                        }
-                    }
-                }
-                _ => {}
+                DeValue::Table(t) => in_table(t, at).map(|p| format!(".{p}")),
+                DeValue::Array(a) => a.iter().enumerate().find_map(|(i, item)| {
+                    in_value(item.get_ref(), at)
+                        .map(|sub| format!("[{i}]{sub}"))
+                        .or_else(|| holds(item.span(), at).then(|| format!("[{i}]")))
+                }),
+                _ => None,
             }
         }
-        let mut path = String::new();
-        if let Some(doc) = &self.doc {
-            walk(doc.get_ref(), at, &mut path);
-        }
-        if path.is_empty() { "-".into() } else { path }
+        self.doc
+            .as_ref()
+            .and_then(|d| in_table(d.get_ref(), at))
+            .unwrap_or_else(|| "-".into())
     }
 
     /// The line of the key at `path` (of its value when `value`), or of the
@@ -842,6 +839,14 @@ mod tests {
         let (line, key, message) = err(src);
         assert_eq!((line, key.as_str()), (11, "jobs[1].max_page"));
         assert!(message.contains("max_page"), "{message}");
+
+        // a table's span is its header: the key is found inside it
+        let (line, key, _) = err(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[[jobs]]\nname = \"n\"\nkind = \"crawl\"\nschedule = \"0 2 * * *\"\nseeds = \"s\"\nmax_page = 10\n",
+        );
+        assert_eq!((line, key.as_str()), (9, "jobs[0].max_page"));
+        let (line, key, _) = err("[server]\nmax_connections = -3\n");
+        assert_eq!((line, key.as_str()), (2, "server.max_connections"));
     }
 
     #[test]
