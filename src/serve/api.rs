@@ -185,12 +185,16 @@ pub enum Access {
 
 impl Access {
     pub fn allows(self, role: Role) -> bool {
-        match (role, self) {
-            (_, Access::Any) | (Role::Admin, _) => true,
-            (Role::Reviewer, Access::Read | Access::Review | Access::Deliver) => true,
-            (Role::Recipient, Access::Deliver) => true,
-            _ => false,
-        }
+        matches!(
+            (role, self),
+            (_, Access::Any)
+                | (Role::Admin, _)
+                | (
+                    Role::Reviewer,
+                    Access::Read | Access::Review | Access::Deliver
+                )
+                | (Role::Recipient, Access::Deliver)
+        )
     }
 
     fn name(self) -> &'static str {

@@ -240,7 +240,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
         let _store = crate::store::Store::open(&db).unwrap();
-        let err = sled::Config::new().path(&db).open().err().expect("locked");
+        let err = sled::Config::new().path(&db).open().expect_err("locked");
         assert!(is_lock_error(&err), "{err}");
         if cfg!(target_os = "linux") {
             let h = holder(&db).expect("found in /proc/locks");

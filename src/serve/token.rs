@@ -149,10 +149,13 @@ impl TokenSet {
 /// per change in the log).
 pub struct TokenStore {
     path: PathBuf,
-    state: RwLock<(Option<(SystemTime, u64)>, Arc<TokenSet>)>,
+    state: RwLock<(Option<Stamp>, Arc<TokenSet>)>,
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+/// A file's modification time and size: what says it changed.
+type Stamp = (SystemTime, u64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
     let m = std::fs::metadata(path).ok()?;
     Some((m.modified().ok()?, m.len()))
 }
