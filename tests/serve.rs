@@ -828,3 +828,74 @@ fn exports_are_served_to_their_roles_in_their_formats() {
         "{doc}"
     );
 }
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_and_bounds_the_wait() {
+    let setup = Setup::new("shutdown_grace_secs = 3\n");
+    let mut serve = Serve::start(&setup);
+    let t = setup.reviewer.clone();
+    let id = first_id(&mut serve, &t, "status=new");
+    let body = json!({"action": "confirm", "reviewer": "在途"}).to_string();
+    let head = format!(
+        "POST /api/findings/{id}/review HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // a request whose body is half sent when the signal comes
+    let mut c = TcpStream::connect(serve.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(first).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(serve.pid(), libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        serve.child.try_wait().unwrap().is_none(),
+        "the server waits for the request in flight"
+    );
+    assert!(
+        TcpStream::connect(serve.addr()).is_err(),
+        "no new connection is taken once shutting down"
+    );
+    c.write_all(rest).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let status = serve.stop();
+    assert!(status.success(), "{status:?}");
+    // the decision made in flight is in the database, flushed
+    let out = finscan(
+        &["hits", "history", &id, "--json", "--db", s(&setup.db())],
+        &[],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("在途"),
+        "{}",
+        text(&out)
+    );
+
+    // a request that never finishes is cut when the grace runs out
+    let mut serve = Serve::start(&setup);
+    let mut c = TcpStream::connect(serve.addr()).unwrap();
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(first).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    signal(serve.pid(), libc::SIGTERM);
+    let status = loop {
+        if let Some(st) = serve.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the shutdown grace is not bounded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "it waited for the grace"
+    );
+    drop(c);
+}
