@@ -326,6 +326,37 @@ fn endpoints(id: &str) -> Vec<(&'static str, String, Option<Value>, &'static [&'
 #[test]
 fn every_endpoint_group_refuses_no_token_a_wrong_token_and_the_wrong_role() {
     let setup = Setup::new("");
+    // token list names the holders and roles, never a token or its hash
+    let out = finscan(
+        &["token", "list", "--json", "--config", s(&setup.config())],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let roles: Vec<(String, String)> = listed
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["name"].as_str().unwrap().into(),
+                v["role"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("wang.li", "reviewer"),
+            ("root", "admin"),
+            ("wangxinban", "recipient")
+        ]
+        .map(|(n, r)| (n.to_string(), r.to_string()))
+    );
+    let config_text = std::fs::read_to_string(setup.config()).unwrap();
+    for t in [&setup.reviewer, &setup.admin, &setup.recipient] {
+        assert!(!listed.contains(t.as_str()) && !config_text.contains(t.as_str()));
+    }
+    assert!(!listed.contains("sha256"), "{listed}");
     let mut serve = Serve::start(&setup);
     let (st, v) = serve.get("/health", None);
     assert_eq!((st, v["status"].as_str()), (200, Some("ok")));
