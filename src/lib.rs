@@ -40,6 +40,11 @@
 //! * [`report`]: the periodic summary as one self-contained HTML file with
 //!   SVG charts (plan §四（三）–（四）); the review desk fills it
 //!   ([`review::Desk::report_data`]).
+//! * [`serve`]: `finscan serve`, the long-running process that owns the
+//!   database: its config (`finscan.toml`), API tokens with roles, the HTTP
+//!   API over the review desk and the exports, and the client the command
+//!   line uses while a server runs. (The scheduler of jobs is still to
+//!   come.)
 //! * [`time`]: one convention for times: instants, read as dates or RFC 3339,
 //!   shown in the reader's zone (Asia/Shanghai by default).
 //!
@@ -55,6 +60,7 @@ pub mod report;
 pub mod review;
 pub mod rules;
 pub mod scan;
+pub mod serve;
 pub mod store;
 pub mod text;
 pub mod time;

@@ -39,12 +39,14 @@
 //! After a recrawl or a registry rescan, [`Desk::recheck`] decides notified
 //! findings past their deadline from the new evidence (see [`recheck`]).
 
+pub mod filter;
 pub mod finding;
 pub(crate) mod index;
 pub mod query;
 pub mod recheck;
 pub mod report;
 pub mod time;
+pub mod view;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -134,7 +136,7 @@ pub struct Opened {
 }
 
 /// The result of [`Desk::check`].
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct CheckReport {
     pub findings: u64,
     pub events: u64,
@@ -145,7 +147,7 @@ pub struct CheckReport {
 }
 
 /// One site (registrable domain): what its pages say and its findings.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct SiteRow {
     pub site: String,
     pub operator: Option<String>,
