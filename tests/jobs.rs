@@ -408,4 +408,8 @@ fn recheck_options_come_from_a_job_table() {
     assert!(!opts.allow_private);
     let e = toml::from_str::<RecheckOptions>("rate = 2\n").unwrap_err();
     assert!(e.to_string().contains("rate"), "{e}");
+    let e = toml::from_str::<RecheckOptions>("rate_per_host = 1\ntimeout = -5\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 2") && e.contains("positive"), "{e}");
 }

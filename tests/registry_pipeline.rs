@@ -316,6 +316,21 @@ fn options_come_from_a_job_table_and_bad_values_are_refused() {
     );
     let e = toml::from_str::<RegistryScanOptions>("input = [\"/data\"]\n").unwrap_err();
     assert!(e.to_string().contains("input"), "{e}");
+    // bad values are refused where they are written
+    for (table, says) in [
+        ("inputs = []\ncounty = \"61x\"\n", "county \"61x\""),
+        ("inputs = []\nformat = \"pdf\"\n", "unknown format \"pdf\""),
+        ("inputs = []\nencoding = \"klingon\"\n", "unknown encoding"),
+        (
+            "inputs = []\ncolumns = [\"name\"]\n",
+            "expected FIELD=HEADER",
+        ),
+    ] {
+        let e = toml::from_str::<RegistryScanOptions>(table)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains(says), "{table}: {e}");
+    }
 
     let bad = |opts: RegistryScanOptions| RegistryScan::new(&opts).unwrap_err();
     assert!(matches!(

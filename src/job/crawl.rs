@@ -47,26 +47,34 @@ pub struct CrawlOptions {
     /// Follow links at most this many hops from a seed.
     pub max_depth: u32,
     /// Requests per second to each host; 0 = unlimited (own servers only).
+    #[serde(deserialize_with = "super::de::rate")]
     pub rate_per_host: f64,
     /// Requests in flight in total (at least 1).
+    #[serde(deserialize_with = "super::de::at_least_one")]
     pub concurrency: u32,
     /// Requests in flight per host (at least 1).
+    #[serde(deserialize_with = "super::de::at_least_one")]
     pub host_concurrency: u32,
     /// Who runs the crawl, for site operators: a URL or an e-mail address.
     pub contact: Option<String>,
     /// The whole User-Agent header instead (keep a contact in it).
     pub user_agent: Option<String>,
     /// `HOST:PORT:ADDR`: connect there instead of asking DNS.
+    #[serde(deserialize_with = "super::de::resolve")]
     pub resolve: Vec<String>,
     /// Allow loopback, private, link-local and multicast destinations.
     pub allow_private: bool,
     /// Also crawl URLs matching these regexes (beyond the seeds' domains).
+    #[serde(deserialize_with = "super::de::regexes")]
     pub include: Vec<String>,
     /// Never crawl URLs matching these regexes.
+    #[serde(deserialize_with = "super::de::regexes")]
     pub exclude: Vec<String>,
     /// Total time allowed for one request, in seconds.
+    #[serde(deserialize_with = "super::de::seconds")]
     pub timeout: f64,
     /// Time allowed to connect, in seconds.
+    #[serde(deserialize_with = "super::de::seconds")]
     pub connect_timeout: f64,
     /// Largest body read (after decompression); longer pages are truncated.
     pub max_body: usize,
@@ -77,6 +85,7 @@ pub struct CrawlOptions {
     /// Retries of a URL after a network error, 5xx or 429.
     pub retries: u32,
     /// First backoff after an error, in seconds.
+    #[serde(deserialize_with = "super::de::backoff")]
     pub backoff: f64,
     /// Consecutive failures after which a host is given up for this run.
     pub host_failures: u32,
@@ -454,6 +463,19 @@ mod tests {
         assert_eq!(opts.max_depth, CrawlOptions::default().max_depth);
         let e = toml::from_str::<CrawlOptions>("max_page = 50\n").unwrap_err();
         assert!(e.to_string().contains("max_page"), "{e}");
+        // bad values are refused where they are written
+        for (table, says) in [
+            ("urls = []\nrate_per_host = -1\n", "rate_per_host must be"),
+            ("urls = []\ntimeout = 0\n", "must be positive"),
+            ("urls = []\nconcurrency = 0\n", "at least 1"),
+            ("urls = []\ninclude = [\"(\"]\n", "not a valid regex"),
+            ("urls = []\nresolve = [\"a.cn:80\"]\n", "HOST:PORT:ADDR"),
+        ] {
+            let e = toml::from_str::<CrawlOptions>(table)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("line 2") && e.contains(says), "{table}: {e}");
+        }
     }
 
     #[test]

@@ -20,16 +20,41 @@
 //! process open a directory once: `finscan serve` owns it for every job.
 
 pub mod crawl;
+mod de;
 pub mod recheck;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::rules::{RuleErrors, RuleSet};
+
+/// What a job runs, as a config file names it: a table named for the
+/// kind, holding that kind's options (unknown keys refused, with their
+/// line). A registry page profile job is a `crawl` with `profile` set.
+///
+/// ```toml
+/// [[job]]
+/// name = "registry-weekly"
+/// schedule = "0 3 * * 1"
+/// [job.run.registry]
+/// inputs = ["/data/registry"]
+/// county = "6109"
+/// ```
+///
+/// Externally tagged on purpose: an internally tagged enum (`kind = …`
+/// beside the options) or a struct flattened into another makes serde
+/// buffer the table, and the TOML reader's errors lose their line.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobSpec {
+    Crawl(crawl::CrawlOptions),
+    Registry(crate::registry::pipeline::RegistryScanOptions),
+    Recheck(recheck::RecheckOptions),
+}
 
 /// A request to stop a job, shared between whoever may ask (a scheduler,
 /// a signal handler, a test) and the job, which checks it at its
@@ -198,6 +223,31 @@ mod tests {
             late.has_changed().unwrap(),
             "a cancel before subscribing is a change"
         );
+    }
+
+    #[test]
+    fn a_job_table_names_its_kind_and_unknown_keys_are_refused_with_their_line() {
+        #[derive(Debug, Deserialize)]
+        struct Job {
+            #[allow(dead_code)]
+            name: String,
+            run: JobSpec,
+        }
+        let job: Job =
+            toml::from_str("name = \"r\"\n[run.registry]\ninputs = [\"/data\"]\n").unwrap();
+        assert!(matches!(job.run, JobSpec::Registry(o) if o.inputs == [Path::new("/data")]));
+        let job: Job = toml::from_str("name = \"r\"\n[run.recheck]\n").unwrap();
+        assert_eq!(
+            job.run,
+            JobSpec::Recheck(recheck::RecheckOptions::default())
+        );
+        let e = toml::from_str::<Job>("name = \"c\"\n[run.crawl]\nurls = []\nmax_pgaes = 5\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("max_pgaes"), "{e}");
+        assert!(e.to_string().contains("line 4"), "{e}");
+        let e = toml::from_str::<Job>("name = \"i\"\n[run.index]\n").unwrap_err();
+        assert!(e.to_string().contains("index"), "{e}");
+        assert!(e.to_string().contains("line 2"), "{e}");
     }
 
     #[test]

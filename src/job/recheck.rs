@@ -28,14 +28,17 @@ pub const INDEXES_REBUILT: &str = "the review indexes disagreed with the finding
 #[serde(deny_unknown_fields, default)]
 pub struct RecheckOptions {
     /// Requests per second to each host; 0 = unlimited (own servers only).
+    #[serde(deserialize_with = "super::de::rate")]
     pub rate_per_host: f64,
     /// Who runs the recheck, for site operators: a URL or an e-mail address.
     pub contact: Option<String>,
     /// `HOST:PORT:ADDR`: connect there instead of asking DNS.
+    #[serde(deserialize_with = "super::de::resolve")]
     pub resolve: Vec<String>,
     /// Allow loopback, private, link-local and multicast destinations.
     pub allow_private: bool,
     /// Total time allowed for one request, in seconds.
+    #[serde(deserialize_with = "super::de::seconds")]
     pub timeout: f64,
     /// Directory of `*.toml` rule files (the rules the pages were crawled with).
     pub rules: Option<PathBuf>,

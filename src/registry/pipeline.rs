@@ -67,13 +67,17 @@ pub struct RegistryScanOptions {
     /// standard input.
     pub inputs: Vec<PathBuf>,
     /// Only records whose division code starts with these digits.
+    #[serde(deserialize_with = "de_county")]
     pub county: Option<String>,
     /// Unusual headers mapped to fields: `FIELD=HEADER`.
+    #[serde(deserialize_with = "de_columns")]
     pub columns: Vec<String>,
     /// Read every file as `csv`, `jsonl` or `xlsx` instead of guessing
     /// from its name.
+    #[serde(deserialize_with = "de_format")]
     pub format: Option<String>,
     /// Text encoding of CSV/JSONL files (e.g. `gbk`) instead of detecting it.
+    #[serde(deserialize_with = "de_encoding")]
     pub encoding: Option<String>,
     /// Spreadsheet sheet to read (default: the first).
     pub sheet: Option<String>,
@@ -106,6 +110,37 @@ impl Default for RegistryScanOptions {
             keep_findings: DEFAULT_KEEP_FINDINGS,
         }
     }
+}
+
+/// Reads one option of a job's table and checks it as
+/// [`RegistryScan::new`] would, so that a bad value is an error at its
+/// line and key.
+fn checked<'de, D, T>(d: D, put: fn(&mut RegistryScanOptions, T)) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Clone,
+{
+    let v = T::deserialize(d)?;
+    let mut opts = RegistryScanOptions::default();
+    put(&mut opts, v.clone());
+    RegistryScan::check(&opts).map_err(serde::de::Error::custom)?;
+    Ok(v)
+}
+
+fn de_county<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    checked(d, |o, v| o.county = v)
+}
+
+fn de_columns<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    checked(d, |o, v| o.columns = v)
+}
+
+fn de_format<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    checked(d, |o, v| o.format = v)
+}
+
+fn de_encoding<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    checked(d, |o, v| o.encoding = v)
 }
 
 /// Why a registry scan could not run (or stopped): bad options, unreadable
