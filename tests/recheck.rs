@@ -364,3 +364,82 @@ fn recheck_refuses_to_go_on_with_an_unfinished_crawl() {
         assert_eq!(status_of(&db, id), "notified");
     }
 }
+
+/// A site of three pages: `/` with the violation (the test changes it),
+/// linking to `/b` and `/c`; counts every request by path.
+fn three_page_site() -> (
+    crawl_support::Server,
+    Arc<Mutex<String>>,
+    Arc<Mutex<Vec<String>>>,
+) {
+    let home = Arc::new(Mutex::new(format!(
+        "{VIOLATION}<a href=\"/b\">b</a><a href=\"/c\">c</a>"
+    )));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (h, l) = (home.clone(), log.clone());
+    let srv = serve(move |r| {
+        l.lock().unwrap().push(r.path().to_owned());
+        match r.path() {
+            "/robots.txt" => allow_all(),
+            "/" => html(&h.lock().unwrap()),
+            "/b" | "/c" => html("<p>茶叶</p>"),
+            _ => Response::not_found(),
+        }
+    });
+    (srv, home, log)
+}
+
+fn requests(log: &Mutex<Vec<String>>, path: &str) -> usize {
+    log.lock().unwrap().iter().filter(|p| *p == path).count()
+}
+
+#[test]
+fn a_recheck_leaves_the_crawls_generation_as_it_was() {
+    let (srv, home, log) = three_page_site();
+    let sc = Scratch::new();
+    let db = sc.db();
+    let r = crawl_site(&sc, srv.port, "a.test", &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.summary["pages_done"], 3, "{}", r.summary);
+    let generation = r.summary["generation"].clone();
+    let ids = ids(&findings(&db, &[]));
+    notify(&db, &ids, PAST);
+    *home.lock().unwrap() = "<p>已整改</p><a href=\"/b\">b</a><a href=\"/c\">c</a>".into();
+    let (_, report) = recheck(&db, srv.port, "a.test");
+    assert_eq!(report["pages_fetched"], 1, "{report}");
+    assert_eq!(requests(&log, "/"), 2);
+    assert_eq!(
+        requests(&log, "/b"),
+        1,
+        "the recheck fetched only the due page"
+    );
+    for id in &ids {
+        assert_eq!(status_of(&db, id), "rectified");
+    }
+    assert_eq!(crawl_support::pages(&db).len(), 3);
+    // the same crawl run again: its pages were all done, in its generation
+    let r = crawl_site(&sc, srv.port, "a.test", &[]);
+    assert!(r.code <= 1, "{}", r.stderr);
+    assert_eq!(r.summary["generation"], generation, "{}", r.summary);
+    assert_eq!(r.summary["pages_done"], 0, "{}", r.summary);
+    assert_eq!(r.summary["pages_done_before"], 3, "{}", r.summary);
+    assert_eq!(requests(&log, "/b"), 1);
+    assert_eq!(requests(&log, "/c"), 1);
+    assert_eq!(crawl_support::pages(&db).len(), 3);
+    // a recrawl starts the next generation and fetches all three again
+    let r = crawl_site(&sc, srv.port, "a.test", &["--recrawl"]);
+    assert!(r.code <= 1, "{}", r.stderr);
+    assert_eq!(
+        r.summary["generation"],
+        generation.as_u64().unwrap() + 1,
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.summary["pages_done"], 3, "{}", r.summary);
+    assert_eq!(r.summary["pages_done_before"], 0, "{}", r.summary);
+    assert_eq!(requests(&log, "/b"), 2);
+    assert_eq!(requests(&log, "/c"), 2);
+    let pages = crawl_support::pages(&db);
+    assert_eq!(pages.len(), 3);
+    assert!(pages.iter().all(|p| p["state"] == "fetched"), "{pages:?}");
+}

@@ -87,7 +87,9 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
         let mut cfg = CrawlConfig {
             seeds,
             max_depth: 0,
-            recrawl: true,
+            // within the crawl's generation: a later `finscan crawl` goes
+            // on (or says it is done) as if no recheck had run
+            refetch: true,
             rate_per_host: a.rate_per_host,
             ..CrawlConfig::default()
         };
