@@ -58,7 +58,6 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
     let rules = super::load_rules(a.rules.as_deref())?;
     let dir = a.db.dir();
     super::require_db(&dir)?;
-    let now = finscan::time::now();
     // one handle for the whole run: sled's lock outlives a dropped handle
     // for a moment, so the database is not opened twice
     let store = Store::open(&dir).with_context(|| {
@@ -67,6 +66,34 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
             dir.display()
         )
     })?;
+    let mut cfg = CrawlConfig {
+        rate_per_host: a.rate_per_host,
+        ..CrawlConfig::default()
+    };
+    cfg.fetch.user_agent = match &a.contact {
+        Some(c) if !c.trim().is_empty() => finscan::crawl::user_agent(c),
+        _ => finscan::crawl::DEFAULT_USER_AGENT.to_owned(),
+    };
+    cfg.fetch.timeout = Duration::from_secs_f64(a.timeout);
+    cfg.fetch.allow_private = a.allow_private;
+    cfg.fetch.resolve = resolve;
+    let (fetched, report) = fetch_and_decide(store, cfg, Arc::new(finscan::Scanner::new(&rules)))?;
+    print_run(fetched, &report, a.json)?;
+    Ok(Outcome::Clean)
+}
+
+/// What `finscan recheck` does, for `finscan demo --recheck` too: fetches
+/// again, within the crawl's generation, the pages of notified findings
+/// past their deadline (`cfg` gives the fetch and politeness settings;
+/// seeds, depth and mode are set here), then decides every due finding.
+/// Returns the pages fetched and the decisions. Refuses while a crawl's
+/// queue is unfinished: the engine would go on with it.
+pub(super) fn fetch_and_decide(
+    store: Store,
+    cfg: CrawlConfig,
+    scanner: Arc<finscan::Scanner>,
+) -> anyhow::Result<(u64, RecheckReport)> {
+    let now = finscan::time::now();
     let urls = open(store.clone())?.due_pages(now, super::zone())?;
     let mut seeds = Vec::new();
     for u in &urls {
@@ -75,32 +102,23 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
             Err(e) => eprintln!("finscan: recheck: skipped stored URL {u:?}: {e}"),
         }
     }
-    let mut fetched = None;
+    let mut fetched = 0;
     if !seeds.is_empty() {
-        // the engine would go on with an unfinished crawl's queue too
         let queued = store.frontier_len()?;
         anyhow::ensure!(
             queued == 0,
             "{queued} URL(s) are still queued by an unfinished crawl in {}: finish it first (rerun that `finscan crawl`), then recheck; nothing was fetched or decided",
-            dir.display()
+            store.dir().display()
         );
-        let mut cfg = CrawlConfig {
+        let cfg = CrawlConfig {
             seeds,
             max_depth: 0,
             // within the crawl's generation: a later `finscan crawl` goes
             // on (or says it is done) as if no recheck had run
             refetch: true,
-            rate_per_host: a.rate_per_host,
-            ..CrawlConfig::default()
+            recrawl: false,
+            ..cfg
         };
-        cfg.fetch.user_agent = match &a.contact {
-            Some(c) if !c.trim().is_empty() => finscan::crawl::user_agent(c),
-            _ => finscan::crawl::DEFAULT_USER_AGENT.to_owned(),
-        };
-        cfg.fetch.timeout = Duration::from_secs_f64(a.timeout);
-        cfg.fetch.allow_private = a.allow_private;
-        cfg.fetch.resolve = resolve;
-        let scanner = Arc::new(finscan::Scanner::new(&rules));
         let summary = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -110,24 +128,29 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
                 let (_tx, rx) = tokio::sync::watch::channel(false);
                 finscan::crawl::crawl(cfg, store.clone(), scanner, rx, &|_| {}).await
             })?;
-        fetched = Some(summary.pages_done);
+        fetched = summary.pages_done;
     }
     let desk = open(store)?;
     let report = desk.recheck(now, super::zone())?;
     desk.flush()?;
-    if a.json {
-        let mut v = serde_json::to_value(&report)?;
-        v["pages_fetched"] = serde_json::json!(fetched.unwrap_or(0));
+    Ok((fetched, report))
+}
+
+/// Prints a recheck's decisions (stdout) and summary (stderr), or the
+/// report as one JSON object with `pages_fetched`.
+pub(super) fn print_run(fetched: u64, report: &RecheckReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        let mut v = serde_json::to_value(report)?;
+        v["pages_fetched"] = serde_json::json!(fetched);
         super::write_json_line(&mut std::io::stdout().lock(), &v)?;
     } else {
-        print_decisions(&mut std::io::stdout().lock(), &report)?;
+        print_decisions(&mut std::io::stdout().lock(), report)?;
         eprintln!(
-            "finscan: recheck: {} page(s) fetched again; {}",
-            fetched.unwrap_or(0),
-            summary_text(&report)
+            "finscan: recheck: {fetched} page(s) fetched again; {}",
+            summary_text(report)
         );
     }
-    Ok(Outcome::Clean)
+    Ok(())
 }
 
 /// After `crawl --recrawl` or `registry scan` into `store`: decides
