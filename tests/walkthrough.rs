@@ -181,7 +181,10 @@ fn the_readme_walk_through_rechecks_against_the_rectified_demo() {
     let out = finscan(&db, &["demo", "--rectified", "--recheck", "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(report["due"], 3, "{report}");
-    assert_eq!(report["pages_fetched"], 3, "only the notified pages: {report}");
+    assert_eq!(
+        report["pages_fetched"], 3,
+        "only the notified pages: {report}"
+    );
     let outcome = |id: &str| {
         report["decided"]
             .as_array()
@@ -233,4 +236,27 @@ fn the_readme_names_the_walk_throughs_findings_and_deadline() {
     }
     assert!(README.contains(&format!("--deadline {DEADLINE}")));
     assert!(README.contains("finscan demo --db desk --rectified --recheck"));
+}
+
+#[test]
+fn the_demo_recheck_needs_an_existing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("FINSCAN_DB")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run finscan")
+    };
+    let out = run(&["demo", "--recheck"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--db"));
+    let out = run(&["demo", "--rectified", "--recheck", "--db", "nothere"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no database at nothere"), "{err}");
+    assert!(!err.contains("serving"), "nothing served: {err}");
+    assert!(!dir.path().join("nothere").exists(), "nothing created");
 }

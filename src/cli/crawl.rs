@@ -778,12 +778,12 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         Scanner::bundled().map_err(|e| anyhow::anyhow!("bundled rules are invalid: {e}"))?,
     );
     if args.recheck {
+        super::require_db(&dir)?;
         eprintln!(
             "finscan demo: serving {} sample platform sites{version} on 127.0.0.1:{port}; rechecking the notified findings of {} against them…",
             demo::hosts().len(),
             dir.display()
         );
-        super::require_db(&dir)?;
         let store = open_store(&dir)?;
         let result = super::recheck::fetch_and_decide(store, cfg, scanner)
             .and_then(|(fetched, report)| super::recheck::print_run(fetched, &report, args.json));
