@@ -216,9 +216,22 @@ pub struct DemoArgs {
     /// Keep the demo's database here (default: a temporary directory, removed afterwards).
     #[arg(long, value_name = "DIR")]
     db: Option<PathBuf>,
-    /// Print hits as JSON lines instead of a table.
+    /// Print hits as JSON lines instead of a table (with --recheck: the
+    /// recheck's report as one JSON object, as `finscan recheck --json`).
     #[arg(long)]
     json: bool,
+    /// Serve the sites as their operator left them after rectification
+    /// notices: the fund-pool products page rewritten, the front page's
+    /// bonus banner gone but its guarantees kept, the invitation page taken
+    /// down (404). Notified findings in --db past their deadline are
+    /// decided at the end, as after `finscan crawl --recrawl`.
+    #[arg(long)]
+    rectified: bool,
+    /// Instead of crawling the sites, do what `finscan recheck` does
+    /// against them: fetch again only the pages of notified findings in
+    /// --db past their deadline, and decide those findings.
+    #[arg(long, requires = "db")]
+    recheck: bool,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -645,9 +658,18 @@ fn print_hits(out: &mut impl Write, hits: &[StoredHit], json: bool) -> std::io::
 }
 
 pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
-    let server = loopback::Server::start(demo::handler())
+    let variant = if args.rectified {
+        demo::Variant::Rectified
+    } else {
+        demo::Variant::Original
+    };
+    let server = loopback::Server::start(demo::handler(variant))
         .context("starting the demo server on 127.0.0.1")?;
     let port = server.port;
+    let version = match variant {
+        demo::Variant::Original => "",
+        demo::Variant::Rectified => " (as rectified by their operator)",
+    };
     let (dir, temporary) = match &args.db {
         Some(d) => (d.clone(), false),
         None => {
@@ -680,12 +702,25 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         cfg.fetch.resolve.connect_to(h, 80, server_addr);
     }
     cfg.fetch.timeout = Duration::from_secs(10);
-    eprintln!(
-        "finscan demo: serving {} sample platform sites on 127.0.0.1:{port}; crawling them with the real crawler (robots.txt, rate limits, GBK decoding, sled store)…",
-        demo::hosts().len()
-    );
     let scanner = Arc::new(
         Scanner::bundled().map_err(|e| anyhow::anyhow!("bundled rules are invalid: {e}"))?,
+    );
+    if args.recheck {
+        super::require_db(&dir)?;
+        eprintln!(
+            "finscan demo: serving {} sample platform sites{version} on 127.0.0.1:{port}; rechecking the notified findings of {} against them…",
+            demo::hosts().len(),
+            dir.display()
+        );
+        let store = open_store(&dir)?;
+        let result = super::recheck::fetch_and_decide(store, cfg, scanner)
+            .and_then(|done| super::recheck::print_run(&done, args.json));
+        drop(server);
+        return result.map(|()| Outcome::Clean);
+    }
+    eprintln!(
+        "finscan demo: serving {} sample platform sites{version} on 127.0.0.1:{port}; crawling them with the real crawler (robots.txt, rate limits, GBK decoding, sled store)…",
+        demo::hosts().len()
     );
     let result = (|| -> anyhow::Result<Outcome> {
         let store = open_store(&dir)?;
@@ -697,7 +732,16 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         })?;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         let pages: Vec<PageRecord> = store.pages_iter().collect::<Result<_, _>>()?;
-        let mut hits: Vec<StoredHit> = store.hits_iter().collect::<Result<_, _>>()?;
+        // the hits on the pages as they are now (a hit no longer on its
+        // page stays stored, as evidence of what was there)
+        let current: std::collections::HashSet<&str> = pages
+            .iter()
+            .flat_map(|p| p.hit_ids.iter().map(String::as_str))
+            .collect();
+        let mut hits: Vec<StoredHit> = store
+            .hits_iter()
+            .filter(|h| h.as_ref().map_or(true, |h| current.contains(h.id.as_str())))
+            .collect::<Result<_, _>>()?;
         hits.sort_by(|a, b| (&a.url, a.field, a.start).cmp(&(&b.url, b.field, b.start)));
         if args.json {
             print_hits(&mut out, &hits, true)?;
@@ -738,6 +782,9 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         out.flush()?;
         drop(out);
         report_summary(&summary, false, &dir)?;
+        // a rerun (of either version) is a recrawl: notified findings past
+        // their deadline are decided from what was just read
+        super::recheck::after_reading(store)?;
         if temporary {
             eprintln!(
                 "finscan demo: run `finscan demo --db DIR` to keep the database, then `finscan hits list --db DIR`."

@@ -4,14 +4,17 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use finscan::crawl::CrawlConfig;
 use finscan::crawl::fetch::ResolveMap;
 use finscan::job::Cancel;
 use finscan::job::recheck::{
-    AfterReading, INDEXES_REBUILT, RecheckOptions, decide_after_reading, run_recheck,
+    AfterReading, INDEXES_REBUILT, RecheckJobReport, RecheckOptions, decide_after_reading,
+    recheck_with, run_recheck,
 };
 use finscan::review::RecheckReport;
 use finscan::store::Store;
@@ -67,7 +70,6 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
     };
     let dir = a.db.dir();
     super::require_db(&dir)?;
-    let now = finscan::time::now();
     // one handle for the whole run: sled's lock outlives a dropped handle
     // for a moment, so the database is not opened twice
     let store = Store::open(&dir).with_context(|| {
@@ -76,10 +78,8 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
             dir.display()
         )
     })?;
-    let done = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
+    let now = finscan::time::now();
+    let done = runtime()?
         // no signal handling: a recheck is a handful of pages
         .block_on(run_recheck(
             &opts,
@@ -88,23 +88,56 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
             super::zone(),
             &Cancel::new(),
         ))?;
+    print_run(&done, a.json)?;
+    Ok(Outcome::Clean)
+}
+
+/// What `finscan recheck` does, for `finscan demo --recheck`: fetches
+/// again, within the crawl's generation, the pages of notified findings
+/// past their deadline with the fetch settings of `cfg`, then decides
+/// every due finding.
+pub(super) fn fetch_and_decide(
+    store: Store,
+    cfg: CrawlConfig,
+    scanner: Arc<finscan::Scanner>,
+) -> anyhow::Result<RecheckJobReport> {
+    let now = finscan::time::now();
+    Ok(runtime()?.block_on(recheck_with(
+        cfg,
+        scanner,
+        store,
+        now,
+        super::zone(),
+        &Cancel::new(),
+    ))?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Prints a recheck's notices and summary (stderr) and its decisions
+/// (stdout), or the decisions as one JSON object with `pages_fetched`.
+pub(super) fn print_run(done: &RecheckJobReport, json: bool) -> anyhow::Result<()> {
     for n in &done.notices {
         eprintln!("finscan: {n}");
     }
     let (report, fetched) = (&done.decisions, done.pages_fetched);
-    if a.json {
+    if json {
         let mut v = serde_json::to_value(report)?;
         v["pages_fetched"] = serde_json::json!(fetched);
         super::write_json_line(&mut std::io::stdout().lock(), &v)?;
     } else {
         print_decisions(&mut std::io::stdout().lock(), report)?;
         eprintln!(
-            "finscan: recheck: {} page(s) fetched again; {}",
-            fetched,
+            "finscan: recheck: {fetched} page(s) fetched again; {}",
             summary_text(report)
         );
     }
-    Ok(Outcome::Clean)
+    Ok(())
 }
 
 /// After `crawl --recrawl` or `registry scan` into `store`: decides

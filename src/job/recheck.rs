@@ -58,8 +58,9 @@ impl Default for RecheckOptions {
 }
 
 impl RecheckOptions {
-    /// The crawl of `seeds` alone (depth 0, a new generation) these options
-    /// describe.
+    /// The crawl of `seeds` alone these options describe: depth 0, within
+    /// the crawl's generation, so that a later `finscan crawl` goes on (or
+    /// says it is done) as if no recheck had run.
     fn config(&self, seeds: Vec<url::Url>) -> Result<CrawlConfig, JobError> {
         if !(self.rate_per_host >= 0.0 && self.rate_per_host.is_finite()) {
             return Err(JobError::Options(
@@ -76,7 +77,8 @@ impl RecheckOptions {
         let mut cfg = CrawlConfig {
             seeds,
             max_depth: 0,
-            recrawl: true,
+            refetch: true,
+            recrawl: false,
             rate_per_host: self.rate_per_host,
             ..CrawlConfig::default()
         };
@@ -136,8 +138,23 @@ pub async fn run_recheck(
     zone: &Zone,
     cancel: &Cancel,
 ) -> Result<RecheckJobReport, JobError> {
-    let mut cfg = opts.config(Vec::new())?;
+    let cfg = opts.config(Vec::new())?;
     let rules = super::load_rules(opts.rules.as_deref())?;
+    let scanner = Arc::new(crate::Scanner::new(&rules));
+    recheck_with(cfg, scanner, store, now, zone, cancel).await
+}
+
+/// [`run_recheck`] with the fetch and politeness settings of `cfg` (its
+/// seeds, depth and generation mode are set here) and a scanner of the
+/// caller's: `finscan demo --recheck` fetches from the demo's own server.
+pub async fn recheck_with(
+    mut cfg: CrawlConfig,
+    scanner: Arc<crate::Scanner>,
+    store: Store,
+    now: Timestamp,
+    zone: &Zone,
+    cancel: &Cancel,
+) -> Result<RecheckJobReport, JobError> {
     let mut report = RecheckJobReport::default();
     let (desk, rebuilt) = open_desk(store.clone()).await?;
     if rebuilt {
@@ -164,10 +181,12 @@ pub async fn run_recheck(
             });
         }
         cfg.seeds = seeds;
+        cfg.max_depth = 0;
+        cfg.refetch = true;
+        cfg.recrawl = false;
         if cancel.is_cancelled() {
             report.cancelled = true;
         } else {
-            let scanner = Arc::new(crate::Scanner::new(&rules));
             let summary =
                 crate::crawl::crawl(cfg, store.clone(), scanner, cancel.subscribe(), &|_| {})
                     .await?;

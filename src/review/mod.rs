@@ -433,6 +433,7 @@ impl Desk {
                 };
                 if self.findings.contains_key(f.id.to_bytes())?
                     || pending.iter().any(|p: &Finding| p.id == f.id)
+                    || self.found_under_name_key(&company, &hits)?
                 {
                     continue;
                 }
@@ -448,6 +449,28 @@ impl Desk {
             self.store.db().flush()?;
         }
         Ok(made)
+    }
+
+    /// Whether a company keyed by its code has its finding already under
+    /// the name key it was stored with before the code was recognized (the
+    /// registry store moved it, see [`crate::registry::store`]): the same
+    /// company and text, so the same finding, which keeps its id, status
+    /// and history (its evidence's key is the former one; the registry
+    /// store answers for it).
+    fn found_under_name_key(
+        &self,
+        company: &crate::registry::store::StoredCompany,
+        hits: &[crate::registry::store::StoredHit],
+    ) -> Result<bool, ReviewError> {
+        if company.key.starts_with("name:") {
+            return Ok(false);
+        }
+        let former = FindingId::of_company(
+            &crate::registry::store::name_key(&company.name),
+            hits.iter()
+                .map(|h| (h.field.as_str(), h.rule.as_str(), h.matched.as_str())),
+        );
+        Ok(self.findings.contains_key(former.to_bytes())?)
     }
 
     /// Writes new findings, each with its `found` event.
