@@ -46,7 +46,7 @@ pub mod recheck;
 pub mod report;
 pub mod time;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -285,8 +285,9 @@ impl Desk {
 
     /// Records `d` on every finding of `ids`, all or nothing as to
     /// validity: if any is missing or the action is not allowed from its
-    /// state, nothing is written and every refusal is returned. Commits in
-    /// transactions of [`BATCH`]; `progress(done, total)` after each.
+    /// state, nothing is written and every refusal is returned (in id
+    /// order). Commits in transactions of [`BATCH`], in id order;
+    /// `progress(done, total)` after each.
     pub fn review(
         &self,
         ids: &[FindingId],
@@ -294,8 +295,12 @@ impl Desk {
         mut progress: impl FnMut(usize, usize),
     ) -> Result<usize, ReviewError> {
         validate(d)?;
-        let mut seen = HashSet::new();
-        let ids: Vec<FindingId> = ids.iter().copied().filter(|i| seen.insert(*i)).collect();
+        // in id order, the order of `findings` and `review_events`: a
+        // batch reads and writes their leaves one after the other, not one
+        // leaf per finding in random order
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
         let mut refused = Vec::new();
         for &id in &ids {
             let f = self.get(id)?.ok_or(ReviewError::NotFound(id))?;
@@ -1040,6 +1045,80 @@ mod tests {
         let report = d.check().unwrap();
         assert_eq!(report.problem_count, 0, "{:?}", report.problems);
         assert_eq!(report.events, 3 + 4 + 3);
+    }
+
+    #[test]
+    fn a_batch_finds_its_findings_in_the_index_without_reading_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        fill(&d, 3000, 7, 100);
+        let q = Query {
+            categories: vec![Category::FundPool],
+            sites: vec!["s3.com.cn".into()],
+            ..Query::default()
+        };
+        let listed: Vec<FindingId> = d.list(&q).unwrap().findings.iter().map(|f| f.id).collect();
+        let (ids, records) = d.matching_ids_counted(&q).unwrap();
+        assert_eq!(ids, listed);
+        assert!(!ids.is_empty());
+        assert_eq!(records, 0);
+        // the batch's targets: the same, less those the action may not leave
+        d.review(&ids[..1], &decide(Action::Confirm), |_, _| {})
+            .unwrap();
+        let targets = d.batch_targets(&q, &decide(Action::Confirm)).unwrap();
+        assert_eq!(targets, listed[1..]);
+        // a text search must read the records it tests
+        let q = Query {
+            text: Some("第1200条".into()),
+            ..q
+        };
+        let (ids, records) = d.matching_ids_counted(&q).unwrap();
+        assert_eq!(ids, [FindingId(1201)]);
+        assert!(records >= 1);
+    }
+
+    #[test]
+    fn a_batch_in_any_order_is_decided_in_id_order_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        fill(&d, 1200, 3, 2);
+        let mut ids: Vec<FindingId> = (1..=1200).rev().map(FindingId).collect();
+        ids.push(FindingId(5));
+        let mut seen = Vec::new();
+        let n = d
+            .review(&ids, &decide(Action::Dismiss), |done, total| {
+                seen.push((done, total))
+            })
+            .unwrap();
+        assert_eq!(n, 1200);
+        assert_eq!(seen, [(500, 1200), (1000, 1200), (1200, 1200)]);
+        assert_eq!(d.status_counts().unwrap()[&Status::Dismissed], 1200);
+        // one refused id: nothing written, the refusals in id order
+        let e = d
+            .review(
+                &[FindingId(9), FindingId(1300), FindingId(2)],
+                &decide(Action::Confirm),
+                |_, _| {},
+            )
+            .unwrap_err();
+        assert!(matches!(e, ReviewError::NotFound(FindingId(1300))), "{e}");
+        let e = d
+            .review(
+                &[FindingId(9), FindingId(2)],
+                &decide(Action::Confirm),
+                |_, _| {},
+            )
+            .unwrap_err();
+        let ReviewError::Refused(r) = e else {
+            panic!("{e}")
+        };
+        assert_eq!(
+            r.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            [FindingId(2), FindingId(9)]
+        );
+        assert_eq!(d.history(FindingId(9)).unwrap().len(), 2);
+        let report = d.check().unwrap();
+        assert_eq!(report.problem_count, 0, "{:?}", report.problems);
     }
 
     #[test]
