@@ -11,16 +11,18 @@
 //!   fewer), over `--sites` registrable domains (`s{n}.com.cn`, hosts
 //!   `www.` and `m.`), first seen over 2026-01-01 .. 2026-11-30;
 //! * the bundled rules' page terms and pattern rules, all categories;
-//! * two sets of exactly 10,000 findings each that nothing else shares, so
-//!   a batch has a filter of its own: `campus-lending` (the takedown
-//!   export's confirmed set) and `down-payment-loan` (the batch review's
-//!   set), each the first 10,000 hits whose hashed number falls in its
-//!   eightieth, so they spread over the sites like the rest.
+//! * reserved sets of exactly 10,000 findings each that nothing else
+//!   shares, so that a batch has a filter of its own: the categories
+//!   `campus-lending` (the takedown export's confirmed set) and
+//!   `down-payment-loan`, then `--rule-sets` rules (default 10, each its
+//!   own batch review: `--where rule=ID`); each set is the first 10,000
+//!   hits whose hashed number falls in its sixty-fourth, so the sets spread
+//!   over the sites like the rest (smaller below about 650,000 findings).
 //!
-//! usage: cargo run --release --example desk_gen -- --db DIR [--findings 800000] [--sites 5000] [--threads 2]
-//! Prints one JSON line: pages, hits, per category, seconds.
+//! usage: cargo run --release --example desk_gen -- --db DIR [--findings 800000] [--sites 5000] [--threads 2] [--rule-sets 10]
+//! Prints one JSON line: pages, hits, per category, the reserved sets, seconds.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,6 +102,7 @@ struct Args {
     findings: u64,
     sites: u64,
     threads: u64,
+    rule_sets: usize,
 }
 
 fn args() -> Result<Args, String> {
@@ -108,6 +111,7 @@ fn args() -> Result<Args, String> {
         findings: 800_000,
         sites: 5_000,
         threads: 2,
+        rule_sets: 10,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -122,6 +126,7 @@ fn args() -> Result<Args, String> {
             "--findings" => a.findings = num()?,
             "--sites" => a.sites = num()?.max(1),
             "--threads" => a.threads = num()?.max(1),
+            "--rule-sets" => a.rule_sets = num()?.min(62) as usize,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -139,39 +144,39 @@ fn mix(g: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The two reserved sets: the first [`RESERVED`] hit numbers whose mix
-/// falls in class 0 (campus) and in class 1 (down payment) of 80.
+/// The reserved sets: set `k` is the first [`RESERVED`] hit numbers whose
+/// mix falls in class `k` of 64, all from one source.
 struct Reserved {
-    campus: HashSet<u64>,
-    down: HashSet<u64>,
+    /// Hit number → set.
+    member: HashMap<u64, usize>,
+    sources: Vec<Source>,
+    sizes: Vec<u64>,
 }
 
 impl Reserved {
-    fn new(total: u64) -> Reserved {
-        let (mut campus, mut down) = (HashSet::new(), HashSet::new());
+    fn new(total: u64, sources: Vec<Source>) -> Reserved {
+        let mut member = HashMap::new();
+        let mut sizes = vec![0u64; sources.len()];
         for g in 0..total {
-            match mix(g) % 80 {
-                0 if (campus.len() as u64) < RESERVED => {
-                    campus.insert(g);
-                }
-                1 if (down.len() as u64) < RESERVED => {
-                    down.insert(g);
-                }
-                _ => {}
+            let k = (mix(g) % 64) as usize;
+            if k < sizes.len() && sizes[k] < RESERVED {
+                sizes[k] += 1;
+                member.insert(g, k);
             }
         }
-        Reserved { campus, down }
+        Reserved {
+            member,
+            sources,
+            sizes,
+        }
     }
 }
 
 /// Which source the `g`-th hit comes from.
 fn pick<'a>(g: u64, rng: &mut StdRng, plan: &'a Plan) -> &'a Source {
-    if plan.reserved.campus.contains(&g) {
-        &plan.campus
-    } else if plan.reserved.down.contains(&g) {
-        &plan.down
-    } else {
-        &plan.common[rng.random_range(0..plan.common.len())]
+    match plan.reserved.member.get(&g) {
+        Some(&k) => &plan.reserved.sources[k],
+        None => &plan.common[rng.random_range(0..plan.common.len())],
     }
 }
 
@@ -179,10 +184,10 @@ fn pick<'a>(g: u64, rng: &mut StdRng, plan: &'a Plan) -> &'a Source {
 struct Plan {
     args: Args,
     reserved: Reserved,
-    /// Sources of every category but the reserved two.
+    /// The sources of the hits in no reserved set: every rule of every
+    /// category but campus-lending and down-payment-loan, less the
+    /// reserved rules.
     common: Vec<Source>,
-    campus: Source,
-    down: Source,
 }
 
 const FILLER: &[&str] = &[
@@ -303,27 +308,54 @@ fn main() {
             .cloned()
             .unwrap_or_else(|| fail(format!("the bundled rules have no page rule of {c}")))
     };
-    let reserved = Reserved::new(args.findings);
-    if (reserved.campus.len() as u64) < RESERVED || (reserved.down.len() as u64) < RESERVED {
-        fail(format!(
-            "--findings {} is too few for two sets of {RESERVED}",
-            args.findings
-        ));
+    // reserved: campus-lending and down-payment-loan (whole categories),
+    // then --rule-sets rules of other categories than guaranteed-return
+    // (which `hits list` is measured on)
+    let reserved_category =
+        |c: Category| matches!(c, Category::CampusLending | Category::DownPaymentLoan);
+    // one rule of each category in turn, in id order
+    let mut by_category: BTreeMap<&str, Vec<&Source>> = BTreeMap::new();
+    for s in &all {
+        if !reserved_category(s.category) && s.category != Category::GuaranteedReturn {
+            by_category.entry(s.category.as_str()).or_default().push(s);
+        }
+    }
+    for rules in by_category.values_mut() {
+        rules.sort_by(|a, b| a.rule.0.cmp(&b.rule.0));
+    }
+    let mut rule_sets: Vec<Source> = Vec::new();
+    for round in 0.. {
+        let before = rule_sets.len();
+        for rules in by_category.values() {
+            if rule_sets.len() < args.rule_sets
+                && let Some(s) = rules.get(round)
+            {
+                rule_sets.push((*s).clone());
+            }
+        }
+        if rule_sets.len() == before {
+            break;
+        }
+    }
+    let common: Vec<Source> = all
+        .iter()
+        .filter(|s| !reserved_category(s.category) && !rule_sets.iter().any(|r| r.rule == s.rule))
+        .cloned()
+        .collect();
+    let mut sources = vec![
+        find(Category::CampusLending),
+        find(Category::DownPaymentLoan),
+    ];
+    sources.extend(rule_sets);
+    let reserved = Reserved::new(args.findings, sources);
+    if reserved.sizes.iter().any(|n| *n < RESERVED) {
+        eprintln!(
+            "desk_gen: --findings {} leaves reserved sets below {RESERVED}: {:?}",
+            args.findings, reserved.sizes
+        );
     }
     let plan = Arc::new(Plan {
-        campus: find(Category::CampusLending),
-        down: find(Category::DownPaymentLoan),
-        // the reserved categories come only from the reserved sets
-        common: all
-            .iter()
-            .filter(|s| {
-                !matches!(
-                    s.category,
-                    Category::CampusLending | Category::DownPaymentLoan
-                )
-            })
-            .cloned()
-            .collect(),
+        common,
         reserved,
         args,
     });
@@ -382,6 +414,9 @@ fn main() {
             "pages": pages,
             "hits": hits,
             "sites": plan.args.sites,
+            "reserved": plan.reserved.sources.iter().zip(&plan.reserved.sizes).map(|(s, n)| {
+                serde_json::json!({"rule": s.rule.0, "category": s.category.as_str(), "findings": n})
+            }).collect::<Vec<_>>(),
             "by_category": by_category,
             "seconds": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         })
