@@ -142,6 +142,45 @@ pub fn allowed(allow_spans: &[(usize, usize)], start: usize, end: usize) -> bool
     allow_spans.iter().any(|&(s, e)| s <= start && e >= end)
 }
 
+/// Spans of a page (allow-list spans, dropped phrases) by where they
+/// start, for "which spans cover this one" asked once per candidate: a scan
+/// of every span per candidate is quadratic on a window thick with both.
+#[derive(Debug, Default)]
+pub struct SpanIndex {
+    /// (start, end, index in the spans as given), sorted.
+    by_start: Vec<(usize, usize, usize)>,
+    longest: usize,
+}
+
+impl SpanIndex {
+    pub fn new(spans: impl Iterator<Item = (usize, usize)>) -> Self {
+        let mut by_start: Vec<(usize, usize, usize)> =
+            spans.enumerate().map(|(i, (s, e))| (s, e, i)).collect();
+        by_start.sort_unstable();
+        let longest = by_start.iter().map(|&(s, e, _)| e - s).max().unwrap_or(0);
+        SpanIndex { by_start, longest }
+    }
+
+    /// The first span (in the order given) that covers `start..end` and
+    /// meets `keep`.
+    pub fn first_covering(
+        &self,
+        start: usize,
+        end: usize,
+        keep: impl Fn(usize, usize) -> bool,
+    ) -> Option<usize> {
+        // a covering span starts at most `longest` before `end`
+        let from = end.saturating_sub(self.longest);
+        let a = self.by_start.partition_point(|&(s, _, _)| s < from);
+        self.by_start[a..]
+            .iter()
+            .take_while(|&&(s, _, _)| s <= start)
+            .filter(|&&(s, e, _)| e >= end && keep(s, e))
+            .map(|&(_, _, i)| i)
+            .min()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

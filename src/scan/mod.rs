@@ -1128,39 +1128,50 @@ impl Scanner {
             cues: cue_hits,
             allow,
             voices: voice_hits,
-            scope_ends,
-            subjects,
+            mut scope_ends,
+            mut subjects,
         } = fm.context_around(norm, paragraphs, Some(()));
+        scope_ends.sort_unstable();
+        subjects.sort_unstable();
+        let cue_index = passage::CueIndex::new(&cue_hits);
         let judge = Judge {
             norm,
             visible,
             groups: &self.cue_groups,
             cues: &cue_hits,
+            cue_index: &cue_index,
             voices: &pr.passage_voices,
             voice_hits: &voice_hits,
             scope_ends: &scope_ends,
             subjects: &subjects,
         };
+        let allow = context::SpanIndex::new(allow.into_iter());
         for (i, f) in found.iter_mut().enumerate() {
             if !f.reason.kept() {
                 continue;
             }
             // an allow-list span over the whole candidate, or over any piece
             // of a pattern (保费 | 零风险保险费 is no 保费 + 零风险)
-            if context::allowed(&allow, f.start, f.end)
+            if allow.first_covering(f.start, f.end, |_, _| true).is_some()
                 || f.pieces.iter().any(|&(s, e)| {
                     // a span longer than the piece: a phrase the piece is a
                     // part of (零风险 in 零风险保险费), not a name the
                     // pattern uses (央行 in 首批接入央行征信)
-                    allow
-                        .iter()
-                        .any(|&(a, b)| a <= s && e <= b && b - a > e - s)
+                    allow.first_covering(s, e, |a, b| b - a > e - s).is_some()
                 })
             {
                 f.reason = Reason::new(ReasonCode::Allowed, "");
             } else if let Some(v) = &page_voice {
                 f.reason = Reason::new(ReasonCode::PageVoice, v.clone());
-            } else if let Some(r) = judge.mention(f.start, f.end, &f.pieces, rates.contains(&i)) {
+            } else if let Some(r) =
+                // `rates` holds indices in ascending order
+                judge.mention(
+                    f.start,
+                    f.end,
+                    &f.pieces,
+                    rates.binary_search(&i).is_ok(),
+                )
+            {
                 f.reason = r;
             } else if !f.own_activity && !has_activity(&self.rules[f.rule].needs_activities) {
                 let needs: Vec<&str> = self.rules[f.rule]
@@ -1191,12 +1202,11 @@ impl Scanner {
             })
             .map(|f| (f.start, f.end, f.reason.clone()))
             .collect();
+        let dropped_index = context::SpanIndex::new(dropped_spans.iter().map(|&(s, e, _)| (s, e)));
         for f in found.iter_mut().filter(|f| f.reason.kept()) {
-            if let Some((_, _, r)) = dropped_spans
-                .iter()
-                .find(|(s, e, _)| *s <= f.start && f.end <= *e && (*s, *e) != (f.start, f.end))
-            {
-                f.reason = Reason::new(ReasonCode::Inside, r.to_string());
+            let (fs, fe) = (f.start, f.end);
+            if let Some(k) = dropped_index.first_covering(fs, fe, |s, e| (s, e) != (fs, fe)) {
+                f.reason = Reason::new(ReasonCode::Inside, dropped_spans[k].2.to_string());
             }
         }
         if let Some(p) = part {

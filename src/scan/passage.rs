@@ -138,14 +138,58 @@ pub struct Judge<'a> {
     pub visible: &'a str,
     pub groups: &'a [CueGroup],
     pub cues: &'a [CueHit],
+    /// `cues` by start: see [`CueIndex`].
+    pub cue_index: &'a CueIndex,
     pub voices: &'a [PassageVoice],
     pub voice_hits: &'a [VoiceHit],
     /// Starts of words that end a sentence-reaching scope when they open a
-    /// clause (a new subject, a turn: 本产品, 但是).
+    /// clause (a new subject, a turn: 本产品, 但是); sorted.
     pub scope_ends: &'a [usize],
     /// Starts of those that name the page's own subject (本产品, 本平台):
-    /// they end a passage voice's reach as well.
+    /// they end a passage voice's reach as well; sorted.
     pub subjects: &'a [usize],
+}
+
+/// The cues of a page by where they start, so that a candidate looks only
+/// at the cues of its own sentence instead of every cue of its paragraph
+/// (a paragraph can be a whole window of a one-line document: judging each
+/// candidate against every cue made the judge quadratic).
+#[derive(Debug, Default)]
+pub struct CueIndex {
+    /// (start, index into the cues), sorted.
+    by_start: Vec<(usize, usize)>,
+    /// The longest cue, in bytes.
+    longest: usize,
+}
+
+impl CueIndex {
+    pub fn new(cues: &[CueHit]) -> Self {
+        let mut by_start: Vec<(usize, usize)> =
+            cues.iter().enumerate().map(|(i, c)| (c.start, i)).collect();
+        by_start.sort_unstable();
+        CueIndex {
+            by_start,
+            longest: cues.iter().map(|c| c.end - c.start).max().unwrap_or(0),
+        }
+    }
+
+    /// Indices, in ascending order, of the cues starting in `lo..=hi`.
+    fn starting_in(&self, lo: usize, hi: usize) -> Vec<usize> {
+        let a = self.by_start.partition_point(|&(s, _)| s < lo);
+        let b = self.by_start.partition_point(|&(s, _)| s <= hi);
+        let mut v: Vec<usize> = self.by_start[a..b].iter().map(|&(_, i)| i).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Whether a position of `sorted` lies in `lo + 1..=hi` and opens a clause.
+fn opens_clause_in(sorted: &[usize], clauses: &[u32], lo: usize, hi: usize) -> bool {
+    let a = sorted.partition_point(|&s| s <= lo);
+    sorted[a..]
+        .iter()
+        .take_while(|&&s| s <= hi)
+        .any(|&s| clauses.binary_search(&(s as u32)).is_ok())
 }
 
 /// Bounds `(start, end)` of the stretch of `breaks`-delimited text holding
@@ -314,7 +358,21 @@ impl Judge<'_> {
         } else {
             pieces.to_vec()
         };
-        for c in self.cues.iter().filter(|c| c.start >= ps && c.end <= pe) {
+        // A cue that reaches the candidate lies in its sentence: a
+        // clause-reaching one in its clause, and sentence ends are clause
+        // breaks. So only the cues starting from the longest cue's length
+        // before the sentence to the sentence's end are looked at, in the
+        // order of `cues` (the first that reaches decides).
+        let (ss, se) = sentence(norm, start, end);
+        let near = self.cue_index.starting_in(
+            ss.saturating_sub(self.cue_index.longest).max(ps),
+            se.max(end).min(pe),
+        );
+        for c in near
+            .iter()
+            .map(|&i| &self.cues[i])
+            .filter(|c| c.start >= ps && c.end <= pe)
+        {
             let g = &self.groups[c.group];
             if g.kind == CueKind::Statistic && !rate {
                 continue;
@@ -358,11 +416,7 @@ impl Judge<'_> {
                 }
                 Reach::Sentence => {
                     break_between(&norm.sentences, gap_from, gap_to)
-                        || self.scope_ends.iter().any(|&s| {
-                            s > gap_from
-                                && s <= gap_to
-                                && norm.clauses.binary_search(&(s as u32)).is_ok()
-                        })
+                        || opens_clause_in(self.scope_ends, &norm.clauses, gap_from, gap_to)
                 }
             };
             if separated {
@@ -397,9 +451,7 @@ impl Judge<'_> {
         // with the page's own subject (法律规定…不得…，本产品…)
         let cut_off = |at: usize| {
             let (a, b) = if at < start { (at, start) } else { (end, at) };
-            self.subjects
-                .iter()
-                .any(|&s| s > a && s <= b && norm.clauses.binary_search(&(s as u32)).is_ok())
+            a < b && opens_clause_in(self.subjects, &norm.clauses, a, b)
         };
         for (gi, v) in self.voices.iter().enumerate() {
             let reaching = || {

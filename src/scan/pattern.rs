@@ -6,6 +6,8 @@
 //! (in order when the pattern asks for it), its excluded terms absent and
 //! its numbers within bounds. A match spans from its first part to its last.
 
+use std::cell::OnceCell;
+
 use super::numbers::{self, Quantity};
 use crate::rules::{NumberKind, NumberSlot, Window};
 use crate::text::Normalized;
@@ -37,6 +39,32 @@ pub(crate) enum CompiledPart {
 pub(crate) struct PartMatches {
     pub parts: Vec<Vec<(usize, usize)>>,
     pub excludes: Vec<Vec<(usize, usize)>>,
+    /// `parts` and `excludes` sorted by start, made when first asked for.
+    sorted_parts: Vec<OnceCell<ByStart>>,
+    sorted_excludes: Vec<OnceCell<ByStart>>,
+}
+
+/// Occurrences as `(start, end, index in the automaton's order)`, sorted:
+/// a pattern looks for its other parts near each anchor, and a look through
+/// every occurrence of the page per anchor was quadratic on a window thick
+/// with them.
+type ByStart = Vec<(usize, usize, usize)>;
+
+fn by_start(list: &[(usize, usize)]) -> ByStart {
+    let mut v: ByStart = list
+        .iter()
+        .enumerate()
+        .map(|(i, &(s, e))| (s, e, i))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// The occurrences of `sorted` that start in `lo..=hi`.
+fn starting_in(sorted: &ByStart, lo: usize, hi: usize) -> &[(usize, usize, usize)] {
+    let a = sorted.partition_point(|&(s, _, _)| s < lo);
+    let b = sorted.partition_point(|&(s, _, _)| s <= hi);
+    &sorted[a..b.max(a)]
 }
 
 impl PartMatches {
@@ -44,7 +72,17 @@ impl PartMatches {
         PartMatches {
             parts: vec![Vec::new(); parts],
             excludes: vec![Vec::new(); excludes],
+            sorted_parts: vec![OnceCell::new(); parts],
+            sorted_excludes: vec![OnceCell::new(); excludes],
         }
+    }
+
+    fn part(&self, id: usize) -> &ByStart {
+        self.sorted_parts[id].get_or_init(|| by_start(&self.parts[id]))
+    }
+
+    fn exclude(&self, id: usize) -> &ByStart {
+        self.sorted_excludes[id].get_or_init(|| by_start(&self.excludes[id]))
     }
 }
 
@@ -115,9 +153,10 @@ fn match_in_window(
     we: usize,
 ) -> Option<PatternMatch> {
     let text = norm.text.as_str();
-    let inside = |&(s, e): &(usize, usize)| s >= ws && e <= we;
     if let Some(x) = p.exclude
-        && m.excludes[x].iter().any(inside)
+        && starting_in(m.exclude(x), ws, we)
+            .iter()
+            .any(|&(_, e, _)| e <= we)
     {
         return None;
     }
@@ -128,12 +167,12 @@ fn match_in_window(
         let mut pos = anchor.1;
         for (k, part) in p.parts.iter().enumerate().skip(anchor_part + 1) {
             if let CompiledPart::Terms(id) = part {
-                let next = m.parts[*id]
+                let &(s, e, _) = starting_in(m.part(*id), pos, we)
                     .iter()
-                    .filter(|&&(s, e)| s >= pos && e <= we)
-                    .min_by_key(|&&(s, e)| (s, std::cmp::Reverse(e)))?;
-                placed[k] = Some(*next);
-                pos = next.1;
+                    .filter(|&&(_, e, _)| e <= we)
+                    .min_by_key(|&&(s, e, _)| (s, std::cmp::Reverse(e)))?;
+                placed[k] = Some((s, e));
+                pos = e;
             }
         }
     } else {
@@ -143,17 +182,19 @@ fn match_in_window(
             }
             if let CompiledPart::Terms(id) = part {
                 // the occurrence nearest the anchor, not overlapping it
-                let best = m.parts[*id]
+                // (of two as near, the one the automaton reported first)
+                let &(s, e, _) = starting_in(m.part(*id), ws, we)
                     .iter()
-                    .filter(|&&r| inside(&r) && (r.1 <= anchor.0 || r.0 >= anchor.1))
-                    .min_by_key(|&&(s, e)| {
-                        if e <= anchor.0 {
+                    .filter(|&&(s, e, _)| e <= we && (e <= anchor.0 || s >= anchor.1))
+                    .min_by_key(|&&(s, e, i)| {
+                        let gap = if e <= anchor.0 {
                             anchor.0 - e
                         } else {
                             s - anchor.1
-                        }
+                        };
+                        (gap, i)
                     })?;
-                placed[k] = Some(*best);
+                placed[k] = Some((s, e));
             }
         }
     }
