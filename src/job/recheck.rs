@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cancel, JobError, Outcome};
+use super::{Cancel, JobError, OptionError, Outcome};
 use crate::crawl::CrawlConfig;
 use crate::crawl::fetch::ResolveMap;
 use crate::review::{Desk, RecheckOutcome, RecheckReport};
@@ -55,21 +55,38 @@ impl Default for RecheckOptions {
 }
 
 impl RecheckOptions {
-    /// The crawl of `seeds` alone (depth 0, a new generation) these options
-    /// describe.
-    fn config(&self, seeds: Vec<url::Url>) -> Result<CrawlConfig, JobError> {
+    /// Checks the options' values without opening any file: the first bad
+    /// one, named by its key.
+    pub fn check(&self) -> Result<(), OptionError> {
+        self.resolve_map().map(drop)
+    }
+
+    fn resolve_map(&self) -> Result<ResolveMap, OptionError> {
         if !(self.rate_per_host >= 0.0 && self.rate_per_host.is_finite()) {
-            return Err(JobError::Options(
-                "rate_per_host must be 0 (unlimited) or a positive number".into(),
+            return Err(OptionError::new(
+                "rate_per_host",
+                "must be 0 (unlimited) or a positive number",
             ));
         }
         if !(self.timeout > 0.0 && self.timeout.is_finite()) {
-            return Err(JobError::Options("timeout must be positive".into()));
+            return Err(OptionError::new(
+                "timeout",
+                "must be a positive number of seconds",
+            ));
         }
         let mut resolve = ResolveMap::default();
         for r in &self.resolve {
-            resolve.add(r).map_err(JobError::Options)?;
+            resolve.add(r).map_err(|e| {
+                OptionError::new("resolve", e.trim_start_matches("--resolve ").to_owned())
+            })?;
         }
+        Ok(resolve)
+    }
+
+    /// The crawl of `seeds` alone (depth 0, a new generation) these options
+    /// describe.
+    fn config(&self, seeds: Vec<url::Url>) -> Result<CrawlConfig, JobError> {
+        let resolve = self.resolve_map()?;
         let mut cfg = CrawlConfig {
             seeds,
             max_depth: 0,
@@ -133,7 +150,34 @@ pub async fn run_recheck(
     zone: &Zone,
     cancel: &Cancel,
 ) -> Result<RecheckJobReport, JobError> {
+    recheck(opts, store, now, zone, cancel, false).await
+}
+
+/// [`run_recheck`] for a recheck that was stopped while fetching (a
+/// scheduler resuming its run after a restart): the crawl it started is
+/// the one queued, so this continues it instead of refusing its queue,
+/// then decides.
+pub async fn resume_recheck(
+    opts: &RecheckOptions,
+    store: Store,
+    now: Timestamp,
+    zone: &Zone,
+    cancel: &Cancel,
+) -> Result<RecheckJobReport, JobError> {
+    recheck(opts, store, now, zone, cancel, true).await
+}
+
+async fn recheck(
+    opts: &RecheckOptions,
+    store: Store,
+    now: Timestamp,
+    zone: &Zone,
+    cancel: &Cancel,
+    resume: bool,
+) -> Result<RecheckJobReport, JobError> {
     let mut cfg = opts.config(Vec::new())?;
+    // a resumed recheck continues the pass it started
+    cfg.recrawl = !resume;
     let rules = super::load_rules(opts.rules.as_deref())?;
     let mut report = RecheckJobReport::default();
     let (desk, rebuilt) = open_desk(store.clone()).await?;
@@ -154,7 +198,7 @@ pub async fn run_recheck(
     if !seeds.is_empty() {
         // the engine would go on with an unfinished crawl's queue too
         let queued = store.frontier_len()?;
-        if queued > 0 {
+        if queued > 0 && !resume {
             return Err(JobError::Unfinished {
                 queued,
                 dir: store.dir().to_path_buf(),
@@ -205,6 +249,10 @@ pub struct AfterReading {
     pub decisions: RecheckReport,
     /// Opening the desk rebuilt its indexes (see [`INDEXES_REBUILT`]).
     pub indexes_rebuilt: bool,
+    /// Findings the desk made of new hits and companies when it was
+    /// opened (for a caller that shows them; not in the JSON report).
+    #[serde(skip)]
+    pub new_findings: usize,
 }
 
 /// After `crawl --recrawl` or a registry scan into `store`: decides the
@@ -219,11 +267,14 @@ pub fn decide_after_reading(
     if !crate::review::recheck::any_notified(store.db())? {
         return Ok(None);
     }
-    let (desk, indexes_rebuilt) = open_desk_blocking(store.clone())?;
+    let dir = store.dir().to_path_buf();
+    let (desk, opened) =
+        Desk::from_store(store.clone()).map_err(|source| JobError::Desk { dir, source })?;
     let decisions = desk.recheck(now, zone)?;
     desk.flush()?;
     Ok(Some(AfterReading {
         decisions,
-        indexes_rebuilt,
+        indexes_rebuilt: opened.rebuilt,
+        new_findings: opened.new_findings,
     }))
 }
