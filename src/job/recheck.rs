@@ -150,33 +150,32 @@ pub async fn run_recheck(
     zone: &Zone,
     cancel: &Cancel,
 ) -> Result<RecheckJobReport, JobError> {
-    recheck(opts, store, now, zone, cancel, false).await
+    recheck_pass(opts, store, now, zone, cancel, Pass::New).await
 }
 
-/// [`run_recheck`] for a recheck that was stopped while fetching (a
-/// scheduler resuming its run after a restart): the crawl it started is
-/// the one queued, so this continues it instead of refusing its queue,
-/// then decides.
-pub async fn resume_recheck(
+/// Which crawl a recheck fetches the due pages with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// A new pass (generation), as `finscan recheck`: refused while an
+    /// unfinished crawl has URLs queued.
+    New,
+    /// The pass a recheck stopped while fetching had started (a scheduler
+    /// resuming its run after a restart): the queue is that recheck's, so
+    /// it is continued, not refused.
+    Continue,
+}
+
+/// [`run_recheck`] with the crawl's [`Pass`] chosen.
+pub async fn recheck_pass(
     opts: &RecheckOptions,
     store: Store,
     now: Timestamp,
     zone: &Zone,
     cancel: &Cancel,
+    pass: Pass,
 ) -> Result<RecheckJobReport, JobError> {
-    recheck(opts, store, now, zone, cancel, true).await
-}
-
-async fn recheck(
-    opts: &RecheckOptions,
-    store: Store,
-    now: Timestamp,
-    zone: &Zone,
-    cancel: &Cancel,
-    resume: bool,
-) -> Result<RecheckJobReport, JobError> {
+    let resume = pass == Pass::Continue;
     let mut cfg = opts.config(Vec::new())?;
-    // a resumed recheck continues the pass it started
     cfg.recrawl = !resume;
     let rules = super::load_rules(opts.rules.as_deref())?;
     let mut report = RecheckJobReport::default();

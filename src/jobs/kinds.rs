@@ -11,9 +11,8 @@
 //!   pass.
 //! * `registry`: [`job::registry::run_registry_scan`] of the export files
 //!   or folders, on the blocking pool.
-//! * `recheck`: [`job::recheck::run_recheck`], or
-//!   [`job::recheck::resume_recheck`] for a run resumed after its crawl
-//!   had started.
+//! * `recheck`: [`job::recheck::recheck_pass`], continuing the crawl of a
+//!   run resumed after its crawl had started ([`Pass::Continue`]).
 //!
 //! The library's jobs make the decisions on notified findings after a
 //! recrawl or a registry scan (a recheck opens the desk, which takes in
@@ -33,7 +32,7 @@ use super::run::{JobError, Progress, ProgressSink, RunContext, RunSummary, Runne
 use crate::crawl::Summary;
 use crate::job;
 use crate::job::crawl::CrawlOptions;
-use crate::job::recheck::{AfterReading, RecheckOptions};
+use crate::job::recheck::{AfterReading, Pass, RecheckOptions};
 use crate::registry::pipeline::{RecordSink, RegistryScanOptions, ScanProgress};
 use crate::review::{RecheckOutcome, RecheckReport};
 
@@ -288,10 +287,11 @@ async fn recheck(o: RecheckOptions, ctx: RunContext) -> Result<RunSummary, JobEr
         .filter(|&b| generation > b);
     ctx.checkpoint
         .save(json!({ "generation_before": before.unwrap_or(generation) }))?;
-    let report = match before {
-        Some(_) => job::recheck::resume_recheck(&o, store, now, &ctx.zone, &ctx.cancel).await?,
-        None => job::recheck::run_recheck(&o, store, now, &ctx.zone, &ctx.cancel).await?,
+    let pass = match before {
+        Some(_) => Pass::Continue,
+        None => Pass::New,
     };
+    let report = job::recheck::recheck_pass(&o, store, now, &ctx.zone, &ctx.cancel, pass).await?;
     let mut messages = report.notices.clone();
     messages.push(decisions_message(&report.decisions));
     let failed = report
