@@ -13,10 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crawl_support::{Request, Response, Scratch, allow_all, html, serve};
+use finscan::job::crawl::CrawlOptions;
+use finscan::job::recheck::RecheckOptions;
 use finscan::jobs::{
     JobDef, JobError, JobKind, JobOptions, JobsError, Kinds, RunContext, RunOutcome, RunRecord,
     RunSummary, Runner, Schedule, Scheduler, SchedulerConfig, Trigger,
 };
+use finscan::registry::pipeline::RegistryScanOptions;
 use finscan::review::{Action, Decision, Desk, Evidence, Query, Status};
 use finscan::store::Store;
 use finscan::time::Zone;
@@ -54,36 +57,50 @@ fn desk(db: &Path) -> Arc<Desk> {
 
 /// A crawl job of `host` served on `port` (mapped to 127.0.0.1).
 fn crawl_job(name: &str, host: &str, port: u16, rate: f64) -> JobDef {
-    JobDef {
-        name: name.into(),
-        kind: JobKind::Crawl,
-        schedule: None,
-        options: JobOptions {
+    JobDef::new(
+        name,
+        JobOptions::Crawl(CrawlOptions {
             urls: vec![format!("http://{host}:{port}/")],
             resolve: vec![format!("{host}:{port}:127.0.0.1")],
-            allow_private: Some(true),
-            rate_per_host: Some(rate),
-            timeout: Some(20.0),
-            ..JobOptions::default()
-        },
+            allow_private: true,
+            rate_per_host: rate,
+            timeout: 20.0,
+            ..CrawlOptions::default()
+        }),
+    )
+}
+
+/// The options of a crawl (or registry-profile) job.
+fn crawl_options(job: &mut JobDef) -> &mut CrawlOptions {
+    match &mut job.options {
+        JobOptions::Crawl(o) | JobOptions::RegistryProfile(o) => o,
+        o => panic!("not a crawl: {o:?}"),
     }
 }
 
 fn recheck_job(hosts: &[&str], port: u16) -> JobDef {
-    JobDef {
-        name: "recheck".into(),
-        kind: JobKind::Recheck,
-        schedule: None,
-        options: JobOptions {
+    JobDef::new(
+        "recheck",
+        JobOptions::Recheck(RecheckOptions {
             resolve: hosts
                 .iter()
                 .map(|h| format!("{h}:{port}:127.0.0.1"))
                 .collect(),
-            allow_private: Some(true),
-            rate_per_host: Some(50.0),
-            ..JobOptions::default()
-        },
-    }
+            allow_private: true,
+            rate_per_host: 50.0,
+            ..RecheckOptions::default()
+        }),
+    )
+}
+
+fn registry_job(name: &str, inputs: Vec<std::path::PathBuf>) -> JobDef {
+    JobDef::new(
+        name,
+        JobOptions::Registry(RegistryScanOptions {
+            inputs,
+            ..RegistryScanOptions::default()
+        }),
+    )
 }
 
 /// Polls `f` until it gives a value.
@@ -258,19 +275,19 @@ async fn a_failing_job_is_recorded_failed_and_the_scheduler_goes_on() {
     let sc = Scratch::new();
     let missing = sc.dir.path().join("no-such-seeds.txt");
     let mut broken = crawl_job("broken", "a.test", srv.port, 50.0);
-    broken.options.urls.clear();
-    broken.options.seeds = Some(missing.clone());
+    crawl_options(&mut broken).urls.clear();
+    crawl_options(&mut broken).seeds = Some(missing.clone());
     let panics = crawl_job("panics", "a.test", srv.port, 50.0);
     let panics_early = crawl_job("panics-early", "a.test", srv.port, 50.0);
-    let registry = JobDef {
-        name: "registry".into(),
-        kind: JobKind::Registry,
-        schedule: None,
-        options: JobOptions {
-            path: Some(sc.dir.path().join("export.csv")),
-            ..JobOptions::default()
-        },
-    };
+    // an option only the scan can refuse: the run fails, naming it
+    let registry = JobDef::new(
+        "registry",
+        JobOptions::Registry(RegistryScanOptions {
+            inputs: vec![sc.dir.path().join("export.csv")],
+            format: Some("pdf".into()),
+            ..RegistryScanOptions::default()
+        }),
+    );
     let good = crawl_job("good", "a.test", srv.port, 50.0);
     let s = Scheduler::start_with(
         desk(&sc.db()),
@@ -308,7 +325,7 @@ async fn a_failing_job_is_recorded_failed_and_the_scheduler_goes_on() {
     let r = wait(&s, s.run_now("registry").unwrap()).await;
     assert_eq!(r.outcome, RunOutcome::Failed);
     assert!(
-        r.messages[0].contains("registry jobs need the registry pipeline in the library"),
+        r.messages[0].contains("unknown format \"pdf\""),
         "{:?}",
         r.messages
     );
@@ -656,12 +673,12 @@ async fn bad_job_definitions_are_refused_at_start_naming_the_job() {
     let sc = Scratch::new();
     let d = desk(&sc.db());
     let mut bad = crawl_job("x", "a.test", 80, 1.0);
-    bad.options.rate_per_host = Some(f64::NAN);
+    crawl_options(&mut bad).rate_per_host = f64::NAN;
     let e = Scheduler::start(d.clone(), vec![bad], config())
         .err()
         .unwrap();
     assert!(
-        e.to_string().contains("job \"x\": option `rate-per-host`"),
+        e.to_string().contains("job \"x\": option `rate_per_host`"),
         "{e}"
     );
     let twice = vec![
@@ -707,9 +724,10 @@ async fn a_registry_profile_job_reads_companies_from_registry_pages() {
     let profile = sc.dir.path().join("profile.toml");
     std::fs::write(&profile, PROFILE).unwrap();
     let mut job = crawl_job("registry-pages", "reg.test", srv.port, 50.0);
-    job.kind = JobKind::RegistryProfile;
-    job.options.urls = vec![format!("http://reg.test:{}/list/1", srv.port)];
-    job.options.profile = Some(profile);
+    let mut o = crawl_options(&mut job).clone();
+    o.urls = vec![format!("http://reg.test:{}/list/1", srv.port)];
+    o.profile = Some(profile);
+    job.options = JobOptions::RegistryProfile(o);
     let d = desk(&sc.db());
     let s = Scheduler::start(d.clone(), vec![job], config()).unwrap();
     let r = wait(&s, s.run_now("registry-pages").unwrap()).await;
@@ -766,5 +784,85 @@ async fn a_cancelled_run_is_recorded_and_not_resumed() {
     assert_eq!(runs.len(), 1, "not resumed: {runs:?}");
     assert_eq!(runs[0].id, id);
     assert!(s.list().iter().all(|j| j.running.is_none()));
+    s.shutdown(Duration::from_secs(30)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_job_turns_flagged_companies_into_findings_once() {
+    let sc = Scratch::new();
+    let csv = sc.dir.path().join("export.csv");
+    std::fs::write(
+        &csv,
+        "企业名称,统一社会信用代码,经营范围\n\
+         安康鑫源理财咨询有限公司,91610902MA70B5XK71,投资理财咨询\n\
+         陕西网贷信息服务有限公司,91610113MA6U5R2T3X,网络借贷信息中介\n\
+         西安日用百货有限公司,91610113MA6X8W9U0Y,日用百货销售\n\
+         坏行\n",
+    )
+    .unwrap();
+    let missing = sc.dir.path().join("not-exported-yet.csv");
+    let d = desk(&sc.db());
+    let s = Scheduler::start(
+        d.clone(),
+        vec![registry_job("registry", vec![csv, missing])],
+        config(),
+    )
+    .unwrap();
+    let registry_findings = || {
+        d.list(&Query {
+            source: Some(finscan::review::SourceKind::Registry),
+            ..Query::default()
+        })
+        .unwrap()
+        .findings
+    };
+
+    let r = wait(&s, s.run_now("registry").unwrap()).await;
+    // a file missing and a bad row: counted and named, the run goes on
+    assert_eq!(r.outcome, RunOutcome::Ok, "{:?}", r.messages);
+    assert!(
+        r.messages
+            .iter()
+            .any(|m| m.contains("not-exported-yet.csv") && m.contains("skipped")),
+        "{:?}",
+        r.messages
+    );
+    let detail = r.detail.clone().unwrap();
+    // the bad row is a record with a problem
+    assert_eq!(detail["records"], 4, "{detail}");
+    let flagged = detail["flagged"].as_u64().unwrap();
+    assert!(flagged >= 2, "理财 and 网贷: {detail}");
+    assert_eq!(detail["files_failed"], 1, "{detail}");
+    assert_eq!(
+        (
+            r.counts.pages,
+            r.counts.findings_new,
+            r.counts.findings_seen
+        ),
+        (4, flagged, 0)
+    );
+    assert_eq!(r.counts.errors, 2, "{:?}", r.counts);
+    let first = registry_findings();
+    assert_eq!(first.len() as u64, flagged);
+    assert!(
+        first.iter().all(|f| matches!(
+            &f.evidence,
+            Evidence::Registry(c) if !c.name.contains("日用百货")
+        )),
+        "companies, and the shop is not flagged"
+    );
+
+    // the same export again: seen again, not doubled
+    let again = wait(&s, s.run_now("registry").unwrap()).await;
+    assert_eq!(again.outcome, RunOutcome::Ok, "{:?}", again.messages);
+    assert_eq!(
+        (again.counts.findings_new, again.counts.findings_seen),
+        (0, flagged)
+    );
+    let ids = |v: &[finscan::review::Finding]| -> BTreeSet<String> {
+        v.iter().map(|f| f.id.to_string()).collect()
+    };
+    assert_eq!(ids(&registry_findings()), ids(&first));
+    assert_eq!(d.total().unwrap(), flagged);
     s.shutdown(Duration::from_secs(30)).await;
 }

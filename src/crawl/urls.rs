@@ -190,48 +190,6 @@ fn has_repeated_segments(path: &str) -> bool {
         .any(|w| w.iter().all(|s| *s == w[0]))
 }
 
-/// A bad line of a seeds file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeedError {
-    pub line: usize,
-    pub text: String,
-    pub message: String,
-}
-
-/// Reads seed URLs: one per line, `#` starts a comment line, blank lines are
-/// skipped. A bare host (`www.a.cn`) means `http://www.a.cn/`. Bad lines are
-/// returned with their line numbers, not fatal.
-pub fn parse_seeds(text: &str) -> (Vec<Url>, Vec<SeedError>) {
-    let mut ok = Vec::new();
-    let mut bad = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim().trim_start_matches('\u{feff}');
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let t = t.split(" #").next().unwrap_or(t).trim();
-        let candidate = if t.contains("://") {
-            t.to_owned()
-        } else {
-            format!("http://{t}")
-        };
-        let err = |message: String| SeedError {
-            line: i + 1,
-            text: t.to_owned(),
-            message,
-        };
-        if t.contains(char::is_whitespace) {
-            bad.push(err("contains spaces".into()));
-            continue;
-        }
-        match normalize(&candidate) {
-            Ok(u) => ok.push(u),
-            Err(e) => bad.push(err(e)),
-        }
-    }
-    (ok, bad)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,18 +268,5 @@ mod tests {
         assert_eq!(scope.admit(&long, 1, 5), Err(Refusal::TooLong));
         let other = normalize("http://b.cn/").unwrap();
         assert_eq!(scope.admit(&other, 1, 5), Err(Refusal::OutOfScope));
-    }
-
-    #[test]
-    fn seeds_file_reports_bad_lines_with_numbers() {
-        let text = "# platforms\nhttp://www.a.cn/\n\nwww.b.com.cn\nnot a url\nftp://c.cn/\nhttp://d.cn/x # note\n";
-        let (ok, bad) = parse_seeds(text);
-        let ok: Vec<&str> = ok.iter().map(|u| u.as_str()).collect();
-        assert_eq!(
-            ok,
-            ["http://www.a.cn/", "http://www.b.com.cn/", "http://d.cn/x"]
-        );
-        let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
-        assert_eq!(lines, [5, 6]);
     }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::recheck::{AfterReading, decide_after_reading};
-use super::{Cancel, JobError, Outcome};
+use super::{Cancel, JobError, OptionError, Outcome};
 use crate::Scanner;
 use crate::crawl::fetch::ResolveMap;
 use crate::crawl::{CrawlConfig, Progress, Summary, urls};
@@ -186,6 +186,13 @@ pub fn parse_seeds(source: &str, text: &str) -> Seeds {
     seeds
 }
 
+/// The values [`CrawlOptions::check`] parsed on the way.
+struct Checked {
+    resolve: ResolveMap,
+    include: Vec<regex::Regex>,
+    exclude: Vec<regex::Regex>,
+}
+
 /// A crawl ready to run: configuration checked, rules compiled, profile
 /// and allow-list read.
 #[derive(Debug)]
@@ -225,6 +232,86 @@ impl CrawlOptions {
         }
     }
 
+    /// Checks the options' values (ranges, `resolve` entries, `include` and
+    /// `exclude` regexes) without opening any file: the first bad one,
+    /// named by its key.
+    pub fn check(&self) -> Result<(), OptionError> {
+        match self.checked() {
+            Ok(_) => Ok(()),
+            Err(JobError::Option(e)) => Err(e),
+            Err(JobError::Regex {
+                key,
+                pattern,
+                source,
+            }) => Err(OptionError::new(
+                key,
+                format!("{pattern:?} is not a valid regex: {source}"),
+            )),
+            Err(e) => Err(OptionError::new("options", e.to_string())),
+        }
+    }
+
+    /// The checks of [`CrawlOptions::check`], keeping what they parsed; a
+    /// bad regex is a [`JobError::Regex`] (the CLI names its flag).
+    fn checked(&self) -> Result<Checked, JobError> {
+        let mut resolve = ResolveMap::default();
+        for r in &self.resolve {
+            resolve.add(r).map_err(|e| {
+                OptionError::new("resolve", e.trim_start_matches("--resolve ").to_owned())
+            })?;
+        }
+        if !(self.rate_per_host >= 0.0 && self.rate_per_host.is_finite()) {
+            return Err(JobError::Option(OptionError::new(
+                "rate_per_host",
+                "must be 0 (unlimited) or a positive number",
+            )));
+        }
+        for (key, v) in [
+            ("timeout", self.timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(JobError::Option(OptionError::new(
+                    key,
+                    "must be a positive number of seconds",
+                )));
+            }
+        }
+        if !(self.backoff >= 0.0 && self.backoff.is_finite()) {
+            return Err(JobError::Option(OptionError::new(
+                "backoff",
+                "must not be negative",
+            )));
+        }
+        for (key, v) in [
+            ("concurrency", self.concurrency),
+            ("host_concurrency", self.host_concurrency),
+        ] {
+            if v == 0 {
+                return Err(JobError::Option(OptionError::new(
+                    key,
+                    "must be at least 1",
+                )));
+            }
+        }
+        let regexes = |v: &[String], key: &'static str| -> Result<Vec<regex::Regex>, JobError> {
+            v.iter()
+                .map(|p| {
+                    regex::Regex::new(p).map_err(|source| JobError::Regex {
+                        key,
+                        pattern: p.clone(),
+                        source,
+                    })
+                })
+                .collect()
+        };
+        Ok(Checked {
+            resolve,
+            include: regexes(&self.include, "include")?,
+            exclude: regexes(&self.exclude, "exclude")?,
+        })
+    }
+
     /// Checks the options and builds the crawl of `seeds`: compiles the
     /// rules, reads the profile and its allow-list (whose warnings go to
     /// `warn`).
@@ -233,31 +320,11 @@ impl CrawlOptions {
         seeds: Seeds,
         warn: &mut dyn FnMut(&str),
     ) -> Result<PreparedCrawl, JobError> {
-        let mut resolve = ResolveMap::default();
-        for r in &self.resolve {
-            resolve.add(r).map_err(JobError::Options)?;
-        }
-        if !(self.rate_per_host >= 0.0 && self.rate_per_host.is_finite()) {
-            return Err(JobError::Options(
-                "rate_per_host must be 0 (unlimited) or a positive number".into(),
-            ));
-        }
-        if !(self.timeout > 0.0
-            && self.timeout.is_finite()
-            && self.connect_timeout > 0.0
-            && self.connect_timeout.is_finite()
-            && self.backoff >= 0.0
-            && self.backoff.is_finite())
-        {
-            return Err(JobError::Options(
-                "timeout and connect_timeout must be positive, backoff not negative".into(),
-            ));
-        }
-        if self.concurrency == 0 || self.host_concurrency == 0 {
-            return Err(JobError::Options(
-                "concurrency and host_concurrency must be at least 1".into(),
-            ));
-        }
+        let Checked {
+            resolve,
+            include,
+            exclude,
+        } = self.checked()?;
         let rules = super::load_rules(self.rules.as_deref())?;
         let scanner = Arc::new(Scanner::new(&rules));
         let registry = match &self.profile {
@@ -275,17 +342,6 @@ impl CrawlOptions {
             }
             None => None,
         };
-        let regexes = |v: &[String], key: &'static str| -> Result<Vec<regex::Regex>, JobError> {
-            v.iter()
-                .map(|p| {
-                    regex::Regex::new(p).map_err(|source| JobError::Regex {
-                        key,
-                        pattern: p.clone(),
-                        source,
-                    })
-                })
-                .collect()
-        };
         let mut cfg = CrawlConfig {
             seeds: seeds.urls,
             max_pages: self.max_pages,
@@ -293,8 +349,8 @@ impl CrawlOptions {
             rate_per_host: self.rate_per_host,
             host_concurrency: self.host_concurrency as usize,
             concurrency: self.concurrency as usize,
-            include: regexes(&self.include, "include")?,
-            exclude: regexes(&self.exclude, "exclude")?,
+            include,
+            exclude,
             per_host_budget: self.max_pages_per_host,
             max_query_variants: self.max_query_variants,
             recrawl: self.recrawl,

@@ -96,6 +96,31 @@ impl Cancel {
         }
         rx
     }
+
+    /// Resolves once [`Cancel::cancel`] is called (at once if it was).
+    pub async fn cancelled(&self) {
+        let mut rx = self.0.subscribe();
+        // the sender lives as long as `self`: `wait_for` cannot fail here
+        let _ = rx.wait_for(|c| *c).await;
+    }
+}
+
+/// An option with a value a job cannot run with: which option, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct OptionError {
+    /// The option's key, as a job's table writes it.
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl OptionError {
+    pub(crate) fn new(key: &'static str, message: impl Into<String>) -> Self {
+        OptionError {
+            key,
+            message: message.into(),
+        }
+    }
 }
 
 /// How a job finished, for a run history (the CLI maps it to its exit
@@ -134,6 +159,9 @@ pub enum JobError {
     /// A bad option value, named.
     #[error("{0}")]
     Options(String),
+    /// A bad option value, with its key.
+    #[error(transparent)]
+    Option(#[from] OptionError),
     #[error(transparent)]
     Rules(#[from] RulesError),
     #[error(transparent)]
@@ -223,6 +251,25 @@ mod tests {
             late.has_changed().unwrap(),
             "a cancel before subscribing is a change"
         );
+    }
+
+    #[tokio::test]
+    async fn cancelled_resolves_for_a_cancel_before_or_after_the_wait() {
+        let before = Cancel::new();
+        before.cancel();
+        before.cancelled().await;
+        let after = Cancel::new();
+        let waiter = tokio::spawn({
+            let c = after.clone();
+            async move { c.cancelled().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        after.cancel();
+        tokio::time::timeout(std::time::Duration::from_secs(30), waiter)
+            .await
+            .expect("the wait ends")
+            .unwrap();
     }
 
     #[test]

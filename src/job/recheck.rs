@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cancel, JobError, Outcome};
+use super::{Cancel, JobError, OptionError, Outcome};
 use crate::crawl::CrawlConfig;
 use crate::crawl::fetch::ResolveMap;
 use crate::review::{Desk, RecheckOutcome, RecheckReport};
@@ -58,22 +58,39 @@ impl Default for RecheckOptions {
 }
 
 impl RecheckOptions {
+    /// Checks the options' values without opening any file: the first bad
+    /// one, named by its key.
+    pub fn check(&self) -> Result<(), OptionError> {
+        self.resolve_map().map(drop)
+    }
+
+    fn resolve_map(&self) -> Result<ResolveMap, OptionError> {
+        if !(self.rate_per_host >= 0.0 && self.rate_per_host.is_finite()) {
+            return Err(OptionError::new(
+                "rate_per_host",
+                "must be 0 (unlimited) or a positive number",
+            ));
+        }
+        if !(self.timeout > 0.0 && self.timeout.is_finite()) {
+            return Err(OptionError::new(
+                "timeout",
+                "must be a positive number of seconds",
+            ));
+        }
+        let mut resolve = ResolveMap::default();
+        for r in &self.resolve {
+            resolve.add(r).map_err(|e| {
+                OptionError::new("resolve", e.trim_start_matches("--resolve ").to_owned())
+            })?;
+        }
+        Ok(resolve)
+    }
+
     /// The crawl of `seeds` alone these options describe: depth 0, within
     /// the crawl's generation, so that a later `finscan crawl` goes on (or
     /// says it is done) as if no recheck had run.
     fn config(&self, seeds: Vec<url::Url>) -> Result<CrawlConfig, JobError> {
-        if !(self.rate_per_host >= 0.0 && self.rate_per_host.is_finite()) {
-            return Err(JobError::Options(
-                "rate_per_host must be 0 (unlimited) or a positive number".into(),
-            ));
-        }
-        if !(self.timeout > 0.0 && self.timeout.is_finite()) {
-            return Err(JobError::Options("timeout must be positive".into()));
-        }
-        let mut resolve = ResolveMap::default();
-        for r in &self.resolve {
-            resolve.add(r).map_err(JobError::Options)?;
-        }
+        let resolve = self.resolve_map()?;
         let mut cfg = CrawlConfig {
             seeds,
             max_depth: 0,
@@ -138,22 +155,58 @@ pub async fn run_recheck(
     zone: &Zone,
     cancel: &Cancel,
 ) -> Result<RecheckJobReport, JobError> {
+    recheck_pass(opts, store, now, zone, cancel, Pass::New).await
+}
+
+/// How a recheck treats URLs already queued in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// As `finscan recheck`: refused while an unfinished crawl has URLs
+    /// queued (the recheck would go on with them).
+    New,
+    /// Continuing a recheck stopped while fetching (a scheduler resuming
+    /// its run after a restart): the queue is that recheck's own, so it is
+    /// fetched, not refused.
+    Continue,
+}
+
+/// [`run_recheck`] with the [`Pass`] chosen.
+pub async fn recheck_pass(
+    opts: &RecheckOptions,
+    store: Store,
+    now: Timestamp,
+    zone: &Zone,
+    cancel: &Cancel,
+    pass: Pass,
+) -> Result<RecheckJobReport, JobError> {
     let cfg = opts.config(Vec::new())?;
     let rules = super::load_rules(opts.rules.as_deref())?;
     let scanner = Arc::new(crate::Scanner::new(&rules));
-    recheck_with(cfg, scanner, store, now, zone, cancel).await
+    recheck_run(cfg, scanner, store, now, zone, cancel, pass).await
 }
 
 /// [`run_recheck`] with the fetch and politeness settings of `cfg` (its
 /// seeds, depth and generation mode are set here) and a scanner of the
 /// caller's: `finscan demo --recheck` fetches from the demo's own server.
 pub async fn recheck_with(
+    cfg: CrawlConfig,
+    scanner: Arc<crate::Scanner>,
+    store: Store,
+    now: Timestamp,
+    zone: &Zone,
+    cancel: &Cancel,
+) -> Result<RecheckJobReport, JobError> {
+    recheck_run(cfg, scanner, store, now, zone, cancel, Pass::New).await
+}
+
+async fn recheck_run(
     mut cfg: CrawlConfig,
     scanner: Arc<crate::Scanner>,
     store: Store,
     now: Timestamp,
     zone: &Zone,
     cancel: &Cancel,
+    pass: Pass,
 ) -> Result<RecheckJobReport, JobError> {
     let mut report = RecheckJobReport::default();
     let (desk, rebuilt) = open_desk(store.clone()).await?;
@@ -174,7 +227,7 @@ pub async fn recheck_with(
     if !seeds.is_empty() {
         // the engine would go on with an unfinished crawl's queue too
         let queued = store.frontier_len()?;
-        if queued > 0 {
+        if queued > 0 && pass == Pass::New {
             return Err(JobError::Unfinished {
                 queued,
                 dir: store.dir().to_path_buf(),
@@ -227,6 +280,10 @@ pub struct AfterReading {
     pub decisions: RecheckReport,
     /// Opening the desk rebuilt its indexes (see [`INDEXES_REBUILT`]).
     pub indexes_rebuilt: bool,
+    /// Findings the desk made of new hits and companies when it was
+    /// opened (for a caller that shows them; not in the JSON report).
+    #[serde(skip)]
+    pub new_findings: usize,
 }
 
 /// After `crawl --recrawl` or a registry scan into `store`: decides the
@@ -241,11 +298,14 @@ pub fn decide_after_reading(
     if !crate::review::recheck::any_notified(store.db())? {
         return Ok(None);
     }
-    let (desk, indexes_rebuilt) = open_desk_blocking(store.clone())?;
+    let dir = store.dir().to_path_buf();
+    let (desk, opened) =
+        Desk::from_store(store.clone()).map_err(|source| JobError::Desk { dir, source })?;
     let decisions = desk.recheck(now, zone)?;
     desk.flush()?;
     Ok(Some(AfterReading {
         decisions,
-        indexes_rebuilt,
+        indexes_rebuilt: opened.rebuilt,
+        new_findings: opened.new_findings,
     }))
 }

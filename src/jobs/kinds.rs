@@ -1,38 +1,40 @@
-//! The kinds of job finscan runs, each a call into the library:
+//! The kinds of job finscan runs, each the library's job ([`crate::job`])
+//! that the CLI runs too; this module adds only what a scheduler needs
+//! around it:
 //!
-//! * `crawl`: [`crate::crawl::crawl`] from the job's seeds, as `finscan
-//!   crawl` sets it up. The crawl's progress lives in the database (its
-//!   frontier and generation), so resuming an interrupted run is running
-//!   the crawl again without starting a new pass: it continues the
-//!   generation where the interrupted run stopped. The run's checkpoint
-//!   says whether that run had already started its pass.
-//! * `registry-profile`: the same crawl with a registry site profile, which
-//!   reads company records from the pages it matches.
-//! * `recheck`: fetches again the pages of notified findings past their
-//!   deadline and decides them ([`crate::review::Desk::recheck`]), as
-//!   `finscan recheck`.
-//! * `registry`: not yet: the registry scan pipeline is still in the binary
-//!   (`src/cli/registry.rs`); see [`registry`].
+//! * `crawl` and `registry-profile`: [`job::crawl`] (a registry-profile
+//!   job is a crawl with a site profile). The crawl's progress lives in
+//!   the database (its frontier and generation), so resuming an
+//!   interrupted run is running the crawl again without starting a new
+//!   pass: it continues the generation where the interrupted run stopped.
+//!   The run's checkpoint says whether that run had already started its
+//!   pass.
+//! * `registry`: [`job::registry::run_registry_scan`] of the export files
+//!   or folders, on the blocking pool.
+//! * `recheck`: [`job::recheck::recheck_pass`], continuing the crawl of a
+//!   run resumed after its crawl had started ([`Pass::Continue`]).
 //!
-//! After a crawl the desk takes in the new hits at once, so findings show
-//! up while the server runs; after a crawl that started a new pass, notified
-//! findings past their deadline are decided from what it read (as after
-//! `finscan crawl --recrawl`).
+//! The library's jobs make the decisions on notified findings after a
+//! recrawl or a registry scan (a recheck opens the desk, which takes in
+//! new hits, itself); after a finished crawl or registry scan the
+//! scheduler's desk takes in the new hits and companies at once, so
+//! findings show up while the server runs.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::json;
 
-use super::def::{JobDef, JobKind, JobOptions};
+use super::def::{JobDef, JobOptions};
 use super::history::RunCounts;
-use super::run::{JobError, Progress, RunContext, RunSummary, Runner};
-use crate::crawl::fetch::ResolveMap;
-use crate::crawl::{CrawlConfig, Summary, urls};
-use crate::rules::RuleSet;
-use crate::scan::Scanner;
+use super::run::{JobError, Progress, ProgressSink, RunContext, RunSummary, Runner};
+use crate::crawl::Summary;
+use crate::job;
+use crate::job::crawl::CrawlOptions;
+use crate::job::recheck::{AfterReading, Pass, RecheckOptions};
+use crate::registry::pipeline::{RecordSink, RegistryScanOptions, ScanProgress};
+use crate::review::{RecheckOutcome, RecheckReport};
 
 /// The runner of finscan's own job kinds.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,140 +46,60 @@ impl Runner for Kinds {
         job: Arc<JobDef>,
         ctx: RunContext,
     ) -> BoxFuture<'static, Result<RunSummary, JobError>> {
-        match job.kind {
-            JobKind::Crawl | JobKind::RegistryProfile => crawl(job, ctx).boxed(),
-            JobKind::Recheck => recheck(job, ctx).boxed(),
-            JobKind::Registry => async move { registry(&job, &ctx) }.boxed(),
+        match &job.options {
+            JobOptions::Crawl(o) | JobOptions::RegistryProfile(o) => crawl(o.clone(), ctx).boxed(),
+            JobOptions::Registry(o) => registry(o.clone(), ctx).boxed(),
+            JobOptions::Recheck(o) => recheck(o.clone(), ctx).boxed(),
         }
     }
 }
 
-/// Registry file jobs. The pipeline that `finscan registry scan` runs
-/// (threads, ranking, output) is still in `src/cli/registry.rs`; issue 15
-/// item 2 moves it into `src/registry/`. Integration point: call that
-/// library function here with `job.options.path`, `allowlist` and `rules`,
-/// `ctx.cancel` and `ctx.progress`, and fill the summary from its report.
-pub fn registry(job: &JobDef, _ctx: &RunContext) -> Result<RunSummary, JobError> {
-    Err(JobError::Unavailable(format!(
-        "registry jobs need the registry pipeline in the library (issue 15 item 2); until then scan {} with `finscan registry scan`",
-        job.options
-            .path
-            .as_deref()
-            .map_or_else(|| "the export".to_owned(), |p| p.display().to_string())
-    )))
-}
-
-/// Loads the rules (the bundled ones unless `rules` names a directory).
-fn rules(o: &JobOptions) -> Result<RuleSet, JobError> {
-    match &o.rules {
-        Some(d) => RuleSet::load_dir(d)
-            .map_err(|e| JobError::Input(format!("rules in {} are invalid: {e}", d.display()))),
-        None => RuleSet::bundled()
-            .map_err(|e| JobError::Input(format!("bundled rules are invalid: {e}"))),
-    }
-}
-
-/// The fetch settings shared by crawl and recheck jobs.
-fn fetch_config(cfg: &mut CrawlConfig, o: &JobOptions) -> Result<(), JobError> {
-    let mut resolve = ResolveMap::default();
-    for r in &o.resolve {
-        resolve.add(r).map_err(JobError::Input)?;
-    }
-    cfg.fetch.user_agent = match (&o.user_agent, &o.contact) {
-        (Some(ua), _) => ua.clone(),
-        (None, Some(c)) if !c.trim().is_empty() => crate::crawl::user_agent(c),
-        _ => crate::crawl::DEFAULT_USER_AGENT.to_owned(),
-    };
-    if let Some(t) = o.timeout {
-        cfg.fetch.timeout = Duration::from_secs_f64(t);
-    }
-    if let Some(t) = o.connect_timeout {
-        cfg.fetch.connect_timeout = Duration::from_secs_f64(t);
-    }
-    if let Some(r) = o.rate_per_host {
-        cfg.rate_per_host = r;
-    }
-    cfg.fetch.allow_private = o.allow_private.unwrap_or(false);
-    cfg.fetch.resolve = resolve;
-    Ok(())
-}
-
-/// The crawl settings of a crawl job (the `finscan crawl` defaults for
-/// what the job does not set), without seeds and `recrawl`.
-fn crawl_config(o: &JobOptions) -> Result<CrawlConfig, JobError> {
-    let regexes = |v: &[String], key: &str| -> Result<Vec<regex::Regex>, JobError> {
-        v.iter()
-            .map(|p| {
-                regex::Regex::new(p).map_err(|e| {
-                    JobError::Input(format!("option `{key}`: {p:?} is not a valid regex: {e}"))
-                })
-            })
-            .collect()
-    };
-    let d = CrawlConfig::default();
-    let mut cfg = CrawlConfig {
-        max_pages: o.max_pages,
-        max_depth: o.max_depth.unwrap_or(d.max_depth),
-        host_concurrency: o
-            .host_concurrency
-            .map_or(d.host_concurrency, |n| n.max(1) as usize),
-        concurrency: o.concurrency.map_or(d.concurrency, |n| n.max(1) as usize),
-        include: regexes(&o.include, "include")?,
-        exclude: regexes(&o.exclude, "exclude")?,
-        per_host_budget: o.max_pages_per_host.unwrap_or(d.per_host_budget),
-        max_query_variants: o.max_query_variants.unwrap_or(d.max_query_variants),
-        // `finscan crawl --retries` defaults to 2: three attempts
-        max_attempts: o.retries.unwrap_or(2).saturating_add(1),
-        backoff_base: o.backoff.map_or(d.backoff_base, Duration::from_secs_f64),
-        breaker_threshold: o.host_failures.unwrap_or(d.breaker_threshold).max(1),
-        ..d
-    };
-    fetch_config(&mut cfg, o)?;
-    if let Some(b) = o.max_body {
-        cfg.fetch.max_body = b.max(1);
-    }
-    Ok(cfg)
-}
-
-/// Seeds from the job's seeds file (read now: an edit counts at the next
-/// run) and its `urls`; bad lines become messages with file and line.
-fn seeds(o: &JobOptions, messages: &mut Vec<String>) -> Result<Vec<url::Url>, JobError> {
-    let mut out = Vec::new();
-    if let Some(path) = &o.seeds {
-        let raw = std::fs::read(path)
-            .map_err(|e| JobError::Input(format!("reading seeds file {}: {e}", path.display())))?;
-        let (ok, bad) = urls::parse_seeds(&String::from_utf8_lossy(&raw));
-        for b in bad {
-            messages.push(format!(
-                "{}:{}: skipped {:?}: {}",
-                path.display(),
-                b.line,
-                b.text,
-                b.message
-            ));
-        }
-        out.extend(ok);
-    }
-    for u in &o.urls {
-        match urls::normalize(u) {
-            Ok(u) => out.push(u),
-            Err(e) => messages.push(format!("option `urls`: skipped {u:?}: {e}")),
-        }
-    }
-    Ok(out)
-}
-
-/// Runs blocking database work off the async threads.
+/// Runs blocking work (sled, files) off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, JobError> + Send + 'static,
 ) -> Result<T, JobError> {
     tokio::task::spawn_blocking(f).await?
 }
 
+/// The desk takes in the hits and companies stored since it last looked;
+/// with the findings made when a job's decisions opened a desk of their
+/// own, how many findings the run made.
+async fn take_in(ctx: &RunContext, after: Option<&AfterReading>) -> Result<usize, JobError> {
+    let desk = ctx.desk.clone();
+    let made = blocking(move || {
+        let made = desk.sync()?;
+        desk.flush()?;
+        Ok(made)
+    })
+    .await?;
+    Ok(made + after.map_or(0, |a| a.new_findings))
+}
+
+/// One line on the decisions about notified findings past their deadline.
+fn decisions_message(r: &RecheckReport) -> String {
+    let count = |o: RecheckOutcome| r.decided.iter().filter(|d| d.outcome == o).count();
+    format!(
+        "{} notified finding(s) past their deadline ({} not yet due): {} rectified, {} persisting, {} could not be fetched (still notified), {} not read again since the deadline",
+        r.due,
+        r.not_due,
+        count(RecheckOutcome::Rectified),
+        count(RecheckOutcome::Persisting),
+        count(RecheckOutcome::RecheckFailed),
+        r.waiting
+    )
+}
+
+fn after_messages(after: Option<&AfterReading>, messages: &mut Vec<String>) {
+    if let Some(a) = after {
+        if a.indexes_rebuilt {
+            messages.push(job::recheck::INDEXES_REBUILT.to_owned());
+        }
+        messages.push(decisions_message(&a.decisions));
+    }
+}
+
 /// A crawl's progress as the sink shows it.
-fn crawl_progress(
-    sink: super::run::ProgressSink,
-) -> impl Fn(&crate::crawl::Progress) + Send + Sync {
+fn crawl_progress(sink: ProgressSink) -> impl Fn(&crate::crawl::Progress) + Send + Sync {
     move |p: &crate::crawl::Progress| {
         let s = p.summary;
         sink.set(Progress {
@@ -199,14 +121,6 @@ fn counts_of(s: &Summary, bad_input: u64) -> RunCounts {
     }
 }
 
-/// The crawl summary kept in the run record: without the ranked sites (the
-/// whole database's, which `/api/sites` serves).
-fn crawl_detail(s: &Summary) -> serde_json::Value {
-    let mut s = s.clone();
-    s.sites.clear();
-    serde_json::to_value(&s).unwrap_or_default()
-}
-
 fn crawl_messages(s: &Summary, messages: &mut Vec<String>) {
     for g in &s.hosts_given_up {
         messages.push(format!(
@@ -222,49 +136,36 @@ fn crawl_messages(s: &Summary, messages: &mut Vec<String>) {
     }
     if s.stopped_at_max_pages {
         messages.push(format!(
-            "stopped at max-pages; {} URL(s) stay queued for the next run",
+            "stopped at max_pages; {} URL(s) stay queued for the next run",
             s.queued
         ));
     }
 }
 
 /// A crawl (or registry-profile) job.
-async fn crawl(job: Arc<JobDef>, ctx: RunContext) -> Result<RunSummary, JobError> {
-    let o = job.options.clone();
-    let mut messages = Vec::new();
-    let seeds = seeds(&o, &mut messages)?;
-    let bad_input = messages.len() as u64;
-    let mut cfg = crawl_config(&o)?;
-    let profile_path = (job.kind == JobKind::RegistryProfile).then(|| o.profile.clone());
-    let (scanner, registry) = blocking(move || {
-        let rules = rules(&o)?;
-        let registry = match profile_path {
-            Some(p) => Some(page_profile(&rules, &o, p.as_deref())?),
-            None => None,
-        };
-        Ok((Arc::new(Scanner::new(&rules)), registry))
+async fn crawl(o: CrawlOptions, ctx: RunContext) -> Result<RunSummary, JobError> {
+    let wanted = o.recrawl;
+    // seeds read now (an edit counts at the next run), rules and profile
+    // loaded: files, off the async threads
+    let (mut prepared, mut messages) = blocking(move || {
+        let seeds = o.read_seeds()?;
+        let mut warnings = Vec::new();
+        let prepared = o.prepare(seeds, &mut |w| warnings.push(format!("warning: {w}")))?;
+        Ok((prepared, warnings))
     })
     .await?;
-    cfg.registry = registry.map(|(p, warnings)| {
-        messages.extend(warnings);
-        Arc::new(p)
-    });
-    let store = ctx.store.clone();
-    if seeds.is_empty() && store.frontier_len()? == 0 {
-        return Err(JobError::Input(format!(
-            "no valid seed URL{} and nothing left to resume",
-            job.options
-                .seeds
-                .as_deref()
-                .map_or_else(String::new, |p| format!(" in {}", p.display()))
-        )));
+    for b in &prepared.bad_seeds {
+        messages.push(format!(
+            "{}:{}: skipped {:?}: {}",
+            b.source, b.line, b.text, b.message
+        ));
     }
-    cfg.seeds = seeds;
+    let bad_input = prepared.bad_seeds.len() as u64;
     // A new pass (generation) when the job asks for one — unless this run
     // resumes one whose pass had started: then it continues it.
+    let store = ctx.store.clone();
     let generation = store.generation()?;
-    let wanted = job.options.recrawl.unwrap_or(false);
-    cfg.recrawl = match ctx.checkpoint.resumed() {
+    let recrawl = match ctx.checkpoint.resumed() {
         Some(cp) => {
             let before = cp["generation_before"].as_u64();
             let asked = cp["recrawl"].as_bool().unwrap_or(wanted);
@@ -272,165 +173,145 @@ async fn crawl(job: Arc<JobDef>, ctx: RunContext) -> Result<RunSummary, JobError
         }
         None => wanted,
     };
+    prepared.config.recrawl = recrawl;
     ctx.checkpoint.save(json!({
-        "recrawl": cfg.recrawl,
+        "recrawl": recrawl,
         "generation_before": generation,
     }))?;
-    let recrawl = cfg.recrawl;
     let show = crawl_progress(ctx.progress.clone());
-    let s = crate::crawl::crawl(cfg, store, scanner, ctx.cancel.receiver(), &show).await?;
-    crawl_messages(&s, &mut messages);
-    let mut detail = crawl_detail(&s);
+    let report = job::crawl::run_crawl(prepared, store, &ctx.cancel, &show, &ctx.zone).await?;
+    let s = &report.summary;
+    crawl_messages(s, &mut messages);
+    after_messages(report.recheck.as_ref(), &mut messages);
+    let mut detail = serde_json::to_value(&report).unwrap_or_default();
+    // the whole database's ranking, which `/api/sites` serves
+    if let Some(d) = detail.as_object_mut() {
+        d.remove("sites");
+    }
     if !s.interrupted {
-        let desk = ctx.desk.clone();
-        let zone = ctx.zone.clone();
-        let db = ctx.store.db().clone();
-        let decided = blocking(move || {
-            let made = desk.sync()?;
-            let report = if recrawl && crate::review::recheck::any_notified(&db)? {
-                Some(desk.recheck(crate::time::now(), &zone)?)
-            } else {
-                None
-            };
-            desk.flush()?;
-            Ok((made, report))
-        })
-        .await?;
-        detail["findings_made"] = json!(decided.0);
-        if let Some(r) = decided.1 {
-            detail["recheck"] = serde_json::to_value(&r).unwrap_or_default();
-        }
+        detail["findings_made"] = json!(take_in(&ctx, report.recheck.as_ref()).await?);
     }
     Ok(RunSummary {
-        counts: counts_of(&s, bad_input),
+        counts: counts_of(s, bad_input),
         messages,
         stopped: s.interrupted,
         detail: Some(detail),
     })
 }
 
-/// The registry page profile of a registry-profile job, and the allow-list's
-/// warnings.
-fn page_profile(
-    rules: &RuleSet,
-    o: &JobOptions,
-    profile: Option<&std::path::Path>,
-) -> Result<(crate::registry::PageProfile, Vec<String>), JobError> {
-    let Some(p) = profile else {
-        return Err(JobError::Input(
-            "a registry-profile job needs the site profile file (option `profile`)".into(),
-        ));
-    };
-    let profile =
-        crate::registry::profile::Profile::load(p).map_err(|e| JobError::Input(e.to_string()))?;
-    let mut warnings = Vec::new();
-    let allow = match &o.allowlist {
-        Some(a) => {
-            let (list, w) = crate::registry::AllowList::load(a).map_err(|e| {
-                JobError::Input(format!("cannot read allow-list {}: {e}", a.display()))
-            })?;
-            warnings.extend(w.iter().map(|w| format!("warning: {w}")));
-            list
-        }
-        None => crate::registry::AllowList::default(),
-    };
-    Ok((
-        crate::registry::PageProfile {
-            profile,
-            records: crate::registry::RecordScanner::new(rules, allow),
-        },
-        warnings,
-    ))
+/// Shows a registry scan's progress and keeps its warnings.
+struct ScanSink {
+    progress: ProgressSink,
+    warnings: Vec<String>,
 }
 
-/// A recheck job: as `finscan recheck`, fetching the due pages with the
-/// crawler (depth 0, a new pass so that done pages are fetched again) and
-/// deciding every due finding from the evidence read since its deadline.
-async fn recheck(job: Arc<JobDef>, ctx: RunContext) -> Result<RunSummary, JobError> {
-    let now = crate::time::now();
-    let o = job.options.clone();
-    let mut messages = Vec::new();
-    let desk = ctx.desk.clone();
-    let zone = ctx.zone.clone();
-    let due = blocking(move || {
-        desk.sync()?;
-        Ok(desk.due_pages(now, &zone)?)
-    })
-    .await?;
-    let mut seeds = Vec::new();
-    for u in &due {
-        match url::Url::parse(u) {
-            Ok(u) => seeds.push(u),
-            Err(e) => messages.push(format!("skipped stored URL {u:?}: {e}")),
-        }
+impl RecordSink for ScanSink {
+    fn warning(&mut self, message: &str) {
+        self.warnings.push(format!("warning: {message}"));
     }
+
+    fn progress(&mut self, p: &ScanProgress) {
+        self.progress.set(Progress {
+            counts: RunCounts {
+                pages: p.records,
+                findings_new: 0,
+                findings_seen: 0,
+                errors: p.row_errors,
+            },
+            activity: format!(
+                "{} file(s), {} record(s), {} flagged",
+                p.files, p.records, p.flagged
+            ),
+        });
+    }
+}
+
+/// A registry job: the export files and folders scanned into the
+/// database, then the flagged companies taken in as findings.
+async fn registry(o: RegistryScanOptions, ctx: RunContext) -> Result<RunSummary, JobError> {
     let store = ctx.store.clone();
-    let generation = store.generation()?;
-    // a resumed recheck whose pass had started continues it (its queue is
-    // the unfinished crawl the check below would refuse)
-    let continues = ctx.checkpoint.resumed().is_some_and(|cp| {
-        cp["generation_before"]
-            .as_u64()
-            .is_some_and(|b| u64::from(generation) > b)
-    });
-    let mut summary = None;
-    if !seeds.is_empty() {
-        let queued = store.frontier_len()?;
-        if queued > 0 && !continues {
-            return Err(JobError::Busy(format!(
-                "{queued} URL(s) are still queued by an unfinished crawl in {}: finish it first (run its crawl job), then recheck; nothing was fetched or decided",
-                store.dir().display()
-            )));
-        }
-        let mut cfg = CrawlConfig {
-            seeds,
-            max_depth: 0,
-            recrawl: !continues,
-            ..CrawlConfig::default()
-        };
-        fetch_config(&mut cfg, &o)?;
-        let rules = blocking(move || rules(&o)).await?;
-        let scanner = Arc::new(Scanner::new(&rules));
-        ctx.checkpoint
-            .save(json!({ "generation_before": generation }))?;
-        let show = crawl_progress(ctx.progress.clone());
-        let s = crate::crawl::crawl(cfg, store, scanner, ctx.cancel.receiver(), &show).await?;
-        crawl_messages(&s, &mut messages);
-        summary = Some(s);
-    }
-    let desk = ctx.desk.clone();
+    let cancel = ctx.cancel.clone();
     let zone = ctx.zone.clone();
-    let report = blocking(move || {
-        // the new hits first: evidence with changed wording is a new finding
-        desk.sync()?;
-        let r = desk.recheck(now, &zone)?;
-        desk.flush()?;
-        Ok(r)
+    let mut sink = ScanSink {
+        progress: ctx.progress.clone(),
+        warnings: Vec::new(),
+    };
+    let (report, mut messages) = blocking(move || {
+        let r = job::registry::run_registry_scan(&o, &store, &mut sink, &cancel, &zone)?;
+        Ok((r, sink.warnings))
     })
     .await?;
-    let count =
-        |o: crate::review::RecheckOutcome| report.decided.iter().filter(|d| d.outcome == o).count();
-    use crate::review::RecheckOutcome::*;
-    messages.push(format!(
-        "{} notified finding(s) past their deadline ({} not yet due): {} rectified, {} persisting, {} could not be fetched (still notified), {} not read again since the deadline",
-        report.due,
-        report.not_due,
-        count(Rectified),
-        count(Persisting),
-        count(RecheckFailed),
-        report.waiting
-    ));
-    let pages = summary.as_ref().map_or(0, |s| s.pages_done);
+    let scan = &report.scan;
+    for e in &scan.errors {
+        messages.push(match e.line {
+            Some(l) => format!("{}:{l}: {}", e.source, e.message),
+            None => format!("{}: skipped: {}", e.source, e.message),
+        });
+    }
+    if scan.errors_not_listed > 0 {
+        messages.push(format!("{} more input error(s)", scan.errors_not_listed));
+    }
+    after_messages(report.recheck.as_ref(), &mut messages);
+    let mut detail = serde_json::to_value(&report).unwrap_or_default();
+    // per county and per company, the database has them (`/api/findings`)
+    if let Some(d) = detail.as_object_mut() {
+        d.remove("counties");
+        d.remove("findings");
+    }
+    let made = take_in(&ctx, report.recheck.as_ref()).await? as u64;
+    detail["findings_made"] = json!(made);
     Ok(RunSummary {
-        counts: summary
-            .as_ref()
-            .map_or_else(RunCounts::default, |s| counts_of(s, 0)),
+        counts: RunCounts {
+            pages: scan.records,
+            findings_new: made,
+            findings_seen: scan.flagged.saturating_sub(made),
+            errors: scan.files_failed + scan.row_errors + scan.records_with_problems,
+        },
         messages,
-        stopped: summary.as_ref().is_some_and(|s| s.interrupted),
+        stopped: scan.cancelled,
+        detail: Some(detail),
+    })
+}
+
+/// A recheck job: as `finscan recheck`. A run resumed after its crawl had
+/// started (the database is a generation past its checkpoint) continues
+/// that crawl instead of refusing its queue.
+async fn recheck(o: RecheckOptions, ctx: RunContext) -> Result<RunSummary, JobError> {
+    let now = crate::time::now();
+    let store = ctx.store.clone();
+    let generation = u64::from(store.generation()?);
+    let before = ctx
+        .checkpoint
+        .resumed()
+        .and_then(|cp| cp["generation_before"].as_u64())
+        .filter(|&b| generation > b);
+    ctx.checkpoint
+        .save(json!({ "generation_before": before.unwrap_or(generation) }))?;
+    let pass = match before {
+        Some(_) => Pass::Continue,
+        None => Pass::New,
+    };
+    let report = job::recheck::recheck_pass(&o, store, now, &ctx.zone, &ctx.cancel, pass).await?;
+    let mut messages = report.notices.clone();
+    messages.push(decisions_message(&report.decisions));
+    let failed = report
+        .decisions
+        .decided
+        .iter()
+        .filter(|d| d.outcome == RecheckOutcome::RecheckFailed)
+        .count() as u64;
+    Ok(RunSummary {
+        counts: RunCounts {
+            pages: report.pages_fetched,
+            errors: failed,
+            ..RunCounts::default()
+        },
+        messages,
+        stopped: report.cancelled,
         detail: Some(json!({
-            "pages_fetched": pages,
-            "recheck": report,
-            "crawl": summary.as_ref().map(crawl_detail),
+            "pages_fetched": report.pages_fetched,
+            "recheck": report.decisions,
+            "outcome": report.outcome,
         })),
     })
 }

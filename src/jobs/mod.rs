@@ -7,8 +7,8 @@
 //! * [`schedule`]: cron expressions read in the reader's zone (croner).
 //! * [`run`]: what a run is given ([`RunContext`]: the store, the desk, a
 //!   cancellation token, a progress sink, a checkpoint) and returns.
-//! * [`kinds`]: the kinds as calls into the library (crawl, registry
-//!   profile, recheck; registry files once their pipeline is in the library).
+//! * [`kinds`]: the kinds as calls into the library's jobs
+//!   ([`crate::job`]: crawl, registry scan, registry profile, recheck).
 //! * [`history`]: the run history and its sled trees.
 //! * [`scheduler`]: [`Scheduler`], the handle the HTTP API and the
 //!   server's shutdown use: list, run now, cancel, runs, shutdown.
@@ -32,12 +32,11 @@ pub mod run;
 pub mod schedule;
 pub mod scheduler;
 
+pub use crate::job::Cancel;
 pub use def::{JobDef, JobDefError, JobKind, JobOptions};
 pub use history::{RunCounts, RunId, RunOutcome, RunRecord, Trigger};
 pub use kinds::Kinds;
-pub use run::{
-    CancelToken, Checkpoint, JobError, Progress, ProgressSink, RunContext, RunSummary, Runner,
-};
+pub use run::{Checkpoint, JobError, Progress, ProgressSink, RunContext, RunSummary, Runner};
 pub use schedule::{Schedule, ScheduleError};
 pub use scheduler::{
     JobStatus, JobsError, LastRun, RunningStatus, Scheduler, SchedulerConfig, ShutdownReport,

@@ -4,10 +4,10 @@
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
-use tokio::sync::watch;
 
 use super::def::JobDef;
 use super::history::{History, RunCounts, RunId, Trigger};
+use crate::job::Cancel;
 use crate::review::Desk;
 use crate::store::Store;
 use crate::time::Zone;
@@ -35,41 +35,12 @@ pub struct RunContext {
     pub desk: Arc<Desk>,
     /// The zone deadlines and schedules are read in.
     pub zone: Zone,
-    pub cancel: CancelToken,
+    /// Asked to stop: a run checks it at its own safe points (a crawl
+    /// finishes the requests in flight, commits them and returns) and then
+    /// reports `stopped` in its summary. The library jobs' own [`Cancel`].
+    pub cancel: Cancel,
     pub progress: ProgressSink,
     pub checkpoint: Checkpoint,
-}
-
-/// Asks a run to stop. A run checks it at its own safe points (a crawl
-/// finishes the requests in flight, commits them and returns) and then
-/// reports `stopped` in its summary.
-#[derive(Clone, Debug)]
-pub struct CancelToken(watch::Receiver<bool>);
-
-impl CancelToken {
-    /// A token and the sender that cancels it.
-    pub fn new() -> (watch::Sender<bool>, CancelToken) {
-        let (tx, rx) = watch::channel(false);
-        (tx, CancelToken(rx))
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Resolves once the run is asked to stop (or the scheduler is gone).
-    pub async fn cancelled(&mut self) {
-        while !*self.0.borrow_and_update() {
-            if self.0.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-
-    /// The channel itself, as `crawl::crawl` takes its shutdown signal.
-    pub fn receiver(&self) -> watch::Receiver<bool> {
-        self.0.clone()
-    }
 }
 
 /// Where a run reports how far it got: shown by [`super::JobsHandle::list`]
@@ -160,12 +131,10 @@ pub enum JobError {
     Store(#[from] crate::store::StoreError),
     #[error("run history: {0}")]
     History(String),
-    /// The database is busy with other work the job must not mix with.
-    #[error("{0}")]
-    Busy(String),
-    /// The library has no such job yet.
-    #[error("{0}")]
-    Unavailable(String),
+    /// The library job could not run, or stopped (bad options, rules,
+    /// seeds, an unfinished crawl before a recheck, …).
+    #[error(transparent)]
+    Job(#[from] crate::job::JobError),
     #[error("worker: {0}")]
     Join(#[from] tokio::task::JoinError),
 }

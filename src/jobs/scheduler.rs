@@ -6,7 +6,9 @@
 //!   A schedule firing while its job still runs is skipped (logged), not
 //!   queued: the next fire comes from the schedule as usual.
 //! * Runs that drive the crawler (crawl, registry-profile, recheck) take
-//!   the database's one frontier in turn (see [`JobKind::uses_frontier`]);
+//!   the database's one frontier in turn, and so do registry scans with
+//!   registry-profile crawls, which write the registry (see
+//!   [`JobKind::takes_turns`]);
 //!   one that waits shows `waiting_for_crawler` in [`JobStatus`].
 //! * A run's failure (an error, or a panic: each run is a task of its own)
 //!   is recorded as `failed` with its message; the scheduler goes on.
@@ -39,9 +41,8 @@ use tracing::{info, warn};
 use super::def::{JobDef, JobDefError, JobKind, JobOptions};
 use super::history::{History, HistoryError, RunId, RunOutcome, RunRecord, Trigger};
 use super::kinds::Kinds;
-use super::run::{
-    CancelToken, Checkpoint, JobError, Progress, ProgressSink, RunContext, RunSummary, Runner,
-};
+use super::run::{Checkpoint, JobError, Progress, ProgressSink, RunContext, RunSummary, Runner};
+use crate::job::Cancel;
 use crate::review::Desk;
 use crate::review::query::Query;
 use crate::review::{ReviewError, Status};
@@ -149,7 +150,7 @@ struct Running {
     id: RunId,
     trigger: Trigger,
     started: Timestamp,
-    cancel: watch::Sender<bool>,
+    cancel: Cancel,
     reason: Option<StopReason>,
     progress: ProgressSink,
     waiting: Arc<std::sync::atomic::AtomicBool>,
@@ -184,7 +185,8 @@ struct Inner {
     state: Mutex<State>,
     /// Wakes the timer task (a schedule or deadline changed, shutdown).
     wake: Notify,
-    /// The crawler's frontier: one run at a time drives it.
+    /// The crawler's frontier and the registry's writer: one run at a
+    /// time takes them (see [`JobKind::takes_turns`]).
     frontier: Arc<tokio::sync::Mutex<()>>,
     /// Counts ended runs: waiters watch it.
     ended: watch::Sender<u64>,
@@ -220,18 +222,16 @@ impl Scheduler {
         for j in &jobs {
             j.check()?;
         }
-        if !jobs.iter().any(|j| j.kind == JobKind::Recheck) {
+        if !jobs.iter().any(|j| j.kind() == JobKind::Recheck) {
             if jobs.iter().any(|j| j.name == IMPLICIT_RECHECK) {
                 warn!(
                     "no recheck job, and the name {IMPLICIT_RECHECK:?} is taken: deadlines will not be rechecked by the scheduler"
                 );
             } else {
-                jobs.push(JobDef {
-                    name: IMPLICIT_RECHECK.into(),
-                    kind: JobKind::Recheck,
-                    schedule: None,
-                    options: JobOptions::default(),
-                });
+                jobs.push(JobDef::new(
+                    IMPLICIT_RECHECK,
+                    JobOptions::default_for(JobKind::Recheck),
+                ));
             }
         }
         let store = desk.store().clone();
@@ -326,7 +326,7 @@ impl Scheduler {
             .values()
             .map(|j| JobStatus {
                 name: j.def.name.clone(),
-                kind: j.def.kind,
+                kind: j.def.kind(),
                 schedule: j.def.schedule.as_ref().map(|s| s.as_str().to_owned()),
                 next_fire: j.next_fire,
                 running: j.running.as_ref().map(|r| RunningStatus {
@@ -360,7 +360,7 @@ impl Scheduler {
             .as_mut()
             .ok_or_else(|| JobsError::NotRunning(name.to_owned()))?;
         r.reason = Some(StopReason::Cancel);
-        let _ = r.cancel.send(true);
+        r.cancel.cancel();
         info!(job = name, run = r.id.0, "cancel asked");
         Ok(r.id)
     }
@@ -448,7 +448,7 @@ impl Scheduler {
                 .filter_map(|j| j.running.as_mut())
                 .map(|r| {
                     r.reason = Some(StopReason::Shutdown);
-                    let _ = r.cancel.send(true);
+                    r.cancel.cancel();
                     r.id
                 })
                 .collect()
@@ -524,13 +524,14 @@ fn start_run(inner: &Arc<Inner>, name: &str, trigger: Trigger) -> Result<RunId, 
     }
     let rec = inner
         .history
-        .start(name, j.def.kind, trigger, crate::time::now())?;
-    let (cancel, token) = CancelToken::new();
+        .start(name, j.def.kind(), trigger, crate::time::now())?;
+    let cancel = Cancel::new();
+    let token = cancel.clone();
     let progress = ProgressSink::default();
     // a run of the crawler waits for it from the start (until its task
     // takes the frontier)
     let waiting = Arc::new(std::sync::atomic::AtomicBool::new(
-        j.def.kind.uses_frontier(),
+        j.def.kind().takes_turns(),
     ));
     j.running = Some(Running {
         id: rec.id,
@@ -559,16 +560,15 @@ async fn run_task(
     inner: Arc<Inner>,
     def: Arc<JobDef>,
     rec: RunRecord,
-    token: CancelToken,
+    token: Cancel,
     progress: ProgressSink,
     waiting: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let id = rec.id;
-    let guard = if def.kind.uses_frontier() {
-        let mut stop = token.clone();
+    let guard = if def.kind().takes_turns() {
         let got = tokio::select! {
             g = inner.frontier.clone().lock_owned() => Some(g),
-            _ = stop.cancelled() => None,
+            _ = token.cancelled() => None,
         };
         waiting.store(false, std::sync::atomic::Ordering::Relaxed);
         got.map(Some)
@@ -646,7 +646,7 @@ async fn run_task(
         Ok(Err(e)) => (
             RunOutcome::Failed,
             RunSummary::default(),
-            Some(e.to_string()),
+            Some(error_text(&e)),
         ),
         Err(panic) => (
             RunOutcome::Failed,
@@ -688,7 +688,7 @@ async fn run_task(
     if let Err(e) = &finished {
         warn!(job = def.name, run = id.0, "recording the run's end: {e}");
     }
-    if def.kind == JobKind::Recheck {
+    if def.kind() == JobKind::Recheck {
         match outcome {
             RunOutcome::Ok => {
                 if let Err(e) = inner.history.set_deadline_mark(rec.started) {
@@ -720,6 +720,23 @@ async fn run_task(
     inner.ended.send_modify(|n| *n += 1);
     evaluate_deadlines(inner.clone());
     inner.wake.notify_one();
+}
+
+/// An error with its causes, as one line: `reading seeds file s.txt: No
+/// such file or directory (os error 2)`.
+fn error_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        // transparent layers repeat their source's text
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 fn panic_text(e: tokio::task::JoinError) -> String {
@@ -856,7 +873,7 @@ async fn timer(inner: Arc<Inner>) {
                 deadline_jobs = st
                     .jobs
                     .values()
-                    .filter(|j| j.def.kind == JobKind::Recheck)
+                    .filter(|j| j.def.kind() == JobKind::Recheck)
                     .map(|j| j.def.name.clone())
                     .collect();
             }
