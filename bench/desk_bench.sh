@@ -24,7 +24,10 @@
 #             the 10,000 confirmed findings
 #   review    `review --confirm --where rule=R --where source=page --yes`:
 #             10,000 new findings, a reserved rule of its own each run
-#             (desk_gen's reserved sets, from RAW.json)
+#             (desk_gen's reserved sets, from RAW.json); with
+#             REVIEW_ACTION=notify, `--notify --deadline 2027-01-31` on a
+#             reserved rule's 10,000 confirmed findings instead (a second
+#             run on the same database)
 #
 # Usage: bash bench/desk_bench.sh LABEL=BINARY [LABEL=BINARY ...]
 #   env: RUNS (5), FINSCAN_BENCH_DIR (/tmp/desk-bench), RAW (its raw/),
@@ -93,16 +96,21 @@ import json, sys
 for s in json.load(open(sys.argv[1]))["reserved"][1:]:
     print(s["rule"])' "$RAW.json")
 next_rule=0
-pick_rule() { # the next reserved rule with new findings
+case "${REVIEW_ACTION:-confirm}" in
+  confirm) FROM=new; ACTION=(--confirm) ;;
+  notify) FROM=confirmed; ACTION=(--notify --deadline 2027-01-31) ;;
+  *) echo "REVIEW_ACTION: confirm or notify" >&2; exit 2 ;;
+esac
+pick_rule() { # the next reserved rule with findings the action applies to
   while [ "$next_rule" -lt "${#RULES[@]}" ]; do
     local r="${RULES[$next_rule]}"
     next_rule=$((next_rule + 1))
-    if "${BIN[${LABELS[0]}]}" hits list --db "$db" --status new --rule "$r" --limit 1 2>/dev/null | grep -q .; then
+    if "${BIN[${LABELS[0]}]}" hits list --db "$db" --status "$FROM" --rule "$r" --limit 1 2>/dev/null | grep -q .; then
       RULE="$r"
       return 0
     fi
   done
-  echo "no reserved rule left with new findings: regenerate with more --rule-sets" >&2
+  echo "no reserved rule left with $FROM findings: regenerate with more --rule-sets" >&2
   exit 1
 }
 
@@ -122,7 +130,7 @@ for round in $(seq "$RUNS"); do
     measure takedown "$l" "$b" export takedown --db "$db" --category campus-lending \
       --format xlsx --out "$WORK/takedown-$l.xlsx"
     pick_rule
-    measure review "$l" "$b" review --db "$db" --reviewer bench --confirm \
+    measure review "$l" "$b" review --db "$db" --reviewer bench "${ACTION[@]}" \
       --where "rule=$RULE" --where source=page --yes
     grep -q "10000 of 10000 finding(s)" "$WORK/time.log" || { echo "review of $RULE was not 10,000 findings" >&2; exit 1; }
   done
