@@ -38,8 +38,11 @@ pub enum LogFormat {
 fn init_log(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("FINSCAN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // colour only on a terminal, and never under NO_COLOR (a log file or
+    // a service manager's journal gets plain text)
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(super::style::stderr_colored())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => b.try_init(),
