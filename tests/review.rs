@@ -639,6 +639,25 @@ fn a_batch_review_asks_for_yes_when_not_on_a_terminal() {
         let h = history(&db, f["id"].as_str().unwrap());
         assert_eq!(h.last().unwrap()["note"], "批量");
     }
+    // the confirmed ones notified as a batch, said in words
+    let notify = [
+        "--notify",
+        "--deadline",
+        "2027-01-31",
+        "--where",
+        "site=hengxin-licai.example",
+        "--where",
+        "status=confirmed",
+        "--yes",
+    ];
+    let out = review(&db, &notify);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{} finding(s) match", pool.len()))
+            && text(&out).contains("can be notified"),
+        "{}",
+        text(&out)
+    );
     // again: none is new any more
     let out = review(&db, &[&filters[..], &["--yes"]].concat());
     assert_eq!(out.status.code(), Some(0));

@@ -97,6 +97,10 @@ struct Serve {
 
 impl Serve {
     fn start(setup: &Setup) -> Serve {
+        Serve::start_logging(setup, "json")
+    }
+
+    fn start_logging(setup: &Setup, format: &str) -> Serve {
         let log = std::fs::File::create(setup.log()).unwrap();
         let child = Command::new(BIN)
             .args([
@@ -104,7 +108,7 @@ impl Serve {
                 "--config",
                 s(&setup.config()),
                 "--log-format",
-                "json",
+                format,
             ])
             .env_remove("FINSCAN_DB")
             .env("TZ", "Asia/Shanghai")
@@ -564,9 +568,11 @@ fn raise_fd_limit(n: u64) {
     }
 }
 
+/// With a page of 2 findings a request, a listing goes through the server
+/// in pages and reads as it does locally.
 #[test]
 fn the_command_line_goes_through_the_server_with_the_same_output() {
-    let setup = Setup::new("");
+    let setup = Setup::new("list_page = 2\n");
     let db = setup.db();
     let local = |args: &[&str]| {
         let mut a = args.to_vec();
@@ -575,6 +581,9 @@ fn the_command_line_goes_through_the_server_with_the_same_output() {
     };
     let list_json = local(&["hits", "list", "--json"]);
     let list_table = local(&["hits", "list", "--status", "new", "--sort", "site"]);
+    let list_five = local(&["hits", "list", "--json", "--limit", "5"]);
+    let total = String::from_utf8_lossy(&list_json.stdout).lines().count();
+    assert!(total > 5, "{total} findings: too few for pages of 2");
     let sites = local(&["sites", "list", "--json"]);
     let id = String::from_utf8_lossy(&list_json.stdout)
         .lines()
@@ -598,6 +607,7 @@ fn the_command_line_goes_through_the_server_with_the_same_output() {
             &["hits", "list", "--status", "new", "--sort", "site"][..],
             &list_table,
         ),
+        (&["hits", "list", "--json", "--limit", "5"][..], &list_five),
         (&["sites", "list", "--json"][..], &sites),
         (&["hits", "show", &id, "--json"][..], &show),
     ] {
@@ -609,6 +619,17 @@ fn the_command_line_goes_through_the_server_with_the_same_output() {
             "{args:?} through the server"
         );
     }
+    // one request answers at most a page, and says that more match
+    let (st, v) = serve.get("/api/findings?limit=100", Some(&t));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["findings"].as_array().unwrap().len(), 2);
+    assert_eq!(v["more"], true);
+    let (st, v) = serve.get(&format!("/api/findings?offset={}", total - 1), Some(&t));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1);
+    assert_eq!(v["more"], false);
+    let (st, v) = serve.get("/api/findings?offset=x", Some(&t));
+    assert_eq!(st, 400, "{v}");
     // a review through the command line while the server runs
     let out = with(&t, &["review", &id, "--confirm", "--reviewer", "王审核"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -929,4 +950,21 @@ fn sigterm_lets_a_request_in_flight_finish_and_bounds_the_wait() {
         "it waited for the grace"
     );
     drop(c);
+}
+
+/// The text log written to a file (not a terminal) is plain text: no
+/// colour escapes for a journal or a log file to carry.
+#[test]
+fn a_text_log_to_a_file_has_no_escape_sequences() {
+    let setup = Setup::new("");
+    let mut serve = Serve::start_logging(&setup, "text");
+    let (st, _) = serve.get("/api/findings?limit=1", Some(&setup.reviewer.clone()));
+    assert_eq!(st, 200);
+    assert!(serve.stop().success());
+    let log = std::fs::read_to_string(setup.log()).unwrap();
+    assert!(log.contains("serving"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "escape sequences in the log: {log:?}"
+    );
 }

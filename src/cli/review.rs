@@ -310,41 +310,57 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
             let mut q = filter.query();
             q.sort = sort.into_lib();
             q.limit = limit;
-            let (rows, more) = match super::serve::remote(&db.dir())? {
+            let tty = super::style::stdout_colored();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut shown = 0usize;
+            // each row written as it comes: a listing of any length is
+            // never held whole, here or in the server
+            let mut write = |r: FindingRow| -> anyhow::Result<()> {
+                if json {
+                    super::write_json_line(&mut out, &r)?;
+                } else {
+                    if shown == 0 {
+                        print_header(&mut out)?;
+                    }
+                    print_row(&mut out, &r.finding, tty)?;
+                }
+                shown += 1;
+                Ok(())
+            };
+            let more = match super::serve::remote(&db.dir())? {
                 Some(c) => {
                     let mut params = super::serve::filter_params(&q);
                     params.push(("sort", review::filter::sort_name(q.sort).to_owned()));
-                    if let Some(l) = limit {
-                        params.push(("limit", l.to_string()));
+                    // page by page: the server answers at most its
+                    // `list_page` findings a request
+                    let mut offset = 0usize;
+                    loop {
+                        let mut p = params.clone();
+                        if let Some(l) = limit {
+                            p.push(("limit", (l - offset).to_string()));
+                        }
+                        p.push(("offset", offset.to_string()));
+                        let l: RemoteListing = c.get_json("/api/findings", &p)?;
+                        let got = l.findings.len();
+                        for r in l.findings {
+                            write(r)?;
+                        }
+                        offset += got;
+                        if !l.more || got == 0 || limit.is_some_and(|l| offset >= l) {
+                            break l.more;
+                        }
                     }
-                    let l: RemoteListing = c.get_json("/api/findings", &params)?;
-                    (l.findings, l.more)
                 }
                 None => {
                     let desk = open_desk(&db)?;
-                    let listing = desk.list(&q)?;
-                    let rows = listing
-                        .findings
-                        .into_iter()
-                        .map(|f| desk.row(f))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    (rows, listing.more)
+                    desk.each_row(&q, &mut write)?
                 }
             };
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            if json {
-                for r in &rows {
-                    super::write_json_line(&mut out, r)?;
-                }
-            } else {
-                let findings: Vec<&Finding> = rows.iter().map(|r| &r.finding).collect();
-                print_table(&mut out, &findings, super::style::stdout_colored())?;
-            }
             out.flush()?;
             if !json {
                 eprintln!(
                     "finscan: {} finding(s){}",
-                    rows.len(),
+                    shown,
                     if more {
                         " shown; more match (raise --limit)"
                     } else {
@@ -601,36 +617,33 @@ fn highlight(f: &Finding, tty: bool, width: usize) -> String {
     format!("{before}{open}{}{close}{}", f.matched, after.trim_end())
 }
 
-fn print_table(out: &mut impl Write, findings: &[&Finding], tty: bool) -> std::io::Result<()> {
-    if findings.is_empty() {
-        return Ok(());
-    }
+fn print_header(out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<16}  {:<6}  {:<10}  {:<20}  {:<22}  EVIDENCE",
         "ID", "SEV", "STATUS", "CATEGORY", "SITE / COUNTY"
-    )?;
-    for f in findings {
-        let place = match &f.evidence {
-            Evidence::Page(p) => p.host.clone(),
-            Evidence::Registry(c) => c
-                .county_name
-                .clone()
-                .or_else(|| c.division.clone())
-                .unwrap_or_else(|| "registry".into()),
-        };
-        writeln!(
-            out,
-            "{}  {:<6}  {:<10}  {:<20}  {}  {}",
-            f.id,
-            f.severity.as_str(),
-            f.status.as_str(),
-            f.category.as_str(),
-            fit(&place, 22),
-            highlight(f, tty, 60)
-        )?;
-    }
-    Ok(())
+    )
+}
+
+fn print_row(out: &mut impl Write, f: &Finding, tty: bool) -> std::io::Result<()> {
+    let place = match &f.evidence {
+        Evidence::Page(p) => p.host.clone(),
+        Evidence::Registry(c) => c
+            .county_name
+            .clone()
+            .or_else(|| c.division.clone())
+            .unwrap_or_else(|| "registry".into()),
+    };
+    writeln!(
+        out,
+        "{}  {:<6}  {:<10}  {:<20}  {}  {}",
+        f.id,
+        f.severity.as_str(),
+        f.status.as_str(),
+        f.category.as_str(),
+        fit(&place, 22),
+        highlight(f, tty, 60)
+    )
 }
 
 pub fn sites(cmd: SitesCommand) -> anyhow::Result<Outcome> {
@@ -738,9 +751,10 @@ fn review_remote(
         dry["dry_run"] = true.into();
         let r: finscan::serve::api::BatchResponse = c.post_json("/api/review", &dry)?;
         eprintln!(
-            "finscan: {} finding(s) match {} and can be {verb}ed",
+            "finscan: {} finding(s) match {} and can be {}",
             r.ids.len(),
-            a.filters.join(" ")
+            a.filters.join(" "),
+            participle(verb)
         );
         if r.ids.is_empty() || !confirm_batch(r.ids.len(), verb, a.yes)? {
             return Ok(Outcome::Clean);
@@ -800,9 +814,10 @@ pub fn review(a: ReviewArgs) -> anyhow::Result<Outcome> {
         }
         let ids = desk.batch_targets(&q, &d)?;
         eprintln!(
-            "finscan: {} finding(s) match {} and can be {verb}ed",
+            "finscan: {} finding(s) match {} and can be {}",
             ids.len(),
-            a.filters.join(" ")
+            a.filters.join(" "),
+            participle(verb)
         );
         if ids.is_empty() || !confirm_batch(ids.len(), verb, a.yes)? {
             return Ok(Outcome::Clean);
@@ -941,4 +956,13 @@ pub fn export_takedown(args: TakedownArgs) -> anyhow::Result<Outcome> {
         out.display()
     );
     Ok(Outcome::Clean)
+}
+
+/// "confirmed", "notified", "referred": a review verb as done.
+fn participle(verb: &str) -> String {
+    match verb {
+        "notify" => "notified".into(),
+        "refer" => "referred".into(),
+        v => format!("{v}ed"),
+    }
 }

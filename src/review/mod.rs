@@ -1145,6 +1145,49 @@ mod tests {
     }
 
     #[test]
+    fn pages_of_a_listing_read_with_offsets_make_the_whole_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        fill(&d, 300, 7, 10);
+        for q in [
+            Query::default(),
+            Query {
+                categories: vec![Category::FundPool],
+                ..Query::default()
+            },
+            // a text search reads records to decide: skipped rows too
+            Query {
+                text: Some("第1".into()),
+                sort: Sort::Site,
+                ..Query::default()
+            },
+        ] {
+            let whole: Vec<FindingId> = d.list(&q).unwrap().findings.iter().map(|f| f.id).collect();
+            assert!(whole.len() > 7, "{q:?}: {}", whole.len());
+            let mut paged = Vec::new();
+            loop {
+                let page = Query {
+                    offset: paged.len(),
+                    limit: Some(7),
+                    ..q.clone()
+                };
+                let mut got = Vec::new();
+                let more = d
+                    .each(&page, |f| {
+                        got.push(f.id);
+                        Ok::<_, ReviewError>(())
+                    })
+                    .unwrap();
+                paged.extend(got);
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(paged, whole, "{q:?}");
+        }
+    }
+
+    #[test]
     fn a_filtered_listing_reads_records_only_for_the_rows_it_returns() {
         let dir = tempfile::tempdir().unwrap();
         let d = desk(dir.path());

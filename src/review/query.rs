@@ -49,6 +49,9 @@ pub struct Query {
     /// Case-insensitive text in the matched evidence or the snippet.
     pub text: Option<String>,
     pub sort: Sort,
+    /// Matches passed over before the first row (a page of a long listing:
+    /// the API's `offset`).
+    pub offset: usize,
     pub limit: Option<usize>,
 }
 
@@ -127,6 +130,7 @@ impl Desk {
         let mut out = Listing::default();
         let (entries, records, more) = self.walk(q, true, |_, f| {
             out.findings.extend(f);
+            Ok::<_, ReviewError>(())
         })?;
         out.entries_read = entries;
         out.records_read = records;
@@ -134,16 +138,32 @@ impl Desk {
         Ok(out)
     }
 
+    /// Runs a query handing each finding to `each` as it is read, in the
+    /// query's order, so that a listing of any length is written in the
+    /// memory of one finding; whether more matched than the limit. The
+    /// first error of `each` stops the walk.
+    pub fn each<E: From<ReviewError>>(
+        &self,
+        q: &Query,
+        mut each: impl FnMut(Finding) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let (_, _, more) = self.walk(q, true, |_, f| match f {
+            Some(f) => each(f),
+            None => Ok(()),
+        })?;
+        Ok(more)
+    }
+
     /// Walks a query's matches in its order, handing each one's id to
     /// `found`, with its record when `records` is set or when reading it
     /// was needed to decide (a text search, a host); returns the index
     /// entries and records read, and whether more matched than the limit.
-    fn walk(
+    fn walk<E: From<ReviewError>>(
         &self,
         q: &Query,
         records: bool,
-        mut found: impl FnMut(FindingId, Option<Finding>),
-    ) -> Result<(u64, u64, bool), ReviewError> {
+        mut found: impl FnMut(FindingId, Option<Finding>) -> Result<(), E>,
+    ) -> Result<(u64, u64, bool), E> {
         let sites: Vec<SiteFilter> = q.sites.iter().map(|s| site_filter(s)).collect();
         let counties: Vec<(u32, u32)> = q
             .counties
@@ -161,7 +181,8 @@ impl Desk {
             return Err(ReviewError::BadQuery(format!(
                 "county {:?}: expected a division code or its first digits (6109, 610902)",
                 q.counties
-            )));
+            ))
+            .into());
         }
         // the candidate indexes and their values
         let mut candidates: Vec<(Dim, Vec<String>)> = Vec::new();
@@ -296,6 +317,7 @@ impl Desk {
         let limit = q.limit.unwrap_or(usize::MAX);
         let needs_record = text.is_some() || sites.iter().any(|s| s.host.is_some());
         let (mut entries_read, mut records_read, mut n) = (0u64, 0u64, 0usize);
+        let mut to_skip = q.offset;
         let mut more = false;
         loop {
             let next = if concatenate {
@@ -304,12 +326,16 @@ impl Desk {
                 next_in_order(&mut streams, |s| s.skip)
             };
             let Some(kv) = next else { break };
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(ReviewError::from)?;
             entries_read += 1;
             let Some(sum) = Summary::decode(&v) else {
-                return Err(ReviewError::Corrupt(format!("index entry {k:?}")));
+                return Err(ReviewError::Corrupt(format!("index entry {k:?}")).into());
             };
             if !check.passes(&sum) {
+                continue;
+            }
+            if to_skip > 0 && !needs_record {
+                to_skip -= 1;
                 continue;
             }
             // one more passing entry proves there are more (the record
@@ -323,16 +349,21 @@ impl Desk {
             };
             if !records && !needs_record {
                 n += 1;
-                found(id, None);
+                found(id, None)?;
                 continue;
             }
             let Some(f) = self.get(id)? else {
                 return Err(ReviewError::Corrupt(format!(
                     "index entry for finding {id} which is not stored"
-                )));
+                ))
+                .into());
             };
             records_read += 1;
             if !host_ok(&f, &sites) || !text_ok(&f, text.as_deref()) {
+                continue;
+            }
+            if to_skip > 0 {
+                to_skip -= 1;
                 continue;
             }
             if n == limit {
@@ -340,7 +371,7 @@ impl Desk {
                 break;
             }
             n += 1;
-            found(id, records.then_some(f));
+            found(id, records.then_some(f))?;
         }
         Ok((entries_read, records_read, more))
     }
@@ -368,7 +399,11 @@ impl Desk {
         let mut q = q.clone();
         q.limit = None;
         let mut ids = Vec::new();
-        let (_, records, _) = self.walk(&q, false, |id, _| ids.push(id))?;
+        q.offset = 0;
+        let (_, records, _) = self.walk(&q, false, |id, _| {
+            ids.push(id);
+            Ok::<_, ReviewError>(())
+        })?;
         Ok((ids, records))
     }
 }

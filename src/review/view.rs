@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::finding::{Event, Finding, FindingId};
+use super::query::Query;
 use super::{Desk, ReviewError};
 use crate::store::PageRecord;
 
@@ -43,6 +44,15 @@ impl Desk {
             repeats: hit.map(|h| h.repeats),
             finding: f,
         })
+    }
+
+    /// [`Desk::each`], each finding made its row as it is read.
+    pub fn each_row<E: From<ReviewError>>(
+        &self,
+        q: &Query,
+        mut each: impl FnMut(FindingRow) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        self.each(q, |f| each(self.row(f)?))
     }
 
     /// Finding `id` with its evidence, or `None` when there is no such

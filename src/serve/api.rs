@@ -508,8 +508,12 @@ pub struct FindingFilters {
 pub struct ListParams {
     /// severity (high first, the default), time (newest first) or site.
     sort: Option<String>,
-    /// At most this many findings (default: all).
+    /// At most this many findings (default and most: the server's
+    /// `list_page`, 10000 unless configured; `more` says whether more match:
+    /// ask again with `offset`).
     limit: Option<usize>,
+    /// Matches passed over before the first one returned (default 0).
+    offset: Option<usize>,
 }
 
 /// An export's format and zone.
@@ -683,7 +687,7 @@ async fn health() -> Json<Health> {
 /// list --json`, times in UTC).
 #[utoipa::path(get, path = "/api/findings", tag = "findings", params(FindingFilters, ListParams),
     responses(
-        (status = 200, description = "`findings`: the findings as `hits list --json` writes them; `more`: more match than `limit`", body = Object),
+        (status = 200, description = "`findings`: the findings as `hits list --json` writes them; `more`: more match than `limit` (ask again with `offset` increased by the findings returned)", body = Object),
         (status = 400, description = "A bad filter", body = ErrorBody),
         (status = 401, description = "No token, or not a valid one", body = ErrorBody),
         (status = 403, description = "The token's role may not read findings", body = ErrorBody)))]
@@ -696,24 +700,30 @@ async fn list_findings(
         .take_one("sort")?
         .map(|s| filter::parse_sort(&s))
         .transpose()?;
-    let limit = p
-        .take_one("limit")?
-        .map(|l| {
-            l.parse::<usize>()
-                .map_err(|_| ApiError::bad_request(format!("limit={l}: not a number")))
-        })
-        .transpose()?;
+    let mut number = |key: &str| -> Result<Option<usize>, ApiError> {
+        p.take_one(key)?
+            .map(|l| {
+                l.parse::<usize>()
+                    .map_err(|_| ApiError::bad_request(format!("{key}={l}: not a number")))
+            })
+            .transpose()
+    };
+    // no request holds a whole desk of findings: a longer listing is
+    // read in pages
+    let page = state.config.server.list_page;
+    let limit = number("limit")?.map_or(page, |l| l.min(page));
+    let offset = number("offset")?.unwrap_or(0);
     let mut q = p.query(&state.zone)?;
     q.sort = sort.unwrap_or_default();
-    q.limit = limit;
+    q.limit = Some(limit);
+    q.offset = offset;
     with_desk(&state, move |desk| {
-        let listing = desk.list(&q)?;
-        let rows = listing
-            .findings
-            .into_iter()
-            .map(|f| desk.row(f))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Json(json!({ "findings": rows, "more": listing.more })))
+        let mut rows = Vec::new();
+        let more = desk.each_row(&q, |r| {
+            rows.push(r);
+            Ok::<_, ReviewError>(())
+        })?;
+        Ok(Json(json!({ "findings": rows, "more": more })))
     })
     .await
 }

@@ -127,6 +127,9 @@ pub struct ServerSection {
     pub max_connections: usize,
     /// Time a shutdown waits for requests in flight.
     pub shutdown_grace_secs: u64,
+    /// The most findings one `GET /api/findings` returns; a longer listing
+    /// is read in pages (`offset`), as the CLI does.
+    pub list_page: usize,
 }
 
 impl Default for ServerSection {
@@ -141,6 +144,7 @@ impl Default for ServerSection {
             header_timeout_secs: 10,
             max_connections: 256,
             shutdown_grace_secs: 20,
+            list_page: 10_000,
         }
     }
 }
@@ -591,6 +595,7 @@ impl Config {
             ("request_timeout_secs", server.request_timeout_secs),
             ("header_timeout_secs", server.header_timeout_secs),
             ("max_connections", server.max_connections as u64),
+            ("list_page", server.list_page as u64),
         ] {
             if v == 0 {
                 return Err(invalid(&s(key), "must be at least 1".into()));
