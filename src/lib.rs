@@ -41,10 +41,10 @@
 //!   SVG charts (plan §四（三）–（四）); the review desk fills it
 //!   ([`review::Desk::report_data`]).
 //! * [`serve`]: `finscan serve`, the long-running process that owns the
-//!   database: its config (`finscan.toml`), API tokens with roles, the HTTP
-//!   API over the review desk and the exports, and the client the command
-//!   line uses while a server runs. (The scheduler of jobs is still to
-//!   come.)
+//!   database: its config (`finscan.toml`), API tokens with roles, the
+//!   scheduler of its [`jobs`] over the same desk, the HTTP API over the
+//!   review desk, the exports and the jobs, and the client the command line
+//!   uses while a server runs.
 //! * [`time`]: one convention for times: instants, read as dates or RFC 3339,
 //!   shown in the reader's zone (Asia/Shanghai by default).
 //!

@@ -258,7 +258,7 @@ fn the_example_config_loads_and_a_bad_one_names_file_line_and_key() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("finscan.example.toml");
     let c = finscan::serve::Config::load(&example).expect("the example config loads");
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:8686");
-    let kinds: Vec<&str> = c.jobs.iter().map(|j| j.kind.as_str()).collect();
+    let kinds: Vec<&str> = c.jobs.iter().map(|j| j.kind().as_str()).collect();
     assert_eq!(
         kinds,
         ["crawl", "registry", "registry-profile", "recheck"],
@@ -269,13 +269,39 @@ fn the_example_config_loads_and_a_bad_one_names_file_line_and_key() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(
         &bad,
-        "[server]\nlisten = \"127.0.0.1:0\"\n\n[[jobs]]\nname = \"nightly\"\nkind = \"crawl\"\nschedule = \"0 2 * * *\"\nseeds = \"s.txt\"\nmax_page = 10\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[[jobs]]\nname = \"nightly\"\nkind = \"crawl\"\nschedule = \"0 2 * * *\"\n[jobs.options]\nseeds = \"s.txt\"\nmax_page = 10\n",
     )
     .unwrap();
     let out = finscan(&["serve", "--config", s(&bad)], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("bad.toml:9: jobs[0].max_page: unknown field `max_page`"),
+        text(&out).contains("bad.toml:10: jobs[0].options.max_page: unknown field `max_page`"),
+        "{}",
+        text(&out)
+    );
+    // a value the library's options refuse, and one only the job's check
+    // can (a recheck needs no seeds; a crawl does)
+    std::fs::write(
+        &bad,
+        "[[jobs]]\nname = \"nightly\"\nkind = \"crawl\"\n[jobs.options]\nurls = [\"http://a.test/\"]\nconcurrency = 0\n",
+    )
+    .unwrap();
+    let out = finscan(&["serve", "--config", s(&bad)], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("bad.toml:6: jobs[0].options.concurrency"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(
+        &bad,
+        "[[jobs]]\nname = \"nightly\"\nkind = \"crawl\"\nschedule = \"0 2 * * *\"\n",
+    )
+    .unwrap();
+    let out = finscan(&["serve", "--config", s(&bad)], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("bad.toml:1: jobs[0].options.seeds: a crawl needs a seeds file"),
         "{}",
         text(&out)
     );
@@ -324,6 +350,11 @@ fn endpoints(id: &str) -> Vec<(&'static str, String, Option<Value>, &'static [&'
         ("GET", "/api/report".into(), None, ALL),
         ("GET", "/api/config".into(), None, &["admin"]),
         ("GET", "/openapi.json".into(), None, ALL),
+        // the jobs: the implicit recheck job (none is configured)
+        ("GET", "/api/jobs".into(), None, &["admin"]),
+        ("GET", "/api/jobs/recheck/runs".into(), None, &["admin"]),
+        ("POST", "/api/jobs/recheck/run".into(), None, &["admin"]),
+        ("POST", "/api/jobs/recheck/cancel".into(), None, &["admin"]),
     ]
 }
 
@@ -384,9 +415,10 @@ fn every_endpoint_group_refuses_no_token_a_wrong_token_and_the_wrong_role() {
         ] {
             let (st, v) = serve.call(method, &path, Some(&token), body.as_ref());
             if roles.contains(&role) {
-                // a refused transition (409) is past the role check too
+                // a refused transition, a job already running or not
+                // running (409), a run started (202): past the role check
                 assert!(
-                    st == 200 || (method == "POST" && st == 409),
+                    st == 200 || (method == "POST" && (st == 202 || st == 409)),
                     "{method} {path} as {role}: {st} {v}"
                 );
             } else {

@@ -247,13 +247,11 @@ fn open_existing(dir: &Path) -> anyhow::Result<Store> {
     open_store(dir)
 }
 
+/// Opens (or creates) the database; a database another process holds is
+/// refused naming that process (a running `finscan serve` runs crawls as
+/// its jobs instead).
 fn open_store(dir: &Path) -> anyhow::Result<Store> {
-    Store::open(dir).with_context(|| {
-        format!(
-            "cannot open database {} (is another finscan process using it?)",
-            dir.display()
-        )
-    })
+    Store::open(dir).map_err(|e| super::serve::open_error(dir, e))
 }
 
 fn init_logging(progress_bar: bool, verbose: bool) {

@@ -72,12 +72,7 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
     super::require_db(&dir)?;
     // one handle for the whole run: sled's lock outlives a dropped handle
     // for a moment, so the database is not opened twice
-    let store = Store::open(&dir).with_context(|| {
-        format!(
-            "cannot open database {} (is another finscan process using it?)",
-            dir.display()
-        )
-    })?;
+    let store = Store::open(&dir).map_err(|e| super::serve::open_error(&dir, e))?;
     let now = finscan::time::now();
     let done = runtime()?
         // no signal handling: a recheck is a handful of pages
@@ -176,9 +171,7 @@ pub fn after_reading_dir(dir: &Path) -> anyhow::Result<()> {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot open database {}", dir.display()));
-            }
+            Err(e) => return Err(super::serve::open_error(dir, e)),
         }
     };
     after_reading(store)

@@ -186,7 +186,7 @@ fn open_store(common: &CommonArgs) -> anyhow::Result<Option<RegistryStore>> {
     }
     RegistryStore::open(&common.db)
         .map(Some)
-        .with_context(|| format!("cannot open database {}", common.db.display()))
+        .map_err(|e| super::serve::open_error(&common.db, e))
 }
 
 fn extract(args: ExtractArgs) -> anyhow::Result<Outcome> {
@@ -746,8 +746,7 @@ fn anonymous_tempfile() -> std::io::Result<File> {
 
 fn list(args: ListArgs) -> anyhow::Result<Outcome> {
     super::require_db(&args.db)?;
-    let store = RegistryStore::open(&args.db)
-        .with_context(|| format!("cannot open database {}", args.db.display()))?;
+    let store = RegistryStore::open(&args.db).map_err(|e| super::serve::open_error(&args.db, e))?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut n = 0usize;
     for item in store.companies() {

@@ -69,12 +69,6 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<Outcome> {
             "no tokens in the config: every endpoint but /health refuses; make one with `finscan token add NAME --role ROLE`"
         );
     }
-    if !config.jobs.is_empty() {
-        tracing::warn!(
-            jobs = config.jobs.len(),
-            "jobs are configured and checked, but this version has no scheduler: they do not run"
-        );
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(16)
@@ -94,12 +88,15 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<Outcome> {
         db = %server.db().display(),
         config = %server.config().path.display(),
         tokens = server.config().tokens.len(),
+        jobs = server.config().jobs.len(),
         "serving"
     );
     let summary = rt.block_on(server.run(shutdown_signal()))?;
     tracing::info!(
         refused_connections = summary.refused_connections,
         cut_connections = summary.cut_connections,
+        jobs_stopped = summary.jobs_stopped,
+        jobs_unfinished = summary.jobs_unfinished,
         "stopped; the database is flushed"
     );
     Ok(Outcome::Clean)

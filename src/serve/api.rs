@@ -9,8 +9,15 @@
 //! thread-safe), and writes JSON or a file.
 //!
 //! Roles ([`Role`]): `reviewer` reads and reviews, `recipient` only gets the
-//! takedown list and the report, `admin` does everything. A route's access
-//! is checked in one place ([`Access`]), after the token.
+//! takedown list and the report, `admin` does everything, and alone sees
+//! and runs the jobs (the "admin: also jobs and config": a job
+//! fetches from the internet and writes the database, which is the
+//! operator's call, not a reviewer's). A route's access is checked in one
+//! place ([`Access`]), after the token.
+//!
+//! Jobs: the handlers ask the server's [`Scheduler`] (list, run now,
+//! cancel, history); a decision that notifies a finding tells it that the
+//! deadlines changed, so the deadline's recheck is scheduled at once.
 //!
 //! Exports: the takedown and companies lists are built whole by their
 //! writers (XLSX must be), into an unnamed temporary file in the database
@@ -40,6 +47,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::config::{Config, Role};
 use super::token::{Caller, TokenStore};
 use crate::export::PageSelection;
+use crate::jobs::{JobsError, RunId, Scheduler};
 use crate::review::filter::{self, FilterError};
 use crate::review::{Action, Decision, Desk, FindingId, Query, ReviewError, SourceKind};
 use crate::time::Zone;
@@ -52,6 +60,8 @@ pub const SUMMARY_HEADER: &str = "x-finscan-summary";
 /// What the routes share.
 pub struct AppState {
     pub desk: Arc<Desk>,
+    /// The scheduler of the config's jobs, over the same desk.
+    pub jobs: Scheduler,
     pub tokens: TokenStore,
     /// The server's zone: dates in filters, times in exports.
     pub zone: Zone,
@@ -179,7 +189,7 @@ pub enum Access {
     Review,
     /// The takedown list and the report: what the recipients receive.
     Deliver,
-    /// The config (and, with the scheduler, the jobs).
+    /// The config and the jobs.
     Admin,
 }
 
@@ -373,7 +383,12 @@ pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
     );
     let admin = group(
         Access::Admin,
-        Router::new().route("/api/config", get(config_view)),
+        Router::new()
+            .route("/api/config", get(config_view))
+            .route("/api/jobs", get(list_jobs))
+            .route("/api/jobs/{name}/run", post(run_job))
+            .route("/api/jobs/{name}/cancel", post(cancel_job))
+            .route("/api/jobs/{name}/runs", get(job_runs)),
     );
     let any = group(
         Access::Any,
@@ -785,13 +800,18 @@ async fn review_finding(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let d = body.decision()?;
-    with_desk(&state, move |desk| {
+    let notifies = matches!(d.action, Action::Notify { .. });
+    let answer = with_desk(&state, move |desk| {
         desk.review(&[id], &d, |_, _| {})?;
         let f = desk.get(id)?.ok_or(ReviewError::NotFound(id))?;
         let event = desk.history(id)?.pop();
         Ok(Json(json!({ "finding": desk.row(f)?, "event": event })))
     })
-    .await
+    .await?;
+    if notifies {
+        state.jobs.deadlines_changed();
+    }
+    Ok(answer)
 }
 
 /// Records a decision on many findings, by ids or by filter: all or
@@ -836,7 +856,8 @@ async fn review_batch(
     let by_filter = body.ids.is_empty();
     let ids = body.ids;
     let dry_run = body.dry_run;
-    with_desk(&state, move |desk| {
+    let notifies = matches!(d.action, Action::Notify { .. });
+    let answer = with_desk(&state, move |desk| {
         let ids = if by_filter {
             desk.batch_targets(&q, &d)?
         } else {
@@ -854,7 +875,11 @@ async fn review_batch(
             ids: ids.iter().map(|i| i.to_string()).collect(),
         }))
     })
-    .await
+    .await?;
+    if notifies && answer.reviewed > 0 {
+        state.jobs.deadlines_changed();
+    }
+    Ok(answer)
 }
 
 /// One row per site (registrable domain) with its findings (as `finscan
@@ -1234,6 +1259,131 @@ async fn report(
     ))
 }
 
+// ── jobs ──────────────────────────────────────────────────────────────────
+
+impl From<JobsError> for ApiError {
+    fn from(e: JobsError) -> ApiError {
+        match &e {
+            JobsError::UnknownJob(name) => {
+                ApiError::new(StatusCode::NOT_FOUND, &e).with("job", json!(name))
+            }
+            JobsError::AlreadyRunning { job, run } => ApiError::new(StatusCode::CONFLICT, &e)
+                .with("job", json!(job))
+                .with("run", json!(run)),
+            JobsError::NotRunning(name) => {
+                ApiError::new(StatusCode::CONFLICT, &e).with("job", json!(name))
+            }
+            JobsError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, &e),
+            _ => internal(e),
+        }
+    }
+}
+
+/// The run history's page size.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RunsParams {
+    /// At most this many runs, newest first (default 20, at most 1000).
+    limit: Option<usize>,
+}
+
+/// Runs listed by default, and at most.
+const RUNS_DEFAULT: usize = 20;
+const RUNS_MAX: usize = 1000;
+
+/// A run started or asked to stop.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunAccepted {
+    pub job: String,
+    /// The run's id (its record: `GET /api/jobs/{name}/runs`).
+    #[schema(value_type = u64)]
+    pub run: RunId,
+}
+
+/// Every job with its schedule, its next fire, the run going on (with its
+/// progress) and the last run that ended; `next_deadline` is when the
+/// recheck of a notified finding's deadline fires next.
+#[utoipa::path(get, path = "/api/jobs", tag = "jobs",
+    responses(
+        (status = 200, description = "`jobs`: name, kind, schedule, next_fire, running (run, trigger, started, waiting_for_crawler, stopping, progress) or null, last (run, outcome, started, ended) or null; `next_deadline`", body = Object),
+        (status = 401, description = "No token, or not a valid one", body = ErrorBody),
+        (status = 403, description = "Not an admin token", body = ErrorBody)))]
+async fn list_jobs(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({
+        "jobs": state.jobs.list(),
+        "next_deadline": state.jobs.next_deadline(),
+    }))
+}
+
+/// Starts a run of the job now. Refused while the job runs, naming that
+/// run. A run of a job that drives the crawler may wait for another such
+/// run to end (`waiting_for_crawler` in `GET /api/jobs`).
+#[utoipa::path(post, path = "/api/jobs/{name}/run", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name")),
+    responses(
+        (status = 202, description = "Started: its run id", body = RunAccepted),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job is running: `run` is the running run's id", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody)))]
+async fn run_job(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<RunAccepted>), ApiError> {
+    let run = state.jobs.run_now(&name)?;
+    Ok((StatusCode::ACCEPTED, Json(RunAccepted { job: name, run })))
+}
+
+/// Asks the job's running run to stop at its next checkpoint: what it
+/// stored is kept, the run is recorded `cancelled` and not resumed.
+#[utoipa::path(post, path = "/api/jobs/{name}/cancel", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name")),
+    responses(
+        (status = 202, description = "Asked to stop: the run's id (it ends shortly)", body = RunAccepted),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job is not running", body = ErrorBody)))]
+async fn cancel_job(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<RunAccepted>), ApiError> {
+    let run = state.jobs.cancel_job(&name)?;
+    Ok((StatusCode::ACCEPTED, Json(RunAccepted { job: name, run })))
+}
+
+/// The job's run history, newest first: trigger, start, end, outcome,
+/// pages (or records), findings new and seen, errors, messages, and the
+/// job's own report (`detail`).
+#[utoipa::path(get, path = "/api/jobs/{name}/runs", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name"), RunsParams),
+    responses(
+        (status = 200, description = "`runs`: id, job, kind, trigger, started, ended, outcome, pages, findings_new, findings_seen, errors, messages, resumed_by, detail", body = Object),
+        (status = 400, description = "A bad limit", body = ErrorBody),
+        (status = 404, description = "No such job, and no history under that name", body = ErrorBody)))]
+async fn job_runs(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let mut p = Params::parse(raw);
+    let limit = match p.take_one("limit")? {
+        None => RUNS_DEFAULT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=RUNS_MAX).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "limit={l}: expected a number from 1 to {RUNS_MAX}"
+                )));
+            }
+        },
+    };
+    p.finish()?;
+    let jobs = state.jobs.clone();
+    let runs = tokio::task::spawn_blocking(move || jobs.runs(&name, limit))
+        .await
+        .map_err(internal)??;
+    Ok(Json(json!({ "runs": runs })))
+}
+
 /// The config the server runs with: listen address, database, limits, the
 /// tokens' names and roles (never their hashes) and the jobs.
 #[utoipa::path(get, path = "/api/config", tag = "server",
@@ -1256,8 +1406,11 @@ async fn config_view(State(state): State<Arc<AppState>>) -> Json<Value> {
             "shutdown_grace_secs": s.shutdown_grace_secs,
         },
         "tokens": state.tokens.current_names(),
-        "jobs": c.jobs,
-        "scheduler": "not running: jobs are read and checked, not yet run",
+        "jobs": c.jobs.iter().map(|j| json!({
+            "name": j.name,
+            "kind": j.kind(),
+            "schedule": j.schedule,
+        })).collect::<Vec<_>>(),
     }))
 }
 
@@ -1300,7 +1453,7 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(
         title = "finscan",
-        description = "The review desk of finscan over HTTP: findings, review decisions, sites, exports and the report. Every endpoint but /health needs `Authorization: Bearer TOKEN`; roles: reviewer (read and review), recipient (takedown list and report), admin (everything)."
+        description = "The review desk of finscan over HTTP: findings, review decisions, sites, exports and the report and the scheduled jobs. Every endpoint but /health needs `Authorization: Bearer TOKEN`; roles: reviewer (read and review), recipient (takedown list and report), admin (everything, and alone the config and the jobs)."
     ),
     paths(
         health,
@@ -1316,9 +1469,13 @@ impl utoipa::Modify for BearerAuth {
         report,
         config_view,
         check,
+        list_jobs,
+        run_job,
+        cancel_job,
+        job_runs,
         openapi_json
     ),
-    components(schemas(ErrorBody, Health, ReviewAction, ReviewRequest, BatchRequest, BatchResponse, OneOrMany)),
+    components(schemas(ErrorBody, Health, ReviewAction, ReviewRequest, BatchRequest, BatchResponse, OneOrMany, RunAccepted)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -1369,6 +1526,10 @@ mod tests {
             "/api/exports/companies",
             "/api/exports/warc",
             "/api/report",
+            "/api/jobs",
+            "/api/jobs/{name}/run",
+            "/api/jobs/{name}/cancel",
+            "/api/jobs/{name}/runs",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} is not described");
         }

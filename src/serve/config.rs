@@ -9,16 +9,18 @@
 //!   connections, the time a shutdown waits);
 //! * `[[tokens]]`: API tokens by name and role, each stored as the SHA-256
 //!   of the token, never the token (see [`super::token`]);
-//! * `[[jobs]]`: scheduled runs: a name, a `kind` (`crawl`, `registry`,
-//!   `registry-profile`, `recheck`), a cron `schedule` read in the server's
-//!   zone, and the kind's options, named as the flags of `finscan crawl`,
-//!   `finscan registry scan` and `finscan recheck`.
+//! * `[[jobs]]`: scheduled runs, read as the scheduler's own definition
+//!   ([`crate::jobs::JobDef`]): a `name`, a `kind` (`crawl`, `registry`,
+//!   `registry-profile`, `recheck`), an optional cron `schedule` read in
+//!   the server's zone, and an `[jobs.options]` table holding the options
+//!   of the kind's library job, with the snake_case names of the flags of
+//!   `finscan crawl`, `finscan registry scan` and `finscan recheck`.
 //!
 //! Every key is known: an unknown key, a value of the wrong type, a bad
 //! schedule or an option that does not apply to a job's kind is an error
-//! that names the file, the line and the key (`finscan.toml:14: jobs[1].max_page:
-//! unknown field …`). Relative paths are read from the config file's
-//! directory.
+//! that names the file, the line and the key (`finscan.toml:14:
+//! jobs[1].options.max_page: unknown field …`). Relative paths are read
+//! from the config file's directory.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -26,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::jobs::JobDef;
 use crate::time::Zone;
 
 /// Environment variable naming the config file.
@@ -163,91 +166,6 @@ pub struct TokenEntry {
     pub created: Option<String>,
 }
 
-/// What a job runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum JobKind {
-    /// `finscan crawl`: crawl the seeds, scan every page.
-    Crawl,
-    /// `finscan registry scan`: a registry export, a file or a folder of
-    /// files.
-    Registry,
-    /// `finscan crawl --profile`: registry web pages read with a page
-    /// profile.
-    RegistryProfile,
-    /// `finscan recheck`: notified findings past their deadline.
-    Recheck,
-}
-
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Crawl => "crawl",
-            JobKind::Registry => "registry",
-            JobKind::RegistryProfile => "registry-profile",
-            JobKind::Recheck => "recheck",
-        }
-    }
-}
-
-/// `[[jobs]]` as written: the options of every kind, checked against the
-/// job's kind by [`Config::load`]. Option names and defaults are those of
-/// the command the kind runs.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobOptions {
-    // crawl and registry-profile (finscan crawl)
-    pub seeds: Option<PathBuf>,
-    pub profile: Option<PathBuf>,
-    pub max_pages: Option<u64>,
-    pub max_depth: Option<u32>,
-    pub concurrency: Option<u32>,
-    pub host_concurrency: Option<u32>,
-    pub user_agent: Option<String>,
-    pub include: Option<Vec<String>>,
-    pub exclude: Option<Vec<String>>,
-    pub connect_timeout: Option<f64>,
-    pub max_body: Option<usize>,
-    pub max_pages_per_host: Option<u64>,
-    pub max_query_variants: Option<u64>,
-    pub retries: Option<u32>,
-    pub backoff: Option<f64>,
-    pub host_failures: Option<u32>,
-    pub recrawl: Option<bool>,
-    // crawl, registry-profile and recheck
-    pub rate_per_host: Option<f64>,
-    pub contact: Option<String>,
-    pub resolve: Option<Vec<String>>,
-    pub allow_private: Option<bool>,
-    pub timeout: Option<f64>,
-    // registry (finscan registry scan)
-    pub path: Option<PathBuf>,
-    pub county: Option<String>,
-    pub columns: Option<Vec<String>>,
-    pub format: Option<String>,
-    pub encoding: Option<String>,
-    pub sheet: Option<String>,
-    pub threads: Option<usize>,
-    pub no_licensed: Option<bool>,
-    // registry and registry-profile
-    pub allowlist: Option<PathBuf>,
-    // every kind
-    pub rules: Option<PathBuf>,
-}
-
-/// One scheduled job.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobEntry {
-    pub name: String,
-    pub kind: JobKind,
-    /// Cron expression (5 fields, or 6 with seconds first), in the server's
-    /// zone.
-    pub schedule: String,
-    #[serde(flatten)]
-    pub options: JobOptions,
-}
-
 /// The whole file as read, before its values are checked.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -257,141 +175,8 @@ struct RawConfig {
     #[serde(default)]
     tokens: Vec<TokenEntry>,
     #[serde(default)]
-    jobs: Vec<RawJob>,
+    jobs: Vec<JobDef>,
 }
-
-/// `[[jobs]]` with every key at top level: a flattened struct would hide
-/// the keys' lines from the TOML reader (serde buffers flattened values),
-/// so the job is read flat and split after.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawJob {
-    name: String,
-    kind: JobKind,
-    schedule: String,
-    seeds: Option<PathBuf>,
-    profile: Option<PathBuf>,
-    max_pages: Option<u64>,
-    max_depth: Option<u32>,
-    concurrency: Option<u32>,
-    host_concurrency: Option<u32>,
-    user_agent: Option<String>,
-    include: Option<Vec<String>>,
-    exclude: Option<Vec<String>>,
-    connect_timeout: Option<f64>,
-    max_body: Option<usize>,
-    max_pages_per_host: Option<u64>,
-    max_query_variants: Option<u64>,
-    retries: Option<u32>,
-    backoff: Option<f64>,
-    host_failures: Option<u32>,
-    recrawl: Option<bool>,
-    rate_per_host: Option<f64>,
-    contact: Option<String>,
-    resolve: Option<Vec<String>>,
-    allow_private: Option<bool>,
-    timeout: Option<f64>,
-    path: Option<PathBuf>,
-    county: Option<String>,
-    columns: Option<Vec<String>>,
-    format: Option<String>,
-    encoding: Option<String>,
-    sheet: Option<String>,
-    threads: Option<usize>,
-    no_licensed: Option<bool>,
-    allowlist: Option<PathBuf>,
-    rules: Option<PathBuf>,
-}
-
-impl RawJob {
-    fn split(self) -> JobEntry {
-        JobEntry {
-            name: self.name,
-            kind: self.kind,
-            schedule: self.schedule,
-            options: JobOptions {
-                seeds: self.seeds,
-                profile: self.profile,
-                max_pages: self.max_pages,
-                max_depth: self.max_depth,
-                concurrency: self.concurrency,
-                host_concurrency: self.host_concurrency,
-                user_agent: self.user_agent,
-                include: self.include,
-                exclude: self.exclude,
-                connect_timeout: self.connect_timeout,
-                max_body: self.max_body,
-                max_pages_per_host: self.max_pages_per_host,
-                max_query_variants: self.max_query_variants,
-                retries: self.retries,
-                backoff: self.backoff,
-                host_failures: self.host_failures,
-                recrawl: self.recrawl,
-                rate_per_host: self.rate_per_host,
-                contact: self.contact,
-                resolve: self.resolve,
-                allow_private: self.allow_private,
-                timeout: self.timeout,
-                path: self.path,
-                county: self.county,
-                columns: self.columns,
-                format: self.format,
-                encoding: self.encoding,
-                sheet: self.sheet,
-                threads: self.threads,
-                no_licensed: self.no_licensed,
-                allowlist: self.allowlist,
-                rules: self.rules,
-            },
-        }
-    }
-}
-
-use JobKind::{Crawl, Recheck, Registry, RegistryProfile};
-
-/// Which kinds each option applies to.
-const OPTION_KINDS: &[(&str, &[JobKind])] = &[
-    ("seeds", &[Crawl, RegistryProfile]),
-    ("profile", &[RegistryProfile]),
-    ("max_pages", &[Crawl, RegistryProfile]),
-    ("max_depth", &[Crawl, RegistryProfile]),
-    ("concurrency", &[Crawl, RegistryProfile]),
-    ("host_concurrency", &[Crawl, RegistryProfile]),
-    ("user_agent", &[Crawl, RegistryProfile]),
-    ("include", &[Crawl, RegistryProfile]),
-    ("exclude", &[Crawl, RegistryProfile]),
-    ("connect_timeout", &[Crawl, RegistryProfile]),
-    ("max_body", &[Crawl, RegistryProfile]),
-    ("max_pages_per_host", &[Crawl, RegistryProfile]),
-    ("max_query_variants", &[Crawl, RegistryProfile]),
-    ("retries", &[Crawl, RegistryProfile]),
-    ("backoff", &[Crawl, RegistryProfile]),
-    ("host_failures", &[Crawl, RegistryProfile]),
-    ("recrawl", &[Crawl, RegistryProfile]),
-    ("rate_per_host", &[Crawl, RegistryProfile, Recheck]),
-    ("contact", &[Crawl, RegistryProfile, Recheck]),
-    ("resolve", &[Crawl, RegistryProfile, Recheck]),
-    ("allow_private", &[Crawl, RegistryProfile, Recheck]),
-    ("timeout", &[Crawl, RegistryProfile, Recheck]),
-    ("path", &[Registry]),
-    ("county", &[Registry]),
-    ("columns", &[Registry]),
-    ("format", &[Registry]),
-    ("encoding", &[Registry]),
-    ("sheet", &[Registry]),
-    ("threads", &[Registry]),
-    ("no_licensed", &[Registry]),
-    ("allowlist", &[Registry, RegistryProfile]),
-    ("rules", &[Crawl, Registry, RegistryProfile, Recheck]),
-];
-
-/// The required options of each kind.
-const REQUIRED: &[(JobKind, &[&str])] = &[
-    (Crawl, &["seeds"]),
-    (RegistryProfile, &["seeds", "profile"]),
-    (Registry, &["path"]),
-    (Recheck, &[]),
-];
 
 /// A checked config.
 #[derive(Debug, Clone)]
@@ -400,7 +185,9 @@ pub struct Config {
     pub path: PathBuf,
     pub server: ServerSection,
     pub tokens: Vec<TokenEntry>,
-    pub jobs: Vec<JobEntry>,
+    /// The scheduled jobs ([`crate::jobs`] reads them: see [`JobDef`]),
+    /// checked, their relative paths made relative to the config's directory.
+    pub jobs: Vec<JobDef>,
 }
 
 impl Default for Config {
@@ -621,75 +408,29 @@ impl Config {
             }
         }
 
-        let zone = match &server.tz {
-            Some(tz) => Zone::named(tz).map_err(|e| invalid(&s("tz"), e.to_string()))?,
-            None => Zone::from_flag_or_env(None).unwrap_or_else(|_| Zone::utc()),
-        };
-        let mut jobs = Vec::with_capacity(raw.jobs.len());
+        let mut jobs = raw.jobs;
         let mut job_names = BTreeSet::new();
-        for (i, job) in raw.jobs.into_iter().enumerate() {
-            let mut job = job.split();
+        for (i, job) in jobs.iter_mut().enumerate() {
             let k = |key| [Step::Key("jobs"), Step::Index(i), Step::Key(key)];
-            super::token::check_name(&job.name).map_err(|m| invalid(&k("name"), m))?;
             if !job_names.insert(job.name.clone()) {
                 return Err(invalid(
                     &k("name"),
                     format!("a second job named {:?}", job.name),
                 ));
             }
-            parse_schedule(&job.schedule, &zone).map_err(|m| invalid(&k("schedule"), m))?;
-            let given = given_options(&job.options);
-            for key in &given {
-                let kinds = OPTION_KINDS
-                    .iter()
-                    .find(|(o, _)| o == key)
-                    .map_or(&[][..], |(_, k)| *k);
-                if !kinds.contains(&job.kind) {
-                    return Err(invalid(
-                        &k(key),
-                        format!(
-                            "does not apply to a {} job (it applies to: {})",
-                            job.kind.as_str(),
-                            kinds
-                                .iter()
-                                .map(|k| k.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ));
-                }
-            }
-            let required = REQUIRED
-                .iter()
-                .find(|(kind, _)| *kind == job.kind)
-                .map_or(&[][..], |(_, r)| *r);
-            for key in required {
-                if !given.contains(key) {
-                    return Err(invalid(
-                        &[Step::Key("jobs"), Step::Index(i)],
-                        format!(
-                            "job {:?}: a {} job needs `{key}`",
-                            job.name,
-                            job.kind.as_str()
-                        ),
-                    ));
-                }
-            }
-            check_values(&job.options).map_err(|(key, m)| invalid(&k(key), m))?;
-            let o = &mut job.options;
-            for p in [
-                &mut o.seeds,
-                &mut o.profile,
-                &mut o.path,
-                &mut o.allowlist,
-                &mut o.rules,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                *p = base.join(&*p);
-            }
-            jobs.push(job);
+            job.check().map_err(|e| match &e.key {
+                Some(key) => invalid(
+                    &[
+                        Step::Key("jobs"),
+                        Step::Index(i),
+                        Step::Key("options"),
+                        Step::Key(key),
+                    ],
+                    e.message.clone(),
+                ),
+                None => invalid(&k("name"), e.message.clone()),
+            })?;
+            job.resolve_paths(base);
         }
         Ok(Config {
             path: path.to_owned(),
@@ -715,99 +456,6 @@ impl Config {
     pub fn db_dir(&self) -> PathBuf {
         crate::store::db_dir(self.server.db.as_deref())
     }
-}
-
-/// Reads a cron expression: 5 fields (minute first) or 6 (seconds first);
-/// the error says why, with its next time when it has none.
-pub fn parse_schedule(expr: &str, zone: &Zone) -> Result<croner::Cron, String> {
-    use croner::parser::{CronParser, Seconds};
-    let cron = CronParser::builder()
-        .seconds(Seconds::Optional)
-        .build()
-        .parse(expr.trim())
-        .map_err(|e| format!("{expr:?} is not a cron expression: {e}"))?;
-    let now = crate::time::now()
-        .in_tz(zone.name())
-        .map_err(|e| format!("zone {}: {e}", zone.name()))?;
-    cron.find_next_occurrence(&now, false)
-        .map_err(|e| format!("{expr:?} never fires: {e}"))?;
-    Ok(cron)
-}
-
-/// The option keys a job gives.
-fn given_options(o: &JobOptions) -> Vec<&'static str> {
-    let v = serde_json::to_value(o).unwrap_or_default();
-    let Some(map) = v.as_object() else {
-        return Vec::new();
-    };
-    OPTION_KINDS
-        .iter()
-        .map(|(k, _)| *k)
-        .filter(|k| map.get(*k).is_some_and(|v| !v.is_null()))
-        .collect()
-}
-
-/// Checks values as the commands' flags check them.
-fn check_values(o: &JobOptions) -> Result<(), (&'static str, String)> {
-    let positive = |key, v: Option<f64>| match v {
-        Some(x) if !(x > 0.0 && x.is_finite()) => Err((key, "must be a positive number".into())),
-        _ => Ok(()),
-    };
-    if let Some(r) = o.rate_per_host {
-        if !(r >= 0.0 && r.is_finite()) {
-            return Err((
-                "rate_per_host",
-                "must be 0 (unlimited) or a positive number".into(),
-            ));
-        }
-    }
-    positive("timeout", o.timeout)?;
-    positive("connect_timeout", o.connect_timeout)?;
-    positive("backoff", o.backoff)?;
-    for (key, v) in [
-        ("concurrency", o.concurrency),
-        ("host_concurrency", o.host_concurrency),
-    ] {
-        if v == Some(0) {
-            return Err((key, "must be at least 1".into()));
-        }
-    }
-    if o.threads == Some(0) {
-        return Err(("threads", "must be at least 1".into()));
-    }
-    for (key, list) in [("include", &o.include), ("exclude", &o.exclude)] {
-        for re in list.iter().flatten() {
-            regex::Regex::new(re).map_err(|e| (key, format!("{re:?}: {e}")))?;
-        }
-    }
-    let mut resolve = crate::crawl::fetch::ResolveMap::default();
-    for r in o.resolve.iter().flatten() {
-        resolve.add(r).map_err(|e| ("resolve", e))?;
-    }
-    if let Some(f) = &o.format {
-        if !["csv", "jsonl", "xlsx"].contains(&f.as_str()) {
-            return Err(("format", format!("{f:?}: expected csv, jsonl or xlsx")));
-        }
-    }
-    if let Some(e) = &o.encoding {
-        if encoding_rs::Encoding::for_label(e.as_bytes()).is_none() {
-            return Err(("encoding", format!("{e:?} is not a known encoding")));
-        }
-    }
-    if let Some(c) = &o.county {
-        if c.is_empty() || c.len() > 6 || !c.bytes().all(|b| b.is_ascii_digit()) {
-            return Err((
-                "county",
-                format!("{c:?}: expected a division code or its first digits (6109)"),
-            ));
-        }
-    }
-    for c in o.columns.iter().flatten() {
-        if !c.contains('=') {
-            return Err(("columns", format!("{c:?}: expected FIELD=HEADER")));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -840,16 +488,17 @@ mod tests {
         assert_eq!((line, key.as_str()), (3, "server.lisen"));
         assert!(message.contains("unknown field `lisen`"), "{message}");
 
-        let src = "[[jobs]]\nname = \"a\"\nkind = \"recheck\"\nschedule = \"0 * * * *\"\n\n[[jobs]]\nname = \"b\"\nkind = \"crawl\"\nschedule = \"0 * * * *\"\nseeds = \"s.txt\"\nmax_page = 3\n";
+        let src = "[[jobs]]\nname = \"a\"\nkind = \"recheck\"\nschedule = \"0 * * * *\"\n\n[[jobs]]\nname = \"b\"\nkind = \"crawl\"\nschedule = \"0 * * * *\"\n[jobs.options]\nseeds = \"s.txt\"\nmax_page = 3\n";
         let (line, key, message) = err(src);
-        assert_eq!((line, key.as_str()), (11, "jobs[1].max_page"));
-        assert!(message.contains("max_page"), "{message}");
+        assert_eq!((line, key.as_str()), (12, "jobs[1].options.max_page"));
+        assert!(message.contains("unknown field `max_page`"), "{message}");
 
-        // a table's span is its header: the key is found inside it
-        let (line, key, _) = err(
-            "[server]\nlisten = \"127.0.0.1:0\"\n\n[[jobs]]\nname = \"n\"\nkind = \"crawl\"\nschedule = \"0 2 * * *\"\nseeds = \"s\"\nmax_page = 10\n",
+        // an option written beside the job's keys instead of in its options
+        let (line, key, message) = err(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[[jobs]]\nname = \"n\"\nkind = \"crawl\"\nschedule = \"0 2 * * *\"\nseeds = \"s\"\n",
         );
-        assert_eq!((line, key.as_str()), (9, "jobs[0].max_page"));
+        assert_eq!((line, key.as_str()), (8, "jobs[0].seeds"));
+        assert!(message.contains("unknown field `seeds`"), "{message}");
         let (line, key, _) = err("[server]\nmax_connections = -3\n");
         assert_eq!((line, key.as_str()), (2, "server.max_connections"));
     }
@@ -875,44 +524,70 @@ mod tests {
 
     #[test]
     fn jobs_are_checked_against_their_kind() {
-        let job = |extra: &str| {
+        let job = |options: &str| {
             format!(
-                "[[jobs]]\nname = \"j\"\nkind = \"recheck\"\nschedule = \"0 0 8 * * *\"\n{extra}"
+                "[[jobs]]\nname = \"j\"\nkind = \"recheck\"\nschedule = \"0 0 8 * * *\"\n[jobs.options]\n{options}"
             )
         };
-        assert!(parse(&job("")).is_ok());
+        let c = parse(&job("")).unwrap();
+        assert_eq!(c.jobs[0].kind(), crate::jobs::JobKind::Recheck);
+        assert_eq!(c.jobs[0].schedule.as_ref().unwrap().as_str(), "0 0 8 * * *");
+        // an option of another kind is an unknown key of this kind's options
         let (line, key, m) = err(&job("seeds = \"s.txt\"\n"));
-        assert_eq!((line, key.as_str()), (5, "jobs[0].seeds"));
-        assert!(m.contains("does not apply to a recheck job"), "{m}");
+        assert_eq!((line, key.as_str()), (6, "jobs[0].options.seeds"));
+        assert!(m.contains("unknown field `seeds`"), "{m}");
         let (line, key, m) = err(&job("rate_per_host = -1.0\n"));
-        assert_eq!((line, key.as_str()), (5, "jobs[0].rate_per_host"), "{m}");
+        assert_eq!(
+            (line, key.as_str()),
+            (6, "jobs[0].options.rate_per_host"),
+            "{m}"
+        );
+        let (line, key, m) = err(&job("timeout = \"soon\"\n"));
+        assert_eq!((line, key.as_str()), (6, "jobs[0].options.timeout"), "{m}");
         let (line, key, m) = err(
-            "[[jobs]]\nname = \"j\"\nkind = \"crawl\"\nschedule = \"61 * * * *\"\nseeds = \"s\"\n",
+            "[[jobs]]\nname = \"j\"\nkind = \"crawl\"\nschedule = \"61 * * * *\"\n[jobs.options]\nseeds = \"s\"\n",
         );
         assert_eq!((line, key.as_str()), (4, "jobs[0].schedule"));
-        assert!(m.contains("not a cron expression"), "{m}");
-        let (line, _, m) =
+        assert!(m.contains("not a cron schedule"), "{m}");
+        let (line, key, m) = err("[[jobs]]\nname = \"j\"\nkind = \"harvest\"\n");
+        assert_eq!((line, key.as_str()), (3, "jobs[0].kind"));
+        assert!(m.contains("harvest"), "{m}");
+        // what reading cannot check: a crawl without seeds, a bad regex
+        let (line, key, m) =
             err("[[jobs]]\nname = \"j\"\nkind = \"crawl\"\nschedule = \"* * * * *\"\n");
-        assert_eq!(line, 1);
-        assert!(m.contains("needs `seeds`"), "{m}");
+        assert_eq!((line, key.as_str()), (1, "jobs[0].options.seeds"));
+        assert!(m.contains("needs a seeds file"), "{m}");
         let (line, key, _) = err(
-            "[[jobs]]\nname = \"j\"\nkind = \"crawl\"\nschedule = \"* * * * *\"\nseeds = \"s\"\ninclude = [\"(\"]\n",
+            "[[jobs]]\nname = \"j\"\nkind = \"crawl\"\n[jobs.options]\nurls = [\"http://a.test/\"]\ninclude = [\"(\"]\n",
         );
-        assert_eq!((line, key.as_str()), (6, "jobs[0].include"));
+        assert_eq!((line, key.as_str()), (6, "jobs[0].options.include"));
+        let (line, key, m) = err(
+            "[[jobs]]\nname = \"j\"\nkind = \"registry-profile\"\n[jobs.options]\nurls = [\"http://a.test/\"]\n",
+        );
+        assert_eq!((line, key.as_str()), (4, "jobs[0].options.profile"), "{m}");
+        assert!(m.contains("site profile"), "{m}");
+        let (line, key, m) = err("[[jobs]]\nname = \"a/b\"\nkind = \"recheck\"\n");
+        assert_eq!((line, key.as_str()), (2, "jobs[0].name"), "{m}");
         let (line, key, _) = err(&format!("{}\n{}", job(""), job("")));
-        assert_eq!((line, key.as_str()), (7, "jobs[1].name"));
+        assert_eq!((line, key.as_str()), (8, "jobs[1].name"));
     }
 
     #[test]
     fn relative_paths_are_read_from_the_config_directory() {
         let c = parse(
-            "[server]\ndb = \"data\"\n[[jobs]]\nname = \"r\"\nkind = \"registry\"\nschedule = \"0 6 * * 1\"\npath = \"exports\"\n",
+            "[server]\ndb = \"data\"\n[[jobs]]\nname = \"r\"\nkind = \"registry\"\nschedule = \"0 6 * * 1\"\n[jobs.options]\ninputs = [\"exports\", \"/srv/x.csv\"]\n",
         )
         .unwrap();
         assert_eq!(c.db_dir(), Path::new("/etc/finscan/data"));
+        let crate::jobs::JobOptions::Registry(o) = &c.jobs[0].options else {
+            panic!("{:?}", c.jobs[0].options)
+        };
         assert_eq!(
-            c.jobs[0].options.path.as_deref(),
-            Some(Path::new("/etc/finscan/exports"))
+            o.inputs,
+            [
+                PathBuf::from("/etc/finscan/exports"),
+                PathBuf::from("/srv/x.csv")
+            ]
         );
     }
 }

@@ -11,10 +11,17 @@
 //! has `request_timeout_secs` until its response starts, and a body of at
 //! most `max_body_bytes` (see [`super::api::router`]).
 //!
+//! The scheduler ([`crate::jobs::Scheduler`]) starts with the server, over
+//! the server's own review desk: one process owns the database, and the
+//! jobs' findings are on the desk the API reads as soon as a run ends.
+//!
 //! Shutdown (SIGTERM, Ctrl-C): the listener closes first; connections
-//! finish the request they are serving, idle ones close; after
-//! `shutdown_grace_secs` the rest are dropped. Then the database is flushed
-//! and the serve file removed.
+//! finish the request they are serving, idle ones close, and at the same
+//! time the scheduler asks its running jobs to stop at their next
+//! checkpoint (recorded `interrupted`, resumed at the next start); after
+//! `shutdown_grace_secs` the remaining connections are dropped and a job
+//! still running is left to be resumed as after a crash. Then the database
+//! is flushed and the serve file removed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,6 +38,7 @@ use super::api::{AppState, Limits, router};
 use super::config::Config;
 use super::owner::{self, ServeFile};
 use super::token::TokenStore;
+use crate::jobs::{JobsError, Scheduler, SchedulerConfig};
 use crate::review::{Desk, ReviewError};
 
 /// Why the server could not start or stopped.
@@ -55,6 +63,8 @@ pub enum ServeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot start the scheduler: {0}")]
+    Jobs(#[from] JobsError),
     #[error("flushing the database: {0}")]
     Flush(ReviewError),
 }
@@ -75,12 +85,21 @@ pub struct RunSummary {
     pub refused_connections: u64,
     /// Connections still open when the shutdown grace ran out.
     pub cut_connections: usize,
+    /// Job runs stopped at a checkpoint by the shutdown (resumed at the
+    /// next start).
+    pub jobs_stopped: usize,
+    /// Job runs still going when the grace ran out (resumed at the next
+    /// start, as after a crash).
+    pub jobs_unfinished: usize,
 }
 
 impl Server {
-    /// Opens (creating if needed) the database of `config` and binds
-    /// `listen` (else the config's address). A database another process
-    /// holds is refused with that process named.
+    /// Opens (creating if needed) the database of `config`, binds `listen`
+    /// (else the config's address) and starts the scheduler of the
+    /// config's jobs, which resumes the runs a previous process left
+    /// unfinished. A database another process holds is refused with that
+    /// process named. Call inside a tokio runtime (the scheduler's tasks
+    /// are spawned on it).
     pub fn bind(config: Config, listen: Option<SocketAddr>) -> Result<Server, ServeError> {
         let db = config.db_dir();
         std::fs::create_dir_all(&db).map_err(|source| ServeError::CreateDir {
@@ -103,9 +122,19 @@ impl Server {
         let listener = std::net::TcpListener::bind(addr)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|source| ServeError::Bind { addr, source })?;
+        let desk = Arc::new(desk);
+        let jobs = Scheduler::start(
+            desk.clone(),
+            config.jobs.clone(),
+            SchedulerConfig {
+                zone: config.zone(),
+                ..SchedulerConfig::default()
+            },
+        )?;
         Ok(Server {
             state: Arc::new(AppState {
-                desk: Arc::new(desk),
+                desk,
+                jobs,
                 tokens: TokenStore::new(&config),
                 zone: config.zone(),
                 config,
@@ -205,13 +234,26 @@ impl Server {
             });
         }
         drop(listener);
-        tracing::info!("shutting down: finishing the requests in flight");
-        tokio::select! {
-            () = graceful.shutdown() => {}
-            () = tokio::time::sleep(grace) => {
-                summary.cut_connections = server.max_connections - slots.available_permits();
-                tracing::warn!(connections = summary.cut_connections, "shutdown grace ran out: connections cut");
+        tracing::info!("shutting down: finishing the requests in flight, stopping the jobs");
+        let connections = async {
+            tokio::select! {
+                () = graceful.shutdown() => 0,
+                () = tokio::time::sleep(grace) => {
+                    let cut = server.max_connections - slots.available_permits();
+                    tracing::warn!(connections = cut, "shutdown grace ran out: connections cut");
+                    cut
+                }
             }
+        };
+        let (cut, jobs) = tokio::join!(connections, self.state.jobs.shutdown(grace));
+        summary.cut_connections = cut;
+        summary.jobs_stopped = jobs.stopped.len();
+        summary.jobs_unfinished = jobs.unfinished.len();
+        if !jobs.unfinished.is_empty() {
+            tracing::warn!(
+                runs = ?jobs.unfinished.iter().map(|r| r.0).collect::<Vec<_>>(),
+                "shutdown grace ran out: job runs still going are resumed at the next start"
+            );
         }
         let desk = self.state.desk.clone();
         let flushed = tokio::task::spawn_blocking(move || desk.flush())

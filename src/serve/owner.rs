@@ -134,8 +134,9 @@ pub fn locked_message(db: &Path) -> String {
             ..
         }) => format!(
             "database {d} is in use by finscan serve (pid {pid}, {}): one process at a time opens a database. \
-             Commands go through that server when it answers (with --token or FINSCAN_TOKEN); \
-             to open the database here, stop it first (kill {pid})",
+             Commands go through that server when it answers (with --token or FINSCAN_TOKEN), \
+             and crawls, registry scans and rechecks run as its jobs (finscan.toml [[jobs]], \
+             POST /api/jobs/NAME/run); to open the database here, stop it first (kill {pid})",
             s.url
         ),
         Some(h) => format!(
