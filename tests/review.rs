@@ -778,3 +778,41 @@ fn kill_9_during_a_batch_review_of_10000_findings_leaves_every_status_at_its_las
     assert!(text(&out).contains(&format!("{} finding(s) match", new.len())));
     assert_eq!(list(&db, &["--status", "confirmed"]).len(), 10_000);
 }
+
+/// `hits show` writes every time in the reader's zone, the page's fetch
+/// and the hit's last sighting as well as the finding's first (they were
+/// printed as stored, in UTC).
+#[test]
+fn hits_show_writes_every_time_in_the_readers_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = mixed_db(dir.path());
+    let page = list(&db, &["--source", "page", "--limit", "1"]);
+    let id = page[0]["id"].as_str().unwrap();
+    let times = |tz: &str| -> Vec<(String, jiff::civil::DateTime)> {
+        let out = finscan(&["hits", "show", id, "--db", s(&db), "--tz", tz]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let t = String::from_utf8_lossy(&out.stdout).into_owned();
+        ["first seen", "last seen", "fetched at"]
+            .iter()
+            .map(|label| {
+                let v = t
+                    .lines()
+                    .find_map(|l| l.strip_prefix(label))
+                    .unwrap_or_else(|| panic!("no {label}: {t}"))
+                    .trim();
+                let at = v
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{label} {v:?} is not a local time: {e}"));
+                (label.to_string(), at)
+            })
+            .collect()
+    };
+    let (shanghai, utc) = (times("Asia/Shanghai"), times("UTC"));
+    for ((label, local), (_, u)) in shanghai.iter().zip(&utc) {
+        assert_eq!(
+            *local,
+            u.checked_add(jiff::Span::new().hours(8)).unwrap(),
+            "{label}"
+        );
+    }
+}

@@ -497,6 +497,10 @@ fn show(detail: &FindingDetail, json: bool) -> anyhow::Result<()> {
     let history = &detail.events;
     let mut out = std::io::stdout().lock();
     let mut line = |k: &str, v: &str| writeln!(out, "{k:<14}{v}");
+    // a stored time in the reader's zone (as it was stored if unreadable)
+    let human = |t: &str| {
+        finscan::time::from_stored(t).map_or_else(|| t.to_owned(), |t| super::zone().human(t))
+    };
     line("id", &f.id.to_string())?;
     line("status", f.status.as_str())?;
     if let Some(d) = f.deadline {
@@ -511,7 +515,7 @@ fn show(detail: &FindingDetail, json: bool) -> anyhow::Result<()> {
     line("basis", &f.basis)?;
     line("first seen", &super::zone().human(f.first_seen))?;
     if let Some(t) = &detail.finding.last_seen {
-        line("last seen", t)?;
+        line("last seen", &human(t))?;
     }
     match &f.evidence {
         Evidence::Page(p) => {
@@ -525,7 +529,7 @@ fn show(detail: &FindingDetail, json: bool) -> anyhow::Result<()> {
                 line("title", pg.title.as_deref().unwrap_or("-"))?;
                 line("icp", pg.icp.as_deref().unwrap_or("-"))?;
                 line("operator", pg.operator.as_deref().unwrap_or("-"))?;
-                line("fetched at", &pg.fetched_at)?;
+                line("fetched at", &human(&pg.fetched_at))?;
                 line(
                     "http status",
                     &pg.status.map_or("-".to_owned(), |s| s.to_string()),
