@@ -1054,7 +1054,7 @@ impl Scanner {
         let has_activity =
             |needs: &[Activity]| needs.is_empty() || needs.iter().any(|a| kinds.contains(a));
         // candidates, each with its decision so far (None: to be judged)
-        let mut found: Vec<Found> = Vec::new();
+        let mut found: Vec<Found> = Vec::with_capacity(candidates.len());
         let mut rates: Vec<usize> = Vec::new(); // indices of rate candidates
         for &(pi, start, end) in &candidates {
             let info = &fm.patterns[pi];
@@ -1212,16 +1212,14 @@ impl Scanner {
         if let Some(p) = part {
             // owned by this window; first occurrences and `needs_rule` are
             // page-wide, decided by the caller
-            let (kept, dropped): (Vec<Found>, Vec<Found>) =
-                found.into_iter().partition(|f| f.reason.kept());
+            let (kept, mut dropped) = split_kept(found, explain);
             let owned = |f: &Found| (p.owns)(norm, f.start, f.end);
+            let mut kept = merge_overlapping(kept);
+            kept.retain(owned);
+            dropped.retain(owned);
             return PageFind {
-                kept: merge_overlapping(kept).into_iter().filter(owned).collect(),
-                dropped: if explain {
-                    dropped.into_iter().filter(owned).collect()
-                } else {
-                    Vec::new()
-                },
+                kept,
+                dropped,
                 activities,
             };
         }
@@ -1241,11 +1239,10 @@ impl Scanner {
                 );
             }
         }
-        let (kept, dropped): (Vec<Found>, Vec<Found>) =
-            found.into_iter().partition(|f| f.reason.kept());
+        let (kept, dropped) = split_kept(found, explain);
         PageFind {
             kept: first_occurrences(&self.rules, norm, merge_overlapping(kept)),
-            dropped: if explain { dropped } else { Vec::new() },
+            dropped,
             activities,
         }
     }
@@ -1579,6 +1576,17 @@ fn stated_rates(
     rates
 }
 
+/// The kept candidates, and (with `explain`) the dropped ones, in the order
+/// found; without `explain` the dropped are let go in place.
+fn split_kept(mut found: Vec<Found>, explain: bool) -> (Vec<Found>, Vec<Found>) {
+    if explain {
+        found.into_iter().partition(|f| f.reason.kept())
+    } else {
+        found.retain(|f| f.reason.kept());
+        (found, Vec::new())
+    }
+}
+
 /// Merges overlapping matches of the same rule into one hit: `本息保障` inside
 /// `100%本息保障` is one finding, and so is `承诺保本` + `保本保息` in
 /// 承诺保本保息 (the hit keeps the term that starts first, longest first).
@@ -1591,25 +1599,23 @@ fn merge_overlapping(mut found: Vec<Found>) -> Vec<Found> {
             std::cmp::Reverse(b.end),
         ))
     });
-    let mut kept: Vec<Found> = Vec::with_capacity(found.len());
-    for f in found {
-        if let Some(k) = kept.last_mut()
-            && k.rule == f.rule
-            && f.start < k.end
-        {
-            k.end = k.end.max(f.end);
-            if f.term != k.term && !k.absorbed.contains(&f.term) {
-                k.absorbed.push(f.term);
-            }
-            k.pieces.extend(f.pieces);
-            k.pieces.sort_unstable();
-            k.pieces.dedup();
-            continue;
+    // in place: a window of a large document holds hundreds of thousands
+    // of candidates
+    found.dedup_by(|f, k| {
+        if k.rule != f.rule || f.start >= k.end {
+            return false;
         }
-        kept.push(f);
-    }
-    kept.sort_by_key(|f| (f.start, f.end, f.rule));
-    kept
+        k.end = k.end.max(f.end);
+        if f.term != k.term && !k.absorbed.contains(&f.term) {
+            k.absorbed.push(f.term);
+        }
+        k.pieces.append(&mut f.pieces);
+        k.pieces.sort_unstable();
+        k.pieces.dedup();
+        true
+    });
+    found.sort_by_key(|f| (f.start, f.end, f.rule));
+    found
 }
 
 /// Keeps the first occurrence of each rule term in a document and counts
