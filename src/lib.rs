@@ -28,12 +28,23 @@
 //!   one kind of finding with one lifecycle (new → confirmed | dismissed →
 //!   notified → rectified | persisting → referred), append-only review
 //!   events, sled indexes, queries.
+//! * [`job`]: the work a scheduler runs — a crawl, a registry scan, a
+//!   recheck — each one library call with options read from TOML, a
+//!   [`job::Cancel`] and a serializable report; the CLI makes the same calls.
 //! * [`export`]: what leaves finscan for those who act: the takedown list
 //!   and the companies list by county (XLSX / CSV / JSON), and the evidence
 //!   behind hits as WARC 1.1.
+//! * [`jobs`]: scheduled work for a long-running process: crawl, registry
+//!   and recheck jobs on cron schedules and on passed deadlines, one run
+//!   per job at a time, a run history in sled, resumption after a restart.
 //! * [`report`]: the periodic summary as one self-contained HTML file with
 //!   SVG charts (plan §四（三）–（四）); the review desk fills it
 //!   ([`review::Desk::report_data`]).
+//! * [`serve`]: `finscan serve`, the long-running process that owns the
+//!   database: its config (`finscan.toml`), API tokens with roles, the HTTP
+//!   API over the review desk and the exports, and the client the command
+//!   line uses while a server runs. (The scheduler of jobs is still to
+//!   come.)
 //! * [`time`]: one convention for times: instants, read as dates or RFC 3339,
 //!   shown in the reader's zone (Asia/Shanghai by default).
 //!
@@ -42,11 +53,14 @@
 
 pub mod crawl;
 pub mod export;
+pub mod job;
+pub mod jobs;
 pub mod registry;
 pub mod report;
 pub mod review;
 pub mod rules;
 pub mod scan;
+pub mod serve;
 pub mod store;
 pub mod text;
 pub mod time;

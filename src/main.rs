@@ -27,6 +27,20 @@ struct Args {
     /// Asia/Shanghai or UTC; default: the TZ variable if it names a zone, else Asia/Shanghai).
     #[arg(long, global = true, value_name = "ZONE")]
     tz: Option<String>,
+    /// Go through the finscan server at this URL (default: the server whose
+    /// serve.json is in the database directory, when it answers).
+    #[arg(long, global = true, value_name = "URL", env = "FINSCAN_SERVER")]
+    server: Option<String>,
+    /// API token for the server (prefer FINSCAN_TOKEN: a command line is
+    /// visible to other users).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "FINSCAN_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -74,6 +88,13 @@ enum Command {
     /// findings by category, county, status and over time, the top sites and
     /// the rectification rate.
     Report(cli::report::ReportArgs),
+    /// Own the database and answer the HTTP API (config: finscan.toml).
+    Serve(cli::serve::ServeArgs),
+    /// API tokens of the server: add (printed once, stored hashed), list, revoke.
+    Token {
+        #[command(subcommand)]
+        command: cli::token::TokenCommand,
+    },
     /// Validate, list or export the rules.
     Rules {
         #[command(subcommand)]
@@ -128,6 +149,7 @@ fn main() -> ExitCode {
             return cli::Outcome::Fatal.into();
         }
     }
+    cli::serve::set_remote(args.server, args.token);
     let result = match args.command {
         Command::Scan(a) => cli::scan::run(a),
         Command::Crawl(a) => cli::crawl::crawl(a),
@@ -140,6 +162,8 @@ fn main() -> ExitCode {
         Command::Registry { command } => cli::registry::run(command),
         Command::Export { command } => cli::export::run(command),
         Command::Report(a) => cli::report::run(a),
+        Command::Serve(a) => cli::serve::serve(a),
+        Command::Token { command } => cli::token::run(command),
         Command::Rules { command } => match command {
             RulesCommand::Check { rules } => cli::rules::check(rules.as_deref()),
             RulesCommand::List { rules, json } => cli::rules::list(rules.as_deref(), json),

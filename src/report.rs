@@ -10,6 +10,7 @@ use std::io::{self, Write};
 
 use plotters::prelude::*;
 
+use crate::rules::Severity;
 use crate::time::{Timestamp, Zone};
 
 /// One labelled count (a category, a county, a status, a day).
@@ -38,8 +39,8 @@ pub struct SiteRow {
     /// ICP filing number (ICP备案号), if any.
     pub icp: Option<String>,
     pub findings: u64,
-    /// Worst severity, as `high` / `medium` / `low`.
-    pub worst: String,
+    /// Worst severity of the site's findings.
+    pub worst: Severity,
 }
 
 /// Everything the report shows.
@@ -147,7 +148,7 @@ pub fn write_html(data: &ReportData, zone: &Zone, out: &mut impl Write) -> io::R
             escape(s.operator.as_deref().unwrap_or("—")),
             escape(s.icp.as_deref().unwrap_or("—")),
             s.findings,
-            escape(&s.worst)
+            s.worst.label_zh()
         )?;
     }
     writeln!(out, "</tbody></table></section>\n</body></html>")
@@ -310,7 +311,7 @@ mod tests {
                 operator: Some("某某投资管理有限公司".into()),
                 icp: None,
                 findings: 12,
-                worst: "high".into(),
+                worst: Severity::High,
             }],
             notified: 6,
             rectified: 3,

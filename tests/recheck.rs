@@ -364,3 +364,212 @@ fn recheck_refuses_to_go_on_with_an_unfinished_crawl() {
         assert_eq!(status_of(&db, id), "notified");
     }
 }
+
+type Shared<T> = Arc<Mutex<T>>;
+
+/// A site of three pages: `/` with the violation (the test changes it),
+/// linking to `/b` and `/c`; counts every request by path.
+fn three_page_site() -> (crawl_support::Server, Shared<String>, Shared<Vec<String>>) {
+    let home = Arc::new(Mutex::new(format!(
+        "{VIOLATION}<a href=\"/b\">b</a><a href=\"/c\">c</a>"
+    )));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (h, l) = (home.clone(), log.clone());
+    let srv = serve(move |r| {
+        l.lock().unwrap().push(r.path().to_owned());
+        match r.path() {
+            "/robots.txt" => allow_all(),
+            "/" => html(&h.lock().unwrap()),
+            "/b" | "/c" => html("<p>茶叶</p>"),
+            _ => Response::not_found(),
+        }
+    });
+    (srv, home, log)
+}
+
+fn requests(log: &Mutex<Vec<String>>, path: &str) -> usize {
+    log.lock().unwrap().iter().filter(|p| *p == path).count()
+}
+
+#[test]
+fn a_recheck_leaves_the_crawls_generation_as_it_was() {
+    let (srv, home, log) = three_page_site();
+    let sc = Scratch::new();
+    let db = sc.db();
+    let r = crawl_site(&sc, srv.port, "a.test", &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.summary["pages_done"], 3, "{}", r.summary);
+    let generation = r.summary["generation"].clone();
+    let ids = ids(&findings(&db, &[]));
+    notify(&db, &ids, PAST);
+    *home.lock().unwrap() = "<p>已整改</p><a href=\"/b\">b</a><a href=\"/c\">c</a>".into();
+    let (_, report) = recheck(&db, srv.port, "a.test");
+    assert_eq!(report["pages_fetched"], 1, "{report}");
+    assert_eq!(requests(&log, "/"), 2);
+    assert_eq!(
+        requests(&log, "/b"),
+        1,
+        "the recheck fetched only the due page"
+    );
+    for id in &ids {
+        assert_eq!(status_of(&db, id), "rectified");
+    }
+    assert_eq!(crawl_support::pages(&db).len(), 3);
+    // the same crawl run again: its pages were all done, in its generation
+    let r = crawl_site(&sc, srv.port, "a.test", &[]);
+    assert!(r.code <= 1, "{}", r.stderr);
+    assert_eq!(r.summary["generation"], generation, "{}", r.summary);
+    assert_eq!(r.summary["pages_done"], 0, "{}", r.summary);
+    assert_eq!(r.summary["pages_done_before"], 3, "{}", r.summary);
+    assert_eq!(requests(&log, "/b"), 1);
+    assert_eq!(requests(&log, "/c"), 1);
+    assert_eq!(crawl_support::pages(&db).len(), 3);
+    // a recrawl starts the next generation and fetches all three again
+    let r = crawl_site(&sc, srv.port, "a.test", &["--recrawl"]);
+    assert!(r.code <= 1, "{}", r.stderr);
+    assert_eq!(
+        r.summary["generation"],
+        generation.as_u64().unwrap() + 1,
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.summary["pages_done"], 3, "{}", r.summary);
+    assert_eq!(r.summary["pages_done_before"], 0, "{}", r.summary);
+    assert_eq!(requests(&log, "/b"), 2);
+    assert_eq!(requests(&log, "/c"), 2);
+    let pages = crawl_support::pages(&db);
+    assert_eq!(pages.len(), 3);
+    assert!(pages.iter().all(|p| p["state"] == "fetched"), "{pages:?}");
+}
+
+/// Two flagged companies with old registration numbers (15 digits), as a
+/// version of finscan before `regno:` keys stored them: keyed by name.
+const OLD_A: (&str, &str, &str) = (
+    "镇坪县鑫源理财咨询有限公司",
+    "610927000123457",
+    "投资理财咨询",
+);
+const OLD_B: (&str, &str, &str) = ("安康鑫源商贸有限公司", "610902000123451", "投资理财咨询");
+
+/// Stores `rows` in `db` keyed by name, through the library (the binary
+/// can no longer write that layout).
+fn store_keyed_by_name(db: &Path, rows: &[(&str, &str, &str)]) {
+    use finscan::registry::{AllowList, Record, RecordScanner};
+    let scanner = RecordScanner::new(&finscan::RuleSet::bundled().unwrap(), AllowList::default());
+    let mut store = finscan::registry::store::RegistryStore::open(db).expect("open");
+    for (i, (name, code, scope)) in rows.iter().enumerate() {
+        let rec = Record {
+            line: i as u64 + 2,
+            name: (*name).into(),
+            uscc: Some((*code).into()),
+            scope: (*scope).into(),
+            ..Record::default()
+        };
+        let scan = scanner.scan(&rec);
+        assert!(!scan.hits.is_empty(), "{name} is flagged");
+        store
+            .save_keyed_by_name("old.csv", &rec, &scan)
+            .expect("save");
+    }
+    store.flush().expect("flush");
+}
+
+/// Runs finscan, again while the test's own handle on the database is
+/// still letting go of its lock (sled releases it a moment after the drop).
+fn finscan_when_free(args: &[&str]) -> Output {
+    for _ in 0..100 {
+        let out = finscan(args);
+        if !text(&out).contains("another finscan process") {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    finscan(args)
+}
+
+#[test]
+fn companies_keyed_by_name_before_registration_numbers_keep_their_findings_on_rescan() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    store_keyed_by_name(&db, &[OLD_A, OLD_B]);
+    let out = finscan_when_free(&[
+        "hits",
+        "list",
+        "--json",
+        "--source",
+        "registry",
+        "--db",
+        s(&db),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let before = ids(&lines(&out));
+    assert_eq!(before.len(), 2, "{}", text(&out));
+    let id_of = |name: &str| {
+        lines(&out)
+            .iter()
+            .find(|f| f["snippet"].as_str().is_some_and(|s| s.starts_with(name)))
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no finding for {name}: {}", text(&out)))
+    };
+    let (a, b) = (id_of(OLD_A.0), id_of(OLD_B.0));
+    notify(&db, &[a.clone(), b.clone()], PAST);
+    // the database is now one made before registration numbers were keys
+    {
+        let mut store = open_registry(&db);
+        store.forget_key_version().expect("mark");
+    }
+    // rescanned with the same numbers: A unchanged, B's scope rectified
+    let out = {
+        let csv = dir.path().join("records.csv");
+        std::fs::write(
+            &csv,
+            format!(
+                "企业名称,统一社会信用代码,经营范围\n{},{},{}\n{},{},企业管理咨询；日用百货销售\n",
+                OLD_A.0, OLD_A.1, OLD_A.2, OLD_B.0, OLD_B.1
+            ),
+        )
+        .unwrap();
+        finscan_when_free(&["registry", "scan", "--db", s(&db), s(&csv)])
+    };
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", text(&out));
+    // one company each, under its registration number
+    let out = finscan(&["registry", "list", "--json", "--db", s(&db)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let companies = lines(&out);
+    assert_eq!(companies.len(), 2, "{companies:#?}");
+    for c in &companies {
+        assert!(c["key"].as_str().unwrap().starts_with("regno:"), "{c}");
+    }
+    // the same two findings, decided on the rescanned records, with their history
+    let after = ids(&findings(&db, &["--source", "registry"]));
+    assert_eq!(
+        {
+            let mut v = after.clone();
+            v.sort();
+            v
+        },
+        {
+            let mut v = before.clone();
+            v.sort();
+            v
+        },
+        "no second finding for a moved company"
+    );
+    assert_eq!(status_of(&db, &a), "persisting");
+    assert_eq!(status_of(&db, &b), "rectified");
+    let actions: Vec<String> = history(&db, &a)
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, ["found", "confirm", "notify", "persist"]);
+}
+
+fn open_registry(db: &Path) -> finscan::registry::store::RegistryStore {
+    for _ in 0..100 {
+        if let Ok(s) = finscan::registry::store::RegistryStore::open(db) {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    finscan::registry::store::RegistryStore::open(db).expect("open the database")
+}

@@ -211,7 +211,7 @@ fn the_report_shows_what_hits_list_lists_and_fetches_nothing() {
         html.contains("<td>hengxin-licai.example</td><td>西安恒信财富投资管理有限公司</td>"),
         "{html}"
     );
-    assert!(html.contains(&format!("<td class=\"n\">{hengxin}</td><td>high</td>")));
+    assert!(html.contains(&format!("<td class=\"n\">{hengxin}</td><td>高</td>")));
 }
 
 #[test]

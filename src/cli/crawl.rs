@@ -10,6 +10,8 @@ use clap::{Args, Subcommand};
 use finscan::Scanner;
 use finscan::crawl::fetch::ResolveMap;
 use finscan::crawl::{CrawlConfig, Progress, Summary, demo, loopback, urls};
+use finscan::job::crawl::{CrawlOptions, run_crawl};
+use finscan::job::{Cancel, JobError, Outcome as JobOutcome};
 use finscan::store::PageState;
 use finscan::store::{self, PageRecord, Store, StoredHit};
 use finscan::time::Timestamp;
@@ -214,51 +216,22 @@ pub struct DemoArgs {
     /// Keep the demo's database here (default: a temporary directory, removed afterwards).
     #[arg(long, value_name = "DIR")]
     db: Option<PathBuf>,
-    /// Print hits as JSON lines instead of a table.
+    /// Print hits as JSON lines instead of a table (with --recheck: the
+    /// recheck's report as one JSON object, as `finscan recheck --json`).
     #[arg(long)]
     json: bool,
-}
-
-/// A bad line of the seeds file.
-#[derive(Debug)]
-pub struct SeedError {
-    pub line: usize,
-    pub text: String,
-    pub message: String,
-}
-
-/// Reads seed URLs: one per line, `#` starts a comment line, blank lines are
-/// skipped. A bare host (`www.a.cn`) means `http://www.a.cn/`. Bad lines are
-/// returned with their line numbers, not fatal.
-pub fn parse_seeds(text: &str) -> (Vec<url::Url>, Vec<SeedError>) {
-    let mut ok = Vec::new();
-    let mut bad = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim().trim_start_matches('\u{feff}');
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let t = t.split(" #").next().unwrap_or(t).trim();
-        let candidate = if t.contains("://") {
-            t.to_owned()
-        } else {
-            format!("http://{t}")
-        };
-        let err = |message: String| SeedError {
-            line: i + 1,
-            text: t.to_owned(),
-            message,
-        };
-        if t.contains(char::is_whitespace) {
-            bad.push(err("contains spaces".into()));
-            continue;
-        }
-        match urls::normalize(&candidate) {
-            Ok(u) => ok.push(u),
-            Err(e) => bad.push(err(e)),
-        }
-    }
-    (ok, bad)
+    /// Serve the sites as their operator left them after rectification
+    /// notices: the fund-pool products page rewritten, the front page's
+    /// bonus banner gone but its guarantees kept, the invitation page taken
+    /// down (404). Notified findings in --db past their deadline are
+    /// decided at the end, as after `finscan crawl --recrawl`.
+    #[arg(long)]
+    rectified: bool,
+    /// Instead of crawling the sites, do what `finscan recheck` does
+    /// against them: fetch again only the pages of notified findings in
+    /// --db past their deadline, and decide those findings.
+    #[arg(long, requires = "db")]
+    recheck: bool,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -301,9 +274,10 @@ fn init_logging(progress_bar: bool, verbose: bool) {
         .try_init();
 }
 
-/// Turns Ctrl-C (and SIGTERM) into a shutdown request; a second Ctrl-C exits at once.
-fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
+/// Turns Ctrl-C (and SIGTERM) into a request to stop, through `cancel`; a
+/// second Ctrl-C exits at once.
+fn shutdown_signal(cancel: &Cancel) {
+    let cancel = cancel.clone();
     tokio::spawn(async move {
         #[cfg(unix)]
         let mut term =
@@ -324,32 +298,60 @@ fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term_fut => {}
             }
-            if *tx.borrow() {
+            if cancel.is_cancelled() {
                 eprintln!("finscan: interrupted again, exiting now");
                 std::process::exit(130);
             }
             eprintln!(
                 "finscan: stopping after the requests in flight (Ctrl-C again to quit at once)"
             );
-            let _ = tx.send(true);
+            cancel.cancel();
         }
     });
-    rx
+}
+
+/// The library's crawl options of these flags.
+fn crawl_options(args: &CrawlArgs) -> CrawlOptions {
+    CrawlOptions {
+        seeds: Some(args.seeds.clone()),
+        urls: Vec::new(),
+        max_pages: args.max_pages,
+        max_depth: args.max_depth,
+        rate_per_host: args.rate_per_host,
+        concurrency: args.concurrency,
+        host_concurrency: args.host_concurrency,
+        contact: args.contact.clone(),
+        user_agent: args.user_agent.clone(),
+        resolve: args.resolve.clone(),
+        allow_private: args.allow_private,
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        timeout: args.timeout,
+        connect_timeout: args.connect_timeout,
+        max_body: args.max_body,
+        max_pages_per_host: args.max_pages_per_host,
+        max_query_variants: args.max_query_variants,
+        retries: args.retries,
+        backoff: args.backoff,
+        host_failures: args.host_failures,
+        recrawl: args.recrawl,
+        rules: args.rules.clone(),
+        profile: args.profile.clone(),
+        allowlist: args.allowlist.clone(),
+    }
 }
 
 pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
-    let text = std::fs::read(&args.seeds)
-        .with_context(|| format!("reading seeds file {}", args.seeds.display()))?;
-    let (seeds, bad) = parse_seeds(&String::from_utf8_lossy(&text));
-    for b in &bad {
+    let opts = crawl_options(&args);
+    let seeds = opts.read_seeds()?;
+    for b in &seeds.bad {
         eprintln!(
             "finscan: {}:{}: skipped {:?}: {}",
-            args.seeds.display(),
-            b.line,
-            b.text,
-            b.message
+            b.source, b.line, b.text, b.message
         );
     }
+    // the flags checked in their own words (the library names the keys
+    // of a job's table)
     let mut resolve = ResolveMap::default();
     for r in &args.resolve {
         resolve.add(r).map_err(anyhow::Error::msg)?;
@@ -364,72 +366,19 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
     {
         anyhow::bail!("--timeout and --connect-timeout must be positive, --backoff not negative");
     }
-    let regexes = |v: &[String], flag: &str| -> anyhow::Result<Vec<regex::Regex>> {
-        v.iter()
-            .map(|p| {
-                regex::Regex::new(p).with_context(|| format!("{flag} {p:?} is not a valid regex"))
-            })
-            .collect()
-    };
-    let rules = super::load_rules(args.rules.as_deref())?;
-    let scanner = Arc::new(finscan::Scanner::new(&rules));
-    let registry = match &args.profile {
-        Some(p) => {
-            let profile = finscan::registry::profile::Profile::load(p)?;
-            let allow = match &args.allowlist {
-                Some(a) => {
-                    let (list, warnings) = finscan::registry::AllowList::load(a)
-                        .with_context(|| format!("cannot read allow-list {}", a.display()))?;
-                    for w in warnings {
-                        eprintln!("finscan: warning: {w}");
-                    }
-                    list
-                }
-                None => finscan::registry::AllowList::default(),
-            };
-            Some(Arc::new(finscan::registry::PageProfile {
-                profile,
-                records: finscan::registry::RecordScanner::new(&rules, allow),
-            }))
-        }
-        None => None,
-    };
-    let mut cfg = CrawlConfig {
-        seeds,
-        max_pages: args.max_pages,
-        max_depth: args.max_depth,
-        rate_per_host: args.rate_per_host,
-        host_concurrency: args.host_concurrency as usize,
-        concurrency: args.concurrency as usize,
-        include: regexes(&args.include, "--include")?,
-        exclude: regexes(&args.exclude, "--exclude")?,
-        per_host_budget: args.max_pages_per_host,
-        max_query_variants: args.max_query_variants,
-        recrawl: args.recrawl,
-        max_attempts: args.retries.saturating_add(1),
-        backoff_base: Duration::from_secs_f64(args.backoff),
-        breaker_threshold: args.host_failures.max(1),
-        registry,
-        ..CrawlConfig::default()
-    };
-    cfg.fetch.user_agent = match (&args.user_agent, &args.contact) {
-        (Some(ua), _) => ua.clone(),
-        (None, Some(c)) if !c.trim().is_empty() => finscan::crawl::user_agent(c),
-        _ => finscan::crawl::DEFAULT_USER_AGENT.to_owned(),
-    };
-    cfg.fetch.timeout = Duration::from_secs_f64(args.timeout);
-    cfg.fetch.connect_timeout = Duration::from_secs_f64(args.connect_timeout);
-    cfg.fetch.max_body = args.max_body.max(1);
-    cfg.fetch.allow_private = args.allow_private;
-    cfg.fetch.resolve = resolve;
+    let prepared = opts
+        .prepare(seeds, &mut |w| eprintln!("finscan: warning: {w}"))
+        .map_err(|e| match e {
+            JobError::Regex {
+                key,
+                pattern,
+                source,
+            } => anyhow::Error::new(source)
+                .context(format!("--{key} {pattern:?} is not a valid regex")),
+            e => e.into(),
+        })?;
     let dir = args.db.dir();
     let store = open_store(&dir)?;
-    if cfg.seeds.is_empty() && store.frontier_len()? == 0 && !bad.is_empty() {
-        anyhow::bail!(
-            "no valid seed URL in {} and nothing left to resume",
-            args.seeds.display()
-        );
-    }
     let tty = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     init_logging(tty, args.verbose);
     let bar = tty.then(progress_bar);
@@ -448,19 +397,21 @@ pub fn crawl(args: CrawlArgs) -> anyhow::Result<Outcome> {
             ));
         }
     };
-    let kept = args.recrawl.then(|| store.clone());
-    let summary = runtime()?.block_on(async {
-        let shutdown = shutdown_signal();
-        finscan::crawl::crawl(cfg, store, scanner, shutdown, &show).await
+    let report = runtime()?.block_on(async {
+        let cancel = Cancel::new();
+        shutdown_signal(&cancel);
+        run_crawl(prepared, store, &cancel, &show, super::zone()).await
     })?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    report_summary(&summary, args.json, &dir)?;
-    if let Some(store) = kept {
-        super::recheck::after_reading(store)?;
-    }
-    Ok(outcome(&summary, !bad.is_empty()))
+    report_summary(&report.summary, args.json, &dir)?;
+    super::recheck::print_after_reading(report.recheck.as_ref())?;
+    Ok(match report.outcome {
+        JobOutcome::Clean => Outcome::Clean,
+        JobOutcome::Hits => Outcome::Hits,
+        JobOutcome::Partial | JobOutcome::Cancelled => Outcome::Partial,
+    })
 }
 
 fn progress_bar() -> indicatif::ProgressBar {
@@ -488,16 +439,6 @@ fn shorten(s: &str, n: usize) -> String {
             .rev()
             .collect();
         format!("…{tail}")
-    }
-}
-
-fn outcome(s: &Summary, bad_input: bool) -> Outcome {
-    if bad_input || s.interrupted || !s.hosts_given_up.is_empty() || s.pages_failed > 0 {
-        Outcome::Partial
-    } else if s.hits > 0 {
-        Outcome::Hits
-    } else {
-        Outcome::Clean
     }
 }
 
@@ -717,9 +658,18 @@ fn print_hits(out: &mut impl Write, hits: &[StoredHit], json: bool) -> std::io::
 }
 
 pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
-    let server = loopback::Server::start(demo::handler())
+    let variant = if args.rectified {
+        demo::Variant::Rectified
+    } else {
+        demo::Variant::Original
+    };
+    let server = loopback::Server::start(demo::handler(variant))
         .context("starting the demo server on 127.0.0.1")?;
     let port = server.port;
+    let version = match variant {
+        demo::Variant::Original => "",
+        demo::Variant::Rectified => " (as rectified by their operator)",
+    };
     let (dir, temporary) = match &args.db {
         Some(d) => (d.clone(), false),
         None => {
@@ -752,22 +702,46 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         cfg.fetch.resolve.connect_to(h, 80, server_addr);
     }
     cfg.fetch.timeout = Duration::from_secs(10);
-    eprintln!(
-        "finscan demo: serving {} sample platform sites on 127.0.0.1:{port}; crawling them with the real crawler (robots.txt, rate limits, GBK decoding, sled store)…",
-        demo::hosts().len()
-    );
     let scanner = Arc::new(
         Scanner::bundled().map_err(|e| anyhow::anyhow!("bundled rules are invalid: {e}"))?,
+    );
+    if args.recheck {
+        super::require_db(&dir)?;
+        eprintln!(
+            "finscan demo: serving {} sample platform sites{version} on 127.0.0.1:{port}; rechecking the notified findings of {} against them…",
+            demo::hosts().len(),
+            dir.display()
+        );
+        let store = open_store(&dir)?;
+        let result = super::recheck::fetch_and_decide(store, cfg, scanner)
+            .and_then(|done| super::recheck::print_run(&done, args.json));
+        drop(server);
+        return result.map(|()| Outcome::Clean);
+    }
+    eprintln!(
+        "finscan demo: serving {} sample platform sites{version} on 127.0.0.1:{port}; crawling them with the real crawler (robots.txt, rate limits, GBK decoding, sled store)…",
+        demo::hosts().len()
     );
     let result = (|| -> anyhow::Result<Outcome> {
         let store = open_store(&dir)?;
         let summary = runtime()?.block_on(async {
-            let shutdown = shutdown_signal();
-            finscan::crawl::crawl(cfg, store.clone(), scanner, shutdown, &|_: &Progress| {}).await
+            let cancel = Cancel::new();
+            shutdown_signal(&cancel);
+            let stop = cancel.subscribe();
+            finscan::crawl::crawl(cfg, store.clone(), scanner, stop, &|_: &Progress| {}).await
         })?;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         let pages: Vec<PageRecord> = store.pages_iter().collect::<Result<_, _>>()?;
-        let mut hits: Vec<StoredHit> = store.hits_iter().collect::<Result<_, _>>()?;
+        // the hits on the pages as they are now (a hit no longer on its
+        // page stays stored, as evidence of what was there)
+        let current: std::collections::HashSet<&str> = pages
+            .iter()
+            .flat_map(|p| p.hit_ids.iter().map(String::as_str))
+            .collect();
+        let mut hits: Vec<StoredHit> = store
+            .hits_iter()
+            .filter(|h| h.as_ref().map_or(true, |h| current.contains(h.id.as_str())))
+            .collect::<Result<_, _>>()?;
         hits.sort_by(|a, b| (&a.url, a.field, a.start).cmp(&(&b.url, b.field, b.start)));
         if args.json {
             print_hits(&mut out, &hits, true)?;
@@ -808,6 +782,9 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         out.flush()?;
         drop(out);
         report_summary(&summary, false, &dir)?;
+        // a rerun (of either version) is a recrawl: notified findings past
+        // their deadline are decided from what was just read
+        super::recheck::after_reading(store)?;
         if temporary {
             eprintln!(
                 "finscan demo: run `finscan demo --db DIR` to keep the database, then `finscan hits list --db DIR`."
@@ -834,16 +811,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seeds_file_reports_bad_lines_with_numbers() {
-        let text = "# platforms\nhttp://www.a.cn/\n\nwww.b.com.cn\nnot a url\nftp://c.cn/\nhttp://d.cn/x # note\n";
-        let (ok, bad) = parse_seeds(text);
-        let ok: Vec<&str> = ok.iter().map(|u| u.as_str()).collect();
+    fn flag_defaults_are_the_library_defaults() {
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            crawl: CrawlArgs,
+        }
+        let cmd = <Cmd as clap::Parser>::try_parse_from(["crawl", "--seeds", "s.txt"]).unwrap();
+        let mut opts = crawl_options(&cmd.crawl);
+        // from the environment when set
+        opts.contact = None;
+        opts.rules = None;
         assert_eq!(
-            ok,
-            ["http://www.a.cn/", "http://www.b.com.cn/", "http://d.cn/x"]
+            opts,
+            CrawlOptions {
+                seeds: Some("s.txt".into()),
+                ..CrawlOptions::default()
+            }
         );
-        let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
-        assert_eq!(lines, [5, 6]);
     }
 
     #[test]

@@ -112,13 +112,38 @@ fn warc(args: WarcArgs) -> anyhow::Result<Outcome> {
         );
     }
     let dir = args.db.dir();
+    if let Some(c) = super::serve::remote(&dir)? {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(h) = &selection.host {
+            params.push(("host", h.clone()));
+        }
+        params.extend(selection.urls.iter().map(|u| ("url", u.clone())));
+        params.extend(selection.since.map(|t| ("since", t.to_string())));
+        params.extend(selection.until.map(|t| ("until", t.to_string())));
+        if selection.all_pages {
+            params.push(("all_pages", "true".into()));
+        }
+        let s = super::serve::download(&c, "/api/exports/warc", &params, out)
+            .with_context(|| format!("exporting the WARC to {}", out.display()))?;
+        let faults: Vec<String> = s["faults"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        return print_warc_summary(
+            s["pages"].as_u64().unwrap_or(0) as usize,
+            s["records"].as_u64().unwrap_or(0),
+            &faults,
+            s["no_body"].as_u64().unwrap_or(0) as usize,
+            &selection.describe(),
+            out,
+        );
+    }
     super::require_db(&dir)?;
-    let store = Store::open(&dir).with_context(|| {
-        format!(
-            "cannot open database {} (is another finscan process using it?)",
-            dir.display()
-        )
-    })?;
+    let store = Store::open(&dir).map_err(|e| super::serve::open_error(&dir, e))?;
 
     let tmp = partial_path(out);
     let file =
@@ -150,28 +175,47 @@ fn warc(args: WarcArgs) -> anyhow::Result<Outcome> {
         }
     };
 
+    let faults: Vec<String> = summary
+        .skipped
+        .iter()
+        .filter(|s| s.is_error())
+        .map(|s| s.to_string())
+        .collect();
+    let no_body = summary.skipped.len() - faults.len();
+    print_warc_summary(
+        summary.pages,
+        summary.records,
+        &faults,
+        no_body,
+        &selection.describe(),
+        out,
+    )
+}
+
+/// What a WARC export wrote and skipped, on stderr; partial (3) when
+/// evidence asked for could not be exported.
+fn print_warc_summary(
+    pages: usize,
+    records: u64,
+    faults: &[String],
+    no_body: usize,
+    selection: &str,
+    out: &Path,
+) -> anyhow::Result<Outcome> {
     let mut err = anstream::stderr().lock();
-    let mut faults = 0;
-    for s in &summary.skipped {
-        if s.is_error() {
-            faults += 1;
-            writeln!(err, "finscan: skipped {s}")?;
-        }
+    for f in faults {
+        writeln!(err, "finscan: skipped {f}")?;
     }
-    let no_body = summary.skipped.len() - faults;
-    if summary.pages == 0 {
+    if pages == 0 {
         writeln!(
             err,
-            "finscan: no page matched ({}): {} holds only its warcinfo record",
-            selection.describe(),
+            "finscan: no page matched ({selection}): {} holds only its warcinfo record",
             out.display()
         )?;
     } else {
         writeln!(
             err,
-            "finscan: wrote {} page(s) as {} WARC records to {}",
-            summary.pages,
-            summary.records,
+            "finscan: wrote {pages} page(s) as {records} WARC records to {}",
             out.display()
         )?;
     }
@@ -181,7 +225,7 @@ fn warc(args: WarcArgs) -> anyhow::Result<Outcome> {
             "finscan: {no_body} selected page(s) have no stored body (failed, redirected or disallowed) and have no response to export"
         )?;
     }
-    Ok(if faults > 0 {
+    Ok(if !faults.is_empty() {
         Outcome::Partial
     } else {
         Outcome::Clean
@@ -199,22 +243,33 @@ fn companies(args: CompaniesArgs) -> anyhow::Result<Outcome> {
         anyhow::bail!("the companies list is of registry findings: --host has no rows here");
     }
     super::report::check_out(&args.out)?;
-    let desk = super::report::open_desk(&args.db)?;
-    let rows = companies::company_rows(&desk, &q, super::zone())?;
-    super::report::write_atomically(&args.out, |tmp| {
-        match args.format {
-            super::review::ExportFormat::Xlsx => companies::write_xlsx(&rows, tmp)?,
-            super::review::ExportFormat::Csv => companies::write_csv(&rows, tmp)?,
-            super::review::ExportFormat::Json => companies::write_json(&rows, tmp)?,
-        }
-        Ok(())
-    })
-    .with_context(|| format!("exporting the companies list to {}", args.out.display()))?;
-    let counties = companies::sheets(&rows).len();
+    let (rows, counties) = if let Some(c) = super::serve::remote(&args.db.dir())? {
+        let mut params = super::serve::filter_params(&q);
+        params.push(("format", args.format.name().to_owned()));
+        params.push(("tz", super::zone().name().to_owned()));
+        let s = super::serve::download(&c, "/api/exports/companies", &params, &args.out)
+            .with_context(|| format!("exporting the companies list to {}", args.out.display()))?;
+        (
+            s["rows"].as_u64().unwrap_or(0) as usize,
+            s["counties"].as_u64().unwrap_or(0) as usize,
+        )
+    } else {
+        let desk = super::report::open_desk(&args.db)?;
+        let rows = companies::company_rows(&desk, &q, super::zone())?;
+        super::report::write_atomically(&args.out, |tmp| {
+            match args.format {
+                super::review::ExportFormat::Xlsx => companies::write_xlsx(&rows, tmp)?,
+                super::review::ExportFormat::Csv => companies::write_csv(&rows, tmp)?,
+                super::review::ExportFormat::Json => companies::write_json(&rows, tmp)?,
+            }
+            Ok(())
+        })
+        .with_context(|| format!("exporting the companies list to {}", args.out.display()))?;
+        (rows.len(), companies::sheets(&rows).len())
+    };
     writeln!(
         anstream::stderr(),
-        "finscan: companies list of {} compan(ies) in {counties} county(ies) written to {}",
-        rows.len(),
+        "finscan: companies list of {rows} compan(ies) in {counties} county(ies) written to {}",
         args.out.display()
     )?;
     Ok(Outcome::Clean)

@@ -9,7 +9,9 @@ pub mod report;
 pub mod review;
 pub mod rules;
 pub mod scan;
+pub mod serve;
 pub mod style;
+pub mod token;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -11,7 +11,12 @@ use anyhow::Context;
 use clap::Args;
 use finscan::crawl::CrawlConfig;
 use finscan::crawl::fetch::ResolveMap;
-use finscan::review::{Desk, RecheckReport};
+use finscan::job::Cancel;
+use finscan::job::recheck::{
+    AfterReading, INDEXES_REBUILT, RecheckJobReport, RecheckOptions, decide_after_reading,
+    recheck_with, run_recheck,
+};
+use finscan::review::RecheckReport;
 use finscan::store::Store;
 
 use super::Outcome;
@@ -55,10 +60,16 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
     for r in &a.resolve {
         resolve.add(r).map_err(anyhow::Error::msg)?;
     }
-    let rules = super::load_rules(a.rules.as_deref())?;
+    let opts = RecheckOptions {
+        rate_per_host: a.rate_per_host,
+        contact: a.contact,
+        resolve: a.resolve,
+        allow_private: a.allow_private,
+        timeout: a.timeout,
+        rules: a.rules,
+    };
     let dir = a.db.dir();
     super::require_db(&dir)?;
-    let now = finscan::time::now();
     // one handle for the whole run: sled's lock outlives a dropped handle
     // for a moment, so the database is not opened twice
     let store = Store::open(&dir).with_context(|| {
@@ -67,65 +78,66 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
             dir.display()
         )
     })?;
-    let urls = open(store.clone())?.due_pages(now, super::zone())?;
-    let mut seeds = Vec::new();
-    for u in &urls {
-        match url::Url::parse(u) {
-            Ok(u) => seeds.push(u),
-            Err(e) => eprintln!("finscan: recheck: skipped stored URL {u:?}: {e}"),
-        }
+    let now = finscan::time::now();
+    let done = runtime()?
+        // no signal handling: a recheck is a handful of pages
+        .block_on(run_recheck(
+            &opts,
+            store,
+            now,
+            super::zone(),
+            &Cancel::new(),
+        ))?;
+    print_run(&done, a.json)?;
+    Ok(Outcome::Clean)
+}
+
+/// What `finscan recheck` does, for `finscan demo --recheck`: fetches
+/// again, within the crawl's generation, the pages of notified findings
+/// past their deadline with the fetch settings of `cfg`, then decides
+/// every due finding.
+pub(super) fn fetch_and_decide(
+    store: Store,
+    cfg: CrawlConfig,
+    scanner: Arc<finscan::Scanner>,
+) -> anyhow::Result<RecheckJobReport> {
+    let now = finscan::time::now();
+    Ok(runtime()?.block_on(recheck_with(
+        cfg,
+        scanner,
+        store,
+        now,
+        super::zone(),
+        &Cancel::new(),
+    ))?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Prints a recheck's notices and summary (stderr) and its decisions
+/// (stdout), or the decisions as one JSON object with `pages_fetched`.
+pub(super) fn print_run(done: &RecheckJobReport, json: bool) -> anyhow::Result<()> {
+    for n in &done.notices {
+        eprintln!("finscan: {n}");
     }
-    let mut fetched = None;
-    if !seeds.is_empty() {
-        // the engine would go on with an unfinished crawl's queue too
-        let queued = store.frontier_len()?;
-        anyhow::ensure!(
-            queued == 0,
-            "{queued} URL(s) are still queued by an unfinished crawl in {}: finish it first (rerun that `finscan crawl`), then recheck; nothing was fetched or decided",
-            dir.display()
-        );
-        let mut cfg = CrawlConfig {
-            seeds,
-            max_depth: 0,
-            recrawl: true,
-            rate_per_host: a.rate_per_host,
-            ..CrawlConfig::default()
-        };
-        cfg.fetch.user_agent = match &a.contact {
-            Some(c) if !c.trim().is_empty() => finscan::crawl::user_agent(c),
-            _ => finscan::crawl::DEFAULT_USER_AGENT.to_owned(),
-        };
-        cfg.fetch.timeout = Duration::from_secs_f64(a.timeout);
-        cfg.fetch.allow_private = a.allow_private;
-        cfg.fetch.resolve = resolve;
-        let scanner = Arc::new(finscan::Scanner::new(&rules));
-        let summary = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?
-            .block_on(async {
-                // no signal handling: a recheck is a handful of pages
-                let (_tx, rx) = tokio::sync::watch::channel(false);
-                finscan::crawl::crawl(cfg, store.clone(), scanner, rx, &|_| {}).await
-            })?;
-        fetched = Some(summary.pages_done);
-    }
-    let desk = open(store)?;
-    let report = desk.recheck(now, super::zone())?;
-    desk.flush()?;
-    if a.json {
-        let mut v = serde_json::to_value(&report)?;
-        v["pages_fetched"] = serde_json::json!(fetched.unwrap_or(0));
+    let (report, fetched) = (&done.decisions, done.pages_fetched);
+    if json {
+        let mut v = serde_json::to_value(report)?;
+        v["pages_fetched"] = serde_json::json!(fetched);
         super::write_json_line(&mut std::io::stdout().lock(), &v)?;
     } else {
-        print_decisions(&mut std::io::stdout().lock(), &report)?;
+        print_decisions(&mut std::io::stdout().lock(), report)?;
         eprintln!(
-            "finscan: recheck: {} page(s) fetched again; {}",
-            fetched.unwrap_or(0),
-            summary_text(&report)
+            "finscan: recheck: {fetched} page(s) fetched again; {}",
+            summary_text(report)
         );
     }
-    Ok(Outcome::Clean)
+    Ok(())
 }
 
 /// After `crawl --recrawl` or `registry scan` into `store`: decides
@@ -133,15 +145,21 @@ pub fn recheck(a: RecheckArgs) -> anyhow::Result<Outcome> {
 /// the decisions on stderr (stdout carries the command's own output). Does
 /// nothing, cheaply, when no finding was ever notified.
 pub fn after_reading(store: Store) -> anyhow::Result<()> {
-    if !finscan::review::recheck::any_notified(store.db())? {
-        return Ok(());
+    let done = decide_after_reading(&store, finscan::time::now(), super::zone())?;
+    print_after_reading(done.as_ref())
+}
+
+/// Prints the decisions [`after_reading`] describes, made by a library
+/// job (`crawl --recrawl`).
+pub fn print_after_reading(done: Option<&AfterReading>) -> anyhow::Result<()> {
+    let Some(done) = done else { return Ok(()) };
+    if done.indexes_rebuilt {
+        eprintln!("finscan: {INDEXES_REBUILT}");
     }
-    let desk = open(store)?;
-    let report = desk.recheck(finscan::time::now(), super::zone())?;
-    desk.flush()?;
+    let report = &done.decisions;
     if !report.decided.is_empty() {
-        print_decisions(&mut anstream::stderr().lock(), &report)?;
-        eprintln!("finscan: recheck: {}", summary_text(&report));
+        print_decisions(&mut anstream::stderr().lock(), report)?;
+        eprintln!("finscan: recheck: {}", summary_text(report));
     }
     Ok(())
 }
@@ -164,20 +182,6 @@ pub fn after_reading_dir(dir: &Path) -> anyhow::Result<()> {
         }
     };
     after_reading(store)
-}
-
-fn open(store: Store) -> anyhow::Result<Desk> {
-    let dir = store.dir().to_path_buf();
-    let (desk, opened) = Desk::from_store(store).with_context(|| {
-        format!(
-            "cannot open database {} (is another finscan process using it?)",
-            dir.display()
-        )
-    })?;
-    if opened.rebuilt {
-        eprintln!("finscan: the review indexes disagreed with the findings and were rebuilt");
-    }
-    Ok(desk)
 }
 
 fn print_decisions(out: &mut impl Write, r: &RecheckReport) -> std::io::Result<()> {

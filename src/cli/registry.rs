@@ -1,28 +1,27 @@
 //! `finscan registry scan | list | check | extract`.
 //!
-//! `scan` reads registry exports record by record, scans them, stores the
-//! companies with hits and prints either one JSON object per record
+//! `scan` and `extract` call the library's registry pipeline
+//! ([`finscan::registry::pipeline`]: reading, threads, scanning, storing,
+//! counting) and print what it hands them: one JSON object per record
 //! (`--json`, in file order) or a table ranked by urgency followed by a
-//! per-county summary. The ranked table is built without holding records in
-//! memory: rendered lines go to one anonymous temporary file per rank and
-//! are copied to stdout at the end, so memory stays flat whatever the input size.
-//! Reading, scanning and printing run as a pipeline of threads (see
-//! [`pipeline`]); output order is file order all the same.
+//! per-county summary, and the counts on stderr.
 
-use rustc_hash::FxHashMap;
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use finscan::job::{Cancel, Outcome as JobOutcome};
+use finscan::registry::CodeStatus;
 use finscan::registry::division::Divisions;
-use finscan::registry::import::{self, ImportOptions, Record, RowError};
-use finscan::registry::profile::{self, Profile};
-use finscan::registry::store::{HitRef, RegistryStore, Saved};
-use finscan::registry::{AllowList, CodeStatus, Rank, RecordScan, RecordScanner};
-use finscan::rules::RuleSet;
+use finscan::registry::import::{Column, Record, RowError};
+use finscan::registry::pipeline::{
+    RecordSink, RegistryScan, RegistryScanError, RegistryScanOptions, RegistryScanReport,
+};
+use finscan::registry::profile::Profile;
+use finscan::registry::store::{HitRef, RegistryStore};
+use finscan::registry::{Rank, RecordScan};
 
 use super::Outcome;
 
@@ -141,381 +140,53 @@ pub fn run(cmd: RegistryCommand) -> anyhow::Result<Outcome> {
 // ── scan ────────────────────────────────────────────────────────────────
 
 fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
-    let mut opts = ImportOptions {
-        format: args.format.as_deref().and_then(import::Format::parse),
-        encoding: args.encoding.clone(),
-        sheet: args.sheet.clone(),
-        ..ImportOptions::default()
+    let opts = RegistryScanOptions {
+        inputs: args.files,
+        county: args.county,
+        columns: args.columns,
+        format: args.format,
+        encoding: args.encoding,
+        sheet: args.sheet,
+        threads: args.threads,
+        allowlist: args.common.allowlist.clone(),
+        licensed: !args.common.no_licensed,
+        rules: args.common.rules.clone(),
+        // the table is the ranking; the report keeps no copy of it
+        keep_findings: 0,
     };
-    for spec in &args.columns {
-        opts.columns.add(spec).map_err(anyhow::Error::msg)?;
+    let scan = RegistryScan::new(&opts).map_err(flag_error)?;
+    let mut out = ScanOutput::new(&args.common);
+    for w in scan.warnings() {
+        out.warning(w);
     }
-    if let Some(label) = &args.encoding {
-        anyhow::ensure!(
-            encoding_rs::Encoding::for_label(label.as_bytes()).is_some(),
-            "unknown encoding {label:?}"
-        );
-    }
-    let rules = super::load_rules(args.common.rules.as_deref())?;
-    if finscan::scan::checks_word_boundaries(&rules, &RecordScanner::FIELDS) {
-        // loaded while the scanner is built, the database opened and the
-        // first records read, rather than by the first worker to need it
-        // with the others waiting; detached, so a run that never needs it
-        // (a small or unreadable file) does not wait for it to end
-        std::thread::spawn(finscan::scan::context::load_segmenter);
-    }
-    let scanner = scanner_of(rules, &args.common)?;
-    let run = ScanRun::new(&args.common)?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
-    if let Some(c) = &args.county {
-        anyhow::ensure!(
-            !c.is_empty() && c.len() <= 6 && c.bytes().all(|b| b.is_ascii_digit()),
-            "--county {c:?}: expected the first digits of a division code (e.g. 6109)"
-        );
-    }
-    let outcome = pipeline::run(
-        &args.files,
-        &opts,
-        &scanner,
-        args.county.as_deref(),
-        run,
-        threads.max(1),
-    )?;
-    if !args.common.no_store {
+    let mut store = open_store(&args.common)?;
+    let report = scan.run(store.as_mut(), &mut out, &Cancel::new())?;
+    let outcome = out.finish(&report)?;
+    if let Some(store) = store {
+        drop(store);
         super::recheck::after_reading_dir(&args.common.db)?;
     }
     Ok(outcome)
 }
 
-/// The scan as a pipeline: this thread reads records in batches, `threads`
-/// workers scan them, and one collector thread counts, stores and prints
-/// them in file order.
-///
-/// Why threads: scanning a record costs several times reading it, and a
-/// registry export is one large file, so the work is split by batch, not by
-/// file. Channels are bounded and a fixed number of batches is recycled, so
-/// memory stays flat:
-/// at most `2 × threads + 4` batches of [`pipeline::BATCH`] records exist
-/// (`2 × threads + 2` when storing).
-mod pipeline {
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
-    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-    use std::sync::{Arc, Mutex};
-
-    use finscan::registry::import::{self, ImportOptions, Record, RowError};
-    use finscan::registry::store::{self, RegistryStore, Saved};
-    use finscan::registry::{RecordScan, RecordScanner};
-
-    use super::{Outcome, ScanRun};
-
-    /// Records per batch.
-    pub const BATCH: usize = 1024;
-
-    /// A record slot: the record read, or why its row could not be read.
-    #[derive(Default)]
-    struct Slot {
-        rec: Record,
-        err: Option<RowError>,
-    }
-
-    /// What flows from the reader to the collector, in order.
-    enum Msg {
-        Records {
-            source: Arc<str>,
-            slots: Vec<Slot>,
-            len: usize,
-            scans: Vec<Option<RecordScan>>,
-            /// Each record's key fingerprint, when results are stored.
-            fps: Vec<u64>,
-        },
-        FileFailed(String, String),
-        FileOpened,
-    }
-
-    pub fn run(
-        files: &[PathBuf],
-        opts: &ImportOptions,
-        scanner: &RecordScanner,
-        county: Option<&str>,
-        mut run: ScanRun,
-        threads: usize,
-    ) -> anyhow::Result<Outcome> {
-        let (work_tx, work_rx) = sync_channel::<(u64, Msg)>(threads * 2);
-        let work_rx = Arc::new(Mutex::new(work_rx));
-        let (done_tx, done_rx) = sync_channel::<(u64, Msg)>(threads * 2);
-        // storing holds the index (or its fingerprints) in memory: two
-        // batches fewer in flight keep the peak where it was without
-        let max_batches = threads * 2 + if run.store.is_some() { 2 } else { 4 };
-        let (recycle_tx, recycle_rx) = sync_channel::<Vec<Slot>>(max_batches);
-        let (store_tx, store_rx) = sync_channel::<Batch>(2);
-        let store = run.store.take();
-        let storing = store.is_some();
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                let rx = Arc::clone(&work_rx);
-                let tx = done_tx.clone();
-                scope.spawn(move || worker(scanner, county, &rx, &tx, storing));
-            }
-            // only the workers hold the work channel's receiving end: when
-            // they stop (the collector failed), the reader's sends fail
-            // instead of blocking on a full channel
-            drop(work_rx);
-            drop(done_tx);
-            let storer = store.map(|store| {
-                let recycle = recycle_tx.clone();
-                scope.spawn(move || self::store(store, &store_rx, &recycle))
-            });
-            let store_tx = storer.is_some().then_some(store_tx);
-            let collector = scope.spawn(move || -> anyhow::Result<ScanRun> {
-                // the storing thread ends when this sender is dropped
-                collect(&mut run, &done_rx, &recycle_tx, store_tx.as_ref())?;
-                Ok(run)
-            });
-            read(files, opts, &work_tx, &recycle_rx, max_batches);
-            drop(work_tx);
-            let mut run = collector
-                .join()
-                .map_err(|_| anyhow::anyhow!("collector thread panicked"))??;
-            if let Some(storer) = storer {
-                let (new, updated) = storer
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("storing thread panicked"))??;
-                run.summary.stored_new += new;
-                run.summary.stored_updated += updated;
-            }
-            run.finish()
-        })
-    }
-
-    /// Reads every file into batches; never fails (problems travel as messages).
-    fn read(
-        files: &[PathBuf],
-        opts: &ImportOptions,
-        tx: &SyncSender<(u64, Msg)>,
-        recycle: &Receiver<Vec<Slot>>,
-        max_batches: usize,
-    ) {
-        let mut seq = 0u64;
-        let mut allocated = 0usize;
-        let mut send = |msg: Msg| {
-            let ok = tx.send((seq, msg)).is_ok();
-            seq += 1;
-            ok
-        };
-        for path in files {
-            let source: Arc<str> = Arc::from(path.display().to_string());
-            let mut records = match import::open(path, opts) {
-                Ok(r) => r,
-                Err(e) => {
-                    if !send(Msg::FileFailed(source.to_string(), e.to_string())) {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            super::warn_missing_columns(&source, &records.layout);
-            if !send(Msg::FileOpened) {
-                return;
-            }
-            loop {
-                // at most `max_batches` batches exist: when all are in
-                // flight, wait for the collector to hand one back
-                let mut slots = match recycle.try_recv() {
-                    Ok(s) => s,
-                    Err(_) if allocated < max_batches => {
-                        allocated += 1;
-                        Vec::new()
-                    }
-                    Err(_) => match recycle.recv() {
-                        Ok(s) => s,
-                        Err(_) => return,
-                    },
-                };
-                slots.resize_with(BATCH, Slot::default);
-                let mut len = 0;
-                while len < BATCH {
-                    let slot = &mut slots[len];
-                    match records.read_into(&mut slot.rec) {
-                        None => break,
-                        Some(Ok(())) => slot.err = None,
-                        Some(Err(e)) => slot.err = Some(e),
-                    }
-                    len += 1;
-                }
-                if len > 0
-                    && !send(Msg::Records {
-                        source: Arc::clone(&source),
-                        slots,
-                        len,
-                        scans: Vec::new(),
-                        fps: Vec::new(),
-                    })
-                {
-                    return;
-                }
-                if len < BATCH {
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Scans batches; when results are stored, also fingerprints each
-    /// record's key (here, in parallel, rather than on the storing thread).
-    fn worker(
-        scanner: &RecordScanner,
-        county: Option<&str>,
-        rx: &Mutex<Receiver<(u64, Msg)>>,
-        tx: &SyncSender<(u64, Msg)>,
-        storing: bool,
-    ) {
-        loop {
-            let next = match rx.lock() {
-                Ok(guard) => guard.recv(),
-                Err(_) => return,
-            };
-            let Ok((seq, mut msg)) = next else { return };
-            if let Msg::Records {
-                slots,
-                len,
-                scans,
-                fps,
-                ..
-            } = &mut msg
-            {
-                scans.clear();
-                // a record outside `--county` is no scan: not counted,
-                // stored or printed (the collector counts it apart)
-                scans.extend(slots[..*len].iter().map(|s| {
-                    s.err
-                        .is_none()
-                        .then(|| scanner.scan(&s.rec))
-                        .filter(|scan| {
-                            county.is_none_or(|c| {
-                                scan.division
-                                    .as_ref()
-                                    .is_some_and(|d| d.code.starts_with(c))
-                            })
-                        })
-                }));
-                fps.clear();
-                if storing {
-                    fps.extend(slots[..*len].iter().zip(scans.iter()).map(|(s, scan)| {
-                        scan.as_ref()
-                            .map_or(0, |scan| store::key_fingerprint(&s.rec, &scan.code))
-                    }));
-                }
-            }
-            if tx.send((seq, msg)).is_err() {
-                return;
-            }
-        }
-    }
-
-    /// A scanned batch on its way to the storing thread.
-    type Batch = (
-        Arc<str>,
-        Vec<Slot>,
-        usize,
-        Vec<Option<RecordScan>>,
-        Vec<u64>,
-    );
-
-    /// Stores the scanned records of each batch, then hands the batch back
-    /// to the reader; flushes the database at the end. Returns the
-    /// companies stored new and updated.
-    fn store(
-        mut store: RegistryStore,
-        rx: &Receiver<Batch>,
-        recycle: &SyncSender<Vec<Slot>>,
-    ) -> anyhow::Result<(u64, u64)> {
-        let (mut new, mut updated) = (0, 0);
-        for (source, slots, len, scans, fps) in rx {
-            for ((slot, scan), &fp) in slots[..len].iter().zip(&scans).zip(&fps) {
-                if let (None, Some(scan)) = (&slot.err, scan) {
-                    match store.save_fingerprinted(&source, &slot.rec, scan, fp)? {
-                        Saved::New => new += 1,
-                        Saved::Updated => updated += 1,
-                        Saved::Skipped => {}
-                    }
-                }
-            }
-            // never blocks: the channel holds every batch there is
-            let _ = recycle.send(slots);
-        }
-        store.flush()?;
-        Ok((new, updated))
-    }
-
-    /// Handles messages in sequence order (workers finish out of order).
-    fn collect(
-        run: &mut ScanRun,
-        rx: &Receiver<(u64, Msg)>,
-        recycle: &SyncSender<Vec<Slot>>,
-        store: Option<&SyncSender<Batch>>,
-    ) -> anyhow::Result<()> {
-        let mut pending: BTreeMap<u64, Msg> = BTreeMap::new();
-        let mut next = 0u64;
-        for (seq, msg) in rx {
-            pending.insert(seq, msg);
-            while let Some(msg) = pending.remove(&next) {
-                next += 1;
-                match msg {
-                    Msg::FileFailed(source, message) => run.file_failed(&source, &message),
-                    Msg::FileOpened => run.summary.files += 1,
-                    Msg::Records {
-                        source,
-                        slots,
-                        len,
-                        scans,
-                        fps,
-                    } => {
-                        for (slot, scan) in slots[..len].iter().zip(&scans) {
-                            match (&slot.err, scan) {
-                                (Some(e), _) => run.process(&source, Err(e))?,
-                                (None, Some(scan)) => {
-                                    run.process(&source, Ok((&slot.rec, scan)))?
-                                }
-                                (None, None) => run.summary.other_counties += 1,
-                            }
-                        }
-                        match store {
-                            Some(tx) => {
-                                if tx.send((source, slots, len, scans, fps)).is_err() {
-                                    // the storing thread failed: its error is reported
-                                    return Ok(());
-                                }
-                            }
-                            // never blocks: the channel holds every batch there is
-                            None => {
-                                let _ = recycle.send(slots);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
+/// A library error, in the words of the flag that caused it.
+fn flag_error(e: RegistryScanError) -> anyhow::Error {
+    match e {
+        RegistryScanError::County(c) => anyhow::anyhow!(
+            "--county {c:?}: expected the first digits of a division code (e.g. 6109)"
+        ),
+        e => e.into(),
     }
 }
 
-fn warn_missing_columns(source: &str, layout: &import::Layout) {
-    let missing = layout.missing();
-    if !missing.is_empty() {
-        let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
-        eprintln!(
-            "finscan: {source}: no {} column; {}",
-            names.join(", "),
-            if missing.contains(&import::Column::Uscc) {
-                "credit codes are not validated and counties not attributed"
-            } else {
-                "only names are scanned"
-            }
-        );
+/// The database, unless `--no-store`.
+fn open_store(common: &CommonArgs) -> anyhow::Result<Option<RegistryStore>> {
+    if common.no_store {
+        return Ok(None);
     }
+    RegistryStore::open(&common.db)
+        .map(Some)
+        .with_context(|| format!("cannot open database {}", common.db.display()))
 }
 
 fn extract(args: ExtractArgs) -> anyhow::Result<Outcome> {
@@ -527,263 +198,57 @@ fn extract(args: ExtractArgs) -> anyhow::Result<Outcome> {
             profile.name
         );
     }
-    let scanner = record_scanner(&args.common)?;
-    let mut run = ScanRun::new(&args.common)?;
-    for path in &args.pages {
-        let source = path.display().to_string();
-        let raw = match std::fs::read(path) {
-            Ok(r) => r,
-            Err(e) => {
-                run.file_failed(&source, &e.to_string());
-                continue;
-            }
-        };
-        let doc = finscan::text::decode::decode(&raw, None);
-        let ex = profile::extract_records(&profile, &url, &doc.text);
-        run.summary.files += 1;
-        for p in &ex.problems {
-            run.row_failed(
-                &source,
-                &RowError {
-                    line: 0,
-                    message: p.clone(),
-                },
-            );
-        }
-        for rec in &ex.records {
-            run.process(&source, Ok((rec, &scanner.scan(rec))))?;
-        }
-        for l in &ex.links {
-            eprintln!("finscan: {source}: link to follow: {l}");
-        }
+    let opts = RegistryScanOptions {
+        allowlist: args.common.allowlist.clone(),
+        licensed: !args.common.no_licensed,
+        rules: args.common.rules.clone(),
+        keep_findings: 0,
+        ..RegistryScanOptions::default()
+    };
+    let scan = RegistryScan::new(&opts)?;
+    let mut out = ScanOutput::new(&args.common);
+    for w in scan.warnings() {
+        out.warning(w);
     }
-    run.finish()
+    let mut store = open_store(&args.common)?;
+    let report = scan.extract_pages(
+        &profile,
+        &url,
+        &args.pages,
+        store.as_mut(),
+        &mut out,
+        &Cancel::new(),
+    )?;
+    out.finish(&report)
 }
 
-/// Sorts after every six-digit division code.
-const NO_DIVISION: u32 = u32::MAX;
-
-#[derive(Default)]
-struct CountyStats {
-    scanned: u64,
-    flagged: u64,
-    to_verify: u64,
-    invalid_codes: u64,
-}
-
-#[derive(Default)]
-struct Summary {
-    files: u64,
-    files_failed: u64,
-    records: u64,
-    flagged: u64,
-    by_rank: [u64; 4],
-    allowlisted: u64,
-    /// Exempt by the default list of licensed institutions (by name).
-    licensed: u64,
-    /// Not flagged, with licensed activities to verify.
-    to_verify: u64,
-    invalid_codes: u64,
-    missing_codes: u64,
-    /// Valid old registration numbers (15 digits) in the credit-code column.
-    registration_numbers: u64,
-    /// Records outside `--county`.
-    other_counties: u64,
-    row_errors: u64,
-    records_with_problems: u64,
-    stored_new: u64,
-    stored_updated: u64,
-    /// rule id → term → flagged records with that hit
-    by_term: FxHashMap<String, FxHashMap<String, u64>>,
-    /// division code → stats; `NO_DIVISION` for records without a usable division code
-    by_county: BTreeMap<u32, CountyStats>,
-}
-
-/// One scan over several inputs: store, output and counts (the scanning
-/// itself happens on worker threads, see [`scan`]).
-struct ScanRun {
-    /// The database, while this thread stores (the pipeline moves it to a
-    /// thread of its own).
-    store: Option<RegistryStore>,
-    /// Results are stored (by whichever thread holds the store).
-    storing: bool,
+/// What `registry scan` and `registry extract` print: one JSON object per
+/// record (`--json`, in file order) or the table ranked by urgency, then
+/// the per-county summary on stdout and the counts on stderr.
+///
+/// The ranked table is built without holding records in memory: rendered
+/// lines go to one anonymous temporary file per rank and are copied to
+/// stdout at the end, so memory stays flat whatever the input size.
+struct ScanOutput {
     json: bool,
     all: bool,
     out: BufWriter<std::io::Stdout>,
     buckets: Buckets,
-    summary: Summary,
 }
 
-/// Compiles the rules and reads the allow-list.
-fn record_scanner(common: &CommonArgs) -> anyhow::Result<RecordScanner> {
-    scanner_of(super::load_rules(common.rules.as_deref())?, common)
-}
-
-/// The scanner of `rules`, with the allow-list `common` names.
-fn scanner_of(rules: RuleSet, common: &CommonArgs) -> anyhow::Result<RecordScanner> {
-    let allow = match &common.allowlist {
-        Some(p) => {
-            let (list, warnings) = AllowList::load(p)
-                .with_context(|| format!("cannot read allow-list {}", p.display()))?;
-            for w in warnings {
-                eprintln!("finscan: warning: {w}");
-            }
-            list
-        }
-        None => AllowList::default(),
-    };
-    let scanner = RecordScanner::new(&rules, allow);
-    Ok(if common.no_licensed {
-        scanner.without_licensed()
-    } else {
-        scanner
-    })
-}
-
-impl ScanRun {
-    fn new(common: &CommonArgs) -> anyhow::Result<Self> {
-        let store = if common.no_store {
-            None
-        } else {
-            Some(
-                RegistryStore::open(&common.db)
-                    .with_context(|| format!("cannot open database {}", common.db.display()))?,
-            )
-        };
-        Ok(ScanRun {
-            storing: store.is_some(),
-            store,
+impl ScanOutput {
+    fn new(common: &CommonArgs) -> Self {
+        ScanOutput {
             json: common.json,
             all: common.all,
             out: BufWriter::with_capacity(1 << 16, std::io::stdout()),
             buckets: Buckets::default(),
-            summary: Summary::default(),
-        })
-    }
-
-    fn file_failed(&mut self, source: &str, message: &str) {
-        eprintln!("finscan: skipped {source}: {message}");
-        self.summary.files_failed += 1;
-    }
-
-    fn row_failed(&mut self, source: &str, e: &RowError) {
-        eprintln!("finscan: {source}:{}: {}", e.line, e.message);
-        self.summary.row_errors += 1;
-    }
-
-    /// Counts, stores and prints one record (scanned) or one unreadable row.
-    fn process(
-        &mut self,
-        source: &str,
-        item: Result<(&Record, &RecordScan), &RowError>,
-    ) -> anyhow::Result<()> {
-        let (rec, scan) = match item {
-            Ok(r) => r,
-            Err(e) => {
-                self.row_failed(source, e);
-                if self.json {
-                    serde_json::to_writer(
-                        &mut self.out,
-                        &serde_json::json!({"source": source, "line": e.line, "error": e.message, "flagged": false}),
-                    )?;
-                    self.out.write_all(b"\n")?;
-                } else {
-                    let line = format!("{:<14} {source}:{}  {}\n", "error", e.line, e.message);
-                    self.buckets.write(5, line.as_bytes())?;
-                }
-                return Ok(());
-            }
-        };
-        self.count(rec, scan);
-        for p in &rec.problems {
-            eprintln!("finscan: {source}:{}: {p}", rec.line);
-        }
-        if let Some(store) = &mut self.store {
-            match store.save(source, rec, scan)? {
-                Saved::New => self.summary.stored_new += 1,
-                Saved::Updated => self.summary.stored_updated += 1,
-                Saved::Skipped => {}
-            }
-        }
-        let has_error = matches!(scan.code, CodeStatus::Invalid(..)) || !rec.problems.is_empty();
-        if !(self.all || scan.flagged() || scan.to_verify() || has_error) {
-            return Ok(());
-        }
-        if self.json {
-            write_json(&mut self.out, source, rec, scan)?;
-        } else {
-            let bucket = match scan.rank {
-                Some(r) if scan.flagged() => r as usize,
-                _ if scan.to_verify() => 4,
-                _ if has_error => 5,
-                _ => 6,
-            };
-            let line = render_row(source, rec, scan);
-            self.buckets.write(bucket, line.as_bytes())?;
-        }
-        Ok(())
-    }
-
-    fn count(&mut self, rec: &Record, scan: &RecordScan) {
-        let s = &mut self.summary;
-        s.records += 1;
-        if !rec.problems.is_empty() {
-            s.records_with_problems += 1;
-        }
-        let county_key = scan
-            .division
-            .as_ref()
-            .and_then(|d| d.code.parse().ok())
-            .unwrap_or(NO_DIVISION);
-        let c = s.by_county.entry(county_key).or_default();
-        c.scanned += 1;
-        match &scan.code {
-            CodeStatus::Invalid(..) => {
-                s.invalid_codes += 1;
-                c.invalid_codes += 1;
-            }
-            CodeStatus::Missing => s.missing_codes += 1,
-            CodeStatus::Registration(_) => s.registration_numbers += 1,
-            CodeStatus::Valid(_) => {}
-        }
-        if scan.allowlisted.is_some() {
-            s.allowlisted += 1;
-        }
-        if scan.licensed.is_some() {
-            s.licensed += 1;
-        }
-        if scan.to_verify() {
-            s.to_verify += 1;
-            c.to_verify += 1;
-        }
-        if scan.flagged() {
-            s.flagged += 1;
-            c.flagged += 1;
-            if let Some(r) = scan.rank {
-                s.by_rank[r as usize] += 1;
-            }
-            let mut seen: Vec<(&str, &str)> = Vec::new();
-            for h in &scan.hits {
-                let k = (h.rule.0.as_str(), h.term.as_str());
-                if !seen.contains(&k) {
-                    seen.push(k);
-                    // looked up by reference: an allocation only for a new word
-                    let terms = match s.by_term.get_mut(k.0) {
-                        Some(t) => t,
-                        None => s.by_term.entry(k.0.to_owned()).or_default(),
-                    };
-                    match terms.get_mut(k.1) {
-                        Some(n) => *n += 1,
-                        None => {
-                            terms.insert(k.1.to_owned(), 1);
-                        }
-                    }
-                }
-            }
         }
     }
 
-    fn finish(mut self) -> anyhow::Result<Outcome> {
+    /// Prints the table and the per-county summary (without `--json`) and
+    /// the counts; the exit status of the scan.
+    fn finish(mut self, s: &RegistryScanReport) -> anyhow::Result<Outcome> {
         if !self.json {
             writeln!(
                 self.out,
@@ -791,33 +256,24 @@ impl ScanRun {
                 "rank", "file:line", "name", "credit code", "county"
             )?;
             self.buckets.copy_to(&mut self.out)?;
-            write_county_summary(&mut self.out, &self.summary, self.all)?;
+            write_county_summary(&mut self.out, s, self.all)?;
         }
         self.out.flush()?;
-        if let Some(store) = &mut self.store {
-            store.flush()?;
-        }
-        let s = &self.summary;
-        let mut terms: Vec<((&String, &String), &u64)> = s
-            .by_term
-            .iter()
-            .flat_map(|(rule, terms)| terms.iter().map(move |(t, n)| ((rule, t), n)))
-            .collect();
-        terms.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(&b.0)));
-        let shown: Vec<String> = terms
+        let shown: Vec<String> = s
+            .terms
             .iter()
             .take(12)
-            .map(|((_, t), n)| format!("{t} {n}"))
+            .map(|t| format!("{} {}", t.term, t.records))
             .collect();
         eprintln!(
             "finscan: {} file(s), {} record(s): {} flagged ({} name+activity, {} name, {} activity, {} scope-word), {} allow-listed, {} licensed, {} with a licensed activity to verify; credit codes: {} invalid, {} missing, {} registration number(s); {} row error(s), {} record(s) with problems, {} file(s) skipped{}{}",
             s.files,
             s.records,
             s.flagged,
-            s.by_rank[0],
-            s.by_rank[1],
-            s.by_rank[2],
-            s.by_rank[3],
+            s.by_rank.name_and_activity,
+            s.by_rank.name,
+            s.by_rank.activity,
+            s.by_rank.scope_word,
             s.allowlisted,
             s.licensed,
             s.to_verify,
@@ -832,7 +288,7 @@ impl ScanRun {
             } else {
                 String::new()
             },
-            if self.storing {
+            if s.stored {
                 format!(
                     "; stored {} new, {} updated",
                     s.stored_new, s.stored_updated
@@ -844,15 +300,83 @@ impl ScanRun {
         if !shown.is_empty() {
             eprintln!("finscan: flagged records by word: {}", shown.join(", "));
         }
-        Ok(
-            if s.files_failed > 0 || s.row_errors > 0 || s.records_with_problems > 0 {
-                Outcome::Partial
-            } else if s.flagged > 0 {
-                Outcome::Hits
-            } else {
-                Outcome::Clean
-            },
-        )
+        Ok(match s.outcome {
+            JobOutcome::Clean => Outcome::Clean,
+            JobOutcome::Hits => Outcome::Hits,
+            JobOutcome::Partial | JobOutcome::Cancelled => Outcome::Partial,
+        })
+    }
+}
+
+impl RecordSink for ScanOutput {
+    fn warning(&mut self, message: &str) {
+        eprintln!("finscan: warning: {message}");
+    }
+
+    fn file_failed(&mut self, source: &str, message: &str) -> io::Result<()> {
+        eprintln!("finscan: skipped {source}: {message}");
+        Ok(())
+    }
+
+    fn file_opened(&mut self, source: &str, missing: &[Column]) -> io::Result<()> {
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
+            eprintln!(
+                "finscan: {source}: no {} column; {}",
+                names.join(", "),
+                if missing.contains(&Column::Uscc) {
+                    "credit codes are not validated and counties not attributed"
+                } else {
+                    "only names are scanned"
+                }
+            );
+        }
+        Ok(())
+    }
+
+    fn row_failed(&mut self, source: &str, e: &RowError) -> io::Result<()> {
+        eprintln!("finscan: {source}:{}: {}", e.line, e.message);
+        if self.json {
+            serde_json::to_writer(
+                &mut self.out,
+                &serde_json::json!({"source": source, "line": e.line, "error": e.message, "flagged": false}),
+            )?;
+            self.out.write_all(b"\n")
+        } else {
+            let line = format!("{:<14} {source}:{}  {}\n", "error", e.line, e.message);
+            self.buckets.write(5, line.as_bytes())
+        }
+    }
+
+    fn page_problem(&mut self, source: &str, message: &str) -> io::Result<()> {
+        eprintln!("finscan: {source}:0: {message}");
+        Ok(())
+    }
+
+    fn record(&mut self, source: &str, rec: &Record, scan: &RecordScan) -> io::Result<()> {
+        for p in &rec.problems {
+            eprintln!("finscan: {source}:{}: {p}", rec.line);
+        }
+        let has_error = matches!(scan.code, CodeStatus::Invalid(..)) || !rec.problems.is_empty();
+        if !(self.all || scan.flagged() || scan.to_verify() || has_error) {
+            return Ok(());
+        }
+        if self.json {
+            write_json(&mut self.out, source, rec, scan)
+        } else {
+            let bucket = match scan.rank {
+                Some(r) if scan.flagged() => r as usize,
+                _ if scan.to_verify() => 4,
+                _ if has_error => 5,
+                _ => 6,
+            };
+            let line = render_row(source, rec, scan);
+            self.buckets.write(bucket, line.as_bytes())
+        }
+    }
+
+    fn link(&mut self, source: &str, url: &url::Url) {
+        eprintln!("finscan: {source}: link to follow: {url}");
     }
 }
 
@@ -934,7 +458,7 @@ fn write_json(
     source: &str,
     rec: &Record,
     scan: &RecordScan,
-) -> anyhow::Result<()> {
+) -> io::Result<()> {
     let division = scan.division.as_ref();
     let mut o = JsonLine::object(out)?;
     o.str("source", source)?;
@@ -1074,7 +598,11 @@ fn render_row(source: &str, rec: &Record, scan: &RecordScan) -> String {
 
 /// The per-county table, most flagged first (then by code); without
 /// `all`, only counties with findings (flagged, to verify or invalid codes).
-fn write_county_summary(out: &mut impl Write, s: &Summary, all: bool) -> std::io::Result<()> {
+fn write_county_summary(
+    out: &mut impl Write,
+    s: &RegistryScanReport,
+    all: bool,
+) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
@@ -1091,26 +619,13 @@ fn write_county_summary(out: &mut impl Write, s: &Summary, all: bool) -> std::io
         "{:<8} {:<28} {:>9} {:>8} {:>9} {:>14}",
         "code", "county", "scanned", "flagged", "verify", "invalid codes"
     )?;
-    let t = Divisions::bundled();
-    let mut rows: Vec<(&u32, &CountyStats)> = s
-        .by_county
-        .iter()
-        .filter(|(_, c)| all || c.flagged > 0 || c.to_verify > 0 || c.invalid_codes > 0)
-        .collect();
-    rows.sort_by(|a, b| b.1.flagged.cmp(&a.1.flagged).then(a.0.cmp(b.0)));
-    for (&code, c) in rows {
-        let (code, label) = if code == NO_DIVISION {
-            ("-".to_owned(), "（无有效代码，无法归属）".to_owned())
-        } else {
-            let code = format!("{code:06}");
-            let label = t.attribute(&code).label();
-            (code, label)
-        };
+    // the report lists them most flagged first, then by code
+    for c in s.counties.iter().filter(|c| all || c.has_findings()) {
         writeln!(
             out,
             "{:<8} {} {:>9} {:>8} {:>9} {:>14}",
-            code,
-            pad(&label, 28),
+            c.code.as_deref().unwrap_or("-"),
+            pad(&c.label, 28),
             c.scanned,
             c.flagged,
             c.to_verify,
@@ -1381,6 +896,7 @@ fn check(codes: Vec<String>, json: bool) -> anyhow::Result<Outcome> {
 mod tests {
     use super::*;
     use finscan::RuleSet;
+    use finscan::registry::RecordScanner;
     use finscan::registry::allow::AllowList;
     use finscan::registry::division::Attribution;
     use serde::Serialize;

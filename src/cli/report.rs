@@ -61,12 +61,7 @@ pub fn check_out(out: &Path) -> anyhow::Result<()> {
 pub fn open_desk(db: &DbArg) -> anyhow::Result<Desk> {
     let dir = db.dir();
     super::require_db(&dir)?;
-    let (desk, opened) = Desk::open(&dir).with_context(|| {
-        format!(
-            "cannot open database {} (is another finscan process using it?)",
-            dir.display()
-        )
-    })?;
+    let (desk, opened) = Desk::open(&dir).map_err(|e| super::serve::open_error(&dir, e))?;
     if opened.rebuilt {
         eprintln!("finscan: the review indexes disagreed with the findings and were rebuilt");
     }
@@ -105,6 +100,21 @@ pub fn write_atomically(
 
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     check_out(&args.out)?;
+    if let Some(c) = super::serve::remote(&args.db.dir())? {
+        let mut params = vec![("tz", super::zone().name().to_owned())];
+        params.extend(args.since.map(|t| ("since", t.to_string())));
+        params.extend(args.title.map(|t| ("title", t)));
+        let s = super::serve::download(&c, "/api/report", &params, &args.out)
+            .with_context(|| format!("writing the report to {}", args.out.display()))?;
+        writeln!(
+            anstream::stderr(),
+            "finscan: report of {} finding(s) ({} site(s) in the top list) written to {}",
+            s["findings"].as_u64().unwrap_or(0),
+            s["top_sites"].as_u64().unwrap_or(0),
+            args.out.display()
+        )?;
+        return Ok(Outcome::Clean);
+    }
     let desk = open_desk(&args.db)?;
     let zone = super::zone();
     let mut data = desk

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use finscan::review::view::{FindingDetail, FindingRow};
 use finscan::review::{
     self, Action, Decision, Desk, Evidence, Finding, FindingId, Query, ReviewError, SourceKind,
     Status,
@@ -22,6 +23,12 @@ pub struct DbArg {
     /// Database directory [default: $FINSCAN_DB, else ./finscan-data].
     #[arg(long, value_name = "DIR")]
     db: Option<PathBuf>,
+}
+
+impl DbArg {
+    pub fn dir(&self) -> PathBuf {
+        store::db_dir(self.db.as_deref())
+    }
 }
 
 #[derive(Subcommand)]
@@ -278,12 +285,7 @@ fn open_desk_at(dir: &Path) -> anyhow::Result<Desk> {
             store::DB_ENV
         );
     }
-    let (desk, opened) = Desk::open(dir).with_context(|| {
-        format!(
-            "cannot open database {} (is another finscan process using it?)",
-            dir.display()
-        )
-    })?;
+    let (desk, opened) = Desk::open(dir).map_err(|e| super::serve::open_error(dir, e))?;
     if opened.rebuilt {
         eprintln!("finscan: the review indexes disagreed with the findings and were rebuilt");
     }
@@ -305,26 +307,45 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
             limit,
             json,
         } => {
-            let desk = open_desk(&db)?;
             let mut q = filter.query();
             q.sort = sort.into_lib();
             q.limit = limit;
-            let listing = desk.list(&q)?;
+            let (rows, more) = match super::serve::remote(&db.dir())? {
+                Some(c) => {
+                    let mut params = super::serve::filter_params(&q);
+                    params.push(("sort", review::filter::sort_name(q.sort).to_owned()));
+                    if let Some(l) = limit {
+                        params.push(("limit", l.to_string()));
+                    }
+                    let l: RemoteListing = c.get_json("/api/findings", &params)?;
+                    (l.findings, l.more)
+                }
+                None => {
+                    let desk = open_desk(&db)?;
+                    let listing = desk.list(&q)?;
+                    let rows = listing
+                        .findings
+                        .into_iter()
+                        .map(|f| desk.row(f))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    (rows, listing.more)
+                }
+            };
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             if json {
-                for f in &listing.findings {
-                    serde_json::to_writer(&mut out, &finding_json(&desk, f)?)?;
-                    writeln!(out)?;
+                for r in &rows {
+                    super::write_json_line(&mut out, r)?;
                 }
             } else {
-                print_table(&mut out, &listing.findings, super::style::stdout_colored())?;
+                let findings: Vec<&Finding> = rows.iter().map(|r| &r.finding).collect();
+                print_table(&mut out, &findings, super::style::stdout_colored())?;
             }
             out.flush()?;
             if !json {
                 eprintln!(
                     "finscan: {} finding(s){}",
-                    listing.findings.len(),
-                    if listing.more {
+                    rows.len(),
+                    if more {
                         " shown; more match (raise --limit)"
                     } else {
                         ""
@@ -335,15 +356,24 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
             Ok(Outcome::Clean)
         }
         HitsCommand::Show { db, id, json } => {
-            let desk = open_desk(&db)?;
-            let f = desk.get(id)?.with_context(|| format!("no finding {id}"))?;
-            show(&desk, &f, json)?;
+            let detail = match super::serve::remote(&db.dir())? {
+                Some(c) => c.get_json(&format!("/api/findings/{id}"), &[])?,
+                None => open_desk(&db)?
+                    .detail(id)?
+                    .with_context(|| format!("no finding {id}"))?,
+            };
+            show(&detail, json)?;
             Ok(Outcome::Clean)
         }
         HitsCommand::History { db, id, json } => {
-            let desk = open_desk(&db)?;
-            desk.get(id)?.with_context(|| format!("no finding {id}"))?;
-            let events = desk.history(id)?;
+            let events: Vec<review::Event> = match super::serve::remote(&db.dir())? {
+                Some(c) => c.get_json(&format!("/api/findings/{id}/history"), &[])?,
+                None => {
+                    let desk = open_desk(&db)?;
+                    desk.get(id)?.with_context(|| format!("no finding {id}"))?;
+                    desk.history(id)?
+                }
+            };
             let mut out = std::io::stdout().lock();
             for e in &events {
                 if json {
@@ -376,14 +406,29 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
             Ok(Outcome::Clean)
         }
         HitsCommand::Check { db, repair, json } => {
-            let desk = open_desk(&db)?;
-            let mut report = desk.check()?;
             let mut repaired = false;
-            if report.problem_count > 0 && repair {
-                desk.rebuild_indexes()?;
-                repaired = true;
-                report = desk.check()?;
-            }
+            let report: review::CheckReport = match super::serve::remote(&db.dir())? {
+                Some(c) => {
+                    let report: review::CheckReport = c.get_json("/api/check", &[])?;
+                    if report.problem_count > 0 && repair {
+                        bail!(
+                            "repairing the indexes needs the database itself: stop the server at {} first",
+                            c.url()
+                        );
+                    }
+                    report
+                }
+                None => {
+                    let desk = open_desk(&db)?;
+                    let mut report = desk.check()?;
+                    if report.problem_count > 0 && repair {
+                        desk.rebuild_indexes()?;
+                        repaired = true;
+                        report = desk.check()?;
+                    }
+                    report
+                }
+            };
             if json {
                 let mut v = serde_json::to_value(&report)?;
                 v["repaired"] = repaired.into();
@@ -414,40 +459,26 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
     }
 }
 
-/// A finding as `--json` prints it: the stored finding, and when its
-/// evidence was last seen by a crawl.
-fn finding_json(desk: &Desk, f: &Finding) -> anyhow::Result<serde_json::Value> {
-    let mut v = serde_json::to_value(f)?;
-    if let Some(h) = desk.hit(f)? {
-        v["last_seen"] = h.last_seen.into();
-        v["repeats"] = h.repeats.into();
-    }
-    super::zone_json(&mut v);
-    Ok(v)
+/// A listing as the server answers it.
+#[derive(serde::Deserialize)]
+struct RemoteListing {
+    findings: Vec<FindingRow>,
+    more: bool,
 }
 
-fn show(desk: &Desk, f: &Finding, json: bool) -> anyhow::Result<()> {
-    let page = desk.page_of(f)?;
-    let evidence = desk.evidence_bytes(f)?.map(|b| {
-        let enc = page
-            .as_ref()
-            .and_then(|p| p.charset.as_deref())
-            .and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()))
-            .unwrap_or(encoding_rs::UTF_8);
-        enc.decode_without_bom_handling(&b).0.into_owned()
-    });
-    let history = desk.history(f.id)?;
+/// Prints a finding with its evidence: as JSON (times in the reader's
+/// zone) or as lines of `key value`.
+fn show(detail: &FindingDetail, json: bool) -> anyhow::Result<()> {
     if json {
-        let mut v = serde_json::json!({
-            "finding": finding_json(desk, f)?,
-            "evidence_text": evidence,
-            "page": page,
-            "events": history,
-        });
+        let mut v = serde_json::to_value(detail)?;
         super::zone_json(&mut v);
         println!("{v}");
         return Ok(());
     }
+    let f = &detail.finding.finding;
+    let page = &detail.page;
+    let evidence = &detail.evidence_text;
+    let history = &detail.events;
     let mut out = std::io::stdout().lock();
     let mut line = |k: &str, v: &str| writeln!(out, "{k:<14}{v}");
     line("id", &f.id.to_string())?;
@@ -463,8 +494,8 @@ fn show(desk: &Desk, f: &Finding, json: bool) -> anyhow::Result<()> {
     line("snippet", &f.snippet.replace('\n', " "))?;
     line("basis", &f.basis)?;
     line("first seen", &super::zone().human(f.first_seen))?;
-    if let Some(t) = desk.last_seen(f)? {
-        line("last seen", &t)?;
+    if let Some(t) = &detail.finding.last_seen {
+        line("last seen", t)?;
     }
     match &f.evidence {
         Evidence::Page(p) => {
@@ -570,7 +601,7 @@ fn highlight(f: &Finding, tty: bool, width: usize) -> String {
     format!("{before}{open}{}{close}{}", f.matched, after.trim_end())
 }
 
-fn print_table(out: &mut impl Write, findings: &[Finding], tty: bool) -> std::io::Result<()> {
+fn print_table(out: &mut impl Write, findings: &[&Finding], tty: bool) -> std::io::Result<()> {
     if findings.is_empty() {
         return Ok(());
     }
@@ -604,8 +635,10 @@ fn print_table(out: &mut impl Write, findings: &[Finding], tty: bool) -> std::io
 
 pub fn sites(cmd: SitesCommand) -> anyhow::Result<Outcome> {
     let SitesCommand::List { db, json } = cmd;
-    let desk = open_desk(&db)?;
-    let rows = desk.sites()?;
+    let rows: Vec<review::SiteRow> = match super::serve::remote(&db.dir())? {
+        Some(c) => c.get_json("/api/sites", &[])?,
+        None => open_desk(&db)?.sites()?,
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if !json && !rows.is_empty() {
         writeln!(
@@ -647,35 +680,84 @@ pub fn sites(cmd: SitesCommand) -> anyhow::Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
-/// Adds one `--where KEY=VALUE` to a query.
+/// Adds one `--where KEY=VALUE` to a query (the library's filter
+/// vocabulary, times in the reader's zone).
 fn add_where(q: &mut Query, w: &str) -> anyhow::Result<()> {
     let Some((k, v)) = w.split_once('=') else {
         bail!("--where {w:?}: expected KEY=VALUE (site=a.com, category=fund-pool …)");
     };
-    let (k, v) = (k.trim(), v.trim());
-    let bad = |e: String| anyhow::anyhow!("--where {w:?}: {e}");
-    match k {
-        "status" => q
-            .statuses
-            .push(StatusArg::from_str(v, true).map_err(bad)?.into_lib()),
-        "category" => q
-            .categories
-            .push(CategoryArg::from_str(v, true).map_err(bad)?.into_lib()),
-        "severity" => q
-            .severities
-            .push(SeverityArg::from_str(v, true).map_err(bad)?.into_lib()),
-        "source" => q.source = Some(SourceArg::from_str(v, true).map_err(bad)?.into_lib()),
-        "rule" => q.rules.push(RuleId(v.to_owned())),
-        "site" | "host" => q.sites.push(v.to_owned()),
-        "county" => q.counties.push(v.to_owned()),
-        "since" => q.since = Some(super::since_arg(v).map_err(bad)?),
-        "until" => q.until = Some(super::until_arg(v).map_err(bad)?),
-        "search" => q.text = Some(v.to_owned()),
-        _ => bail!(
-            "--where {w:?}: unknown key {k:?} (status, category, severity, rule, site, county, source, since, until, search)"
-        ),
+    review::filter::add_filter(q, k, v, super::zone())
+        .map_err(|e| anyhow::anyhow!("--where {w:?}: {e}"))
+}
+
+/// Asks before a batch decision on `n` findings, unless `yes`; refuses
+/// without a terminal to ask on.
+fn confirm_batch(n: usize, verb: &str, yes: bool) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
     }
-    Ok(())
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to {verb} {n} finding(s) without --yes: standard input is not a terminal");
+    }
+    eprint!("{verb} these {n} finding(s)? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        eprintln!("finscan: nothing changed");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// `finscan review` through the server: the same questions and messages,
+/// the decisions made by the server's desk.
+fn review_remote(
+    c: &finscan::serve::client::Client,
+    a: &ReviewArgs,
+    d: &Decision,
+) -> anyhow::Result<Outcome> {
+    let verb = d.action.kind().as_str();
+    let mut body = serde_json::json!({
+        "action": verb,
+        "reviewer": d.reviewer,
+        "note": d.note,
+        "deadline": a.deadline,
+    });
+    let ids: Vec<String> = if a.ids.is_empty() {
+        let mut q = Query::default();
+        for w in &a.filters {
+            add_where(&mut q, w)?;
+        }
+        let mut filter: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for (k, v) in super::serve::filter_params(&q) {
+            filter.entry(k).or_default().push(v);
+        }
+        let mut dry = body.clone();
+        dry["where"] = serde_json::json!(filter);
+        dry["dry_run"] = true.into();
+        let r: finscan::serve::api::BatchResponse = c.post_json("/api/review", &dry)?;
+        eprintln!(
+            "finscan: {} finding(s) match {} and can be {verb}ed",
+            r.ids.len(),
+            a.filters.join(" ")
+        );
+        if r.ids.is_empty() || !confirm_batch(r.ids.len(), verb, a.yes)? {
+            return Ok(Outcome::Clean);
+        }
+        r.ids
+    } else {
+        a.ids.iter().map(|i| i.to_string()).collect()
+    };
+    body["ids"] = serde_json::json!(ids);
+    let r: finscan::serve::api::BatchResponse = c.post_json("/api/review", &body)?;
+    eprintln!(
+        "finscan: {} of {} finding(s): {verb} recorded by {}",
+        r.reviewed,
+        ids.len(),
+        d.reviewer
+    );
+    Ok(Outcome::Clean)
 }
 
 pub fn review(a: ReviewArgs) -> anyhow::Result<Outcome> {
@@ -707,6 +789,9 @@ pub fn review(a: ReviewArgs) -> anyhow::Result<Outcome> {
     if a.ids.is_empty() && a.filters.is_empty() {
         bail!("give finding ids, or --where KEY=VALUE for a batch");
     }
+    if let Some(c) = super::serve::remote(&a.db.dir())? {
+        return review_remote(&c, &a, &d);
+    }
     let desk = open_desk(&a.db)?;
     let ids = if a.ids.is_empty() {
         let mut q = Query::default();
@@ -719,24 +804,8 @@ pub fn review(a: ReviewArgs) -> anyhow::Result<Outcome> {
             ids.len(),
             a.filters.join(" ")
         );
-        if ids.is_empty() {
+        if ids.is_empty() || !confirm_batch(ids.len(), verb, a.yes)? {
             return Ok(Outcome::Clean);
-        }
-        if !a.yes {
-            if !std::io::stdin().is_terminal() {
-                bail!(
-                    "refusing to {verb} {} finding(s) without --yes: standard input is not a terminal",
-                    ids.len()
-                );
-            }
-            eprint!("{verb} these {} finding(s)? [y/N] ", ids.len());
-            std::io::stderr().flush()?;
-            let mut answer = String::new();
-            std::io::stdin().lock().read_line(&mut answer)?;
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                eprintln!("finscan: nothing changed");
-                return Ok(Outcome::Clean);
-            }
         }
         ids
     } else {
@@ -825,6 +894,17 @@ pub enum ExportFormat {
     Json,
 }
 
+impl ExportFormat {
+    /// The format's name, as `--format` and the API's `format` take it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Xlsx => "xlsx",
+            ExportFormat::Csv => "csv",
+            ExportFormat::Json => "json",
+        }
+    }
+}
+
 /// `export takedown`: the takedown list for the internet information
 /// office, one row per site with confirmed findings (confirmed, notified,
 /// persisting, referred).
@@ -835,21 +915,29 @@ pub fn export_takedown(args: TakedownArgs) -> anyhow::Result<Outcome> {
         out,
         filter,
     } = args;
-    let desk = open_desk(&db)?;
     let q = filter.query();
     if q.source == Some(SourceKind::Registry) {
         bail!("the takedown list is of sites: --source registry has no rows here");
     }
-    use finscan::export::takedown;
-    let rows = takedown::takedown_rows(&desk, &q, super::zone())?;
-    match format {
-        ExportFormat::Xlsx => takedown::write_xlsx(&rows, &out)?,
-        ExportFormat::Csv => takedown::write_csv(&rows, &out)?,
-        ExportFormat::Json => takedown::write_json(&rows, &out)?,
-    }
+    let rows = if let Some(c) = super::serve::remote(&db.dir())? {
+        let mut params = super::serve::filter_params(&q);
+        params.push(("format", format.name().to_owned()));
+        params.push(("tz", super::zone().name().to_owned()));
+        let summary = super::serve::download(&c, "/api/exports/takedown", &params, &out)?;
+        summary["rows"].as_u64().unwrap_or(0) as usize
+    } else {
+        let desk = open_desk(&db)?;
+        use finscan::export::takedown;
+        let rows = takedown::takedown_rows(&desk, &q, super::zone())?;
+        match format {
+            ExportFormat::Xlsx => takedown::write_xlsx(&rows, &out)?,
+            ExportFormat::Csv => takedown::write_csv(&rows, &out)?,
+            ExportFormat::Json => takedown::write_json(&rows, &out)?,
+        }
+        rows.len()
+    };
     eprintln!(
-        "finscan: takedown list of {} site(s) written to {}",
-        rows.len(),
+        "finscan: takedown list of {rows} site(s) written to {}",
         out.display()
     );
     Ok(Outcome::Clean)

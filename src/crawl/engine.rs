@@ -80,6 +80,12 @@ pub struct CrawlConfig {
     /// Start a new generation: fetch again pages done in earlier crawls,
     /// with conditional requests.
     pub recrawl: bool,
+    /// Fetch the seeds once more within the current generation, also those
+    /// done in it, without changing the crawl's stored scope (`finscan
+    /// recheck`): a later crawl then resumes or reruns exactly as it would
+    /// have. Takes precedence over `recrawl`; links are followed only as
+    /// `max_depth` allows (0: none).
+    pub refetch: bool,
     /// Registry pages to read company records from (`--profile`).
     pub registry: Option<Arc<crate::registry::PageProfile>>,
 }
@@ -109,6 +115,7 @@ impl Default for CrawlConfig {
             breaker_threshold: 5,
             backoff_base: Duration::from_secs(1),
             recrawl: false,
+            refetch: false,
             registry: None,
         }
     }
@@ -294,12 +301,12 @@ pub async fn crawl(
 ) -> Result<Summary, CrawlError> {
     let started = Instant::now();
     let client = fetch::client(&cfg.fetch)?;
-    let generation = if cfg.recrawl || store.generation()? == 0 {
+    let generation = if (cfg.recrawl && !cfg.refetch) || store.generation()? == 0 {
         store.start_generation()?
     } else {
         store.generation()?
     };
-    let mut domains = if cfg.recrawl {
+    let mut domains = if cfg.recrawl || cfg.refetch {
         Vec::new()
     } else {
         store.scope_domains()?
@@ -310,7 +317,9 @@ pub async fn crawl(
             domains.push(d);
         }
     }
-    store.set_scope_domains(&domains)?;
+    if !cfg.refetch {
+        store.set_scope_domains(&domains)?;
+    }
     let scope = Scope {
         domains,
         include: cfg.include.clone(),
@@ -336,7 +345,11 @@ pub async fn crawl(
             query_path: None,
         })
         .collect();
-    store.enqueue(&seeds, adm)?;
+    if cfg.refetch {
+        store.enqueue_again(&seeds, adm)?;
+    } else {
+        store.enqueue(&seeds, adm)?;
+    }
     let agent_token = robots::product_token(&cfg.fetch.user_agent).to_owned();
     let limiter = (cfg.rate_per_host > 0.0).then(|| {
         let period = Duration::from_secs_f64(1.0 / cfg.rate_per_host);
@@ -387,6 +400,9 @@ pub async fn crawl(
     }
     let (tx, mut rx) = mpsc::channel::<Event>(shared.cfg.concurrency.max(1) * 2);
     let mut stopping = *shutdown.borrow();
+    // asked to stop before the first request: nothing is fetched, and the
+    // summary says the crawl was interrupted (its seeds stay queued)
+    sched.summary.interrupted = stopping;
     let mut last_progress = Instant::now();
     loop {
         let wake = if stopping { None } else { sched.dispatch(&tx)? };
@@ -1083,10 +1099,13 @@ async fn page_task(
                 None,
             );
         }
-        if shared
-            .store
-            .seen_state(next.as_str(), shared.adm.generation)?
-            .is_some()
+        // a refetch follows a page's redirects within its host as they are
+        // now, whatever this generation did before
+        if !cfg.refetch
+            && shared
+                .store
+                .seen_state(next.as_str(), shared.adm.generation)?
+                .is_some()
         {
             break stop(
                 PageState::Redirect,

@@ -16,7 +16,10 @@
 //! * [`prefilter`]: a sound one-pass test that lets records without
 //!   candidates skip the scanner (most of a registry);
 //! * [`profile`]: site profiles that extract records from registry web pages;
-//! * [`store`]: the `registry` tree of the database (companies and their hits).
+//! * [`store`]: the `registry` tree of the database (companies and their hits);
+//! * [`pipeline`]: the whole scan of files or folders as one call (threads,
+//!   counts by rank, word and county, storing, cancellation) that the CLI
+//!   and a scheduled job share.
 //!
 //! Scanning itself is the [`Scanner`]'s (`name` and `scope` rules, word
 //! boundaries, negation, allow spans); this module decides what a record's
@@ -29,6 +32,7 @@ mod csv_rows;
 pub mod division;
 pub mod import;
 pub mod licensed;
+pub mod pipeline;
 pub mod prefilter;
 pub mod profile;
 pub mod store;

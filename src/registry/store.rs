@@ -6,6 +6,8 @@
 //! | tree `registry_log` | `l` + sequence (u64 BE): the log | `F` + the entry file's length (u64 LE); or, written before entries were files (commit `8a3ea05`), the entry itself |
 //! | | `n` + sequence | how many of that log entry's records are still current (u32 BE) |
 //! | | `mtag` | the random tag of the index file |
+//! | | `a` + former key | a company moved to another key: the entry holding the moved record (u64 BE) and the new key |
+//! | | `kver` | the key derivation the stored keys follow ([`KEY_VERSION`], u32 BE) |
 //! | directory `registry-log` | file `<sequence, 16 hex digits>.zst` | one commit's records (postcard), zstd with its checksum |
 //! | file `registry.idx` | 64 bits of SHA-256 of the company key | where its latest record is, `scans`, `first_seen` |
 //!
@@ -40,6 +42,20 @@
 //! its name when the code is missing or invalid (`name:安康鑫源理财有限公司`,
 //! white space removed, full-width ASCII made half-width), so scanning the
 //! same registry again updates the entry instead of adding a second one.
+//! An old registration number (15 digits) keys it as `regno:…`.
+//!
+//! When the key a company derives changes — databases made before
+//! registration numbers were recognized keyed those companies by name; a
+//! code invalid to an earlier check may be valid now; a later export may
+//! carry the code an earlier one lacked — the company is **moved**: its
+//! record is written under the new key with its `first_seen` and `scans`,
+//! the former key leaves the index, and an alias (`a` + former key) says
+//! where it went, so that [`RegistryStore::company`] still answers for the
+//! former key (a finding made under it is rechecked against the moved
+//! company) and a rebuilt index does not bring the former record back.
+//! Stored keys are moved once when the store opens ([`KEY_VERSION`]), and a
+//! flagged record met under a new key whose name is stored under `name:`
+//! is moved when it is saved.
 //!
 //! Only companies with hits are stored, plus companies already stored (a
 //! rescan that finds a company clean records that, with no hits), so the
@@ -69,6 +85,16 @@ const IN_FILE: u8 = b'F';
 const LOG: u8 = b'l';
 const LIVE: u8 = b'n';
 const TAG_KEY: &[u8] = b"mtag";
+/// Prefix of an alias: a company's former key, moved to another.
+const ALIAS: u8 = b'a';
+const KEY_VERSION_KEY: &[u8] = b"kver";
+/// The key derivation stored keys follow: 1, keys of databases made
+/// before this mark (no `regno:`: a registration number was an invalid
+/// code, keyed by name); 2, [`company_key`] as it is.
+pub const KEY_VERSION: u32 = 2;
+/// Aliases followed by [`RegistryStore::company`] (a company moved twice:
+/// name, registration number, credit code).
+const MAX_ALIAS_HOPS: usize = 4;
 /// The index file, in the database directory.
 pub const INDEX_FILE: &str = "registry.idx";
 const INDEX_MAGIC: &[u8; 16] = b"finscan regidx1\0";
@@ -380,6 +406,43 @@ struct Pending {
     scans: u32,
     /// The stored record this one replaces.
     replaces: Option<Loc>,
+    /// The record of the same company under its former key, which this
+    /// one replaces too (see the module doc on moving).
+    moved_from: Option<Moved>,
+}
+
+/// A company's record under its former key, being moved.
+#[derive(Debug, Clone)]
+struct Moved {
+    /// The former key and its fingerprint.
+    key: String,
+    fp: u64,
+    /// Where its record is.
+    at: Loc,
+    /// The key it moves to.
+    to: String,
+}
+
+fn alias_key(former: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + former.len());
+    k.push(ALIAS);
+    k.extend_from_slice(former.as_bytes());
+    k
+}
+
+/// An alias's value: the log entry holding the moved record, and the new key.
+fn alias_value(log: u64, to: &str) -> Vec<u8> {
+    let mut v = log.to_be_bytes().to_vec();
+    v.extend_from_slice(to.as_bytes());
+    v
+}
+
+fn decode_alias(v: &[u8]) -> Option<(u64, String)> {
+    let (log, to) = v.split_at_checked(8)?;
+    Some((
+        u64::from_be_bytes(log.try_into().ok()?),
+        String::from_utf8(to.to_vec()).ok()?,
+    ))
 }
 
 /// What [`RegistryStore::save`] did.
@@ -403,8 +466,28 @@ pub fn company_key(rec: &Record, code: &CodeStatus) -> String {
     match code {
         CodeStatus::Valid(c) => format!("uscc:{c}"),
         CodeStatus::Registration(n) => format!("regno:{n}"),
-        _ => format!("name:{}", normalize_name(&rec.name)),
+        _ => name_key(&rec.name),
     }
+}
+
+/// The key of a company known by its name alone (`name:` and the name as
+/// compared): what a company with a code was keyed by before its code was
+/// recognized (see the module doc on moving).
+pub fn name_key(name: &str) -> String {
+    format!("name:{}", normalize_name(name))
+}
+
+/// The key a stored company derives now from its stored code (`uscc`:
+/// the code as read, or as normalized when valid): `None` when it has no
+/// valid credit code or registration number.
+fn derived_key(c: &StoredCompany) -> Option<(String, CodeStatus)> {
+    let code = CodeStatus::of(c.uscc.as_deref());
+    let key = match &code {
+        CodeStatus::Valid(v) => format!("uscc:{v}"),
+        CodeStatus::Registration(n) => format!("regno:{n}"),
+        _ => return None,
+    };
+    Some((key, code))
 }
 
 /// The fingerprint of [`company_key`] ([`crate::store::fingerprint`] of
@@ -602,6 +685,7 @@ impl RegistryStore {
             })
             .map_err(io_error(INDEX_FILE))?;
         s.migrate()?;
+        s.migrate_keys()?;
         Ok(s)
     }
 
@@ -632,6 +716,19 @@ impl RegistryStore {
                 self.index
                     .set(fingerprint(&r.company.key), &e.encode())
                     .map_err(io_error(INDEX_FILE))?;
+            }
+        }
+        // a moved company's former record stays in its entry while that
+        // entry holds current records: the alias says it is gone (unless a
+        // record under the former key was stored after the move)
+        for kv in self.log.scan_prefix([ALIAS]) {
+            let (k, v) = kv?;
+            let Some((moved_at, _)) = decode_alias(&v) else {
+                continue;
+            };
+            let fp = fingerprint(&String::from_utf8_lossy(&k[1..]));
+            if self.indexed(fp)?.is_some_and(|e| e.at.log < moved_at) {
+                self.index.remove(fp).map_err(io_error(INDEX_FILE))?;
             }
         }
         self.db.flush()?;
@@ -732,6 +829,7 @@ impl RegistryStore {
                 Some(i) => self.pending[i].replaces,
                 None => stored.map(|e| e.at),
             },
+            moved_from: None,
         };
         self.buffer(p, pending_at, stored.is_none())
     }
@@ -768,6 +866,19 @@ impl RegistryStore {
         scan: &RecordScan,
         fp: u64,
     ) -> Result<Saved, StoreError> {
+        self.save_keyed(source, rec, scan, fp, None)
+    }
+
+    /// [`RegistryStore::save_fingerprinted`] under `key` (its fingerprint
+    /// `fp`) instead of the record's [`company_key`] when given.
+    fn save_keyed(
+        &mut self,
+        source: &str,
+        rec: &Record,
+        scan: &RecordScan,
+        fp: u64,
+        key: Option<String>,
+    ) -> Result<Saved, StoreError> {
         if scan.hits.is_empty() && self.index.is_empty() && self.pending.is_empty() {
             // nothing stored that this could update
             return Ok(Saved::Skipped);
@@ -791,7 +902,21 @@ impl RegistryStore {
         if previous.is_none() && scan.hits.is_empty() {
             return Ok(Saved::Skipped);
         }
-        let key = company_key(rec, &scan.code);
+        let given = key.is_some();
+        let key = key.unwrap_or_else(|| company_key(rec, &scan.code));
+        // a flagged company new under its code but stored under its name
+        // (an earlier export without the code): moved, not doubled. Asked
+        // only of flagged records new to the store, a few of a registry.
+        let moved_from = match (&previous, &scan.code) {
+            (None, CodeStatus::Valid(_) | CodeStatus::Registration(_)) if !given => {
+                self.stored_by_name(&rec.name, &key)?
+            }
+            _ => None,
+        };
+        let previous = previous.or(moved_from
+            .as_ref()
+            .map(|(_, e)| (e.first_seen, e.scans, None)));
+        let moved_from = moved_from.map(|(m, _)| m);
         let t = now();
         let first_seen = previous.map_or(t, |p| p.0);
         let scans = previous.map_or(0, |p| p.1).saturating_add(1);
@@ -833,14 +958,16 @@ impl RegistryStore {
         let hits: Vec<HitRef> = scan.hits.iter().map(HitRef::from).collect();
         // straight into the entry being built: no buffer of its own
         encode_record(&mut self.entry, &company, &hits)?;
+        let new = previous.is_none() || moved_from.is_some();
         let p = Pending {
             fp,
             live: true,
             first_seen,
             scans,
             replaces: previous.and_then(|p| p.2),
+            moved_from,
         };
-        self.buffer(p, pending_at, previous.is_none())?;
+        self.buffer(p, pending_at, new)?;
         Ok(if previous.is_some() {
             Saved::Updated
         } else {
@@ -853,12 +980,16 @@ impl RegistryStore {
     /// filter too when `new`; commits when the buffer is full.
     fn buffer(
         &mut self,
-        p: Pending,
+        mut p: Pending,
         pending_at: Option<usize>,
         new: bool,
     ) -> Result<(), StoreError> {
         if let Some(i) = pending_at {
             self.pending[i].live = false;
+            // it moves the company from where the superseded one did
+            if p.moved_from.is_none() {
+                p.moved_from = self.pending[i].moved_from.take();
+            }
         }
         if new {
             self.stored.insert_hash(p.fp);
@@ -903,7 +1034,30 @@ impl RegistryStore {
     /// The latest committed record of the company keyed `key` (see
     /// [`company_key`]), with its hits: what the review layer compares a
     /// notified finding with after a rescan.
+    ///
+    /// A company moved to another key since (see the module doc) is found
+    /// by its former key too: the record returned then carries the new key.
     pub fn company(&self, key: &str) -> Result<Option<Company>, StoreError> {
+        let mut key = std::borrow::Cow::Borrowed(key);
+        for _ in 0..=MAX_ALIAS_HOPS {
+            if let Some(c) = self.company_here(&key)? {
+                return Ok(Some(c));
+            }
+            match self
+                .log
+                .get(alias_key(&key))?
+                .as_deref()
+                .and_then(decode_alias)
+            {
+                Some((_, to)) => key = to.into(),
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The latest committed record stored under `key` itself.
+    fn company_here(&self, key: &str) -> Result<Option<Company>, StoreError> {
         let fp = fingerprint(key);
         if !self.stored.contains_hash(fp) {
             return Ok(None);
@@ -920,6 +1074,146 @@ impl RegistryStore {
             .nth(e.at.slot as usize)
             .filter(|s| s.company.key == key)
             .map(|s| (s.company, s.hits)))
+    }
+
+    /// The company stored (committed) under the name key of `name`, to be
+    /// moved to `to`: its move and its index entry.
+    fn stored_by_name(
+        &self,
+        name: &str,
+        to: &str,
+    ) -> Result<Option<(Moved, IndexEntry)>, StoreError> {
+        let key = name_key(name);
+        let fp = fingerprint(&key);
+        if !self.stored.contains_hash(fp) || self.pending_index.contains_key(&fp) {
+            return Ok(None);
+        }
+        Ok(self.indexed(fp)?.map(|e| {
+            (
+                Moved {
+                    key,
+                    fp,
+                    at: e.at,
+                    to: to.to_owned(),
+                },
+                e,
+            )
+        }))
+    }
+
+    /// Moves every company stored under `name:` whose stored code now
+    /// derives a credit-code or registration-number key (see the module
+    /// doc), once per database: the `kver` mark is written when all are
+    /// moved, so a run cut short moves the rest at the next open. A company
+    /// also stored under its new key already (a rescan by a version that
+    /// recognized the code stored it twice) keeps that newer record, with
+    /// the earlier `first_seen` and both records' scans.
+    fn migrate_keys(&mut self) -> Result<usize, StoreError> {
+        let version = self
+            .log
+            .get(KEY_VERSION_KEY)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
+            .unwrap_or(1);
+        if version >= KEY_VERSION {
+            return Ok(0);
+        }
+        let mut moves = Vec::new();
+        if !self.index.is_empty() {
+            for c in self.companies() {
+                let (company, hits) = c?;
+                if !company.key.starts_with("name:") {
+                    continue;
+                }
+                if let Some((to, code)) = derived_key(&company) {
+                    moves.push((company, hits, to, code));
+                }
+            }
+        }
+        let moved = moves.len();
+        for (mut company, mut hits, to, code) in moves {
+            let fp = fingerprint(&to);
+            let former = company.key.clone();
+            let Some(from) = self.indexed(fingerprint(&former))? else {
+                continue;
+            };
+            if self.pending_index.contains_key(&fp) {
+                // two names with one code: the first moves, the other
+                // keeps its name key
+                continue;
+            }
+            let stored = self.indexed(fp)?;
+            let mut replaces = None;
+            if let Some(e) = stored
+                && let Some((newer, newer_hits)) = self.company_here(&to)?
+            {
+                company = StoredCompany {
+                    first_seen: company.first_seen.min(newer.first_seen),
+                    scans: company.scans.saturating_add(newer.scans),
+                    ..newer
+                };
+                hits = newer_hits;
+                replaces = Some(e.at);
+            } else {
+                company.uscc = match &code {
+                    CodeStatus::Valid(c) => Some(c.as_str().to_owned()),
+                    CodeStatus::Registration(n) => Some(n.as_str().to_owned()),
+                    _ => company.uscc,
+                };
+                company.uscc_valid = code.valid().is_some();
+            }
+            let refs: Vec<HitRef> = hits.iter().map(HitRef::of).collect();
+            encode_record(&mut self.entry, &CompanyRef::of(&company, &to), &refs)?;
+            let p = Pending {
+                fp,
+                live: true,
+                first_seen: company.first_seen,
+                scans: company.scans.min(u32::MAX as u64) as u32,
+                replaces,
+                moved_from: Some(Moved {
+                    fp: fingerprint(&former),
+                    key: former,
+                    at: from.at,
+                    to,
+                }),
+            };
+            self.buffer(p, None, stored.is_none())?;
+        }
+        self.flush()?;
+        self.log
+            .insert(KEY_VERSION_KEY, &KEY_VERSION.to_be_bytes())?;
+        self.db.flush()?;
+        if moved > 0 {
+            tracing::info!(
+                "registry: {moved} company record(s) moved to the key their code gives now"
+            );
+        }
+        Ok(moved)
+    }
+
+    /// Saves a scanned record keyed by its name whatever its code, as
+    /// finscan did before registration numbers were recognized (a 15-digit
+    /// number was then an invalid code). For tests of the move (with
+    /// [`RegistryStore::forget_key_version`]); not for use outside tests.
+    #[doc(hidden)]
+    pub fn save_keyed_by_name(
+        &mut self,
+        source: &str,
+        rec: &Record,
+        scan: &RecordScan,
+    ) -> Result<Saved, StoreError> {
+        let key = name_key(&rec.name);
+        self.save_keyed(source, rec, scan, fingerprint(&key), Some(key))
+    }
+
+    /// Marks the database as made before [`KEY_VERSION`]: its stored keys
+    /// are moved when it is next opened. For tests; not for use outside
+    /// tests.
+    #[doc(hidden)]
+    pub fn forget_key_version(&mut self) -> Result<(), StoreError> {
+        self.flush()?;
+        self.log.remove(KEY_VERSION_KEY)?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// The records of one log entry that the index still points at.
@@ -975,6 +1269,10 @@ impl RegistryStore {
             if let Some(at) = p.replaces {
                 *replaced.entry(at.log).or_default() += 1;
             }
+            if let Some(m) = &p.moved_from {
+                *replaced.entry(m.at.log).or_default() += 1;
+                batch.insert(alias_key(&m.key), alias_value(log, &m.to));
+            }
         }
         for (old, gone) in replaced {
             let live = self
@@ -1015,6 +1313,9 @@ impl RegistryStore {
                 first_seen: p.first_seen,
             };
             updated = self.index.set(p.fp, &e.encode());
+            if let (Ok(()), Some(m)) = (&updated, &p.moved_from) {
+                updated = self.index.remove(m.fp).map(drop);
+            }
             if updated.is_err() {
                 self.index_behind = true;
                 break;
@@ -1252,6 +1553,137 @@ mod tests {
 
     fn old_value(company: &StoredCompany) -> Vec<u8> {
         serde_json::to_vec(&StoredRef { company, hits: &[] }).unwrap()
+    }
+
+    /// A flagged company with an old registration number (15 digits), as a
+    /// version before `regno:` keys stored it: keyed by its name, the
+    /// number kept as an invalid code.
+    const REGNO: &str = "610927000123457";
+
+    fn keyed_by_name(first_seen: u64, scans: u64) -> (StoredCompany, Vec<StoredHit>) {
+        let c = StoredCompany {
+            key: name_key(FLAGGED.0),
+            uscc: Some(REGNO.into()),
+            uscc_valid: false,
+            division: Some("610927".into()),
+            ..old_company("", first_seen, scans)
+        };
+        let hits = vec![StoredHit {
+            field: "name".into(),
+            rule: "name.licai".into(),
+            category: "restricted-name".into(),
+            severity: "medium".into(),
+            term: "理财".into(),
+            matched: "理财".into(),
+            start: 12,
+            end: 18,
+        }];
+        (c, hits)
+    }
+
+    #[test]
+    fn a_company_keyed_by_name_before_registration_numbers_moves_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = open_again(dir.path());
+            let (c, h) = keyed_by_name(1_700_000_000, 3);
+            s.migrate_one(&c.key.clone(), &c, &h, true).unwrap();
+            s.forget_key_version().unwrap();
+        }
+        let regno = format!("regno:{REGNO}");
+        {
+            let mut s = open_again(dir.path());
+            let all: Vec<Company> = s.companies().map(Result::unwrap).collect();
+            assert_eq!(all.len(), 1);
+            let (c, h) = &all[0];
+            assert_eq!(c.key, regno);
+            assert_eq!((c.first_seen, c.scans, c.line), (1_700_000_000, 3, 2));
+            assert_eq!(c.uscc.as_deref(), Some(REGNO));
+            assert!(!c.division_tentative());
+            assert_eq!(h.len(), 1);
+            // the former key still finds it
+            let by_name = s.company(&name_key(FLAGGED.0)).unwrap().unwrap();
+            assert_eq!(by_name.0.key, regno);
+            assert_eq!(s.company(&regno).unwrap().unwrap().0.key, regno);
+            // a rescan updates it: no second company
+            let saved = save_all(&mut s, &[(FLAGGED.0, REGNO)]);
+            assert_eq!(saved, [Saved::Updated]);
+            s.flush().unwrap();
+        }
+        let c = stored(dir.path());
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!((c[0].key.as_str(), c[0].scans), (regno.as_str(), 4));
+        assert_eq!(c[0].first_seen, 1_700_000_000);
+        // moved once: the next open moves nothing
+        assert_eq!(open_again(dir.path()).migrate_keys().unwrap(), 0);
+        // an index rebuilt from the log does not bring the former record back
+        std::fs::remove_file(dir.path().join(INDEX_FILE)).unwrap();
+        let s = open_again(dir.path());
+        assert!(s.rebuilt);
+        let all: Vec<StoredCompany> = s.companies().map(|c| c.unwrap().0).collect();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0].key, regno);
+        assert_eq!(
+            s.company(&name_key(FLAGGED.0)).unwrap().unwrap().0.key,
+            regno
+        );
+    }
+
+    #[test]
+    fn a_company_stored_twice_under_both_keys_is_merged_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let regno = format!("regno:{REGNO}");
+        {
+            let mut s = open_again(dir.path());
+            let (c, h) = keyed_by_name(1_700_000_000, 2);
+            s.migrate_one(&c.key.clone(), &c, &h, true).unwrap();
+            s.flush().unwrap();
+            // rescanned by a version that knew registration numbers but did
+            // not move: the same company under its number too
+            let newer = StoredCompany {
+                key: regno.clone(),
+                scope: "投资理财咨询".into(),
+                first_seen: 1_750_000_000,
+                last_scanned: 1_750_000_000,
+                scans: 1,
+                ..c
+            };
+            s.migrate_one(&regno, &newer, &h, true).unwrap();
+            s.forget_key_version().unwrap();
+        }
+        let c = stored(dir.path());
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].key, regno);
+        assert_eq!(c[0].scope, "投资理财咨询", "the newer record");
+        assert_eq!((c[0].first_seen, c[0].scans), (1_700_000_000, 3));
+        assert_eq!(c[0].last_scanned, 1_750_000_000);
+    }
+
+    #[test]
+    fn a_flagged_company_stored_by_name_moves_when_met_with_its_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let scanner = RecordScanner::new(&RuleSet::bundled().unwrap(), AllowList::default());
+        {
+            let mut s = open_again(dir.path());
+            let mut rec = record(1, FLAGGED.0, "");
+            rec.uscc = None;
+            assert_eq!(
+                s.save("a.csv", &rec, &scanner.scan(&rec)).unwrap(),
+                Saved::New
+            );
+            s.flush().unwrap();
+        }
+        {
+            let mut s = open_again(dir.path());
+            assert_eq!(save_all(&mut s, &[FLAGGED]), [Saved::Updated]);
+            s.flush().unwrap();
+            let uscc = format!("uscc:{}", FLAGGED.1);
+            let by_name = s.company(&name_key(FLAGGED.0)).unwrap().unwrap();
+            assert_eq!(by_name.0.key, uscc);
+        }
+        let c = stored(dir.path());
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!((c[0].key.starts_with("uscc:"), c[0].scans), (true, 2));
     }
 
     #[test]

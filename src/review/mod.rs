@@ -39,14 +39,16 @@
 //! After a recrawl or a registry rescan, [`Desk::recheck`] decides notified
 //! findings past their deadline from the new evidence (see [`recheck`]).
 
+pub mod filter;
 pub mod finding;
 pub(crate) mod index;
 pub mod query;
 pub mod recheck;
 pub mod report;
 pub mod time;
+pub mod view;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -134,7 +136,7 @@ pub struct Opened {
 }
 
 /// The result of [`Desk::check`].
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct CheckReport {
     pub findings: u64,
     pub events: u64,
@@ -145,7 +147,7 @@ pub struct CheckReport {
 }
 
 /// One site (registrable domain): what its pages say and its findings.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct SiteRow {
     pub site: String,
     pub operator: Option<String>,
@@ -285,8 +287,9 @@ impl Desk {
 
     /// Records `d` on every finding of `ids`, all or nothing as to
     /// validity: if any is missing or the action is not allowed from its
-    /// state, nothing is written and every refusal is returned. Commits in
-    /// transactions of [`BATCH`]; `progress(done, total)` after each.
+    /// state, nothing is written and every refusal is returned (in id
+    /// order). Commits in transactions of [`BATCH`], in id order;
+    /// `progress(done, total)` after each.
     pub fn review(
         &self,
         ids: &[FindingId],
@@ -294,8 +297,12 @@ impl Desk {
         mut progress: impl FnMut(usize, usize),
     ) -> Result<usize, ReviewError> {
         validate(d)?;
-        let mut seen = HashSet::new();
-        let ids: Vec<FindingId> = ids.iter().copied().filter(|i| seen.insert(*i)).collect();
+        // in id order, the order of `findings` and `review_events`: a
+        // batch reads and writes their leaves one after the other, not one
+        // leaf per finding in random order
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
         let mut refused = Vec::new();
         for &id in &ids {
             let f = self.get(id)?.ok_or(ReviewError::NotFound(id))?;
@@ -395,14 +402,8 @@ impl Desk {
         let mark = format!("{generation}:{}", self.store.done_count(generation)?);
         if self.meta.get(PAGE_MARK)?.as_deref() != Some(mark.as_bytes()) {
             let mut pending = Vec::new();
-            for h in self.store.hits_iter() {
-                let h = h?;
-                let Some(id) = FindingId::parse(&h.id).ok() else {
-                    continue;
-                };
-                if self.findings.contains_key(id.to_bytes())? {
-                    continue;
-                }
+            for h in self.hits_without_findings() {
+                let (id, h) = h?;
                 pending.push(page_finding(id, &h));
                 if pending.len() == BATCH {
                     made += self.insert_new(std::mem::take(&mut pending))?;
@@ -431,6 +432,7 @@ impl Desk {
                 };
                 if self.findings.contains_key(f.id.to_bytes())?
                     || pending.iter().any(|p: &Finding| p.id == f.id)
+                    || self.found_under_name_key(&company, &hits)?
                 {
                     continue;
                 }
@@ -446,6 +448,64 @@ impl Desk {
             self.store.db().flush()?;
         }
         Ok(made)
+    }
+
+    /// Whether a company keyed by its code has its finding already under
+    /// the name key it was stored with before the code was recognized (the
+    /// registry store moved it, see [`crate::registry::store`]): the same
+    /// company and text, so the same finding, which keeps its id, status
+    /// and history (its evidence's key is the former one; the registry
+    /// store answers for it).
+    fn found_under_name_key(
+        &self,
+        company: &crate::registry::store::StoredCompany,
+        hits: &[crate::registry::store::StoredHit],
+    ) -> Result<bool, ReviewError> {
+        if company.key.starts_with("name:") {
+            return Ok(false);
+        }
+        let former = FindingId::of_company(
+            &crate::registry::store::name_key(&company.name),
+            hits.iter()
+                .map(|h| (h.field.as_str(), h.rule.as_str(), h.matched.as_str())),
+        );
+        Ok(self.findings.contains_key(former.to_bytes())?)
+    }
+
+    /// The page hits that are no finding yet, in id order.
+    ///
+    /// The `hits` tree and `findings` are keyed alike (the id's 8 bytes),
+    /// so they are walked side by side: after a crawl that added a few
+    /// hits to a database of a million, taking them in costs two passes
+    /// over keys in order, not a lookup per hit in random order (which
+    /// reads a leaf of `findings` from disk per hit), and only the new
+    /// hits are decoded.
+    fn hits_without_findings(
+        &self,
+    ) -> impl Iterator<Item = Result<(FindingId, StoredHit), ReviewError>> + '_ {
+        let mut findings = self.findings.iter().keys().peekable();
+        self.store.hits.iter().filter_map(move |kv| {
+            let (k, v) = match kv {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let id = FindingId::from_bytes(&k)?;
+            loop {
+                match findings.peek() {
+                    Some(Ok(f)) if f.as_ref() < k.as_ref() => {
+                        findings.next();
+                    }
+                    Some(Ok(f)) if f.as_ref() == k.as_ref() => return None,
+                    Some(Err(_)) => return findings.next()?.err().map(|e| Err(e.into())),
+                    _ => break,
+                }
+            }
+            Some(
+                serde_json::from_slice::<StoredHit>(&v)
+                    .map(|h| (id, h))
+                    .map_err(|e| corrupt(format!("hit {id}"), e)),
+            )
+        })
     }
 
     /// Writes new findings, each with its `found` event.
@@ -876,45 +936,91 @@ mod tests {
         Desk::from_store(store).unwrap().0
     }
 
-    /// `n` page findings on site `s{i % sites}`, every `pool`-th of
-    /// category fund-pool (the rest guaranteed-return), severities cycling.
-    fn fill(d: &Desk, n: u64, sites: u64, pool: u64) {
+    /// The `i`-th page hit: on site `s{i % sites}`, of category fund-pool
+    /// every `pool`-th (the rest guaranteed-return), severities cycling.
+    fn stored_hit(i: u64, sites: u64, pool: u64) -> StoredHit {
         let sev = [Severity::High, Severity::Medium, Severity::Low];
+        let host = format!("www.s{}.com.cn", i % sites);
+        StoredHit {
+            id: format!("{:016x}", i + 1),
+            url: format!("http://{host}/{i}"),
+            host,
+            status: "new".into(),
+            rule: RuleId("page.x".into()),
+            category: if i % pool == 0 {
+                Category::FundPool
+            } else {
+                Category::GuaranteedReturn
+            },
+            severity: sev[(i % 3) as usize],
+            field: crate::Field::Page,
+            term: "资金池".into(),
+            matched: "资金池".into(),
+            start: 0,
+            end: 9,
+            snippet: format!("第{i}条 资金池"),
+            basis: "§二".into(),
+            normalizations: vec![],
+            annual_rate: None,
+            repeats: 0,
+            sha256: None,
+            first_seen: crate::store::rfc3339(1_800_000_000 + i),
+            last_seen: crate::store::rfc3339(1_800_000_000 + i),
+        }
+    }
+
+    /// `n` page findings made of [`stored_hit`]s.
+    fn fill(d: &Desk, n: u64, sites: u64, pool: u64) {
         let findings: Vec<Finding> = (0..n)
-            .map(|i| {
-                let host = format!("www.s{}.com.cn", i % sites);
-                let h = StoredHit {
-                    id: format!("{:016x}", i + 1),
-                    url: format!("http://{host}/{i}"),
-                    host,
-                    status: "new".into(),
-                    rule: RuleId("page.x".into()),
-                    category: if i % pool == 0 {
-                        Category::FundPool
-                    } else {
-                        Category::GuaranteedReturn
-                    },
-                    severity: sev[(i % 3) as usize],
-                    field: crate::Field::Page,
-                    term: "资金池".into(),
-                    matched: "资金池".into(),
-                    start: 0,
-                    end: 9,
-                    snippet: format!("第{i}条 资金池"),
-                    basis: "§二".into(),
-                    normalizations: vec![],
-                    annual_rate: None,
-                    repeats: 0,
-                    sha256: None,
-                    first_seen: crate::store::rfc3339(1_800_000_000 + i),
-                    last_seen: crate::store::rfc3339(1_800_000_000 + i),
-                };
-                page_finding(FindingId(i + 1), &h)
-            })
+            .map(|i| page_finding(FindingId(i + 1), &stored_hit(i, sites, pool)))
             .collect();
         for chunk in findings.chunks(BATCH) {
             d.insert_new(chunk.to_vec()).unwrap();
         }
+    }
+
+    #[test]
+    fn a_sync_takes_in_exactly_the_hits_without_a_finding() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        // two hits in three are findings already, and the findings tree
+        // also holds ids no hit has (registry findings) before, between
+        // and after the hits' ids
+        let existing: Vec<Finding> = (0..2000u64)
+            .filter(|i| i % 3 != 0)
+            .map(|i| page_finding(FindingId(i + 1), &stored_hit(i, 5, 10)))
+            .chain(
+                [0, 1 << 32, u64::MAX]
+                    .into_iter()
+                    .map(|id| page_finding(FindingId(id), &stored_hit(7, 5, 10))),
+            )
+            .collect();
+        for chunk in existing.chunks(BATCH) {
+            d.insert_new(chunk.to_vec()).unwrap();
+        }
+        for i in 0..2000 {
+            let h = stored_hit(i, 5, 10);
+            let key = hex::decode(&h.id).unwrap();
+            d.store
+                .hits
+                .insert(key, serde_json::to_vec(&h).unwrap())
+                .unwrap();
+        }
+        // a key that is no id is passed over, as before
+        d.store.hits.insert(b"bad", b"{}".to_vec()).unwrap();
+        d.store.start_generation().unwrap();
+        assert_eq!(d.sync().unwrap(), 667);
+        assert_eq!(d.total().unwrap(), 2003);
+        for i in [0u64, 3, 1998] {
+            let f = d.get(FindingId(i + 1)).unwrap().unwrap();
+            assert_eq!((f.status, f.events), (Status::New, 1));
+            assert_eq!(f.snippet, format!("第{i}条 资金池"));
+        }
+        // nothing new: nothing made, even with the mark changed
+        d.store.start_generation().unwrap();
+        assert_eq!(d.sync().unwrap(), 0);
+        let r = d.check().unwrap();
+        assert_eq!(r.problem_count, 0, "{:?}", r.problems);
     }
 
     fn decide(action: Action) -> Decision {
@@ -964,6 +1070,80 @@ mod tests {
         let report = d.check().unwrap();
         assert_eq!(report.problem_count, 0, "{:?}", report.problems);
         assert_eq!(report.events, 3 + 4 + 3);
+    }
+
+    #[test]
+    fn a_batch_finds_its_findings_in_the_index_without_reading_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        fill(&d, 3000, 7, 100);
+        let q = Query {
+            categories: vec![Category::FundPool],
+            sites: vec!["s3.com.cn".into()],
+            ..Query::default()
+        };
+        let listed: Vec<FindingId> = d.list(&q).unwrap().findings.iter().map(|f| f.id).collect();
+        let (ids, records) = d.matching_ids_counted(&q).unwrap();
+        assert_eq!(ids, listed);
+        assert!(!ids.is_empty());
+        assert_eq!(records, 0);
+        // the batch's targets: the same, less those the action may not leave
+        d.review(&ids[..1], &decide(Action::Confirm), |_, _| {})
+            .unwrap();
+        let targets = d.batch_targets(&q, &decide(Action::Confirm)).unwrap();
+        assert_eq!(targets, listed[1..]);
+        // a text search must read the records it tests
+        let q = Query {
+            text: Some("第1200条".into()),
+            ..q
+        };
+        let (ids, records) = d.matching_ids_counted(&q).unwrap();
+        assert_eq!(ids, [FindingId(1201)]);
+        assert!(records >= 1);
+    }
+
+    #[test]
+    fn a_batch_in_any_order_is_decided_in_id_order_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        fill(&d, 1200, 3, 2);
+        let mut ids: Vec<FindingId> = (1..=1200).rev().map(FindingId).collect();
+        ids.push(FindingId(5));
+        let mut seen = Vec::new();
+        let n = d
+            .review(&ids, &decide(Action::Dismiss), |done, total| {
+                seen.push((done, total))
+            })
+            .unwrap();
+        assert_eq!(n, 1200);
+        assert_eq!(seen, [(500, 1200), (1000, 1200), (1200, 1200)]);
+        assert_eq!(d.status_counts().unwrap()[&Status::Dismissed], 1200);
+        // one refused id: nothing written, the refusals in id order
+        let e = d
+            .review(
+                &[FindingId(9), FindingId(1300), FindingId(2)],
+                &decide(Action::Confirm),
+                |_, _| {},
+            )
+            .unwrap_err();
+        assert!(matches!(e, ReviewError::NotFound(FindingId(1300))), "{e}");
+        let e = d
+            .review(
+                &[FindingId(9), FindingId(2)],
+                &decide(Action::Confirm),
+                |_, _| {},
+            )
+            .unwrap_err();
+        let ReviewError::Refused(r) = e else {
+            panic!("{e}")
+        };
+        assert_eq!(
+            r.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            [FindingId(2), FindingId(9)]
+        );
+        assert_eq!(d.history(FindingId(9)).unwrap().len(), 2);
+        let report = d.check().unwrap();
+        assert_eq!(report.problem_count, 0, "{:?}", report.problems);
     }
 
     #[test]

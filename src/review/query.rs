@@ -124,6 +124,26 @@ impl Desk {
 
     /// Runs a query; see the module doc for what it reads.
     pub fn list(&self, q: &Query) -> Result<Listing, ReviewError> {
+        let mut out = Listing::default();
+        let (entries, records, more) = self.walk(q, true, |_, f| {
+            out.findings.extend(f);
+        })?;
+        out.entries_read = entries;
+        out.records_read = records;
+        out.more = more;
+        Ok(out)
+    }
+
+    /// Walks a query's matches in its order, handing each one's id to
+    /// `found`, with its record when `records` is set or when reading it
+    /// was needed to decide (a text search, a host); returns the index
+    /// entries and records read, and whether more matched than the limit.
+    fn walk(
+        &self,
+        q: &Query,
+        records: bool,
+        mut found: impl FnMut(FindingId, Option<Finding>),
+    ) -> Result<(u64, u64, bool), ReviewError> {
         let sites: Vec<SiteFilter> = q.sites.iter().map(|s| site_filter(s)).collect();
         let counties: Vec<(u32, u32)> = q
             .counties
@@ -275,7 +295,8 @@ impl Desk {
         let text = q.text.as_deref().map(str::to_lowercase);
         let limit = q.limit.unwrap_or(usize::MAX);
         let needs_record = text.is_some() || sites.iter().any(|s| s.host.is_some());
-        let mut out = Listing::default();
+        let (mut entries_read, mut records_read, mut n) = (0u64, 0u64, 0usize);
+        let mut more = false;
         loop {
             let next = if concatenate {
                 next_in_order(&mut streams, |_| 0)
@@ -284,7 +305,7 @@ impl Desk {
             };
             let Some(kv) = next else { break };
             let (k, v) = kv?;
-            out.entries_read += 1;
+            entries_read += 1;
             let Some(sum) = Summary::decode(&v) else {
                 return Err(ReviewError::Corrupt(format!("index entry {k:?}")));
             };
@@ -293,29 +314,35 @@ impl Desk {
             }
             // one more passing entry proves there are more (the record
             // is read only when a text or host test must still pass)
-            if out.findings.len() == limit && !needs_record {
-                out.more = true;
+            if n == limit && !needs_record {
+                more = true;
                 break;
             }
             let Some(id) = super::index::id_of_key(&k) else {
                 continue;
             };
+            if !records && !needs_record {
+                n += 1;
+                found(id, None);
+                continue;
+            }
             let Some(f) = self.get(id)? else {
                 return Err(ReviewError::Corrupt(format!(
                     "index entry for finding {id} which is not stored"
                 )));
             };
-            out.records_read += 1;
+            records_read += 1;
             if !host_ok(&f, &sites) || !text_ok(&f, text.as_deref()) {
                 continue;
             }
-            if out.findings.len() == limit {
-                out.more = true;
+            if n == limit {
+                more = true;
                 break;
             }
-            out.findings.push(f);
+            n += 1;
+            found(id, records.then_some(f));
         }
-        Ok(out)
+        Ok((entries_read, records_read, more))
     }
 
     fn stream(&self, prefix: Vec<u8>, skip: usize) -> Stream<'_> {
@@ -326,11 +353,23 @@ impl Desk {
         }
     }
 
-    /// Ids of the findings a query matches (no limit), in its order.
+    /// Ids of the findings a query matches (no limit), in its order. The
+    /// ids are the index keys' own: records are read only for a text
+    /// search or a host (a batch of 10,000 reads none).
     pub fn matching_ids(&self, q: &Query) -> Result<Vec<FindingId>, ReviewError> {
+        Ok(self.matching_ids_counted(q)?.0)
+    }
+
+    /// [`Desk::matching_ids`] and the records it read.
+    pub(crate) fn matching_ids_counted(
+        &self,
+        q: &Query,
+    ) -> Result<(Vec<FindingId>, u64), ReviewError> {
         let mut q = q.clone();
         q.limit = None;
-        Ok(self.list(&q)?.findings.into_iter().map(|f| f.id).collect())
+        let mut ids = Vec::new();
+        let (_, records, _) = self.walk(&q, false, |id, _| ids.push(id))?;
+        Ok((ids, records))
     }
 }
 

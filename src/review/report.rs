@@ -195,10 +195,7 @@ impl Desk {
                 operator,
                 icp,
                 findings: t.findings,
-                worst: severity_of_rank(t.worst_rank)
-                    .unwrap_or(Severity::Low)
-                    .as_str()
-                    .to_owned(),
+                worst: severity_of_rank(t.worst_rank).unwrap_or(Severity::Low),
             });
         }
         Ok(data)

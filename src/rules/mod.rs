@@ -238,6 +238,15 @@ impl Severity {
             Severity::High => "high",
         }
     }
+
+    /// The severity in Chinese (严重程度 in the report).
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Severity::Low => "低",
+            Severity::Medium => "中",
+            Severity::High => "高",
+        }
+    }
 }
 
 /// Whether a match must sit on word boundaries.

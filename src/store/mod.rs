@@ -803,6 +803,33 @@ impl Store {
         Ok(out)
     }
 
+    /// Admits `links` to be fetched once more within the current generation
+    /// (`adm.generation`), also those already done in it: a recheck's few
+    /// pages, which must not start a generation of their own (a later
+    /// `crawl` would then fetch the whole site again instead of saying its
+    /// pages are done). A URL still queued stays queued once; the links are
+    /// not counted against the host's budget or query-variant cap, and a
+    /// page done in this generation is not counted done twice (see
+    /// [`Store::commit_page`]).
+    pub fn enqueue_again(&self, links: &[NewLink], adm: Admission) -> Result<CommitOutcome> {
+        let mut seen = self.seen();
+        seen.mark_unclean()?;
+        let r = (&self.frontier, &self.hosts, &self.meta).transaction(|(frontier, hosts, meta)| {
+            let mut out = CommitOutcome::default();
+            let mut adm_run = Admitter::new(adm, &seen);
+            adm_run.again = true;
+            for l in links {
+                adm_run.admit(hosts, l, &mut out)?;
+            }
+            let marks = adm_run.finish(frontier, hosts, meta, 0)?;
+            Ok((out, marks))
+        });
+        let (out, marks) = txn_result(r)?;
+        apply_marks(&mut seen, marks)?;
+        reclaim(out.queued_hosts.len());
+        Ok(out)
+    }
+
     /// Puts a frontier entry back at the end of its host's queue (retry later).
     pub fn requeue(&self, key: &[u8], entry: &FrontierEntry) -> Result<Vec<u8>> {
         let host = frontier_host(key).to_owned();
@@ -859,6 +886,12 @@ impl Store {
                     }
                     hits.insert(key, ser(&h))?;
                 }
+                let previous_generation = match pages.get(page_key)? {
+                    Some(v) => serde_json::from_slice::<Generation>(&v)
+                        .ok()
+                        .map(|g| g.generation),
+                    None => None,
+                };
                 pages.insert(page_key, ser(&c.page))?;
                 let mut adm_run = Admitter::new(adm, &seen);
                 adm_run.mark_done(&c.page.url);
@@ -866,8 +899,12 @@ impl Store {
                     adm_run.mark_done(u);
                 }
                 let removed = frontier.remove(c.frontier_key.as_slice())?.is_some();
-                let n = counter(meta.get(&done_key)?) + 1;
-                meta.insert(done_key.as_bytes(), &n.to_be_bytes())?;
+                // a page fetched again within its generation (`enqueue_again`)
+                // was counted done the first time
+                if previous_generation != Some(adm.generation) {
+                    let n = counter(meta.get(&done_key)?) + 1;
+                    meta.insert(done_key.as_bytes(), &n.to_be_bytes())?;
+                }
                 for l in &c.links {
                     adm_run.admit(hosts, l, &mut out)?;
                 }
@@ -979,6 +1016,13 @@ fn apply_marks(seen: &mut SeenTable, marks: Marks) -> Result<()> {
     Ok(())
 }
 
+/// The generation of a stored page record, read without the rest.
+#[derive(Deserialize)]
+struct Generation {
+    #[serde(default)]
+    generation: u32,
+}
+
 /// Link admission inside one transaction. Reads and writes are gathered so
 /// that each counter and host chunk is read and written once per
 /// transaction, not once per link; seen-set changes are returned to be
@@ -992,6 +1036,9 @@ struct Admitter<'a> {
     /// New entries per host, in order of arrival.
     chunks: Vec<(String, Vec<FrontierEntry>)>,
     admitted: u64,
+    /// Admit URLs done in this generation again, outside the budgets
+    /// ([`Store::enqueue_again`]).
+    again: bool,
 }
 
 impl<'a> Admitter<'a> {
@@ -1003,6 +1050,7 @@ impl<'a> Admitter<'a> {
             counters: Default::default(),
             chunks: Vec::new(),
             admitted: 0,
+            again: false,
         }
     }
 
@@ -1042,9 +1090,15 @@ impl<'a> Admitter<'a> {
     ) -> TxResult<()> {
         let adm = self.adm;
         let fp = fingerprint(&l.entry.url);
-        if let Some((g, _)) = self.seen(fp)?
+        if let Some((g, state)) = self.seen(fp)?
             && g == adm.generation
+            && !(self.again && state == SeenState::Done)
         {
+            return Ok(());
+        }
+        if self.again {
+            self.marks.insert(fp, (adm.generation, SeenState::Queued));
+            self.push(l, out);
             return Ok(());
         }
         let budget_key = format!("budget\0{}\0{}", adm.generation, l.host).into_bytes();
@@ -1063,13 +1117,18 @@ impl<'a> Admitter<'a> {
         let budget = self.counter(hosts, budget_key)?;
         *budget = (budget.0 + 1, true);
         self.marks.insert(fp, (adm.generation, SeenState::Queued));
+        self.push(l, out);
+        Ok(())
+    }
+
+    /// Queues an admitted link in its host's chunk.
+    fn push(&mut self, l: &NewLink, out: &mut CommitOutcome) {
         match self.chunks.iter_mut().find(|(h, _)| *h == l.host) {
             Some((_, c)) => c.push(l.entry.clone()),
             None => self.chunks.push((l.host.clone(), vec![l.entry.clone()])),
         }
         self.admitted += 1;
         out.queued_hosts.push(l.host.clone());
-        Ok(())
     }
 
     /// Writes what was gathered into sled and returns the seen-set changes;
@@ -1230,6 +1289,53 @@ mod tests {
     }
 
     #[test]
+    fn a_page_enqueued_again_is_fetched_once_more_and_counted_done_once() {
+        let (_d, s) = store();
+        let adm = Admission {
+            per_host_budget: 1,
+            ..ADM
+        };
+        s.enqueue(&[link("a", "http://a/1")], adm).unwrap();
+        let (key, _) = s.next_in_frontier("a", None).unwrap().unwrap();
+        s.commit_page(&bare_commit(key, "http://a/1"), adm).unwrap();
+        assert_eq!(s.done_count(1).unwrap(), 1);
+        // an ordinary admission skips it: done in this generation
+        assert!(
+            s.enqueue(&[link("a", "http://a/1")], adm)
+                .unwrap()
+                .queued_hosts
+                .is_empty()
+        );
+        // again: queued once (the host's budget of 1 is spent, and not
+        // counted), in the same generation
+        let out = s
+            .enqueue_again(&[link("a", "http://a/1"), link("a", "http://a/1")], adm)
+            .unwrap();
+        assert_eq!(out.queued_hosts, ["a"]);
+        assert_eq!(s.frontier_len().unwrap(), 1);
+        assert_eq!(
+            s.seen_state("http://a/1", 1).unwrap(),
+            Some(SeenState::Queued)
+        );
+        let (key, _) = s.next_in_frontier("a", None).unwrap().unwrap();
+        s.commit_page(&bare_commit(key, "http://a/1"), adm).unwrap();
+        assert_eq!(s.done_count(1).unwrap(), 1, "done once in generation 1");
+        assert_eq!(s.frontier_len().unwrap(), 0);
+        assert_eq!(s.generation().unwrap(), 0, "no generation started");
+        // a page of an earlier generation fetched again counts in this one
+        let adm2 = Admission {
+            generation: 2,
+            ..adm
+        };
+        s.enqueue_again(&[link("a", "http://a/1")], adm2).unwrap();
+        let (key, _) = s.next_in_frontier("a", None).unwrap().unwrap();
+        let mut c = bare_commit(key, "http://a/1");
+        c.page.generation = 2;
+        s.commit_page(&c, adm2).unwrap();
+        assert_eq!(s.done_count(2).unwrap(), 1);
+    }
+
+    #[test]
     fn commit_is_idempotent_for_hits_and_marks_done() {
         let (_d, s) = store();
         s.enqueue(&[link("a", "http://a/1")], ADM).unwrap();
@@ -1277,7 +1383,8 @@ mod tests {
             s.seen_state("http://a/1", 1).unwrap(),
             Some(SeenState::Done)
         );
-        assert_eq!(s.done_count(1).unwrap(), 2);
+        // the page was done once in this generation
+        assert_eq!(s.done_count(1).unwrap(), 1);
     }
 
     #[test]

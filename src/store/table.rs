@@ -359,6 +359,38 @@ impl<const V: usize> FpTable<V> {
         Ok(())
     }
 
+    /// Removes `fp`; returns whether it was there. The entries after it in
+    /// its probe run move back into the gap (backward-shift deletion), so
+    /// the table needs no tombstones and lookups stay as short as before.
+    pub fn remove(&mut self, fp: u64) -> io::Result<bool> {
+        let (mut hole, old) = self.probe(fp)?;
+        if old.is_none() {
+            return Ok(false);
+        }
+        self.mark_unclean()?;
+        let mask = self.slots - 1;
+        let mut slot = [0u8; 8 + MAX_VALUE];
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            self.read_slots(&mut slot[..Self::SLOT], j)?;
+            let f = slot_fp(&slot[..Self::SLOT]);
+            if f == 0 {
+                break;
+            }
+            // the entry at `j` may fill the hole unless its home slot lies
+            // after the hole (cyclically, in `(hole, j]`)
+            let home = f & mask;
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.write_slot(&slot[..Self::SLOT], hole)?;
+                hole = j;
+            }
+        }
+        self.write_slot(&[0u8; 8 + MAX_VALUE][..Self::SLOT], hole)?;
+        self.used -= 1;
+        Ok(true)
+    }
+
     /// Every key and value, in slot order (reads the whole file in chunks).
     pub fn for_each(&self, mut f: impl FnMut(u64, &[u8; V])) -> io::Result<()> {
         self.for_each_slot(|fp, value| {
@@ -545,6 +577,49 @@ mod tests {
         t.set(fingerprint("k1"), &value(7)).unwrap();
         assert_eq!(t.len(), n);
         assert_eq!(t.get(fingerprint("k1")).unwrap(), Some(value(7)));
+    }
+
+    #[test]
+    fn removing_keys_keeps_every_other_key_reachable() {
+        let dir = tempfile::tempdir().unwrap();
+        let value = |i: u64| {
+            let mut v = [0u8; 24];
+            v[..8].copy_from_slice(&i.to_le_bytes());
+            v
+        };
+        // held in memory, fingerprints mirrored, and on disk alone
+        for budget in [u64::MAX, 1 << 20, 0] {
+            let path = dir.path().join(format!("t{budget}"));
+            let mut t = FpTable::<24>::create(&path, MAGIC, TAG, 0).unwrap();
+            t.hold_in_memory(budget).unwrap();
+            let n = 800u64;
+            // keys crowded into few home slots: long probe runs that wrap
+            // around the table's end
+            let key = |i: u64| {
+                let f = fingerprint(&format!("k{i}"));
+                (f & !0xffff) | ((i % 64).wrapping_sub(32) & 0xffff) | (1 << 20)
+            };
+            for i in 0..n {
+                t.set(key(i), &value(i)).unwrap();
+            }
+            for i in (0..n).filter(|i| i % 3 == 0) {
+                assert!(t.remove(key(i)).unwrap(), "key {i}");
+            }
+            assert!(!t.remove(key(0)).unwrap(), "removed already");
+            assert_eq!(t.len(), n - n.div_ceil(3));
+            for i in 0..n {
+                let want = (i % 3 != 0).then(|| value(i));
+                assert_eq!(t.get(key(i)).unwrap(), want, "key {i}, budget {budget}");
+            }
+            // and after a reopen from the file
+            t.mark_clean().unwrap();
+            drop(t);
+            let t = FpTable::<24>::open(&path, MAGIC, TAG).unwrap().unwrap();
+            assert_eq!(t.len(), n - n.div_ceil(3));
+            for i in (0..n).step_by(7) {
+                assert_eq!(t.get(key(i)).unwrap(), (i % 3 != 0).then(|| value(i)));
+            }
+        }
     }
 
     #[test]
