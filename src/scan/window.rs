@@ -19,13 +19,20 @@
 //! reads it: a tag (quotes hide `>`), a comment, or the content of an
 //! element that is never shown (`<script>`, `<style>`, `<template>` …),
 //! however long: one forward pass over the raw bytes ([`MarkupMap`]) knows
-//! where each of them ends, and the search for a cut moves past them. Only
-//! markup running on for more than [`LONG_MARKUP_BYTES`] with no way out
-//! is cut inside, between characters: the window after such a cut reads
-//! the rest of that markup as text.
+//! where each of them ends, and the search for a cut moves past them. A
+//! stretch of markup longer than a window (a 10 MB inline script, a
+//! `data:` URI) is stepped over whole, and one that never ends (a script
+//! with no end tag) ends the cutting: the last window runs to the end of
+//! the document. Cutting inside it instead would make the window after the
+//! cut read the rest of a script as text, with hits a whole read never
+//! has; the price is a window (and the margin of the next) as long as that
+//! markup: its decoded bytes, none of them visible text.
 //!
 //! **Overlap and ownership.** Each window is read with [`MARGIN_BYTES`] more
-//! on each side (snapped to a cut too), and keeps only the candidates that
+//! on each side (snapped to a cut too; a margin that ends inside markup
+//! reaches on past it by the margin again, so that the text before and
+//! after a long script, which a whole read joins, is read together), and
+//! keeps only the candidates that
 //! *start* between its two cuts: a match, a pattern's clause or sentence
 //! window, a stated rate or a cue near a cut is read whole by the window
 //! that owns it and by no other, so nothing is lost or counted twice. Where
@@ -90,9 +97,6 @@ pub const WINDOW_BYTES: usize = 4 << 20;
 pub const MARGIN_BYTES: usize = 64 << 10;
 /// How far a cut is looked for past its target, for each kind of break.
 const SEARCH_BYTES: usize = 256 << 10;
-/// How far past its target a cut may move to get out of markup that is
-/// longer than [`SEARCH_BYTES`] (a script, a `data:` URI in a tag).
-pub const LONG_MARKUP_BYTES: usize = 4 << 20;
 /// The hits (and dropped candidates) held in memory until the end of the
 /// page, in bytes as estimated by [`held_bytes`]; past it, they are read
 /// again (see the module doc).
@@ -713,10 +717,15 @@ fn windows(
     let mut at = start;
     while len - at > window_bytes + window_bytes / 4 {
         let target = at + window_bytes;
-        let next = cutter
-            .snap(target, true, SEARCH_BYTES)
-            .or_else(|| cutter.out_of_markup(target, LONG_MARKUP_BYTES))
-            .or_else(|| cutter.between_characters(target, SEARCH_BYTES))?;
+        let next = match cutter.snap(target, true, SEARCH_BYTES) {
+            Some(cut) => cut,
+            // markup longer than the search: after it, however far (the
+            // end of the document for markup that never ends)
+            None => match cutter.markup_end(target) {
+                Some(end) => end,
+                None => cutter.between_characters(target, SEARCH_BYTES)?,
+            },
+        };
         if next <= at || next >= len {
             break;
         }
@@ -732,16 +741,18 @@ fn windows(
                 let lo = if i == 0 {
                     start
                 } else {
+                    let from = cutter.past_markup(own.0.saturating_sub(margin), false, margin);
                     cutter
-                        .snap(own.0.saturating_sub(margin).max(start), false, margin)
+                        .snap(from.max(start), false, margin)
                         .filter(|&p| p >= start && p <= own.0)
                         .unwrap_or(own.0)
                 };
                 let hi = if i + 1 == n {
                     len
                 } else {
+                    let to = cutter.past_markup((own.1 + margin).min(len), true, margin);
                     cutter
-                        .snap((own.1 + margin).min(len), true, margin)
+                        .snap(to, true, margin)
                         .filter(|&p| p >= own.1)
                         .unwrap_or(own.1)
                 };
@@ -826,14 +837,25 @@ impl Cutter<'_> {
             .or_else(|| candidates().find(|&p| ok(p) && self.char_starts(p)))
     }
 
-    /// The end of the markup `pos` lies in, if it is within `limit` bytes.
-    fn out_of_markup(&self, pos: usize, limit: usize) -> Option<usize> {
-        let end = self.markup.as_ref()?.enclosing(pos)?.1;
-        (end - pos <= limit && end < self.raw.len()).then_some(end)
+    /// The end of the markup `pos` lies inside, if it does.
+    fn markup_end(&self, pos: usize) -> Option<usize> {
+        Some(self.markup.as_ref()?.enclosing(pos)?.1)
     }
 
-    /// The first character boundary from `pos` within `limit`, inside
-    /// markup or not: the last resort (see the module doc).
+    /// Where a window's margin reaching to `pos` ends: if `pos` lies inside
+    /// markup, `margin` bytes past it (after it when `forward`, before it
+    /// if not), so that the text on both sides of a long script is read
+    /// together, as a whole read joins it.
+    fn past_markup(&self, pos: usize, forward: bool, margin: usize) -> usize {
+        match self.markup.as_ref().and_then(|m| m.enclosing(pos)) {
+            Some((_, end)) if forward => (end + margin).min(self.raw.len()),
+            Some((lt, _)) => lt.saturating_sub(margin),
+            None => pos,
+        }
+    }
+
+    /// The first character boundary from `pos` within `limit`: the last
+    /// resort, in a document with no markup at `pos` (see the module doc).
     fn between_characters(&self, pos: usize, limit: usize) -> Option<usize> {
         (pos..self.raw.len().min(pos + limit)).find(|&p| self.char_starts(p))
     }
@@ -897,7 +919,7 @@ impl<'a> MarkupMap<'a> {
 
     /// The stretch of markup `pos` lies inside, if any.
     fn enclosing(&self, pos: usize) -> Option<(usize, usize)> {
-        self.stretches(pos, pos + 1)
+        self.stretches(pos, (pos + 1).min(self.raw.len()))
             .find(|&(lt, end)| lt < pos && pos < end)
     }
 }
@@ -1078,8 +1100,10 @@ mod tests {
         (large.expect("cut into windows"), sink)
     }
 
-    /// Hits as (rule, start, end, matched, repeats, annual rate).
-    fn keys(hits: &[Hit]) -> Vec<(String, usize, usize, String, usize, Option<f64>)> {
+    /// A hit as (rule, start, end, matched, repeats, annual rate, snippet).
+    type Key = (String, usize, usize, String, usize, Option<f64>, String);
+
+    fn keys(hits: &[Hit]) -> Vec<Key> {
         let mut v: Vec<_> = hits
             .iter()
             .map(|h| {
@@ -1090,6 +1114,7 @@ mod tests {
                     h.matched.clone(),
                     h.repeats,
                     h.annual_rate,
+                    h.snippet.clone(),
                 )
             })
             .collect();
@@ -1305,20 +1330,72 @@ mod tests {
         compare(raw, DocKind::Html, 4096);
     }
 
-    /// Markup running on past [`LONG_MARKUP_BYTES`] is cut between
-    /// characters (the documented last resort) rather than read whole.
+    /// Whether any cut of `raw` read in windows of `window` bytes falls
+    /// strictly inside `from..to` (a cut at `from` is before the markup).
+    fn cut_inside(raw: &[u8], window: usize, from: usize, to: usize) -> bool {
+        windows(raw, 0, true, true, sizes(window))
+            .expect("cut")
+            .iter()
+            .any(|w| from < w.own.0 && w.own.0 < to)
+    }
+
+    /// A `<script>` and a `<style>` many windows long, longer than the
+    /// search for a cut, whose content reads as paragraphs of promotions
+    /// if taken for text: no cut falls inside either, nothing inside them
+    /// is a hit, and the hits before, between and after them are those of
+    /// a whole read.
     #[test]
-    fn markup_longer_than_the_bound_is_cut_between_characters() {
+    fn a_script_or_style_longer_than_the_search_is_stepped_over_whole() {
+        let line = "document.write('<p>本平台承诺保本保息，年化收益20%</p>'); if (a<b && c > d) { n++; }\n";
+        let script = line.repeat(SEARCH_BYTES * 2 / line.len());
+        let style = "<p>.x{content:'本平台承诺保本保息，资金池统一调配。'}</p>\n"
+            .repeat(SEARCH_BYTES * 2 / 80);
         let html = format!(
-            "<p>保本保息</p><script>{}</script><p>b</p>",
-            "x".repeat(LONG_MARKUP_BYTES + (1 << 20))
+            "<html><body><p>{}</p><script>{script}</script><p>{}</p><style>{style}</style><p>{}</p></body></html>",
+            page(60, "</p><p>"),
+            page(60, "</p><p>"),
+            page(60, "</p><p>"),
         );
-        let w = windows(html.as_bytes(), 0, true, true, sizes(1 << 20)).expect("cut");
-        let (s0, s1) = (
+        let raw = html.as_bytes();
+        let script_at = (
             html.find("<script>").unwrap(),
             html.find("</script>").unwrap(),
         );
-        assert!(w.iter().any(|w| s0 < w.own.0 && w.own.0 < s1));
+        let style_at = (
+            html.find("<style>").unwrap(),
+            html.find("</style>").unwrap(),
+        );
+        for (from, to) in [script_at, style_at] {
+            assert!(to - from > SEARCH_BYTES + (64 << 10));
+            assert!(!cut_inside(raw, 4096, from, to), "cut in {from}..{to}");
+        }
+        compare(raw, DocKind::Html, 4096);
+        let (_, out) = scan(raw, DocKind::Html, 4096, usize::MAX);
+        assert!(out.hits.iter().all(|h| {
+            let inside = |(from, to): (usize, usize)| from < h.raw.start && h.raw.start < to;
+            !inside(script_at) && !inside(style_at)
+        }));
+        assert!(out.hits.iter().any(|h| h.raw.start > style_at.1));
+    }
+
+    /// A script with no end tag hides the rest of the document, as in a
+    /// whole read: no window starts inside it, and nothing after it is a
+    /// hit.
+    #[test]
+    fn a_script_that_never_ends_ends_the_cutting() {
+        let line = "document.write('<p>本平台承诺保本保息</p>');\n";
+        let html = format!(
+            "<html><body><p>{}</p><script>{}",
+            page(200, "</p><p>"),
+            line.repeat(SEARCH_BYTES * 2 / line.len()),
+        );
+        let raw = html.as_bytes();
+        let s0 = html.find("<script>").unwrap();
+        assert!(!cut_inside(raw, 4096, s0, raw.len()));
+        compare(raw, DocKind::Html, 4096);
+        let (_, out) = scan(raw, DocKind::Html, 4096, usize::MAX);
+        assert!(!out.hits.is_empty());
+        assert!(out.hits.iter().all(|h| h.raw.start < s0));
     }
 
     fn sizes(window: usize) -> Sizes {
