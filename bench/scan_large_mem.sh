@@ -10,7 +10,12 @@
 #                   yields with varying rates, sign-up bonuses, a pattern
 #                   that needs another rule's hit): about 15,000 hits per MB
 #   FINSCAN ARGS  default: --json
-# Env: FINSCAN_BIN (default target/release/finscan).
+# Env: FINSCAN_BIN (default target/release/finscan): one binary, or several
+#      separated by spaces (e.g. main's and a branch's), run side by side on
+#      the same file, alternating;
+#      RUNS (default 1): how many times each binary runs.
+# Prints one line per run: binary, peak RSS (MiB), wall, user and system
+# seconds, output lines.
 set -eu
 MB=${1:-200}
 KIND=${2:-ordinary}
@@ -55,7 +60,19 @@ with open(path, "wb") as f:
         sys.exit(f"unknown kind {kind!r}: ordinary or dense")
 PY
 ls -l "$DIR/big.txt"
-/usr/bin/time -v "$BIN" scan "$@" "$DIR/big.txt" >"$DIR/out.txt" 2>"$DIR/time.txt" || true
-grep -E "Maximum resident|Elapsed|User time|System time" "$DIR/time.txt"
-grep -E "^finscan:" "$DIR/time.txt" || true
-echo "output lines: $(wc -l <"$DIR/out.txt")"
+RUNS=${RUNS:-1}
+run=1
+while [ "$run" -le "$RUNS" ]; do
+    for bin in $BIN; do
+        /usr/bin/time -v "$bin" scan "$@" "$DIR/big.txt" >"$DIR/out.txt" 2>"$DIR/time.txt" || true
+        awk -v bin="$bin" -v run="$run" -v lines="$(wc -l <"$DIR/out.txt")" '
+            /Maximum resident/ { rss = $NF / 1024 }
+            /Elapsed/ { wall = $NF }
+            /User time/ { user = $NF }
+            /System time/ { sys = $NF }
+            END { printf "run %d  %s  peak %.0f MiB  wall %s  user %s s  sys %s s  lines %d\n", run, bin, rss, wall, user, sys, lines }
+        ' "$DIR/time.txt"
+        grep -E "^finscan:" "$DIR/time.txt" || true
+    done
+    run=$((run + 1))
+done
