@@ -106,10 +106,11 @@ fn number(line: &str, key: &str) -> Option<u64> {
 /// counted on its first occurrence, and the peak memory does not grow with
 /// the hits.
 ///
-/// The bound fails before hits were streamed: main's release binary
-/// (commit dd18dea) peaked at 361 MiB on this very file (`/usr/bin/time
-/// -v`, 369,172 KB), holding every hit until the end of the page; streamed,
-/// 252 MiB in release and 267 MiB in a debug build. The size keeps the test
+/// The bound fails before hits were streamed: main's release binary (the
+/// scanner of commit dd18dea) peaked at 361 to 372 MiB on this very file
+/// in four runs (`/usr/bin/time -v`: 369,172 to 381,076 KB), holding every
+/// hit until the end of the page; streamed, 252 to 254 MiB in release and
+/// 267 MiB in a debug build. The size keeps the test
 /// to about 40 s of CPU in a debug build (`cargo test`, as CI runs it).
 #[test]
 fn a_document_thick_with_hits_is_scanned_in_bounded_memory() {
