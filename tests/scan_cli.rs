@@ -587,3 +587,74 @@ fn a_large_single_line_file_has_the_hits_and_offsets_of_a_whole_read() {
     assert!(whole.len() >= 6, "{whole:?}");
     assert_eq!(keys(&big, filler.len()), whole);
 }
+
+/// A `<script>` longer than a window (33 MB, over the windowing threshold)
+/// is never cut inside: a cut there made the window after it read the
+/// script's `<p>` strings as paragraphs, with hits a whole read does not
+/// have (main before this fix: three hits inside the script). Its hits,
+/// offsets and snippets are those of the same page with a short script,
+/// read whole, the offsets after the script shifted by the difference.
+#[test]
+fn a_script_longer_than_a_window_is_never_read_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let paragraphs = |from: usize, to: usize| -> String {
+        (from..to)
+            .map(|i| {
+                format!(
+                    "<p>第{i}段，今天天气很好，本平台承诺保本保息，预期年化收益率高达18%。</p>\n"
+                )
+            })
+            .collect()
+    };
+    let (before, after) = (paragraphs(0, 300), paragraphs(300, 600));
+    // read as text, each line of the script is a promotion
+    let line = "document.write('<p>本平台设立资金池统一调配，稳赚不赔</p>');\n";
+    let long = line.repeat(finscan::scan::window::WINDOWED_ABOVE / line.len() + 1000);
+    let short = line.repeat(10);
+    let page = |script: &str| {
+        format!("<html><body>{before}<script>{script}</script>{after}</body></html>")
+    };
+    let big = write(dir.path(), "big.html", page(&long).as_bytes());
+    let small = write(dir.path(), "small.html", page(&short).as_bytes());
+    let script_at = "<html><body>".len() + before.len() + "<script>".len();
+    type Key = (String, u64, u64, String, String, u64);
+    let keys = |path: &str, shift: usize| -> Vec<Key> {
+        let out = run(&["scan", "--json", path]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_lines(&out)
+            .iter()
+            .map(|h| {
+                let at = |k: &str| {
+                    let v = h[k].as_u64().unwrap();
+                    if v >= script_at as u64 {
+                        v - shift as u64
+                    } else {
+                        v
+                    }
+                };
+                (
+                    h["rule"].to_string(),
+                    at("start"),
+                    at("end"),
+                    h["matched"].to_string(),
+                    h["snippet"].to_string(),
+                    h["repeats"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let whole = keys(&small, 0);
+    // the repeated promise, and a stated yield in each paragraph
+    assert!(whole.len() > 600, "{}", whole.len());
+    assert!(
+        whole
+            .iter()
+            .all(|k| k.1 < script_at as u64 || k.1 >= (script_at + short.len()) as u64)
+    );
+    assert_eq!(keys(&big, long.len() - short.len()), whole);
+}

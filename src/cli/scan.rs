@@ -4,6 +4,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use encoding_rs::Encoding;
+use finscan::scan::ScannedDoc;
+use finscan::scan::window::HitSink;
 use finscan::text::CharsetSource;
 use finscan::{DocKind, Hit};
 
@@ -51,12 +54,48 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// What the output needs of a scanned document, read whole or in windows.
-struct Scanned {
-    hits: Vec<Hit>,
-    dropped: Vec<Hit>,
-    activities: finscan::scan::ActivityProfile,
-    charset: (&'static str, CharsetSource),
+/// Writes one document's hits and dropped candidates as they come: from a
+/// whole read, or from a large document's windows (the scanner's
+/// [`HitSink`]), so that both print through one path.
+struct Printer<'a, W> {
+    out: &'a mut W,
+    source: &'a str,
+    json: bool,
+    color: bool,
+    /// Set by `begin`.
+    charset: Option<(&'static str, CharsetSource)>,
+}
+
+impl<W> Printer<'_, W> {
+    fn charset(&self) -> std::io::Result<(&'static str, CharsetSource)> {
+        self.charset
+            .ok_or_else(|| std::io::Error::other("a hit before the document's encoding"))
+    }
+}
+
+impl<W: Write> HitSink for Printer<'_, W> {
+    type Error = std::io::Error;
+
+    fn begin(&mut self, encoding: &'static Encoding, source: CharsetSource) -> std::io::Result<()> {
+        self.charset = Some((encoding.name(), source));
+        Ok(())
+    }
+
+    fn hit(&mut self, h: &Hit) -> std::io::Result<()> {
+        if self.json {
+            write_json(self.out, self.source, self.charset()?, "hit", h)
+        } else {
+            write_human(self.out, self.source, h, self.color)
+        }
+    }
+
+    fn dropped(&mut self, h: &Hit) -> std::io::Result<()> {
+        if self.json {
+            write_json(self.out, self.source, self.charset()?, "dropped", h)
+        } else {
+            write_dropped(self.out, self.source, h)
+        }
+    }
 }
 
 #[derive(Default)]
@@ -126,62 +165,61 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
         }
         summary.bytes += raw.len() as u64;
         let kind = forced.unwrap_or_else(|| DocKind::from_path(&path));
-        // a large document is read in windows, in bounded memory
-        let large = (raw.len() > finscan::scan::window::WINDOWED_ABOVE)
-            .then(|| scanner.scan_large(&raw, kind, None, args.explain))
-            .flatten();
-        let scanned = match large {
-            Some(l) => Scanned {
-                hits: l.hits,
-                dropped: l.dropped,
-                activities: l.activities,
-                charset: (l.encoding.name(), l.charset_source),
-            },
+        let mut printer = Printer {
+            out: &mut out,
+            source: &source,
+            json: args.json,
+            color,
+            charset: None,
+        };
+        // a large document is read in windows, in bounded memory, its hits
+        // printed as they are settled
+        let large = if raw.len() > finscan::scan::window::WINDOWED_ABOVE {
+            scanner.scan_large(&raw, kind, None, args.explain, &mut printer)?
+        } else {
+            None
+        };
+        let (hits, activities) = match large {
+            Some(l) => (l.hits, l.activities),
             None => {
                 let d = if args.explain {
                     scanner.explain_document(&raw, kind, None)
                 } else {
                     scanner.scan_document(&raw, kind, None)
                 };
-                Scanned {
-                    charset: (d.doc.decoded.encoding.name(), d.doc.decoded.source),
-                    hits: d.hits,
-                    dropped: d.dropped,
-                    activities: d.activities,
+                let ScannedDoc {
+                    doc,
+                    hits,
+                    dropped,
+                    activities,
+                } = d;
+                printer.begin(doc.decoded.encoding, doc.decoded.source)?;
+                drop(doc);
+                for h in &hits {
+                    printer.hit(h)?;
                 }
+                for h in &dropped {
+                    printer.dropped(h)?;
+                }
+                (hits.len(), activities)
             }
         };
         drop(raw);
         summary.files += 1;
-        if !scanned.hits.is_empty() {
+        if hits > 0 {
             summary.files_with_hits += 1;
         }
-        summary.hits += scanned.hits.len();
-        let charset = scanned.charset;
-        for h in &scanned.hits {
+        summary.hits += hits;
+        if args.activities && !activities.is_empty() {
             if args.json {
-                write_json(&mut out, &source, charset, "hit", h)?;
-            } else {
-                write_human(&mut out, &source, h, color)?;
-            }
-        }
-        for h in &scanned.dropped {
-            if args.json {
-                write_json(&mut out, &source, charset, "dropped", h)?;
-            } else {
-                write_dropped(&mut out, &source, h)?;
-            }
-        }
-        if args.activities && !scanned.activities.is_empty() {
-            if args.json {
-                for a in &scanned.activities.found {
+                for a in &activities.found {
                     write_activity(&mut out, &source, a)?;
                 }
             } else {
                 writeln!(
                     out,
                     "{source}: activities: {}",
-                    finscan::scan::activity::describe(&scanned.activities.counts())
+                    finscan::scan::activity::describe(&activities.counts())
                 )?;
             }
         }

@@ -1054,7 +1054,7 @@ impl Scanner {
         let has_activity =
             |needs: &[Activity]| needs.is_empty() || needs.iter().any(|a| kinds.contains(a));
         // candidates, each with its decision so far (None: to be judged)
-        let mut found: Vec<Found> = Vec::new();
+        let mut found: Vec<Found> = Vec::with_capacity(candidates.len());
         let mut rates: Vec<usize> = Vec::new(); // indices of rate candidates
         for &(pi, start, end) in &candidates {
             let info = &fm.patterns[pi];
@@ -1212,16 +1212,14 @@ impl Scanner {
         if let Some(p) = part {
             // owned by this window; first occurrences and `needs_rule` are
             // page-wide, decided by the caller
-            let (kept, dropped): (Vec<Found>, Vec<Found>) =
-                found.into_iter().partition(|f| f.reason.kept());
+            let (kept, mut dropped) = split_kept(found, explain);
             let owned = |f: &Found| (p.owns)(norm, f.start, f.end);
+            let mut kept = merge_overlapping(kept);
+            kept.retain(owned);
+            dropped.retain(owned);
             return PageFind {
-                kept: merge_overlapping(kept).into_iter().filter(owned).collect(),
-                dropped: if explain {
-                    dropped.into_iter().filter(owned).collect()
-                } else {
-                    Vec::new()
-                },
+                kept,
+                dropped,
                 activities,
             };
         }
@@ -1241,11 +1239,10 @@ impl Scanner {
                 );
             }
         }
-        let (kept, dropped): (Vec<Found>, Vec<Found>) =
-            found.into_iter().partition(|f| f.reason.kept());
+        let (kept, dropped) = split_kept(found, explain);
         PageFind {
             kept: first_occurrences(&self.rules, norm, merge_overlapping(kept)),
-            dropped: if explain { dropped } else { Vec::new() },
+            dropped,
             activities,
         }
     }
@@ -1475,7 +1472,9 @@ fn stated_rates(
 ) -> Vec<StatedRate> {
     let text = norm.text.as_str();
     let mut rates: Vec<StatedRate> = Vec::new();
-    let mut tables_read: Vec<usize> = Vec::new();
+    // the spans of `rates`, to ask whether a figure was read already
+    let mut read = ReadSpans::default();
+    let mut tables_read: std::collections::HashSet<usize> = Default::default();
     // keywords that state a cost (a prefix across a break is another
     // clause's: 借款，年化24.5%), and the keywords inside them (利率 in
     // 借款年化利率) with them
@@ -1493,8 +1492,9 @@ fn stated_rates(
             .map(|&(_, ks, ke)| (ks, ke))
             .collect()
     };
+    let cost = context::SpanIndex::new(cost.into_iter());
     for &(k, ks, ke) in keywords {
-        if cost.iter().any(|&(s, e)| s <= ks && ke <= e) {
+        if cost.first_covering(ks, ke, |_, _| true).is_some() {
             continue;
         }
         let mut period = Period::of_keyword(&y.keyword_terms[k]);
@@ -1525,12 +1525,13 @@ fn stated_rates(
             // a figure before its caption, unless an earlier keyword read
             // it already (年化4.5%（日利率按365天折算）: 日利率 explains the 4.5 %)
             None => yields::read_rate_before(text, ks, period)
-                .filter(|&(s, _)| !rates.iter().any(|r| r.start <= s && s < r.end))
+                .filter(|&(s, _)| !read.covers(s))
                 .map(|(s, r)| (s, ke, r, None)),
         };
         if let Some((start, end, rate, number)) = stated
             && !norm.clause_inside(start, end)
         {
+            read.insert(start, end);
             rates.push(StatedRate {
                 keyword: k,
                 start,
@@ -1543,9 +1544,9 @@ fn stated_rates(
         }
         // a header of a table: the rates below it
         let (ps, _) = passage::paragraph(norm, ks, ke);
-        if !tables_read.contains(&ps) {
-            tables_read.push(ps);
+        if tables_read.insert(ps) {
             for t in yields::table_rates(norm, visible, (ks, ke), period) {
+                read.insert(t.start, t.end);
                 rates.push(StatedRate {
                     keyword: k,
                     start: t.start,
@@ -1579,6 +1580,45 @@ fn stated_rates(
     rates
 }
 
+/// The spans of the rates read so far on a page, sorted: whether a figure
+/// lies in one is asked for each keyword, and a look through every rate
+/// read was quadratic on a window thick with them.
+#[derive(Default)]
+struct ReadSpans {
+    spans: Vec<(usize, usize)>,
+    longest: usize,
+}
+
+impl ReadSpans {
+    fn insert(&mut self, start: usize, end: usize) {
+        // rates come mostly in text order: an insertion at the end
+        let i = self.spans.partition_point(|&r| r <= (start, end));
+        self.spans.insert(i, (start, end));
+        self.longest = self.longest.max(end.saturating_sub(start));
+    }
+
+    /// Whether `at` lies in a span read.
+    fn covers(&self, at: usize) -> bool {
+        let from = at.saturating_sub(self.longest);
+        let i = self.spans.partition_point(|&(s, _)| s < from);
+        self.spans[i..]
+            .iter()
+            .take_while(|&&(s, _)| s <= at)
+            .any(|&(_, e)| at < e)
+    }
+}
+
+/// The kept candidates, and (with `explain`) the dropped ones, in the order
+/// found; without `explain` the dropped are let go in place.
+fn split_kept(mut found: Vec<Found>, explain: bool) -> (Vec<Found>, Vec<Found>) {
+    if explain {
+        found.into_iter().partition(|f| f.reason.kept())
+    } else {
+        found.retain(|f| f.reason.kept());
+        (found, Vec::new())
+    }
+}
+
 /// Merges overlapping matches of the same rule into one hit: `本息保障` inside
 /// `100%本息保障` is one finding, and so is `承诺保本` + `保本保息` in
 /// 承诺保本保息 (the hit keeps the term that starts first, longest first).
@@ -1591,25 +1631,23 @@ fn merge_overlapping(mut found: Vec<Found>) -> Vec<Found> {
             std::cmp::Reverse(b.end),
         ))
     });
-    let mut kept: Vec<Found> = Vec::with_capacity(found.len());
-    for f in found {
-        if let Some(k) = kept.last_mut()
-            && k.rule == f.rule
-            && f.start < k.end
-        {
-            k.end = k.end.max(f.end);
-            if f.term != k.term && !k.absorbed.contains(&f.term) {
-                k.absorbed.push(f.term);
-            }
-            k.pieces.extend(f.pieces);
-            k.pieces.sort_unstable();
-            k.pieces.dedup();
-            continue;
+    // in place: a window of a large document holds hundreds of thousands
+    // of candidates
+    found.dedup_by(|f, k| {
+        if k.rule != f.rule || f.start >= k.end {
+            return false;
         }
-        kept.push(f);
-    }
-    kept.sort_by_key(|f| (f.start, f.end, f.rule));
-    kept
+        k.end = k.end.max(f.end);
+        if f.term != k.term && !k.absorbed.contains(&f.term) {
+            k.absorbed.push(f.term);
+        }
+        k.pieces.append(&mut f.pieces);
+        k.pieces.sort_unstable();
+        k.pieces.dedup();
+        true
+    });
+    found.sort_by_key(|f| (f.start, f.end, f.rule));
+    found
 }
 
 /// Keeps the first occurrence of each rule term in a document and counts
@@ -1965,6 +2003,34 @@ mod tests {
             "{:?}",
             terms(&hits)
         );
+    }
+
+    /// Pseudo-random (start, length) pairs, overlapping and in no order.
+    fn spans(n: usize) -> Vec<(usize, usize)> {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let r = (x >> 33) as usize;
+                (r % 40, r / 40 % 10)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn read_spans_cover_what_a_search_of_all_of_them_covers() {
+        let mut read = ReadSpans::default();
+        let mut all = Vec::new();
+        for (start, len) in spans(300) {
+            read.insert(start, start + len);
+            all.push((start, start + len));
+            for at in 0..60 {
+                let want = all.iter().any(|&(s, e)| s <= at && at < e);
+                assert_eq!(read.covers(at), want, "{at} in {all:?}");
+            }
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub struct Extracted {
 }
 
 /// Elements whose content is never shown.
-const HIDDEN: &[&str] = &["script", "style", "template", "noembed", "noframes", "xmp"];
+pub(crate) const HIDDEN: &[&str] = &["script", "style", "template", "noembed", "noframes", "xmp"];
 
 /// Elements that start a new line of text (block boxes, cells, line breaks).
 const BLOCK: &[&str] = &[
