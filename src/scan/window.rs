@@ -85,6 +85,7 @@ use super::passage::{Reason, ReasonCode};
 use super::{Found, Hit, PageFind, RuleKind, RuleMeta, Scanner, text_span};
 use crate::rules::{Activity, Field};
 use crate::text::decode::{choose, decode_part};
+use crate::text::html::is_html_space;
 use crate::text::{
     CharsetSource, DocKind, Normalized, RawSpan, TextDoc, looks_like_html, normalize,
 };
@@ -938,10 +939,6 @@ fn next_markup(raw: &[u8], mut pos: usize, hi: usize) -> Option<(usize, usize)> 
     None
 }
 
-fn is_html_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
-}
-
 /// Where the markup at `raw[lt] == b'<'` ends, as `text::html`'s
 /// `parse_markup` (and, for a hidden element, `skip_raw_text`) reads it;
 /// `None` if the `<` starts none.
@@ -949,7 +946,7 @@ fn markup_end(raw: &[u8], lt: usize) -> Option<usize> {
     let len = raw.len();
     let next = *raw.get(lt + 1)?;
     if raw[lt + 1..].starts_with(b"!--") {
-        return Some(comment_end(raw, lt + 4));
+        return Some(crate::text::html::comment_end(raw, lt + 4));
     }
     if next == b'!' || next == b'?' {
         return Some(memchr::memchr(b'>', &raw[lt..]).map_or(len, |i| lt + i + 1));
@@ -1013,50 +1010,10 @@ fn markup_end(raw: &[u8], lt: usize) -> Option<usize> {
         .iter()
         .any(|h| name.eq_ignore_ascii_case(h.as_bytes()));
     Some(if !closing && hidden {
-        raw_text_end(raw, end, name)
+        crate::text::html::raw_text_end(raw, end, name)
     } else {
         end
     })
-}
-
-/// The end of a comment whose `<!--` ends at `from` (`text::html`'s
-/// `comment_end`).
-fn comment_end(raw: &[u8], from: usize) -> usize {
-    let rest = &raw[from.min(raw.len())..];
-    if rest.starts_with(b">") {
-        return from + 1;
-    }
-    if rest.starts_with(b"->") {
-        return from + 2;
-    }
-    let close = memchr::memmem::find(rest, b"-->").map(|i| i + 3);
-    let bang = memchr::memmem::find(rest, b"--!>").map(|i| i + 4);
-    match (close, bang) {
-        (Some(a), Some(b)) => from + a.min(b),
-        (Some(a), None) | (None, Some(a)) => from + a,
-        (None, None) => raw.len(),
-    }
-}
-
-/// The end of a hidden element's content and end tag, its start tag ending
-/// at `from` (`text::html`'s `skip_raw_text`).
-fn raw_text_end(raw: &[u8], from: usize, name: &[u8]) -> usize {
-    let mut i = from;
-    while let Some(off) = memchr::memmem::find(&raw[i..], b"</") {
-        let at = i + off;
-        let n = at + 2;
-        let m = n + name.len();
-        if raw.len() >= m
-            && raw[n..m].eq_ignore_ascii_case(name)
-            && raw
-                .get(m)
-                .is_none_or(|&b| is_html_space(b) || b == b'/' || b == b'>')
-        {
-            return memchr::memchr(b'>', &raw[m..]).map_or(raw.len(), |e| m + e + 1);
-        }
-        i = at + 2;
-    }
-    raw.len()
 }
 
 #[cfg(test)]

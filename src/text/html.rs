@@ -95,7 +95,7 @@ const TEXT_SPECIAL: [bool; 256] = {
     t
 };
 
-fn is_html_space(b: u8) -> bool {
+pub(crate) fn is_html_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
 }
 
@@ -517,7 +517,7 @@ fn parse_markup(html: &str, lt: usize) -> Option<Parsed<'_>> {
 /// The end of a comment whose `<!--` ends at `from`, as the HTML standard's
 /// tokenizer finds it: `<!-->` and `<!--->` are empty comments, and `-->` or
 /// `--!>` close one; an unclosed comment runs to the end.
-fn comment_end(bytes: &[u8], from: usize) -> usize {
+pub(crate) fn comment_end(bytes: &[u8], from: usize) -> usize {
     let rest = &bytes[from.min(bytes.len())..];
     if rest.starts_with(b">") {
         return from + 1;
@@ -538,23 +538,28 @@ fn comment_end(bytes: &[u8], from: usize) -> usize {
 /// the end tag's name must end there (whitespace, `/` or `>` follows), so
 /// `</scripts>` inside a script does not end it.
 fn skip_raw_text(html: &str, from: usize, name: &str) -> usize {
-    let bytes = html.as_bytes();
+    raw_text_end(html.as_bytes(), from, name.as_bytes())
+}
+
+/// [`skip_raw_text`] over bytes in any ASCII-compatible encoding (the
+/// scanner's windows cut raw pages with it).
+pub(crate) fn raw_text_end(raw: &[u8], from: usize, name: &[u8]) -> usize {
     let mut i = from;
-    while let Some(off) = memchr::memmem::find(&bytes[i..], b"</") {
+    while let Some(off) = memchr::memmem::find(&raw[i..], b"</") {
         let at = i + off;
         let n = at + 2;
         let m = n + name.len();
-        if bytes.len() >= m
-            && bytes[n..m].eq_ignore_ascii_case(name.as_bytes())
-            && bytes
+        if raw.len() >= m
+            && raw[n..m].eq_ignore_ascii_case(name)
+            && raw
                 .get(m)
                 .is_none_or(|&b| is_html_space(b) || b == b'/' || b == b'>')
         {
-            return memchr::memchr(b'>', &bytes[m..]).map_or(bytes.len(), |e| m + e + 1);
+            return memchr::memchr(b'>', &raw[m..]).map_or(raw.len(), |e| m + e + 1);
         }
         i = at + 2;
     }
-    bytes.len()
+    raw.len()
 }
 
 /// Decodes a character reference at the start of `s` (`&amp;`, `&#20445;`,
