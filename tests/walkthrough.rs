@@ -171,6 +171,67 @@ fn assert_exports(db: &Path, dir: &Path) {
         text.contains("WARC-Target-URI: http://www.hengxin-licai.example/\r\n"),
         "the persisting page's evidence"
     );
+    // every body the takedown list names by SHA-256 is in the WARC: the
+    // invitation page, now a 404, as a resource record of its earlier body
+    let bodies = warc_bodies(&std::fs::read(&warc).unwrap());
+    let named: Vec<&str> = row[col("证据SHA-256")]
+        .split('；')
+        .map(|h| h.trim().trim_end_matches('…'))
+        .filter(|h| !h.is_empty())
+        .collect();
+    assert!(named.len() >= 2, "{named:?}");
+    for h in &named {
+        assert!(
+            bodies.iter().any(|(_, sha)| sha.starts_with(h)),
+            "the takedown list names body {h}; the WARC holds {bodies:?}"
+        );
+    }
+    assert!(
+        bodies.iter().any(|(kind, _)| kind == "resource"),
+        "the gone page's body as a resource: {bodies:?}"
+    );
+}
+
+/// The record type and the SHA-256 of the payload of each `response`
+/// (the body after the HTTP head) and `resource` (the block) record.
+fn warc_bodies(gz: &[u8]) -> Vec<(String, String)> {
+    use sha2::Digest;
+    let mut raw = Vec::new();
+    flate2::read::MultiGzDecoder::new(gz)
+        .read_to_end(&mut raw)
+        .unwrap();
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|i| from + i)
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(head_end) = find(&raw, b"\r\n\r\n", at) {
+        let head = String::from_utf8_lossy(&raw[at..head_end]).into_owned();
+        let field = |k: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_owned()))
+                .unwrap_or_else(|| panic!("no {k} in {head}"))
+        };
+        let len: usize = field("Content-Length:").parse().unwrap();
+        let block = &raw[head_end + 4..head_end + 4 + len];
+        let kind = field("WARC-Type:");
+        let payload = match kind.as_str() {
+            "response" => {
+                let body_at = find(block, b"\r\n\r\n", 0).expect("an HTTP head") + 4;
+                Some(&block[body_at..])
+            }
+            "resource" => Some(block),
+            _ => None,
+        };
+        if let Some(p) = payload {
+            out.push((kind, hex::encode(sha2::Sha256::digest(p))));
+        }
+        at = head_end + 4 + len + 4;
+    }
+    out
 }
 
 #[test]

@@ -135,6 +135,7 @@ fn warc(args: WarcArgs) -> anyhow::Result<Outcome> {
             .unwrap_or_default();
         return print_warc_summary(
             s["pages"].as_u64().unwrap_or(0) as usize,
+            s["earlier"].as_u64().unwrap_or(0) as usize,
             s["records"].as_u64().unwrap_or(0),
             &faults,
             s["no_body"].as_u64().unwrap_or(0) as usize,
@@ -149,24 +150,29 @@ fn warc(args: WarcArgs) -> anyhow::Result<Outcome> {
     let file =
         std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
     let filename = out.file_name().map(|n| n.to_string_lossy().into_owned());
-    let result = export_warc(
-        &store,
-        selection.pages(&store),
-        std::io::BufWriter::new(file),
-        filename.as_deref(),
-        &selection.describe(),
-    )
-    .map_err(anyhow::Error::from)
-    .and_then(|(w, summary)| {
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok(summary)
-    })
-    .and_then(|summary| {
-        std::fs::rename(&tmp, out)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
-        Ok(summary)
-    });
+    let result = selection
+        .earlier_evidence(&store)
+        .and_then(|earlier| {
+            export_warc(
+                &store,
+                selection.pages(&store),
+                &earlier,
+                std::io::BufWriter::new(file),
+                filename.as_deref(),
+                &selection.describe(),
+            )
+        })
+        .map_err(anyhow::Error::from)
+        .and_then(|(w, summary)| {
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok(summary)
+        })
+        .and_then(|summary| {
+            std::fs::rename(&tmp, out)
+                .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
+            Ok(summary)
+        });
     let summary = match result {
         Ok(s) => s,
         Err(e) => {
@@ -184,6 +190,7 @@ fn warc(args: WarcArgs) -> anyhow::Result<Outcome> {
     let no_body = summary.skipped.len() - faults.len();
     print_warc_summary(
         summary.pages,
+        summary.earlier,
         summary.records,
         &faults,
         no_body,
@@ -196,6 +203,7 @@ fn warc(args: WarcArgs) -> anyhow::Result<Outcome> {
 /// evidence asked for could not be exported.
 fn print_warc_summary(
     pages: usize,
+    earlier: usize,
     records: u64,
     faults: &[String],
     no_body: usize,
@@ -206,16 +214,23 @@ fn print_warc_summary(
     for f in faults {
         writeln!(err, "finscan: skipped {f}")?;
     }
-    if pages == 0 {
+    if pages == 0 && earlier == 0 {
         writeln!(
             err,
             "finscan: no page matched ({selection}): {} holds only its warcinfo record",
             out.display()
         )?;
-    } else {
+    } else if earlier == 0 {
         writeln!(
             err,
             "finscan: wrote {pages} page(s) as {records} WARC records to {}",
+            out.display()
+        )?;
+    } else {
+        // evidence of pages fetched again since (gone or changed)
+        writeln!(
+            err,
+            "finscan: wrote {pages} page(s) and {earlier} earlier evidence body(ies) of pages fetched again since as {records} WARC records to {}",
             out.display()
         )?;
     }

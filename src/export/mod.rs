@@ -18,11 +18,12 @@ pub mod takedown;
 pub mod warc;
 
 use crate::crawl::urls;
-use crate::store::{PageRecord, Store};
+use crate::store::{PageRecord, Store, StoredHit};
 use crate::time::Timestamp;
 
 pub use warc::{
-    CaptureBlocks, ExportError, RecordId, Skip, WarcSummary, WarcWriter, export_warc, warc_date,
+    CaptureBlocks, Earlier, ExportError, RecordId, Skip, WarcSummary, WarcWriter, export_warc,
+    warc_date,
 };
 
 /// Which stored pages an export covers, until the review layer passes its
@@ -50,9 +51,28 @@ impl PageSelection {
         if !self.all_pages && p.hit_ids.is_empty() {
             return false;
         }
+        self.host_and_time(&p.host, &p.fetched_at)
+    }
+
+    /// Whether the evidence of a stored hit is covered: its host, its last
+    /// sighting in the time window, its URL among [`PageSelection::urls`]
+    /// when there are any.
+    pub fn matches_hit(&self, h: &StoredHit) -> bool {
+        if !self.urls.is_empty()
+            && !self
+                .urls
+                .iter()
+                .any(|u| urls::normalize(u).map_or_else(|_| *u == h.url, |n| n.as_str() == h.url))
+        {
+            return false;
+        }
+        self.host_and_time(&h.host, &h.last_seen)
+    }
+
+    fn host_and_time(&self, host: &str, at: &str) -> bool {
         if let Some(want) = &self.host {
-            let bare = p.host.rsplit_once(':').map_or(p.host.as_str(), |(h, _)| h);
-            if !(want.eq_ignore_ascii_case(&p.host)
+            let bare = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            if !(want.eq_ignore_ascii_case(host)
                 || want.eq_ignore_ascii_case(bare)
                 || urls::registrable_domain(bare).eq_ignore_ascii_case(want))
             {
@@ -60,7 +80,7 @@ impl PageSelection {
             }
         }
         if self.since.is_some() || self.until.is_some() {
-            let Some(t) = crate::time::from_stored(&p.fetched_at) else {
+            let Some(t) = crate::time::from_stored(at) else {
                 return false;
             };
             if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u) {
@@ -68,6 +88,49 @@ impl PageSelection {
             }
         }
         true
+    }
+
+    /// The bodies hits were read in that the covered pages no longer hold:
+    /// the page was fetched again since (taken down, 404, or changed), so
+    /// its stored exchange is the later one, but the evidence a finding
+    /// and the takedown list name by SHA-256 is still in the database.
+    /// One per URL and body, in URL order. Reads every stored hit and, for
+    /// a covered one, its page's record.
+    pub fn earlier_evidence(&self, store: &Store) -> Result<Vec<Earlier>, ExportError> {
+        let mut found: std::collections::BTreeMap<(String, String), Earlier> = Default::default();
+        for h in store.hits_iter() {
+            let h = h?;
+            let Some(sha) = h.sha256.as_deref() else {
+                continue;
+            };
+            if !self.matches_hit(&h) {
+                continue;
+            }
+            let key = (h.url.clone(), sha.to_owned());
+            if let Some(e) = found.get_mut(&key) {
+                e.hits.push(h.id.clone());
+                e.last_seen = e.last_seen.clone().max(h.last_seen.clone());
+                continue;
+            }
+            let current = store.page(&h.url)?;
+            if current.as_ref().and_then(|p| p.sha256.as_deref()) == Some(sha) {
+                continue;
+            }
+            found.insert(
+                key,
+                Earlier {
+                    url: h.url.clone(),
+                    sha256: sha.to_owned(),
+                    last_seen: h.last_seen.clone(),
+                    hits: vec![h.id.clone()],
+                    now: current.map(|p| match p.status {
+                        Some(st) => format!("HTTP {st}"),
+                        None => format!("page {}", p.state.as_str()),
+                    }),
+                },
+            );
+        }
+        Ok(found.into_values().collect())
     }
 
     /// The selection in words, for the WARC's `warcinfo` record.

@@ -88,11 +88,29 @@ impl std::fmt::Display for Skip {
     }
 }
 
+/// A body a hit was read in that its page no longer holds (see
+/// [`super::PageSelection::earlier_evidence`]): written as a `resource`
+/// record, since its HTTP exchange was replaced by the later fetch's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Earlier {
+    pub url: String,
+    /// SHA-256 of the body (hex): its key in `bodies`.
+    pub sha256: String,
+    /// The latest sighting of a hit in it (RFC 3339, as stored).
+    pub last_seen: String,
+    /// The hits read in it.
+    pub hits: Vec<String>,
+    /// What the page is now (`HTTP 404`), when it is stored.
+    pub now: Option<String>,
+}
+
 /// What an export wrote.
 #[derive(Debug, Clone, Default)]
 pub struct WarcSummary {
     /// Pages written (each a response and a request record).
     pub pages: usize,
+    /// Earlier evidence bodies written (each a `resource` record).
+    pub earlier: usize,
     /// Records written, the `warcinfo` included.
     pub records: u64,
     pub skipped: Vec<Skip>,
@@ -419,6 +437,36 @@ impl<W: Write> WarcWriter<W> {
         Ok((response_id, request_id))
     }
 
+    /// Writes a body kept as evidence whose HTTP exchange is no longer
+    /// stored, as a `resource` record of `e.url` dated at its last
+    /// sighting, with a note of what the page is now.
+    pub fn write_resource(&mut self, e: &Earlier, body: &[u8]) -> io::Result<RecordId> {
+        let id = RecordId::random();
+        let date = crate::time::from_stored(&e.last_seen).unwrap_or_else(crate::time::now);
+        let mut f = vec![
+            ("WARC-Type", "resource".to_string()),
+            ("WARC-Record-ID", id.0.clone()),
+            ("WARC-Date", warc_date(date)),
+            ("WARC-Target-URI", one_line(&e.url)),
+        ];
+        if let Some(w) = &self.warcinfo {
+            f.push(("WARC-Warcinfo-ID", w.0.clone()));
+        }
+        f.push(("Content-Type", "application/octet-stream".to_string()));
+        f.push(("WARC-Payload-Digest", sha1_base32(&[body])));
+        f.push((
+            "Finscan-Note",
+            one_line(&format!(
+                "the body hit(s) {} were read in (SHA-256 {}), as fetched; the page was fetched again since{}, so its HTTP exchange is not stored",
+                e.hits.join(", "),
+                e.sha256,
+                e.now.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+            )),
+        ));
+        self.write_record(f, &[body])?;
+        Ok(id)
+    }
+
     /// One record as one gzip member: the version line, the named fields,
     /// `WARC-Block-Digest` and `Content-Length` over the block, the block,
     /// and the two CRLFs that end a record.
@@ -455,7 +503,8 @@ impl<W: Write> WarcWriter<W> {
 
 /// Writes a WARC of `pages` to `out`: the `warcinfo` record (finscan, its
 /// version, the `selection` in words), then each page's response and
-/// request, reading one body at a time from `store`.
+/// request, then each `earlier` evidence body as a `resource` record,
+/// reading one body at a time from `store`.
 ///
 /// A page without a stored body, a body missing from the database and a
 /// URL with no page ([`ExportError::NoSuchPage`] from the iterator) are
@@ -465,6 +514,7 @@ impl<W: Write> WarcWriter<W> {
 pub fn export_warc<W: Write>(
     store: &Store,
     pages: impl Iterator<Item = Result<PageRecord, ExportError>>,
+    earlier: &[Earlier],
     out: W,
     filename: Option<&str>,
     selection: &str,
@@ -517,6 +567,17 @@ pub fn export_warc<W: Write>(
         };
         w.write_capture(&CaptureBlocks::from_page(&page), &body)?;
         summary.pages += 1;
+    }
+    for e in earlier {
+        let Some(body) = store.body(&e.sha256)? else {
+            summary.skipped.push(Skip::BodyMissing {
+                url: e.url.clone(),
+                sha256: e.sha256.clone(),
+            });
+            continue;
+        };
+        w.write_resource(e, &body)?;
+        summary.earlier += 1;
     }
     summary.records = w.records();
     Ok((w.finish()?, summary))

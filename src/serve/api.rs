@@ -1185,21 +1185,40 @@ async fn export_warc(
                 Err(e) => return Err(internal(e)),
             }
         }
-        Ok(json!({
-            "pages": pages,
-            "records": 1 + 2 * pages,
-            "no_body": no_body,
-            "faults": faults,
-            "selection": sel.describe(),
-        }))
+        let earlier = sel.earlier_evidence(store).map_err(internal)?;
+        let mut held = 0u64;
+        for e in &earlier {
+            let key = hex::decode(&e.sha256).map_err(internal)?;
+            if store.bodies.contains_key(key).map_err(internal)? {
+                held += 1;
+            } else {
+                faults.push(format!(
+                    "{}: body {} is missing from the database",
+                    e.url, e.sha256
+                ));
+            }
+        }
+        Ok((
+            json!({
+                "pages": pages,
+                "earlier": held,
+                "records": 1 + 2 * pages + held,
+                "no_body": no_body,
+                "faults": faults,
+                "selection": sel.describe(),
+            }),
+            earlier,
+        ))
     })
     .await?;
+    let (summary, earlier) = summary;
     let desk = state.desk.clone();
     let body = streamed(move |w| {
         let store = desk.store();
         crate::export::export_warc(
             store,
             selection.pages(store),
+            &earlier,
             w,
             Some("finscan.warc.gz"),
             &selection.describe(),
