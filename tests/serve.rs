@@ -3,236 +3,15 @@
 //! the tests talk to it with reqwest, with raw sockets for the hostile
 //! requests, and with the finscan command line itself.
 
+mod serve_support;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_finscan");
-
-fn finscan(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env_remove("FINSCAN_DB")
-        .env_remove("FINSCAN_CONFIG")
-        .env_remove("FINSCAN_SERVER")
-        .env_remove("FINSCAN_TOKEN")
-        .env("TZ", "Asia/Shanghai")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run finscan")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// A database with findings, a config and a token of each role.
-struct Setup {
-    dir: tempfile::TempDir,
-    reviewer: String,
-    admin: String,
-    recipient: String,
-}
-
-impl Setup {
-    fn new(server_section: &str) -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("db");
-        let out = finscan(&["demo", "--db", s(&db)], &[]);
-        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", text(&out));
-        let config = dir.path().join("finscan.toml");
-        std::fs::write(
-            &config,
-            format!("[server]\ndb = \"db\"\nlisten = \"127.0.0.1:0\"\n{server_section}"),
-        )
-        .unwrap();
-        let token = |name: &str, role: &str| {
-            let out = finscan(
-                &["token", "add", name, "--role", role, "--config", s(&config)],
-                &[],
-            );
-            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
-        };
-        Setup {
-            reviewer: token("wang.li", "reviewer"),
-            admin: token("root", "admin"),
-            recipient: token("wangxinban", "recipient"),
-            dir,
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("db")
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("finscan.toml")
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("serve.log")
-    }
-}
-
-/// A running `finscan serve`; killed when dropped.
-struct Serve {
-    child: Child,
-    url: String,
-}
-
-impl Serve {
-    fn start(setup: &Setup) -> Serve {
-        Serve::start_logging(setup, "json")
-    }
-
-    fn start_logging(setup: &Setup, format: &str) -> Serve {
-        let log = std::fs::File::create(setup.log()).unwrap();
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--config",
-                s(&setup.config()),
-                "--log-format",
-                format,
-            ])
-            .env_remove("FINSCAN_DB")
-            .env("TZ", "Asia/Shanghai")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start finscan serve");
-        let serve_file = setup.db().join("serve.json");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let url = loop {
-            let written = std::fs::read(&serve_file)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .filter(|v| v["pid"] == child.id());
-            if let Some(v) = written {
-                break v["url"].as_str().unwrap().to_owned();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no serve.json: {}",
-                std::fs::read_to_string(setup.log()).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut serve = Serve { child, url };
-        while serve.get("/health", None).0 != 200 {
-            assert!(Instant::now() < deadline, "no /health");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        serve
-    }
-
-    fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_owned()
-    }
-
-    fn call(
-        &mut self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let (status, _, bytes) =
-            request(&self.url, method, path, token, body.map(|b| b.to_string()));
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    fn get(&mut self, path: &str, token: Option<&str>) -> (u16, Value) {
-        self.call("GET", path, token, None)
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// SIGTERM, and the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        signal(self.pid(), libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "the server did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) with a child's pid and a standard signal
-    unsafe {
-        libc::kill(pid, sig);
-    }
-}
-
-/// One request with reqwest: status, headers, body.
-fn request(
-    base: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<String>,
-) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let mut r = c.request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{base}{path}"),
-        );
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            r = r.header("content-type", "application/json").body(b);
-        }
-        let resp = r.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.expect("body").to_vec();
-        (status, headers, bytes)
-    })
-}
+use serve_support::{Serve, Setup, finscan, request, s, signal, text};
 
 /// Sends `raw` bytes on a new connection and reads the answer to its end.
 fn raw(addr: &str, bytes: &[u8]) -> String {
@@ -360,7 +139,7 @@ fn endpoints(id: &str) -> Vec<(&'static str, String, Option<Value>, &'static [&'
 
 #[test]
 fn every_endpoint_group_refuses_no_token_a_wrong_token_and_the_wrong_role() {
-    let setup = Setup::new("");
+    let setup = Setup::new(true, "");
     // token list names the holders and roles, never a token or its hash
     let out = finscan(
         &["token", "list", "--json", "--config", s(&setup.config())],
@@ -455,7 +234,7 @@ fn every_endpoint_group_refuses_no_token_a_wrong_token_and_the_wrong_role() {
 
 #[test]
 fn hostile_requests_are_refused_with_json_errors_and_the_server_stays_up() {
-    let setup = Setup::new("max_body_bytes = 4096\n");
+    let setup = Setup::new(true, "max_body_bytes = 4096\n");
     let mut serve = Serve::start(&setup);
     let t = setup.reviewer.clone();
     let id = first_id(&mut serve, &t, "status=new");
@@ -544,7 +323,7 @@ fn hostile_requests_are_refused_with_json_errors_and_the_server_stays_up() {
 
 #[test]
 fn a_thousand_idle_connections_are_bounded_and_health_answers_afterwards() {
-    let setup = Setup::new("max_connections = 64\nheader_timeout_secs = 2\n");
+    let setup = Setup::new(true, "max_connections = 64\nheader_timeout_secs = 2\n");
     let mut serve = Serve::start(&setup);
     raise_fd_limit(4096);
     let mut idle = Vec::new();
@@ -604,7 +383,7 @@ fn raise_fd_limit(n: u64) {
 /// in pages and reads as it does locally.
 #[test]
 fn the_command_line_goes_through_the_server_with_the_same_output() {
-    let setup = Setup::new("list_page = 2\n");
+    let setup = Setup::new(true, "list_page = 2\n");
     let db = setup.db();
     let local = |args: &[&str]| {
         let mut a = args.to_vec();
@@ -775,7 +554,7 @@ fn the_command_line_goes_through_the_server_with_the_same_output() {
 
 #[test]
 fn a_locked_database_names_the_process_that_holds_it() {
-    let setup = Setup::new("");
+    let setup = Setup::new(true, "");
     let db = setup.db();
     // a server that does not answer (stopped): its pid and what to do
     let serve = Serve::start(&setup);
@@ -830,7 +609,7 @@ fn open_when_free(db: &Path) -> finscan::store::Store {
 
 #[test]
 fn exports_are_served_to_their_roles_in_their_formats() {
-    let setup = Setup::new("");
+    let setup = Setup::new(true, "");
     let mut serve = Serve::start(&setup);
     // confirm a page finding so the takedown list has a row
     let t = setup.reviewer.clone();
@@ -915,7 +694,7 @@ fn exports_are_served_to_their_roles_in_their_formats() {
 
 #[test]
 fn sigterm_lets_a_request_in_flight_finish_and_bounds_the_wait() {
-    let setup = Setup::new("shutdown_grace_secs = 3\n");
+    let setup = Setup::new(true, "shutdown_grace_secs = 3\n");
     let mut serve = Serve::start(&setup);
     let t = setup.reviewer.clone();
     let id = first_id(&mut serve, &t, "status=new");
@@ -988,7 +767,7 @@ fn sigterm_lets_a_request_in_flight_finish_and_bounds_the_wait() {
 /// colour escapes for a journal or a log file to carry.
 #[test]
 fn a_text_log_to_a_file_has_no_escape_sequences() {
-    let setup = Setup::new("");
+    let setup = Setup::new(true, "");
     let mut serve = Serve::start_logging(&setup, "text");
     let (st, _) = serve.get("/api/findings?limit=1", Some(&setup.reviewer.clone()));
     assert_eq!(st, 200);

@@ -9,61 +9,17 @@
 //! the database refused, naming the server, while it owns it.
 
 mod crawl_support;
+mod serve_support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crawl_support::{Request, Response, allow_all, html, serve};
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_finscan");
-
-/// Long enough for a slow, busy 2-core machine; never waited unless
-/// something is broken.
-const PATIENCE: Duration = Duration::from_secs(90);
-
-fn finscan(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env_remove("FINSCAN_DB")
-        .env_remove("FINSCAN_CONFIG")
-        .env_remove("FINSCAN_SERVER")
-        .env_remove("FINSCAN_TOKEN")
-        .env("TZ", "Asia/Shanghai")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run finscan")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// Polls `f` until it gives a value.
-fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < PATIENCE, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use serve_support::{PATIENCE, Serve, Setup, finscan, s, text, until};
 
 /// A `[[jobs]]` table crawling `http://{host}:{port}/`.
 fn crawl_job(name: &str, host: &str, port: u16, schedule: Option<&str>, rate: f64) -> String {
@@ -77,129 +33,13 @@ fn crawl_job(name: &str, host: &str, port: u16, schedule: Option<&str>, rate: f6
     )
 }
 
-/// A database directory (with `finscan demo`'s findings, or none yet), a
-/// config with `jobs`, and a token of each role.
-struct Setup {
-    dir: tempfile::TempDir,
-    reviewer: String,
-    admin: String,
-    recipient: String,
+/// The config's `[server]` keys after its first ones, and the jobs.
+fn config_tail(jobs: &str) -> String {
+    format!("tz = \"Asia/Shanghai\"\nshutdown_grace_secs = 30\n\n{jobs}")
 }
 
-impl Setup {
-    fn new(demo: bool, jobs: &str) -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        if demo {
-            let out = finscan(&["demo", "--db", s(&dir.path().join("db"))], &[]);
-            assert!(out.status.code().is_some_and(|c| c <= 1), "{}", text(&out));
-        }
-        let config = dir.path().join("finscan.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\ndb = \"db\"\nlisten = \"127.0.0.1:0\"\ntz = \"Asia/Shanghai\"\nshutdown_grace_secs = 30\n\n{jobs}"
-            ),
-        )
-        .unwrap();
-        let token = |name: &str, role: &str| {
-            let out = finscan(
-                &["token", "add", name, "--role", role, "--config", s(&config)],
-                &[],
-            );
-            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
-        };
-        Setup {
-            reviewer: token("wang.li", "reviewer"),
-            admin: token("root", "admin"),
-            recipient: token("wangxinban", "recipient"),
-            dir,
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("db")
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("finscan.toml")
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("serve.log")
-    }
-}
-
-/// A running `finscan serve`; killed when dropped.
-struct Serve {
-    child: Child,
-    url: String,
-}
-
+/// What these tests ask of a running server besides requests.
 impl Serve {
-    fn start(setup: &Setup) -> Serve {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(setup.log())
-            .unwrap();
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--config",
-                s(&setup.config()),
-                "--log-format",
-                "json",
-            ])
-            .env_remove("FINSCAN_DB")
-            .env("TZ", "Asia/Shanghai")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start finscan serve");
-        let serve_file = setup.db().join("serve.json");
-        let url = until("the serve file", || {
-            std::fs::read(&serve_file)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .filter(|v| v["pid"] == child.id())
-                .map(|v| v["url"].as_str().unwrap().to_owned())
-        });
-        let mut serve = Serve { child, url };
-        until("/health", || {
-            (serve.get("/health", None).0 == 200).then_some(())
-        });
-        serve
-    }
-
-    fn call(
-        &mut self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        request(&self.url, method, path, token, body.map(|b| b.to_string()))
-    }
-
-    fn get(&mut self, path: &str, token: Option<&str>) -> (u16, Value) {
-        self.call("GET", path, token, None)
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// Waits for the process to end after `sig`.
-    fn signal_and_wait(mut self, sig: i32) -> std::process::ExitStatus {
-        // SAFETY: kill(2) with a child's pid and a standard signal
-        unsafe {
-            libc::kill(self.pid(), sig);
-        }
-        until("the server to stop", || self.child.try_wait().unwrap())
-    }
-
     /// The run `id` of `job` once it has ended.
     fn ended_run(&mut self, admin: &str, job: &str, id: u64) -> Value {
         until(&format!("run {id} of {job} to end"), || {
@@ -232,52 +72,6 @@ impl Serve {
         assert_eq!(st, 200, "{v}");
         v["findings"].as_array().unwrap().clone()
     }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One request with reqwest: status and JSON body (null if not JSON).
-fn request(
-    base: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<String>,
-) -> (u16, Value) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let mut r = c.request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{base}{path}"),
-        );
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            r = r.header("content-type", "application/json").body(b);
-        }
-        let resp = r.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.expect("body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    })
 }
 
 const VIOLATION: &str = "<p>本平台承诺保本保息，资金安全有保障。</p>";
@@ -345,11 +139,11 @@ fn a_review_through_the_command_line_succeeds_while_a_crawl_job_runs() {
     });
     let setup = Setup::new(
         true,
-        &format!(
+        &config_tail(&format!(
             "{}{}",
             crawl_job("slow", "slow.test", site.port, None, 50.0),
             crawl_job("slow2", "slow2.test", site.port, None, 50.0)
-        ),
+        )),
     );
     let mut serve = Serve::start(&setup);
     let admin = setup.admin.clone();
@@ -498,7 +292,13 @@ fn a_scheduled_job_fires_and_writers_are_refused_while_the_server_owns_the_datab
     let site = serve(|r| pages_site(r, 3));
     let setup = Setup::new(
         false,
-        &crawl_job("tick", "tick.test", site.port, Some("*/2 * * * * *"), 50.0),
+        &config_tail(&crawl_job(
+            "tick",
+            "tick.test",
+            site.port,
+            Some("*/2 * * * * *"),
+            50.0,
+        )),
     );
     let mut serve = Serve::start(&setup);
     let admin = setup.admin.clone();
@@ -570,11 +370,11 @@ fn a_passed_deadline_is_rechecked_by_the_server_without_anyone_asking() {
     let port = site.port;
     let setup = Setup::new(
         false,
-        &format!(
+        &config_tail(&format!(
             "{}[[jobs]]\nname = \"deadlines\"\nkind = \"recheck\"\n[jobs.options]\n\
              resolve = [\"a.test:{port}:127.0.0.1\"]\nallow_private = true\nrate_per_host = 50.0\n",
             crawl_job("site", "a.test", port, None, 50.0)
-        ),
+        )),
     );
     let mut serve = Serve::start(&setup);
     let admin = setup.admin.clone();
@@ -674,7 +474,7 @@ fn a_server_killed_mid_crawl_resumes_the_run_with_the_result_of_an_uninterrupted
     let jobs = crawl_job("site", "a.test", site.port, None, 10.0);
 
     // uninterrupted
-    let clean = Setup::new(false, &jobs);
+    let clean = Setup::new(false, &config_tail(&jobs));
     let mut serve = Serve::start(&clean);
     let admin = clean.admin.clone();
     let (st, v) = serve.call("POST", "/api/jobs/site/run", Some(&admin), None);
@@ -693,7 +493,7 @@ fn a_server_killed_mid_crawl_resumes_the_run_with_the_result_of_an_uninterrupted
     let before = page_requests(&site, "a.test");
 
     // killed once it has fetched a few pages, whatever the machine's speed
-    let setup = Setup::new(false, &jobs);
+    let setup = Setup::new(false, &config_tail(&jobs));
     let mut serve = Serve::start(&setup);
     let admin = setup.admin.clone();
     let (st, v) = serve.call("POST", "/api/jobs/site/run", Some(&admin), None);
@@ -740,7 +540,10 @@ fn a_server_killed_mid_crawl_resumes_the_run_with_the_result_of_an_uninterrupted
 #[test]
 fn sigterm_stops_a_running_job_at_a_checkpoint_and_the_next_start_resumes_it() {
     let site = serve(|r| pages_site(r, 40));
-    let setup = Setup::new(false, &crawl_job("site", "a.test", site.port, None, 10.0));
+    let setup = Setup::new(
+        false,
+        &config_tail(&crawl_job("site", "a.test", site.port, None, 10.0)),
+    );
     let mut serve = Serve::start(&setup);
     let admin = setup.admin.clone();
     let (st, v) = serve.call("POST", "/api/jobs/site/run", Some(&admin), None);
