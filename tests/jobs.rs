@@ -78,22 +78,7 @@ fn crawl_into(db: &Path, opts: &CrawlOptions, cancel: &Cancel) -> CrawlReport {
 
 /// Page i of `n` links to the next three and carries a violation every third page.
 fn chain_site(r: &crawl_support::Request, n: usize) -> Response {
-    if r.path() == "/robots.txt" {
-        return allow_all();
-    }
-    let i: usize = r.path().trim_start_matches("/p/").parse().unwrap_or(0);
-    if r.path() != "/" && !r.path().starts_with("/p/") || i >= n {
-        return Response::not_found();
-    }
-    let links: String = (i + 1..(i + 4).min(n))
-        .map(|j| format!(r#"<a href="/p/{j}">{j}</a> "#))
-        .collect();
-    let text = if i % 3 == 0 {
-        VIOLATION
-    } else {
-        "<p>普通页面</p>"
-    };
-    html(&format!("<h1>第{i}页</h1>{text}{links}"))
+    crawl_support::chain_site(r, n, VIOLATION, "<p>普通页面</p>")
 }
 
 /// Stored page URLs and hit ids, checking no hit id is stored twice.

@@ -125,22 +125,12 @@ async fn wait(s: &Scheduler, id: finscan::jobs::RunId) -> RunRecord {
 /// A site of `n` pages: page i links to i+1..i+3; every third page carries
 /// a violation.
 fn pages_site(r: &Request, n: usize) -> Response {
-    if r.path() == "/robots.txt" {
-        return allow_all();
-    }
-    let i: usize = r.path().trim_start_matches("/p/").parse().unwrap_or(0);
-    if r.path() != "/" && !r.path().starts_with("/p/") || i >= n {
-        return Response::not_found();
-    }
-    let links: String = (i + 1..(i + 4).min(n))
-        .map(|j| format!(r#"<a href="/p/{j}">{j}</a> "#))
-        .collect();
-    let text = if i % 3 == 0 {
-        "平台承诺保本保息，设立资金池"
-    } else {
-        "普通页面"
-    };
-    html(&format!("<h1>第{i}页</h1><p>{text}</p>{links}"))
+    crawl_support::chain_site(
+        r,
+        n,
+        "<p>平台承诺保本保息，设立资金池</p>",
+        "<p>普通页面</p>",
+    )
 }
 
 const VIOLATION: &str = "<p>本平台承诺保本保息，资金安全有保障。</p>";

@@ -79,22 +79,7 @@ const VIOLATION: &str = "<p>本平台承诺保本保息，资金安全有保障�
 /// A site of `n` pages: page i links to i+1..i+3; every third page carries
 /// a violation.
 fn pages_site(r: &Request, n: usize) -> Response {
-    if r.path() == "/robots.txt" {
-        return allow_all();
-    }
-    let i: usize = r.path().trim_start_matches("/p/").parse().unwrap_or(0);
-    if r.path() != "/" && !r.path().starts_with("/p/") || i >= n {
-        return Response::not_found();
-    }
-    let links: String = (i + 1..(i + 4).min(n))
-        .map(|j| format!(r#"<a href="/p/{j}">{j}</a> "#))
-        .collect();
-    let text = if i % 3 == 0 {
-        VIOLATION
-    } else {
-        "普通页面"
-    };
-    html(&format!("<h1>第{i}页</h1>{text}{links}"))
+    crawl_support::chain_site(r, n, VIOLATION, "普通页面")
 }
 
 /// Holds every request of its host for a page past the home page until

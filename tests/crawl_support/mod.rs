@@ -28,6 +28,23 @@ pub fn html(body: &str) -> Response {
     ))
 }
 
+/// Page `i` of a site of `n` pages (`/`, `/p/1` …): it links to the next
+/// three; every third page carries `violation`, the others `plain` (HTML).
+pub fn chain_site(r: &Request, n: usize, violation: &str, plain: &str) -> Response {
+    if r.path() == "/robots.txt" {
+        return allow_all();
+    }
+    let i: usize = r.path().trim_start_matches("/p/").parse().unwrap_or(0);
+    if r.path() != "/" && !r.path().starts_with("/p/") || i >= n {
+        return Response::not_found();
+    }
+    let links: String = (i + 1..(i + 4).min(n))
+        .map(|j| format!(r#"<a href="/p/{j}">{j}</a> "#))
+        .collect();
+    let text = if i % 3 == 0 { violation } else { plain };
+    html(&format!("<h1>第{i}页</h1>{text}{links}"))
+}
+
 /// A scratch directory with a database path and a seeds file.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
