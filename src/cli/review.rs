@@ -94,12 +94,12 @@ pub enum SitesCommand {
 /// Filters of `hits list` (values of one flag are alternatives; flags combine).
 #[derive(Args, Clone, Default)]
 pub struct FilterArgs {
-    #[arg(long, value_enum)]
-    status: Vec<StatusArg>,
-    #[arg(long, value_enum)]
-    category: Vec<CategoryArg>,
-    #[arg(long, value_enum)]
-    severity: Vec<SeverityArg>,
+    #[arg(long, value_parser = super::one_of(&Status::ALL, Status::as_str))]
+    status: Vec<Status>,
+    #[arg(long, value_parser = super::one_of(&Category::ALL, Category::as_str))]
+    category: Vec<Category>,
+    #[arg(long, value_parser = super::one_of(&SEVERITIES, Severity::as_str))]
+    severity: Vec<Severity>,
     /// Rule id (page.guarantee.principal-interest, name.licai …).
     #[arg(long)]
     rule: Vec<String>,
@@ -109,8 +109,8 @@ pub struct FilterArgs {
     /// County: a division code or its first digits (610902, 6109).
     #[arg(long)]
     county: Vec<String>,
-    #[arg(long, value_enum)]
-    source: Option<SourceArg>,
+    #[arg(long, value_parser = super::one_of(&SourceKind::ALL, SourceKind::as_str))]
+    source: Option<SourceKind>,
     /// First seen at or after: a date (its start in the reader's zone, see
     /// --tz), a time, or RFC 3339 with an offset.
     #[arg(long, value_parser = super::since_arg)]
@@ -126,13 +126,13 @@ pub struct FilterArgs {
 impl FilterArgs {
     pub(super) fn query(&self) -> Query {
         Query {
-            statuses: self.status.iter().map(|s| s.into_lib()).collect(),
-            categories: self.category.iter().map(|c| c.into_lib()).collect(),
-            severities: self.severity.iter().map(|s| s.into_lib()).collect(),
+            statuses: self.status.clone(),
+            categories: self.category.clone(),
+            severities: self.severity.clone(),
             rules: self.rule.iter().map(|r| RuleId(r.clone())).collect(),
             sites: self.host.clone(),
             counties: self.county.clone(),
-            source: self.source.map(|s| s.into_lib()),
+            source: self.source,
             since: self.since,
             until: self.until,
             text: self.search.clone(),
@@ -182,72 +182,8 @@ pub struct ReviewArgs {
     yes: bool,
 }
 
-macro_rules! value_enum_of {
-    ($arg:ident, $lib:ty, $parse:expr, [$($v:ident),* $(,)?]) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-        pub enum $arg { $($v),* }
-        impl $arg {
-            /// The library's value of the same name.
-            fn into_lib(self) -> $lib {
-                let name = self.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
-                let parse: fn(&str) -> Option<$lib> = $parse;
-                // every variant is named as the library names it (a test checks)
-                parse(&name).unwrap_or_else(|| unreachable!("{name} is a {}", stringify!($lib)))
-            }
-        }
-    };
-}
-
-value_enum_of!(
-    StatusArg,
-    Status,
-    |s| Status::ALL.into_iter().find(|x| x.as_str() == s),
-    [
-        New, Confirmed, Dismissed, Notified, Rectified, Persisting, Referred
-    ]
-);
-value_enum_of!(
-    SeverityArg,
-    Severity,
-    |s| [Severity::Low, Severity::Medium, Severity::High]
-        .into_iter()
-        .find(|x| x.as_str() == s),
-    [High, Medium, Low]
-);
-value_enum_of!(
-    SourceArg,
-    SourceKind,
-    |s| [SourceKind::Page, SourceKind::Registry]
-        .into_iter()
-        .find(|x| x.as_str() == s),
-    [Page, Registry]
-);
-value_enum_of!(
-    CategoryArg,
-    Category,
-    Category::parse,
-    [
-        RestrictedName,
-        FinancialActivity,
-        GuaranteedReturn,
-        FundPool,
-        SelfFinancing,
-        MaturityMismatch,
-        FictitiousProject,
-        MarginFinancing,
-        CampusLending,
-        DownPaymentLoan,
-        CrowdfundedHousing,
-        DisguisedOffering,
-        InsuranceMisselling,
-        UnlicensedPayment,
-        PrivateProductSplitting,
-        UnlicensedBusiness,
-        SubsidyHighReturn,
-        MisleadingAd,
-        FinancialBusiness,
-    ]
-);
+/// Severities as `--help` lists them: the worst first.
+const SEVERITIES: [Severity; 3] = [Severity::High, Severity::Medium, Severity::Low];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SortArg {
@@ -855,34 +791,6 @@ pub fn review(a: ReviewArgs) -> anyhow::Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_value_enum_names_a_library_value() {
-        for v in CategoryArg::value_variants() {
-            assert_eq!(
-                v.to_possible_value().unwrap().get_name(),
-                v.into_lib().as_str()
-            );
-        }
-        for v in StatusArg::value_variants() {
-            assert_eq!(
-                v.to_possible_value().unwrap().get_name(),
-                v.into_lib().as_str()
-            );
-        }
-        for v in SeverityArg::value_variants() {
-            assert_eq!(
-                v.to_possible_value().unwrap().get_name(),
-                v.into_lib().as_str()
-            );
-        }
-        for v in SourceArg::value_variants() {
-            assert_eq!(
-                v.to_possible_value().unwrap().get_name(),
-                v.into_lib().as_str()
-            );
-        }
-    }
 
     #[test]
     fn fit_pads_and_cuts_by_display_width() {

@@ -110,6 +110,8 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    pub const ALL: [SourceKind; 2] = [SourceKind::Page, SourceKind::Registry];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::Page => "page",
