@@ -784,23 +784,7 @@ impl Store {
     /// Admits seed URLs (and cross-host redirect targets) to the frontier;
     /// returns the hosts that received URLs.
     pub fn enqueue(&self, links: &[NewLink], adm: Admission) -> Result<CommitOutcome> {
-        let mut seen = self.seen();
-        // before sled may make the commit durable: a crash must not leave a
-        // table marked clean that lacks it
-        seen.mark_unclean()?;
-        let r = (&self.frontier, &self.hosts, &self.meta).transaction(|(frontier, hosts, meta)| {
-            let mut out = CommitOutcome::default();
-            let mut adm_run = Admitter::new(adm, &seen);
-            for l in links {
-                adm_run.admit(hosts, l, &mut out)?;
-            }
-            let marks = adm_run.finish(frontier, hosts, meta, 0)?;
-            Ok((out, marks))
-        });
-        let (out, marks) = txn_result(r)?;
-        apply_marks(&mut seen, marks)?;
-        reclaim(out.queued_hosts.len());
-        Ok(out)
+        self.admit_links(links, adm, false)
     }
 
     /// Admits `links` to be fetched once more within the current generation
@@ -812,12 +796,19 @@ impl Store {
     /// page done in this generation is not counted done twice (see
     /// [`Store::commit_page`]).
     pub fn enqueue_again(&self, links: &[NewLink], adm: Admission) -> Result<CommitOutcome> {
+        self.admit_links(links, adm, true)
+    }
+
+    /// [`Store::enqueue`], or with `again` [`Store::enqueue_again`].
+    fn admit_links(&self, links: &[NewLink], adm: Admission, again: bool) -> Result<CommitOutcome> {
         let mut seen = self.seen();
+        // before sled may make the commit durable: a crash must not leave a
+        // table marked clean that lacks it
         seen.mark_unclean()?;
         let r = (&self.frontier, &self.hosts, &self.meta).transaction(|(frontier, hosts, meta)| {
             let mut out = CommitOutcome::default();
             let mut adm_run = Admitter::new(adm, &seen);
-            adm_run.again = true;
+            adm_run.again = again;
             for l in links {
                 adm_run.admit(hosts, l, &mut out)?;
             }
