@@ -13,7 +13,7 @@ use finscan::crawl::CrawlConfig;
 use finscan::crawl::fetch::ResolveMap;
 use finscan::job::Cancel;
 use finscan::job::recheck::{
-    AfterReading, INDEXES_REBUILT, RecheckJobReport, RecheckOptions, decide_after_reading,
+    AfterReading, INDEXES_REBUILT, Pass, RecheckJobReport, RecheckOptions, decide_after_reading,
     recheck_with, run_recheck,
 };
 use finscan::review::RecheckReport;
@@ -104,6 +104,7 @@ pub(super) fn fetch_and_decide(
         now,
         super::zone(),
         &Cancel::new(),
+        Pass::New,
     ))?)
 }
 

@@ -182,24 +182,13 @@ pub async fn recheck_pass(
     let cfg = opts.config(Vec::new())?;
     let rules = super::load_rules(opts.rules.as_deref())?;
     let scanner = Arc::new(crate::Scanner::new(&rules));
-    recheck_run(cfg, scanner, store, now, zone, cancel, pass).await
+    recheck_with(cfg, scanner, store, now, zone, cancel, pass).await
 }
 
-/// [`run_recheck`] with the fetch and politeness settings of `cfg` (its
+/// [`recheck_pass`] with the fetch and politeness settings of `cfg` (its
 /// seeds, depth and generation mode are set here) and a scanner of the
 /// caller's: `finscan demo --recheck` fetches from the demo's own server.
 pub async fn recheck_with(
-    cfg: CrawlConfig,
-    scanner: Arc<crate::Scanner>,
-    store: Store,
-    now: Timestamp,
-    zone: &Zone,
-    cancel: &Cancel,
-) -> Result<RecheckJobReport, JobError> {
-    recheck_run(cfg, scanner, store, now, zone, cancel, Pass::New).await
-}
-
-async fn recheck_run(
     mut cfg: CrawlConfig,
     scanner: Arc<crate::Scanner>,
     store: Store,
