@@ -229,6 +229,15 @@ fn write_checked(path: &Path, text: &str) -> Result<(), TokenError> {
     Ok(())
 }
 
+/// The config's text as a document to edit (comments and order kept).
+fn editable(text: &str, path: &Path) -> Result<toml_edit::DocumentMut, TokenError> {
+    text.parse()
+        .map_err(|e: toml_edit::TomlError| TokenError::Edit {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+}
+
 /// Makes a token for `name` with `role`, stores its hash in the config
 /// file at `path` (created if missing; comments and order kept) and
 /// returns the token, which is not stored anywhere.
@@ -242,12 +251,7 @@ pub fn add(path: &Path, name: &str, role: Role) -> Result<String, TokenError> {
             name: name.to_owned(),
         });
     }
-    let mut doc: toml_edit::DocumentMut =
-        text.parse()
-            .map_err(|e: toml_edit::TomlError| TokenError::Edit {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
+    let mut doc = editable(&text, path)?;
     let token = generate()?;
     let mut t = toml_edit::Table::new();
     t["name"] = toml_edit::value(name);
@@ -280,12 +284,7 @@ pub fn revoke(path: &Path, name: &str) -> Result<(), TokenError> {
         source,
     })?;
     Config::parse(&text, path)?;
-    let mut doc: toml_edit::DocumentMut =
-        text.parse()
-            .map_err(|e: toml_edit::TomlError| TokenError::Edit {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
+    let mut doc = editable(&text, path)?;
     let missing = || TokenError::NoSuchToken {
         path: path.to_owned(),
         name: name.to_owned(),
