@@ -441,6 +441,20 @@ fn the_command_line_goes_through_the_server_with_the_same_output() {
     assert_eq!(v["more"], false);
     let (st, v) = serve.get("/api/findings?offset=x", Some(&t));
     assert_eq!(st, 400, "{v}");
+    // the cursor goes on where the page before stopped; a bad one is refused
+    let (st, v) = serve.get("/api/findings?sort=time", Some(&t));
+    assert_eq!(st, 200, "{v}");
+    let next = v["next"].as_str().expect("a cursor when more match");
+    let (st, w) = serve.get(&format!("/api/findings?sort=time&after={next}"), Some(&t));
+    assert_eq!(st, 200, "{w}");
+    let (st, u) = serve.get("/api/findings?sort=time&offset=2", Some(&t));
+    assert_eq!(st, 200, "{u}");
+    assert_eq!(w["findings"], u["findings"]);
+    for bad in ["zz", "00"] {
+        let (st, e) = serve.get(&format!("/api/findings?after={bad}"), Some(&t));
+        assert_eq!(st, 400, "{bad}: {e}");
+        assert!(e["error"].as_str().unwrap().contains("cursor"), "{e}");
+    }
     // a review through the command line while the server runs
     let out = with(&t, &["review", &id, "--confirm", "--reviewer", "王审核"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

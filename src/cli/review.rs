@@ -269,27 +269,30 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
                     params.push(("sort", review::filter::sort_name(q.sort).to_owned()));
                     // page by page: the server answers at most its
                     // `list_page` findings a request
-                    let mut offset = 0usize;
+                    let (mut read, mut after) = (0usize, None::<String>);
                     loop {
                         let mut p = params.clone();
                         if let Some(l) = limit {
-                            p.push(("limit", (l - offset).to_string()));
+                            p.push(("limit", (l - read).to_string()));
                         }
-                        p.push(("offset", offset.to_string()));
+                        if let Some(a) = after.take() {
+                            p.push(("after", a));
+                        }
                         let l: RemoteListing = c.get_json("/api/findings", &p)?;
                         let got = l.findings.len();
                         for r in l.findings {
                             write(r)?;
                         }
-                        offset += got;
-                        if !l.more || got == 0 || limit.is_some_and(|l| offset >= l) {
-                            break l.more;
+                        read += got;
+                        match l.next {
+                            Some(n) if got > 0 && limit.is_none_or(|l| read < l) => after = Some(n),
+                            _ => break l.more,
                         }
                     }
                 }
                 None => {
                     let desk = open_desk(&db)?;
-                    desk.each_row(&q, &mut write)?
+                    desk.each_row(&q, &mut write)?.is_some()
                 }
             };
             out.flush()?;
@@ -416,6 +419,9 @@ pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
 struct RemoteListing {
     findings: Vec<FindingRow>,
     more: bool,
+    /// Where the next page starts (absent from servers before cursors).
+    #[serde(default)]
+    next: Option<String>,
 }
 
 /// Prints a finding with its evidence: as JSON (times in the reader's

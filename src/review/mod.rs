@@ -60,7 +60,7 @@ pub use finding::{
     Action, ActionKind, CompanyEvidence, CompanyMatch, Event, Evidence, Finding, FindingId,
     PageEvidence, Recheck, SourceKind, Status, TransitionError,
 };
-pub use query::{Listing, Query, Sort};
+pub use query::{Cursor, Listing, Query, Sort};
 pub use recheck::{RecheckOutcome, RecheckReport, Rechecked};
 
 use crate::registry::store::{RegistryStore, last_log_seq};
@@ -1144,15 +1144,65 @@ mod tests {
         assert_eq!(report.problem_count, 0, "{:?}", report.problems);
     }
 
+    /// Reads `q` in pages of 7, going on with `offset` or with the
+    /// cursor of the page before.
+    fn paged(d: &Desk, q: &Query, by_cursor: bool) -> Vec<FindingId> {
+        let mut ids = Vec::new();
+        let mut after = None;
+        loop {
+            let page = Query {
+                offset: if by_cursor { 0 } else { ids.len() },
+                after: after.take(),
+                limit: Some(7),
+                ..q.clone()
+            };
+            let mut got = Vec::new();
+            let next = d
+                .each(&page, |f| {
+                    got.push(f.id);
+                    Ok::<_, ReviewError>(())
+                })
+                .unwrap();
+            assert!(got.len() <= 7);
+            ids.extend(got);
+            match next {
+                Some(c) => after = by_cursor.then_some(c),
+                None => return ids,
+            }
+        }
+    }
+
     #[test]
-    fn pages_of_a_listing_read_with_offsets_make_the_whole_listing() {
+    fn pages_of_a_listing_read_with_offsets_or_cursors_make_the_whole_listing() {
         let dir = tempfile::tempdir().unwrap();
         let d = desk(dir.path());
         fill(&d, 300, 7, 10);
+        let mid = d.list(&Query::default()).unwrap().findings[150].first_seen;
         for q in [
             Query::default(),
             Query {
                 categories: vec![Category::FundPool],
+                ..Query::default()
+            },
+            // several values of one filter: their runs are merged
+            Query {
+                categories: vec![Category::FundPool, Category::GuaranteedReturn],
+                statuses: vec![Status::New, Status::Confirmed],
+                ..Query::default()
+            },
+            Query {
+                sort: Sort::Time,
+                ..Query::default()
+            },
+            // the time index, newest first
+            Query {
+                sort: Sort::Time,
+                since: Some(mid),
+                ..Query::default()
+            },
+            // site by site: runs read one after another
+            Query {
+                sort: Sort::Site,
                 ..Query::default()
             },
             // a text search reads records to decide: skipped rows too
@@ -1164,26 +1214,40 @@ mod tests {
         ] {
             let whole: Vec<FindingId> = d.list(&q).unwrap().findings.iter().map(|f| f.id).collect();
             assert!(whole.len() > 7, "{q:?}: {}", whole.len());
-            let mut paged = Vec::new();
-            loop {
-                let page = Query {
-                    offset: paged.len(),
-                    limit: Some(7),
-                    ..q.clone()
-                };
-                let mut got = Vec::new();
-                let more = d
-                    .each(&page, |f| {
-                        got.push(f.id);
-                        Ok::<_, ReviewError>(())
-                    })
-                    .unwrap();
-                paged.extend(got);
-                if !more {
-                    break;
-                }
-            }
-            assert_eq!(paged, whole, "{q:?}");
+            assert_eq!(paged(&d, &q, false), whole, "offset {q:?}");
+            assert_eq!(paged(&d, &q, true), whole, "cursor {q:?}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_of_another_query_or_no_cursor_at_all_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        fill(&d, 40, 3, 10);
+        let first = d
+            .list(&Query {
+                sort: Sort::Site,
+                limit: Some(3),
+                ..Query::default()
+            })
+            .unwrap();
+        let c = first.next.expect("more than 3");
+        // a site run's key is no run of the severity order
+        let e = d
+            .list(&Query {
+                after: Some(c.clone()),
+                ..Query::default()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&e, ReviewError::BadQuery(m) if m.contains("not from this query")),
+            "{e}"
+        );
+        // the cursor's text round-trips; other text is refused
+        assert_eq!(c.to_string().parse::<query::Cursor>().unwrap(), c);
+        for bad in ["", "xyz", "abc"] {
+            let e = bad.parse::<query::Cursor>().unwrap_err();
+            assert!(e.to_string().contains("not a cursor"), "{bad}: {e}");
         }
     }
 

@@ -5,6 +5,11 @@
 //! summary, and reads a finding's record only when it passes them; it
 //! stops once it has `limit` rows. Only a text search reads records that
 //! it may not return (the text is not in the index).
+//!
+//! A listing longer than its limit goes on from a [`Cursor`]: the index key
+//! of the last row returned. Each index run is then read from just after
+//! it, so reading a whole listing page by page costs what reading it at
+//! once does (skipping `offset` matches costs every page more).
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -27,6 +32,31 @@ pub enum Sort {
     Time,
     /// By site (registrable domain), then severity; registry findings last.
     Site,
+}
+
+/// Where a listing goes on: the index key of the last row a page returned.
+/// Valid for the query that returned it (same filters and order); written
+/// as hex digits for the API and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(Vec<u8>);
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(&self.0))
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = ReviewError;
+
+    fn from_str(s: &str) -> Result<Cursor, ReviewError> {
+        match hex::decode(s.trim()) {
+            Ok(k) if !k.is_empty() => Ok(Cursor(k)),
+            _ => Err(ReviewError::BadQuery(format!(
+                "after={s}: not a cursor (the `next` of an earlier page)"
+            ))),
+        }
+    }
 }
 
 /// Filters: values of one filter are alternatives, filters combine (AND).
@@ -52,6 +82,8 @@ pub struct Query {
     /// Matches passed over before the first row (a page of a long listing:
     /// the API's `offset`).
     pub offset: usize,
+    /// Go on after this row of an earlier page (its `next`).
+    pub after: Option<Cursor>,
     pub limit: Option<usize>,
 }
 
@@ -61,6 +93,8 @@ pub struct Listing {
     pub findings: Vec<Finding>,
     /// More findings match than `limit` let through.
     pub more: bool,
+    /// Where the next page starts, when there is one.
+    pub next: Option<Cursor>,
     /// Index entries read.
     pub entries_read: u64,
     /// Finding records read.
@@ -128,42 +162,42 @@ impl Desk {
     /// Runs a query; see the module doc for what it reads.
     pub fn list(&self, q: &Query) -> Result<Listing, ReviewError> {
         let mut out = Listing::default();
-        let (entries, records, more) = self.walk(q, true, |_, f| {
+        let w = self.walk(q, true, |_, f| {
             out.findings.extend(f);
             Ok::<_, ReviewError>(())
         })?;
-        out.entries_read = entries;
-        out.records_read = records;
-        out.more = more;
+        out.entries_read = w.entries_read;
+        out.records_read = w.records_read;
+        out.more = w.next.is_some();
+        out.next = w.next;
         Ok(out)
     }
 
     /// Runs a query handing each finding to `each` as it is read, in the
     /// query's order, so that a listing of any length is written in the
-    /// memory of one finding; whether more matched than the limit. The
-    /// first error of `each` stops the walk.
+    /// memory of one finding. Returns where the next page starts when more
+    /// matched than the limit. The first error of `each` stops the walk.
     pub fn each<E: From<ReviewError>>(
         &self,
         q: &Query,
         mut each: impl FnMut(Finding) -> Result<(), E>,
-    ) -> Result<bool, E> {
-        let (_, _, more) = self.walk(q, true, |_, f| match f {
+    ) -> Result<Option<Cursor>, E> {
+        let w = self.walk(q, true, |_, f| match f {
             Some(f) => each(f),
             None => Ok(()),
         })?;
-        Ok(more)
+        Ok(w.next)
     }
 
     /// Walks a query's matches in its order, handing each one's id to
     /// `found`, with its record when `records` is set or when reading it
-    /// was needed to decide (a text search, a host); returns the index
-    /// entries and records read, and whether more matched than the limit.
+    /// was needed to decide (a text search, a host).
     fn walk<E: From<ReviewError>>(
         &self,
         q: &Query,
         records: bool,
         mut found: impl FnMut(FindingId, Option<Finding>) -> Result<(), E>,
-    ) -> Result<(u64, u64, bool), E> {
+    ) -> Result<Walked, E> {
         let sites: Vec<SiteFilter> = q.sites.iter().map(|s| site_filter(s)).collect();
         let counties: Vec<(u32, u32)> = q
             .counties
@@ -258,7 +292,9 @@ impl Desk {
             until: q.until.map(super::time::unix_secs),
         };
 
-        let mut streams: Vec<Stream<'_>> = Vec::new();
+        // the index runs to read: (prefix, where its sort key starts)
+        let mut runs: Vec<(Vec<u8>, usize)> = Vec::new();
+        let mut time_range: Option<(Vec<u8>, Vec<u8>)> = None;
         let mut concatenate = false;
         match q.sort {
             Sort::Site => {
@@ -275,23 +311,17 @@ impl Desk {
                     ),
                 };
                 for v in site_values {
-                    streams.push(self.stream(value_prefix(Dim::Site, &v), 0));
+                    runs.push((value_prefix(Dim::Site, &v), 0));
                 }
                 if with_registry {
-                    streams.push(
-                        self.stream(value_prefix(Dim::Source, SourceKind::Registry.as_str()), 0),
-                    );
+                    runs.push((value_prefix(Dim::Source, SourceKind::Registry.as_str()), 0));
                 }
             }
             Sort::Time if best.is_none() && (q.since.is_some() || q.until.is_some()) => {
                 // the time index, newest first, only the range asked for
                 let lo = [&[TIME][..], &check.since.unwrap_or(0).to_be_bytes()].concat();
                 let hi = [&[TIME][..], &check.until.unwrap_or(u64::MAX).to_be_bytes()].concat();
-                let iter: Entries<'_> = Box::new(self.index.range(lo..hi).rev());
-                streams.push(Stream {
-                    iter: iter.peekable(),
-                    skip: 0,
-                });
+                time_range = Some((lo, hi));
                 concatenate = true;
             }
             Sort::Severity | Sort::Time => {
@@ -307,11 +337,12 @@ impl Desk {
                         p.push(r);
                         // severity order: the rank byte orders too
                         let skip = if q.sort == Sort::Time { plen + 1 } else { plen };
-                        streams.push(self.stream(p, skip));
+                        runs.push((p, skip));
                     }
                 }
             }
         }
+        let mut streams = self.streams(runs, time_range, concatenate, q.after.as_ref())?;
 
         let text = q.text.as_deref().map(str::to_lowercase);
         let limit = q.limit.unwrap_or(usize::MAX);
@@ -319,6 +350,7 @@ impl Desk {
         let (mut entries_read, mut records_read, mut n) = (0u64, 0u64, 0usize);
         let mut to_skip = q.offset;
         let mut more = false;
+        let mut last: Option<sled::IVec> = None;
         loop {
             let next = if concatenate {
                 next_in_order(&mut streams, |_| 0)
@@ -350,6 +382,7 @@ impl Desk {
             if !records && !needs_record {
                 n += 1;
                 found(id, None)?;
+                last = Some(k);
                 continue;
             }
             let Some(f) = self.get(id)? else {
@@ -372,16 +405,75 @@ impl Desk {
             }
             n += 1;
             found(id, records.then_some(f))?;
+            last = Some(k);
         }
-        Ok((entries_read, records_read, more))
+        Ok(Walked {
+            entries_read,
+            records_read,
+            // a limit of 0 has no row to go on after: the same query again
+            next: more.then(|| Cursor(last.map_or_else(Vec::new, |k| k.to_vec()))),
+        })
     }
 
-    fn stream(&self, prefix: Vec<u8>, skip: usize) -> Stream<'_> {
-        let iter: Entries<'_> = Box::new(self.index.scan_prefix(prefix));
-        Stream {
-            iter: iter.peekable(),
-            skip,
+    /// The streams of index entries a query reads, from their start or
+    /// from just after `after`. Merged runs share one sort key (the key
+    /// from `skip` on), so each resumes after the cursor's sort key;
+    /// concatenated runs resume in the run the cursor is in, and the runs
+    /// before it are done.
+    fn streams(
+        &self,
+        runs: Vec<(Vec<u8>, usize)>,
+        time_range: Option<(Vec<u8>, Vec<u8>)>,
+        concatenate: bool,
+        after: Option<&Cursor>,
+    ) -> Result<Vec<Stream<'_>>, ReviewError> {
+        let foreign = || ReviewError::BadQuery("after: the cursor is not from this query".into());
+        let after = after.filter(|c| !c.0.is_empty());
+        if let Some((lo, hi)) = time_range {
+            // newest first: resume below the cursor
+            let hi = match after {
+                Some(c) if c.0 >= lo && c.0 < hi => c.0.clone(),
+                Some(_) => return Err(foreign()),
+                None => hi,
+            };
+            let iter: Entries<'_> = Box::new(self.index.range(lo..hi).rev());
+            return Ok(vec![Stream {
+                iter: iter.peekable(),
+                skip: 0,
+            }]);
         }
+        let stream = |prefix: &[u8], from: Option<Vec<u8>>, skip: usize| {
+            use std::ops::Bound;
+            let lo = match from {
+                Some(k) if k.as_slice() >= prefix => Bound::Excluded(k),
+                _ => Bound::Included(prefix.to_vec()),
+            };
+            let hi = successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+            let iter: Entries<'_> = Box::new(self.index.range((lo, hi)));
+            Stream {
+                iter: iter.peekable(),
+                skip,
+            }
+        };
+        let Some(c) = after else {
+            return Ok(runs.iter().map(|(p, s)| stream(p, None, *s)).collect());
+        };
+        let at = runs
+            .iter()
+            .position(|(p, _)| c.0.starts_with(p))
+            .ok_or_else(foreign)?;
+        Ok(if concatenate {
+            runs[at..]
+                .iter()
+                .enumerate()
+                .map(|(i, (p, s))| stream(p, (i == 0).then(|| c.0.clone()), *s))
+                .collect()
+        } else {
+            let sort_key = &c.0[runs[at].1..];
+            runs.iter()
+                .map(|(p, s)| stream(p, Some([&p[..*s], sort_key].concat()), *s))
+                .collect()
+        })
     }
 
     /// Ids of the findings a query matches (no limit), in its order. The
@@ -400,12 +492,33 @@ impl Desk {
         q.limit = None;
         let mut ids = Vec::new();
         q.offset = 0;
-        let (_, records, _) = self.walk(&q, false, |id, _| {
+        q.after = None;
+        let w = self.walk(&q, false, |id, _| {
             ids.push(id);
             Ok::<_, ReviewError>(())
         })?;
-        Ok((ids, records))
+        Ok((ids, w.records_read))
     }
+}
+
+/// What a walk read, and where the next page starts when more matched.
+struct Walked {
+    entries_read: u64,
+    records_read: u64,
+    next: Option<Cursor>,
+}
+
+/// The least key greater than every key that starts with `prefix` (`None`:
+/// there is none, the prefix is all 0xff).
+fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut k = prefix.to_vec();
+    while let Some(last) = k.pop() {
+        if last < u8::MAX {
+            k.push(last + 1);
+            return Some(k);
+        }
+    }
+    None
 }
 
 /// Takes the entry with the least sort key among the streams' heads (with

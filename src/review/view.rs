@@ -51,7 +51,7 @@ impl Desk {
         &self,
         q: &Query,
         mut each: impl FnMut(FindingRow) -> Result<(), E>,
-    ) -> Result<bool, E> {
+    ) -> Result<Option<super::query::Cursor>, E> {
         self.each(q, |f| each(self.row(f)?))
     }
 

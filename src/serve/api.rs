@@ -525,9 +525,14 @@ pub struct ListParams {
     sort: Option<String>,
     /// At most this many findings (default and most: the server's
     /// `list_page`, 10000 unless configured; `more` says whether more match:
-    /// ask again with `offset`).
+    /// ask again with `after` set to the answer's `next`).
     limit: Option<usize>,
-    /// Matches passed over before the first one returned (default 0).
+    /// Go on after the last finding of an earlier page: that answer's
+    /// `next`, with the same filters and order.
+    after: Option<String>,
+    /// Matches passed over before the first one returned (default 0; after
+    /// `after`, when both are given). `after` reads only what it returns,
+    /// `offset` also what it passes over.
     offset: Option<usize>,
 }
 
@@ -702,7 +707,7 @@ async fn health() -> Json<Health> {
 /// list --json`, times in UTC).
 #[utoipa::path(get, path = "/api/findings", tag = "findings", params(FindingFilters, ListParams),
     responses(
-        (status = 200, description = "`findings`: the findings as `hits list --json` writes them; `more`: more match than `limit` (ask again with `offset` increased by the findings returned)", body = Object),
+        (status = 200, description = "`findings`: the findings as `hits list --json` writes them; `more`: more match than `limit`; `next`: when more match, the cursor to ask again with (`after`)", body = Object),
         (status = 400, description = "A bad filter", body = ErrorBody),
         (status = 401, description = "No token, or not a valid one", body = ErrorBody),
         (status = 403, description = "The token's role may not read findings", body = ErrorBody)))]
@@ -728,17 +733,23 @@ async fn list_findings(
     let page = state.config.server.list_page;
     let limit = number("limit")?.map_or(page, |l| l.min(page));
     let offset = number("offset")?.unwrap_or(0);
+    let after = p.take_one("after")?.map(|c| c.parse()).transpose()?;
     let mut q = p.query(&state.zone)?;
     q.sort = sort.unwrap_or_default();
     q.limit = Some(limit);
     q.offset = offset;
+    q.after = after;
     with_desk(&state, move |desk| {
         let mut rows = Vec::new();
-        let more = desk.each_row(&q, |r| {
+        let next = desk.each_row(&q, |r| {
             rows.push(r);
             Ok::<_, ReviewError>(())
         })?;
-        Ok(Json(json!({ "findings": rows, "more": more })))
+        let more = next.is_some();
+        let next = next.map(|c| c.to_string());
+        Ok(Json(
+            json!({ "findings": rows, "more": more, "next": next }),
+        ))
     })
     .await
 }
