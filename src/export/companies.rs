@@ -17,7 +17,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::takedown::ExportError;
+use super::ExportError;
 use crate::registry::division::Divisions;
 use crate::review::report::UNATTRIBUTED;
 use crate::review::{Desk, Evidence, Finding, Query, SourceKind, Status};

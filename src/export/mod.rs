@@ -22,9 +22,36 @@ use crate::store::{PageRecord, Store, StoredHit};
 use crate::time::Timestamp;
 
 pub use warc::{
-    CaptureBlocks, Earlier, ExportError, RecordId, Skip, WarcSummary, WarcWriter, export_warc,
-    warc_date,
+    CaptureBlocks, Earlier, RecordId, Skip, WarcSummary, WarcWriter, export_warc, warc_date,
 };
+
+/// Why an export stopped, or (for [`ExportError::NoSuchPage`]) why one page
+/// of a WARC export was left out.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Review(#[from] crate::review::ReviewError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A file the export writes.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Xlsx {
+        path: String,
+        source: rust_xlsxwriter::XlsxError,
+    },
+    #[error("{path}: {source}")]
+    Csv { path: String, source: csv::Error },
+    /// The stream a WARC is written to (a file, a response body).
+    #[error("writing the WARC: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("{url}: no page is stored under this URL")]
+    NoSuchPage { url: String },
+}
 
 /// Which stored pages an export covers, until the review layer passes its
 /// own list of pages (any iterator of page records will do: see

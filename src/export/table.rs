@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::takedown::ExportError;
+use super::ExportError;
 
 /// Writes a header row and the rows as CSV in UTF-8 with a byte-order mark
 /// (Excel on a Chinese Windows desktop reads UTF-8 only with it).

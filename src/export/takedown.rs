@@ -15,7 +15,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::review::{Desk, Evidence, Query, ReviewError, SourceKind, Status};
+use super::ExportError;
+use crate::review::{Desk, Evidence, Query, SourceKind, Status};
 
 /// The columns, in order.
 pub const HEADERS: [&str; 13] = [
@@ -36,24 +37,6 @@ pub const HEADERS: [&str; 13] = [
 
 /// Excerpts quoted per site (the worst first).
 const EXCERPTS: usize = 5;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error(transparent)]
-    Review(#[from] ReviewError),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
-    Xlsx {
-        path: String,
-        source: rust_xlsxwriter::XlsxError,
-    },
-    #[error("{path}: {source}")]
-    Csv { path: String, source: csv::Error },
-}
 
 /// One site's row.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -34,20 +34,9 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha1::{Digest, Sha1};
 
-use crate::store::{HttpExchange, PageRecord, Store, StoreError};
+use super::ExportError;
+use crate::store::{HttpExchange, PageRecord, Store};
 use crate::time::Timestamp;
-
-/// Why an export stopped, or (for [`ExportError::NoSuchPage`]) why one page
-/// was left out.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("writing the WARC: {0}")]
-    Io(#[from] io::Error),
-    #[error("{url}: no page is stored under this URL")]
-    NoSuchPage { url: String },
-}
 
 /// A page the export left out, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
