@@ -145,9 +145,27 @@ pub fn from_stored(text: &str) -> Option<Timestamp> {
     text.parse().ok()
 }
 
+/// An instant as the Unix time in seconds that stores and index keys
+/// keep (instants before 1970 as 0).
+pub fn to_unix(t: Timestamp) -> u64 {
+    t.as_second().max(0) as u64
+}
+
 /// Now, as an instant.
 pub fn now() -> Timestamp {
     Timestamp::now()
+}
+
+/// Now to the second, as review events record their time.
+pub fn now_in_seconds() -> Timestamp {
+    from_unix(to_unix(Timestamp::now()))
+}
+
+/// A civil date (`2026-12-31`) as typed, for deadlines: a day, in no zone.
+pub fn parse_date(s: &str) -> Result<jiff::civil::Date, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
 }
 
 #[cfg(test)]
@@ -156,6 +174,21 @@ mod tests {
 
     fn shanghai() -> Zone {
         Zone::named("Asia/Shanghai").unwrap()
+    }
+
+    #[test]
+    fn unix_seconds_and_dates_round_trip() {
+        let t = shanghai()
+            .parse("2026-12-06T08:00:00+08:00", false)
+            .unwrap();
+        assert_eq!(from_unix(to_unix(t)), t);
+        assert_eq!(to_unix(Timestamp::MIN), 0);
+        assert_eq!(now_in_seconds().subsec_nanosecond(), 0);
+        assert_eq!(
+            parse_date(" 2026-12-31 ").unwrap().to_string(),
+            "2026-12-31"
+        );
+        assert!(parse_date("2026-13-01").unwrap_err().contains("not a date"));
     }
 
     #[test]

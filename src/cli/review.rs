@@ -160,7 +160,7 @@ pub struct ReviewArgs {
     #[arg(long, requires = "deadline")]
     notify: bool,
     /// The rectification deadline (YYYY-MM-DD), with --notify.
-    #[arg(long, requires = "notify", value_parser = review::time::parse_date)]
+    #[arg(long, requires = "notify", value_parser = finscan::time::parse_date)]
     deadline: Option<jiff::civil::Date>,
     /// persisting → referred: passed on for takedown or to the police.
     #[arg(long)]

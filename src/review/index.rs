@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::finding::{Event, Finding, FindingId, severity_rank};
-use super::time::unix_secs;
 use crate::store::fingerprint;
+use crate::time::to_unix as unix_secs;
 
 /// The dimensions findings are indexed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -45,7 +45,6 @@ pub(crate) mod index;
 pub mod query;
 pub mod recheck;
 pub mod report;
-pub mod time;
 pub mod view;
 
 use std::collections::{BTreeMap, HashSet};
@@ -311,7 +310,7 @@ impl Desk {
         if !refused.is_empty() {
             return Err(ReviewError::Refused(refused));
         }
-        let at = time::now();
+        let at = crate::time::now_in_seconds();
         let mut done = 0;
         for chunk in ids.chunks(BATCH) {
             let r = (&self.findings, &self.events, &self.index, &self.meta).transaction(
@@ -819,7 +818,7 @@ fn validate(d: &Decision) -> Result<(), ReviewError> {
 }
 
 fn parse_time(s: &str) -> Timestamp {
-    time::parse_instant(s).unwrap_or(Timestamp::UNIX_EPOCH)
+    crate::time::from_stored(s).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// A page hit as a finding.
@@ -885,7 +884,7 @@ fn company_finding(
         .map(|r| r.basis.clone())
         .unwrap_or_default();
     let scope: String = c.scope.chars().take(120).collect();
-    let first_seen = time::from_unix_secs(c.first_seen);
+    let first_seen = crate::time::from_unix(c.first_seen);
     Some(Finding {
         id,
         status: Status::New,
@@ -1301,7 +1300,7 @@ mod tests {
         );
         // a time range, newest first
         let q = Query {
-            since: Some(time::from_unix_secs(1_800_000_000 + 2990)),
+            since: Some(crate::time::from_unix(1_800_000_000 + 2990)),
             sort: Sort::Time,
             ..Query::default()
         };

@@ -288,8 +288,8 @@ impl Desk {
             counties,
             source: q.source.map(|s| s.code()),
             rules: q.rules.iter().map(|r| fingerprint(&r.0)).collect(),
-            since: q.since.map(super::time::unix_secs),
-            until: q.until.map(super::time::unix_secs),
+            since: q.since.map(crate::time::to_unix),
+            until: q.until.map(crate::time::to_unix),
         };
 
         // the index runs to read: (prefix, where its sort key starts)

@@ -408,7 +408,7 @@ impl Desk {
     /// index entries in one transaction (a finding no longer notified
     /// meanwhile is left alone).
     fn record(&self, decided: &[Rechecked]) -> Result<(), ReviewError> {
-        let at = super::time::now();
+        let at = crate::time::now_in_seconds();
         for chunk in decided.chunks(super::BATCH) {
             let r = (&self.findings, &self.events, &self.index, &self.meta).transaction(
                 |(findings, events, index, meta)| {

@@ -92,7 +92,7 @@ impl Desk {
         let mut by_site: HashMap<u64, SiteTally> = HashMap::new();
         let mut unknown_category = 0u64;
 
-        let from = since.map_or(0, super::time::unix_secs);
+        let from = since.map_or(0, crate::time::to_unix);
         let lo = [&[TIME][..], &from.to_be_bytes()].concat();
         // days are counted by their civil date in the reader's zone; one
         // conversion per distinct second would be wasteful, so per finding
