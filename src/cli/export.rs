@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use finscan::export::{PageSelection, export_warc};
+use finscan::export::{Format, PageSelection, export_warc};
 use finscan::store::Store;
 
 use super::Outcome;
@@ -61,8 +61,8 @@ pub struct WarcArgs {
 pub struct CompaniesArgs {
     #[command(flatten)]
     db: DbArg,
-    #[arg(long, value_enum)]
-    format: super::review::ExportFormat,
+    #[arg(long, value_parser = super::one_of(&Format::ALL, Format::name))]
+    format: Format,
     /// The file to write; an existing file is replaced only when the export
     /// succeeds.
     #[arg(long, value_name = "FILE")]
@@ -272,12 +272,7 @@ fn companies(args: CompaniesArgs) -> anyhow::Result<Outcome> {
         let desk = super::report::open_desk(&args.db)?;
         let rows = companies::company_rows(&desk, &q, super::zone())?;
         super::report::write_atomically(&args.out, |tmp| {
-            match args.format {
-                super::review::ExportFormat::Xlsx => companies::write_xlsx(&rows, tmp)?,
-                super::review::ExportFormat::Csv => companies::write_csv(&rows, tmp)?,
-                super::review::ExportFormat::Json => companies::write_json(&rows, tmp)?,
-            }
-            Ok(())
+            Ok(companies::write(&rows, args.format, tmp)?)
         })
         .with_context(|| format!("exporting the companies list to {}", args.out.display()))?;
         (rows.len(), companies::sheets(&rows).len())

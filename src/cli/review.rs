@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use finscan::export::Format;
 use finscan::review::view::{FindingDetail, FindingRow};
 use finscan::review::{
     self, Action, Decision, Desk, Evidence, Finding, FindingId, Query, ReviewError, SourceKind,
@@ -811,31 +812,13 @@ mod tests {
 pub struct TakedownArgs {
     #[command(flatten)]
     db: DbArg,
-    #[arg(long, value_enum)]
-    format: ExportFormat,
+    #[arg(long, value_parser = super::one_of(&Format::ALL, Format::name))]
+    format: Format,
     /// File to write.
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
     filter: Box<FilterArgs>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
-    Xlsx,
-    Csv,
-    Json,
-}
-
-impl ExportFormat {
-    /// The format's name, as `--format` and the API's `format` take it.
-    pub fn name(self) -> &'static str {
-        match self {
-            ExportFormat::Xlsx => "xlsx",
-            ExportFormat::Csv => "csv",
-            ExportFormat::Json => "json",
-        }
-    }
 }
 
 /// `export takedown`: the takedown list for the internet information
@@ -862,11 +845,8 @@ pub fn export_takedown(args: TakedownArgs) -> anyhow::Result<Outcome> {
         let desk = open_desk(&db)?;
         use finscan::export::takedown;
         let rows = takedown::takedown_rows(&desk, &q, super::zone())?;
-        match format {
-            ExportFormat::Xlsx => takedown::write_xlsx(&rows, &out)?,
-            ExportFormat::Csv => takedown::write_csv(&rows, &out)?,
-            ExportFormat::Json => takedown::write_json(&rows, &out)?,
-        }
+        super::report::write_atomically(&out, |tmp| Ok(takedown::write(&rows, format, tmp)?))
+            .with_context(|| format!("exporting the takedown list to {}", out.display()))?;
         rows.len()
     };
     eprintln!(

@@ -208,6 +208,15 @@ pub fn sheets(rows: &[CompanyRow]) -> Vec<(String, Vec<&CompanyRow>)> {
         .collect()
 }
 
+/// Writes the rows in `format` to `path`.
+pub fn write(rows: &[CompanyRow], format: super::Format, path: &Path) -> Result<(), ExportError> {
+    match format {
+        super::Format::Xlsx => write_xlsx(rows, path),
+        super::Format::Csv => write_csv(rows, path),
+        super::Format::Json => write_json(rows, path),
+    }
+}
+
 /// Writes the rows as XLSX: a sheet per county (an empty list: one sheet
 /// with the header only), the header frozen, widths set, the scope wrapped.
 pub fn write_xlsx(rows: &[CompanyRow], path: &Path) -> Result<(), ExportError> {

@@ -25,6 +25,50 @@ pub use warc::{
     CaptureBlocks, Earlier, RecordId, Skip, WarcSummary, WarcWriter, export_warc, warc_date,
 };
 
+/// The format of a sheet-like export (the takedown list, the companies
+/// list), as `--format` and the API's `format` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One workbook: a frozen header, column widths, long text wrapped.
+    Xlsx,
+    /// UTF-8 with a byte-order mark, so Excel on a Chinese desktop opens it.
+    Csv,
+    /// An array of objects keyed by the Chinese headers, for systems.
+    Json,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Xlsx, Format::Csv, Format::Json];
+
+    /// The format's name, which is also its file extension.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Xlsx => "xlsx",
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Format, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("format={s}: expected xlsx, csv or json"))
+    }
+}
+
 /// Why an export stopped, or (for [`ExportError::NoSuchPage`]) why one page
 /// of a WARC export was left out.
 #[derive(Debug, thiserror::Error)]

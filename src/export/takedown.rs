@@ -200,6 +200,15 @@ pub fn takedown_rows(
     Ok(rows)
 }
 
+/// Writes the rows in `format` to `path`.
+pub fn write(rows: &[TakedownRow], format: super::Format, path: &Path) -> Result<(), ExportError> {
+    match format {
+        super::Format::Xlsx => write_xlsx(rows, path),
+        super::Format::Csv => write_csv(rows, path),
+        super::Format::Json => write_json(rows, path),
+    }
+}
+
 /// Writes the rows as XLSX: one sheet, the header frozen, widths set, the
 /// excerpt wrapped.
 pub fn write_xlsx(rows: &[TakedownRow], path: &Path) -> Result<(), ExportError> {

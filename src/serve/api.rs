@@ -46,7 +46,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::config::{Config, Role};
 use super::token::{Caller, TokenStore};
-use crate::export::PageSelection;
+use crate::export::{ExportError, Format, PageSelection};
 use crate::jobs::{JobsError, RunId, Scheduler};
 use crate::review::filter::{self, FilterError};
 use crate::review::{Action, Decision, Desk, FindingId, Query, ReviewError, SourceKind};
@@ -906,42 +906,12 @@ async fn list_sites(State(state): State<Arc<AppState>>) -> Result<Json<Value>, A
     .await
 }
 
-/// The format of a sheet-like export.
-#[derive(Debug, Clone, Copy)]
-enum Format {
-    Xlsx,
-    Csv,
-    Json,
-}
-
-impl Format {
-    fn take(p: &mut Params) -> Result<Format, ApiError> {
-        match p.take_one("format")?.as_deref() {
-            Some("xlsx") => Ok(Format::Xlsx),
-            Some("csv") => Ok(Format::Csv),
-            Some("json") => Ok(Format::Json),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "format={other}: expected xlsx, csv or json"
-            ))),
-            None => Err(ApiError::bad_request("format is needed: xlsx, csv or json")),
-        }
-    }
-
-    fn content_type(self) -> &'static str {
-        match self {
-            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            Format::Csv => "text/csv; charset=utf-8",
-            Format::Json => "application/json",
-        }
-    }
-
-    fn ext(self) -> &'static str {
-        match self {
-            Format::Xlsx => "xlsx",
-            Format::Csv => "csv",
-            Format::Json => "json",
-        }
-    }
+/// The `format` parameter of a sheet-like export.
+fn take_format(p: &mut Params) -> Result<Format, ApiError> {
+    p.take_one("format")?
+        .ok_or_else(|| ApiError::bad_request("format is needed: xlsx, csv or json"))?
+        .parse()
+        .map_err(ApiError::bad_request)
 }
 
 /// Percent-encodes a summary's JSON for a header.
@@ -975,18 +945,50 @@ fn attachment(body: Body, content_type: &'static str, filename: &str, summary: V
 /// An unnamed file in the database directory for an export built whole:
 /// written by path, then unlinked once open, so it disappears with the
 /// response however that ends.
-fn scratch_file<E: std::fmt::Display>(
+fn scratch_file<T, E: std::fmt::Display>(
     desk: &Desk,
-    write: impl FnOnce(&std::path::Path) -> Result<(), E>,
-) -> Result<std::fs::File, ApiError> {
+    write: impl FnOnce(&std::path::Path) -> Result<T, E>,
+) -> Result<(T, std::fs::File), ApiError> {
     let tmp = tempfile::Builder::new()
         .prefix(".export-")
         .tempfile_in(desk.store().dir())
         .map_err(internal)?;
-    write(tmp.path()).map_err(internal)?;
+    let made = write(tmp.path()).map_err(internal)?;
     let file = tmp.reopen().map_err(internal)?;
     drop(tmp);
-    Ok(file)
+    Ok((made, file))
+}
+
+/// A sheet-like export built whole: the `format`, `tz` and filter
+/// parameters, `refuse` for filters the list has no rows for, then `write`
+/// (rows into a scratch file, returning the summary) and the file streamed
+/// as `{name}.{format}`.
+async fn sheet_export(
+    state: Arc<AppState>,
+    raw: Option<String>,
+    name: &'static str,
+    refuse: impl FnOnce(&Query) -> Option<&'static str>,
+    write: impl FnOnce(&Desk, &Query, &Zone, Format, &std::path::Path) -> Result<Value, ExportError>
+    + Send
+    + 'static,
+) -> Result<Response, ApiError> {
+    let mut p = Params::parse(raw);
+    let format = take_format(&mut p)?;
+    let zone = p.zone(&state.zone)?;
+    let q = p.query(&zone)?;
+    if let Some(why) = refuse(&q) {
+        return Err(ApiError::bad_request(why));
+    }
+    let (summary, file) = with_desk(&state, move |desk| {
+        scratch_file(desk, |path| write(desk, &q, &zone, format, path))
+    })
+    .await?;
+    Ok(file_response(
+        file,
+        format.content_type(),
+        &format!("{name}.{}", format.name()),
+        summary,
+    ))
 }
 
 /// The takedown list for the internet information office: one row per
@@ -999,32 +1001,23 @@ async fn export_takedown(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut p = Params::parse(raw);
-    let format = Format::take(&mut p)?;
-    let zone = p.zone(&state.zone)?;
-    let q = p.query(&zone)?;
-    if q.source == Some(SourceKind::Registry) {
-        return Err(ApiError::bad_request(
-            "the takedown list is of sites: source=registry has no rows here",
-        ));
-    }
-    let (rows, file) = with_desk(&state, move |desk| {
-        use crate::export::takedown;
-        let rows = takedown::takedown_rows(desk, &q, &zone).map_err(internal)?;
-        let file = scratch_file(desk, |path| match format {
-            Format::Xlsx => takedown::write_xlsx(&rows, path),
-            Format::Csv => takedown::write_csv(&rows, path),
-            Format::Json => takedown::write_json(&rows, path),
-        })?;
-        Ok((rows.len(), file))
-    })
-    .await?;
-    Ok(file_response(
-        file,
-        format.content_type(),
-        &format!("takedown.{}", format.ext()),
-        json!({ "rows": rows }),
-    ))
+    use crate::export::takedown;
+    let refuse = |q: &Query| {
+        (q.source == Some(SourceKind::Registry))
+            .then_some("the takedown list is of sites: source=registry has no rows here")
+    };
+    sheet_export(
+        state,
+        raw,
+        "takedown",
+        refuse,
+        |desk, q, zone, format, path| {
+            let rows = takedown::takedown_rows(desk, q, zone)?;
+            takedown::write(&rows, format, path)?;
+            Ok(json!({ "rows": rows.len() }))
+        },
+    )
+    .await
 }
 
 /// The flagged companies for the county governments (as `finscan export
@@ -1037,37 +1030,29 @@ async fn export_companies(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut p = Params::parse(raw);
-    let format = Format::take(&mut p)?;
-    let zone = p.zone(&state.zone)?;
-    let q = p.query(&zone)?;
-    if q.source == Some(SourceKind::Page) {
-        return Err(ApiError::bad_request(
-            "the companies list is of registry findings: source=page has no rows here",
-        ));
-    }
-    if !q.sites.is_empty() {
-        return Err(ApiError::bad_request(
-            "the companies list is of registry findings: site has no rows here",
-        ));
-    }
-    let (rows, counties, file) = with_desk(&state, move |desk| {
-        use crate::export::companies;
-        let rows = companies::company_rows(desk, &q, &zone).map_err(internal)?;
-        let file = scratch_file(desk, |path| match format {
-            Format::Xlsx => companies::write_xlsx(&rows, path),
-            Format::Csv => companies::write_csv(&rows, path),
-            Format::Json => companies::write_json(&rows, path),
-        })?;
-        Ok((rows.len(), companies::sheets(&rows).len(), file))
-    })
-    .await?;
-    Ok(file_response(
-        file,
-        format.content_type(),
-        &format!("companies.{}", format.ext()),
-        json!({ "rows": rows, "counties": counties }),
-    ))
+    use crate::export::companies;
+    let refuse = |q: &Query| {
+        if q.source == Some(SourceKind::Page) {
+            Some("the companies list is of registry findings: source=page has no rows here")
+        } else if !q.sites.is_empty() {
+            Some("the companies list is of registry findings: site has no rows here")
+        } else {
+            None
+        }
+    };
+    sheet_export(
+        state,
+        raw,
+        "companies",
+        refuse,
+        |desk, q, zone, format, path| {
+            let rows = companies::company_rows(desk, q, zone)?;
+            companies::write(&rows, format, path)?;
+            let counties = companies::sheets(&rows).len();
+            Ok(json!({ "rows": rows.len(), "counties": counties }))
+        },
+    )
+    .await
 }
 
 /// A `Write` that sends what is written, in chunks, into a bounded channel
@@ -1190,7 +1175,7 @@ async fn export_warc(
                         }
                     }
                 },
-                Err(crate::export::ExportError::NoSuchPage { url }) => {
+                Err(ExportError::NoSuchPage { url }) => {
                     faults.push(format!("{url}: no page is stored under this URL"))
                 }
                 Err(e) => return Err(internal(e)),
