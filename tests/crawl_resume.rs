@@ -9,27 +9,15 @@ use std::time::{Duration, Instant};
 
 use crawl_support::*;
 
-/// A site of `n` pages per host: page i links to i+1..i+3 and to the front
-/// page; every third page carries a violation.
+/// [`chain_site`] whose pages also link back to the front page (a link
+/// seen on every page, which the frontier must admit once).
 fn site(r: &Request, n: usize) -> Response {
-    if r.path() == "/robots.txt" {
-        return allow_all();
-    }
-    let i: usize = r.path().trim_start_matches("/p/").parse().unwrap_or(0);
-    if r.path() != "/" && !r.path().starts_with("/p/") || i >= n {
-        return Response::not_found();
-    }
-    let links: String = (i + 1..(i + 4).min(n))
-        .map(|j| format!(r#"<a href="/p/{j}">{j}</a> "#))
-        .collect();
-    let text = if i % 3 == 0 {
-        "平台承诺保本保息，设立资金池"
-    } else {
-        "普通页面"
-    };
-    html(&format!(
-        "<h1>第{i}页</h1><p>{text}</p>{links}<a href=\"/\">首页</a>"
-    ))
+    chain_site(
+        r,
+        n,
+        "<p>平台承诺保本保息，设立资金池</p><a href=\"/\">首页</a>",
+        "<p>普通页面</p><a href=\"/\">首页</a>",
+    )
 }
 
 #[test]
