@@ -769,7 +769,7 @@ fn merge_uneven_nodes() {
 // more to a node.
 const LEAF_MIN_KEYS: usize = 16;
 const LEAF_MAX_KEYS: usize = 1024;
-const LEAF_MAX_BYTES: u64 = 16 * 1024;
+const LEAF_MAX_BYTES: u64 = 32 * 1024;
 
 fn leaf_is_full(keys: usize, bytes: impl FnOnce() -> u64) -> bool {
     keys > LEAF_MIN_KEYS && (keys > LEAF_MAX_KEYS || bytes() > LEAF_MAX_BYTES)
