@@ -28,6 +28,41 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     p.display().to_string()
 }
 
+/// What a scan of `path` with `args` reports, hit by hit, for comparing two
+/// reads of the same content: each hit's start and end, those at or after
+/// `from` moved back by `shift`, and its `fields` as JSON text. The scan
+/// must find hits (exit 1).
+fn shifted_hits(
+    args: &[&str],
+    path: &str,
+    from: usize,
+    shift: usize,
+    fields: &[&str],
+) -> Vec<(u64, u64, Vec<String>)> {
+    let out = run(&[args, &[path]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(&out)
+        .iter()
+        .map(|h| {
+            let at = |k: &str| {
+                let v = h[k].as_u64().unwrap();
+                if v >= from as u64 {
+                    v - shift as u64
+                } else {
+                    v
+                }
+            };
+            let fields = fields.iter().map(|f| h[*f].to_string()).collect();
+            (at("start"), at("end"), fields)
+        })
+        .collect()
+}
+
 #[test]
 fn json_lines_carry_the_documented_keys_and_exit_code_is_1_on_hits() {
     let dir = tempfile::tempdir().unwrap();
@@ -552,36 +587,17 @@ fn a_large_single_line_file_has_the_hits_and_offsets_of_a_whole_read() {
         format!("{head}{filler}{tail}").as_bytes(),
     );
     let small = write(dir.path(), "small.txt", format!("{head}{tail}").as_bytes());
-    let keys = |path: &str, shift: usize| -> Vec<(String, u64, u64, String, u64)> {
-        let out = run(&["scan", "--json", "--activities", path]);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        json_lines(&out)
-            .iter()
-            .map(|h| {
-                let at = |k: &str| {
-                    let v = h[k].as_u64().unwrap();
-                    if v >= head.len() as u64 {
-                        v - shift as u64
-                    } else {
-                        v
-                    }
-                };
-                (
-                    format!("{}:{}", h["kind"], h["rule"]),
-                    at("start"),
-                    at("end"),
-                    h["matched"].to_string(),
-                    h["repeats"]
-                        .as_u64()
-                        .unwrap_or(h["count"].as_u64().unwrap_or(0)),
-                )
-            })
-            .collect()
+    // the rule's kind, the match and how often it repeats (`count` for
+    // activities)
+    let fields = ["kind", "rule", "matched", "repeats", "count"];
+    let keys = |path: &str, shift: usize| {
+        shifted_hits(
+            &["scan", "--json", "--activities"],
+            path,
+            head.len(),
+            shift,
+            &fields,
+        )
     };
     let whole = keys(&small, 0);
     assert!(whole.len() >= 6, "{whole:?}");
@@ -617,36 +633,9 @@ fn a_script_longer_than_a_window_is_never_read_as_text() {
     let big = write(dir.path(), "big.html", page(&long).as_bytes());
     let small = write(dir.path(), "small.html", page(&short).as_bytes());
     let script_at = "<html><body>".len() + before.len() + "<script>".len();
-    type Key = (String, u64, u64, String, String, u64);
-    let keys = |path: &str, shift: usize| -> Vec<Key> {
-        let out = run(&["scan", "--json", path]);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        json_lines(&out)
-            .iter()
-            .map(|h| {
-                let at = |k: &str| {
-                    let v = h[k].as_u64().unwrap();
-                    if v >= script_at as u64 {
-                        v - shift as u64
-                    } else {
-                        v
-                    }
-                };
-                (
-                    h["rule"].to_string(),
-                    at("start"),
-                    at("end"),
-                    h["matched"].to_string(),
-                    h["snippet"].to_string(),
-                    h["repeats"].as_u64().unwrap_or(0),
-                )
-            })
-            .collect()
+    let fields = ["rule", "matched", "snippet", "repeats"];
+    let keys = |path: &str, shift: usize| {
+        shifted_hits(&["scan", "--json"], path, script_at, shift, &fields)
     };
     let whole = keys(&small, 0);
     // the repeated promise, and a stated yield in each paragraph
@@ -654,7 +643,7 @@ fn a_script_longer_than_a_window_is_never_read_as_text() {
     assert!(
         whole
             .iter()
-            .all(|k| k.1 < script_at as u64 || k.1 >= (script_at + short.len()) as u64)
+            .all(|k| k.0 < script_at as u64 || k.0 >= (script_at + short.len()) as u64)
     );
     assert_eq!(keys(&big, long.len() - short.len()), whole);
 }
