@@ -62,6 +62,20 @@ else
   rm "$WORK/all.jsonl"
 fi
 
+# steps PATH: the three steps through finscan, direct or through a server
+# (FINSCAN_SERVER set)
+steps() {
+  local path=$1
+  measure "$path" list "$BIN" hits list --db "$DB" --status new --category guaranteed-return --limit 50
+  # shellcheck disable=SC2046
+  measure "$path" review "$BIN" review --db "$DB" --reviewer bench $(review_args) \
+    --where "rule=$RULE" --where source=page --yes
+  grep -q "10000 of 10000" "$WORK/err.one" || { cat "$WORK/err.one" >&2; exit 1; }
+  flip
+  measure "$path" takedown "$BIN" export takedown --db "$DB" --category campus-lending \
+    --format xlsx --out "$WORK/$path.xlsx"
+}
+
 cat > "$WORK/serve.toml" <<EOF
 [server]
 db = "$DB"
@@ -73,15 +87,7 @@ for round in $(seq "$RUNS"); do
   echo "round $round of $RUNS" >&2
   export -n FINSCAN_SERVER FINSCAN_TOKEN 2>/dev/null || true
   unset FINSCAN_SERVER FINSCAN_TOKEN
-  # direct
-  measure direct list "$BIN" hits list --db "$DB" --status new --category guaranteed-return --limit 50
-  # shellcheck disable=SC2046
-  measure direct review "$BIN" review --db "$DB" --reviewer bench $(review_args) \
-    --where "rule=$RULE" --where source=page --yes
-  grep -q "10000 of 10000" "$WORK/err.one" || { cat "$WORK/err.one" >&2; exit 1; }
-  flip
-  measure direct takedown "$BIN" export takedown --db "$DB" --category campus-lending \
-    --format xlsx --out "$WORK/direct.xlsx"
+  steps direct
 
   # server
   rm -f "$DB/serve.json"
@@ -95,14 +101,7 @@ for round in $(seq "$RUNS"); do
   until curl -sf "$url/health" > /dev/null; do sleep 0.1; done
   open_rss=$(awk '/VmRSS/ {print $2}' "/proc/$spid/status")
   export FINSCAN_SERVER="$url" FINSCAN_TOKEN="$TOKEN"
-  measure server list "$BIN" hits list --db "$DB" --status new --category guaranteed-return --limit 50
-  # shellcheck disable=SC2046
-  measure server review "$BIN" review --db "$DB" --reviewer bench $(review_args) \
-    --where "rule=$RULE" --where source=page --yes
-  grep -q "10000 of 10000" "$WORK/err.one" || { cat "$WORK/err.one" >&2; exit 1; }
-  flip
-  measure server takedown "$BIN" export takedown --db "$DB" --category campus-lending \
-    --format xlsx --out "$WORK/server.xlsx"
+  steps server
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
   echo "server-process open $open_rss $hwm" >> "$TIMES"
   kill -TERM "$spid"
