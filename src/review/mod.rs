@@ -68,12 +68,14 @@ use crate::store::{PageRecord, Store, StoredHit};
 use index::{Change, Dim, Summary};
 
 /// Findings per transaction in a sync or a batch review. sled keeps every
-/// node a transaction replaces until the transaction ends (its epoch guard
-/// is pinned throughout), about 16 nodes per finding: 500 findings a
-/// transaction held 330 MB in a batch review of 10,000 on the
-/// 1,000,000-finding desk, 100 held 260 MB with sled's cache as upstream
-/// built it and 160 MB with its bounded queues (vendor/sled/FINSCAN.md).
-pub const BATCH: usize = 50;
+/// node a transaction reads or replaces until the transaction ends (its
+/// epoch guard is pinned throughout): about 16 nodes per finding, up to
+/// 32 KiB each (vendor/sled/FINSCAN.md). A batch review of 10,000 on the
+/// 1,000,000-finding desk peaked at 168-171 MB with 50 findings a
+/// transaction, 88-90 MB with 10 and 82 MB with 5, in the same 15-16 s
+/// (heaptrack put two thirds of the 50-finding peak on nodes read and
+/// copied inside the transactions).
+pub const BATCH: usize = 10;
 /// A batch review flushes (fsyncs) the log after about this many findings.
 const FLUSH_EVERY: usize = 1000;
 /// Reviewer name of events finscan records itself (a finding found).
