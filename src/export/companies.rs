@@ -218,14 +218,15 @@ pub fn write(rows: &[CompanyRow], format: super::Format, path: &Path) -> Result<
 }
 
 /// Writes the rows as XLSX: a sheet per county (an empty list: one sheet
-/// with the header only), the header frozen, widths set, the scope wrapped.
+/// with the header only), the header frozen, widths set, the scope wrapped;
+/// each sheet in constant-memory mode, as the takedown list's.
 pub fn write_xlsx(rows: &[CompanyRow], path: &Path) -> Result<(), ExportError> {
-    use rust_xlsxwriter::{Format, Workbook};
+    use rust_xlsxwriter::Format;
     let err = |source| ExportError::Xlsx {
         path: path.display().to_string(),
         source,
     };
-    let mut wb = Workbook::new();
+    let mut wb = super::table::workbook(path)?;
     let bold = Format::new().set_bold();
     let wrap = Format::new().set_text_wrap();
     const WIDTHS: [f64; 9] = [6.0, 22.0, 34.0, 26.0, 18.0, 60.0, 40.0, 21.0, 12.0];
@@ -234,7 +235,7 @@ pub fn write_xlsx(rows: &[CompanyRow], path: &Path) -> Result<(), ExportError> {
         sheets.push(("企业清单".to_owned(), Vec::new()));
     }
     for (name, rows) in sheets {
-        let ws = wb.add_worksheet();
+        let ws = wb.add_worksheet_with_constant_memory();
         ws.set_name(&name).map_err(err)?;
         for (c, (h, w)) in HEADERS.iter().zip(WIDTHS).enumerate() {
             ws.write_string_with_format(0, c as u16, *h, &bold)

@@ -7,6 +7,22 @@ use std::path::Path;
 
 use super::ExportError;
 
+/// A workbook for `path` whose constant-memory sheets keep their rows in
+/// temporary files beside `path` rather than in memory (rust_xlsxwriter
+/// would panic on an unwritable temporary directory; this is an error).
+pub(super) fn workbook(path: &Path) -> Result<rust_xlsxwriter::Workbook, ExportError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    wb.set_tempdir(dir).map_err(|source| ExportError::Xlsx {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(wb)
+}
+
 /// Writes a header row and the rows as CSV in UTF-8 with a byte-order mark
 /// (Excel on a Chinese Windows desktop reads UTF-8 only with it).
 pub(super) fn write_csv<const N: usize>(
@@ -65,4 +81,21 @@ pub(super) fn write_json<const N: usize>(
     serde_json::to_writer_pretty(&mut file, &objects).map_err(|e| io(e.into()))?;
     file.write_all(b"\n").map_err(io)?;
     file.flush().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workbook_in_a_missing_directory_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("missing").join("t.xlsx");
+        let Err(e) = workbook(&out) else {
+            panic!("a workbook beside {} was made", out.display())
+        };
+        assert!(e.to_string().contains(&out.display().to_string()), "{e}");
+        // a bare file name writes its temporary files in the working directory
+        assert!(workbook(Path::new("t.xlsx")).is_ok());
+    }
 }
