@@ -775,7 +775,8 @@ pub fn review(a: ReviewArgs) -> anyhow::Result<Outcome> {
     };
     let total = ids.len();
     let done = match desk.review(&ids, &d, |done, total| {
-        if total > review::BATCH {
+        // after each flush (about every 1,000): decisions recorded for good
+        if done < total {
             eprintln!("finscan: {verb}: {done}/{total}");
         }
     }) {
