@@ -42,7 +42,10 @@ use self::{
     },
     header::Header,
     iobuf::{roll_iobuf, IoBuf, IoBufs},
-    iterator::{raw_segment_iter_from, LogIter},
+    iterator::{
+        raw_segment_iter_from, raw_segment_iter_from_headers,
+        read_segment_headers, LogIter,
+    },
     pagetable::PageTable,
     segment::{SegmentAccountant, SegmentCleaner, SegmentOp},
 };
@@ -646,12 +649,21 @@ impl PageCache {
         let cache_capacity = config.cache_capacity;
         let lru = Lru::new(cache_capacity);
 
+        // finscan: the page table is filled from the snapshot while the log
+        // starts (its segment accountant reads the same snapshot); only the
+        // meta and counter pages, read from the log, wait for it
+        let (log, (inner, free)) = std::thread::scope(|s| {
+            let pages = s.spawn(|| load_pages(&snapshot));
+            let log = Log::start(config.clone(), &snapshot);
+            (log, pages.join().expect("page table loader panicked"))
+        });
+
         let mut pc = Self {
             config: config.clone(),
-            inner: PageTable::default(),
+            inner,
             next_pid_to_allocate: Mutex::new(0),
-            free: Arc::new(Mutex::new(BinaryHeap::new())),
-            log: Log::start(config, &snapshot)?,
+            free: Arc::new(Mutex::new(free)),
+            log: log?,
             lru,
             idgen_persist_mu: Arc::new(Mutex::new(())),
             idgen: Arc::new(AtomicU64::new(0)),
@@ -2057,78 +2069,30 @@ impl PageCache {
         }
     }
 
+    /// finscan: what upstream's `load_snapshot` did after the other pages
+    /// were loaded by `load_pages`: the next pid, and the meta and counter
+    /// pages, whose contents are read from the log.
     fn load_snapshot(&mut self, snapshot: &Snapshot) -> Result<()> {
         let next_pid_to_allocate = snapshot.pt.len() as PageId;
 
         self.next_pid_to_allocate = Mutex::new(next_pid_to_allocate);
 
         debug!("load_snapshot loading pages from 0..{}", next_pid_to_allocate);
-        for pid in 0..next_pid_to_allocate {
-            let state = if let Some(state) =
-                snapshot.pt.get(usize::try_from(pid).unwrap())
-            {
-                state
-            } else {
-                panic!(
-                    "load_snapshot pid {} not found, despite being below the max pid {}",
-                    pid, next_pid_to_allocate
-                );
-            };
-
-            trace!("load_snapshot pid {} {:?}", pid, state);
-
-            let mut cache_infos = Vec::default();
-
-            let guard = pin();
-
-            match *state {
-                PageState::Present { base, ref frags } => {
-                    cache_infos.push(CacheInfo {
-                        lsn: base.0,
-                        pointer: base.1,
-                        log_size: base.2,
-                        ts: 0,
-                    });
-                    for (lsn, pointer, sz) in frags {
-                        let cache_info = CacheInfo {
-                            lsn: *lsn,
-                            pointer: *pointer,
-                            log_size: *sz,
-                            ts: 0,
-                        };
-
-                        cache_infos.push(cache_info);
-                    }
-                }
-                PageState::Free(lsn, pointer) => {
-                    // blow away any existing state
-                    trace!("load_snapshot freeing pid {}", pid);
-                    let cache_info = CacheInfo {
-                        lsn,
-                        pointer,
-                        log_size: u64::try_from(MAX_MSG_HEADER_LEN).unwrap(),
-                        ts: 0,
-                    };
-                    cache_infos.push(cache_info);
-                    self.free.lock().push(pid);
-                }
-                _ => panic!("tried to load a {:?}", state),
+        for pid in [META_PID, COUNTER_PID] {
+            if pid >= next_pid_to_allocate {
+                continue;
             }
-
-            // Set up new page
+            let state = &snapshot.pt[usize::try_from(pid).unwrap()];
+            trace!("load_snapshot pid {} {:?}", pid, state);
+            let guard = pin();
+            let cache_infos = cache_infos_of(state);
+            if state.is_free() {
+                self.free.lock().push(pid);
+            }
+            let update =
+                self.pull(pid, cache_infos[0].lsn, cache_infos[0].pointer)?;
+            let page = Page { update: Some(Box::new(update)), cache_infos };
             trace!("installing page for pid {}", pid);
-
-            let update = if pid == META_PID || pid == COUNTER_PID {
-                let update =
-                    self.pull(pid, cache_infos[0].lsn, cache_infos[0].pointer)?;
-                Some(Box::new(update))
-            } else if state.is_free() {
-                Some(Box::new(Update::Free))
-            } else {
-                None
-            };
-            let page = Page { update, cache_infos };
-
             self.inner.insert(pid, page, &guard);
         }
 
@@ -2184,4 +2148,64 @@ impl PageCache {
             pt: page_states,
         }
     }
+}
+
+/// finscan: the cache infos upstream's `load_snapshot` made for a page.
+fn cache_infos_of(state: &PageState) -> Vec<CacheInfo> {
+    let mut cache_infos = Vec::default();
+    match *state {
+        PageState::Present { base, ref frags } => {
+            cache_infos.push(CacheInfo {
+                lsn: base.0,
+                pointer: base.1,
+                log_size: base.2,
+                ts: 0,
+            });
+            for (lsn, pointer, sz) in frags {
+                cache_infos.push(CacheInfo {
+                    lsn: *lsn,
+                    pointer: *pointer,
+                    log_size: *sz,
+                    ts: 0,
+                });
+            }
+        }
+        PageState::Free(lsn, pointer) => {
+            // blow away any existing state
+            cache_infos.push(CacheInfo {
+                lsn,
+                pointer,
+                log_size: u64::try_from(MAX_MSG_HEADER_LEN).unwrap(),
+                ts: 0,
+            });
+        }
+        _ => panic!("tried to load a {:?}", state),
+    }
+    cache_infos
+}
+
+/// finscan: upstream's `load_snapshot` for every page but the meta and
+/// counter pages (which need the log): the page table, and the free pids.
+fn load_pages(snapshot: &Snapshot) -> (PageTable, BinaryHeap<PageId>) {
+    let inner = PageTable::default();
+    let mut free = BinaryHeap::new();
+    let guard = pin();
+    for (pid, state) in snapshot.pt.iter().enumerate() {
+        let pid = pid as PageId;
+        if pid == META_PID || pid == COUNTER_PID {
+            continue;
+        }
+        trace!("load_snapshot pid {} {:?}", pid, state);
+        let cache_infos = cache_infos_of(state);
+        let update = if state.is_free() {
+            trace!("load_snapshot freeing pid {}", pid);
+            free.push(pid);
+            Some(Box::new(Update::Free))
+        } else {
+            None
+        };
+        trace!("installing page for pid {}", pid);
+        inner.insert(pid, Page { update, cache_infos }, &guard);
+    }
+    (inner, free)
 }

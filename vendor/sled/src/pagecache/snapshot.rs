@@ -4,7 +4,8 @@ use zstd::block::{compress, decompress};
 use crate::*;
 
 use super::{
-    arr_to_u32, gc_blobs, pwrite_all, raw_segment_iter_from, u32_to_arr,
+    arr_to_u32, gc_blobs, pwrite_all, raw_segment_iter_from_headers,
+    read_segment_headers, u32_to_arr,
     u64_to_arr, BasedBuf, DiskPtr, LogIter, LogKind, LogOffset, Lsn,
     MessageKind,
 };
@@ -442,10 +443,20 @@ fn advance_snapshot(
 pub fn read_snapshot_or_default(config: &RunningConfig) -> Result<Snapshot> {
     // NB we want to error out if the read snapshot was corrupted.
     // We only use a default Snapshot when there is no snapshot found.
-    let last_snap = read_snapshot(config)?.unwrap_or_else(Snapshot::default);
+    // finscan: the segment headers are read while the snapshot is (both
+    // only read; the log is replayed from the snapshot's lsn below)
+    let (last_snap, headers) = std::thread::scope(|s| {
+        let headers = s.spawn(|| read_segment_headers(config));
+        let snap = read_snapshot(config);
+        (snap, headers.join().expect("segment header reader panicked"))
+    });
+    let last_snap = last_snap?.unwrap_or_else(Snapshot::default);
 
-    let log_iter =
-        raw_segment_iter_from(last_snap.stable_lsn.unwrap_or(0), config)?;
+    let log_iter = raw_segment_iter_from_headers(
+        last_snap.stable_lsn.unwrap_or(0),
+        headers?,
+        config,
+    )?;
 
     let res = advance_snapshot(log_iter, last_snap, config)?;
 
