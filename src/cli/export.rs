@@ -269,7 +269,7 @@ fn companies(args: CompaniesArgs) -> anyhow::Result<Outcome> {
             s["counties"].as_u64().unwrap_or(0) as usize,
         )
     } else {
-        let desk = super::report::open_desk(&args.db)?;
+        let desk = super::open_desk(&args.db)?;
         let rows = companies::company_rows(&desk, &q, super::zone())?;
         super::report::write_atomically(&args.out, |tmp| {
             Ok(companies::write(&rows, args.format, tmp)?)

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use finscan::review::Desk;
 
 use super::Outcome;
 use super::crawl::DbArg;
@@ -56,24 +55,6 @@ pub fn check_out(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the desk over an existing database (a missing one is refused and
-/// not created).
-pub fn open_desk(db: &DbArg) -> anyhow::Result<Desk> {
-    let dir = db.dir();
-    super::require_db(&dir)?;
-    let (desk, opened) = Desk::open(&dir).map_err(|e| super::serve::open_error(&dir, e))?;
-    if opened.rebuilt {
-        eprintln!("finscan: the review indexes disagreed with the findings and were rebuilt");
-    }
-    if opened.new_findings > 0 {
-        eprintln!(
-            "finscan: {} new finding(s) taken in from crawls and registry scans",
-            opened.new_findings
-        );
-    }
-    Ok(desk)
-}
-
 /// Writes `out` through its `.partial` sibling: `write` fills the file, which
 /// is synced and renamed over `out`; on any error the partial file is removed
 /// and `out` is left as it was.
@@ -115,7 +96,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         )?;
         return Ok(Outcome::Clean);
     }
-    let desk = open_desk(&args.db)?;
+    let desk = super::open_desk(&args.db)?;
     let zone = super::zone();
     let mut data = desk
         .report_data(args.since, finscan::time::now(), zone)

@@ -3,34 +3,20 @@
 //! queries, the lifecycle and the writes are the library's.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use finscan::export::Format;
 use finscan::review::view::{FindingDetail, FindingRow};
 use finscan::review::{
-    self, Action, Decision, Desk, Evidence, Finding, FindingId, Query, ReviewError, SourceKind,
-    Status,
+    self, Action, Decision, Evidence, Finding, FindingId, Query, ReviewError, SourceKind, Status,
 };
 use finscan::rules::{Category, RuleId, Severity};
-use finscan::store;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use super::Outcome;
-
-#[derive(Args, Clone)]
-pub struct DbArg {
-    /// Database directory [default: $FINSCAN_DB, else ./finscan-data].
-    #[arg(long, value_name = "DIR")]
-    db: Option<PathBuf>,
-}
-
-impl DbArg {
-    pub fn dir(&self) -> PathBuf {
-        store::db_dir(self.db.as_deref())
-    }
-}
+use super::crawl::DbArg;
+use super::{Outcome, open_desk};
 
 #[derive(Subcommand)]
 pub enum HitsCommand {
@@ -205,34 +191,6 @@ impl SortArg {
 
 fn parse_id(s: &str) -> Result<FindingId, String> {
     FindingId::parse(s)
-}
-
-/// Opens the desk over an existing database (never creates one), saying
-/// on stderr what opening did.
-fn open_desk(db: &DbArg) -> anyhow::Result<Desk> {
-    let dir = store::db_dir(db.db.as_deref());
-    open_desk_at(&dir)
-}
-
-fn open_desk_at(dir: &Path) -> anyhow::Result<Desk> {
-    if !dir.is_dir() {
-        bail!(
-            "no database at {} (crawl or scan a registry first, or pass --db DIR / set {})",
-            dir.display(),
-            store::DB_ENV
-        );
-    }
-    let (desk, opened) = Desk::open(dir).map_err(|e| super::serve::open_error(dir, e))?;
-    if opened.rebuilt {
-        eprintln!("finscan: the review indexes disagreed with the findings and were rebuilt");
-    }
-    if opened.new_findings > 0 {
-        eprintln!(
-            "finscan: {} new finding(s) taken in from crawls and registry scans",
-            opened.new_findings
-        );
-    }
-    Ok(desk)
 }
 
 pub fn hits(cmd: HitsCommand) -> anyhow::Result<Outcome> {
