@@ -816,3 +816,49 @@ fn hits_show_writes_every_time_in_the_readers_zone() {
         );
     }
 }
+
+/// A command that takes in or decides 1,000 findings or more closes the
+/// database and opens it again before it exits (sled writes its snapshot
+/// then): both commands finish, and what they wrote is all there.
+#[test]
+fn a_take_in_and_a_batch_of_over_1000_reopen_the_database_and_keep_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let rows: Vec<(String, String, &str)> = (0..1_200u32)
+        .map(|i| {
+            (
+                format!("汉阴{i}号理财咨询有限公司"),
+                uscc("610921", i),
+                "投资理财咨询",
+            )
+        })
+        .collect();
+    scan_registry(dir.path(), &db, &rows);
+    let out = finscan(&["hits", "list", "--db", s(&db), "--limit", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("1200 new finding(s) taken in"),
+        "{}",
+        text(&out)
+    );
+    let out = finscan(&[
+        "review",
+        "--db",
+        s(&db),
+        "--reviewer",
+        "批量",
+        "--confirm",
+        "--where",
+        "source=registry",
+        "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("confirm: 1000/1200"), "{said}");
+    assert!(said.contains("1200 of 1200 finding(s)"), "{said}");
+    assert_eq!(list(&db, &["--status", "confirmed"]).len(), 1_200);
+    let check = finscan(&["hits", "check", "--db", s(&db), "--json"]);
+    let report: Value = serde_json::from_slice(&check.stdout).expect("check JSON");
+    assert_eq!(report["findings"], 1_200);
+    assert_eq!(report["problem_count"], 0, "{report}");
+}
