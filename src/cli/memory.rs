@@ -31,22 +31,15 @@ pub fn tune_allocator() {
         let trim = || {
             loop {
                 std::thread::sleep(TRIM_EVERY);
-                trim_now();
+                // SAFETY: malloc_trim is thread-safe and only releases
+                // memory that no allocation uses.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
             }
         };
         let _ = std::thread::Builder::new()
             .name("malloc-trim".into())
             .spawn(trim);
-    }
-}
-
-/// Hands free memory back now, as the trimming thread does every second:
-/// for a command that just dropped a large structure and builds another.
-pub fn trim_now() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim is thread-safe and only releases memory that no
-    // allocation uses.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }

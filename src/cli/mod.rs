@@ -13,7 +13,7 @@ pub mod serve;
 pub mod style;
 pub mod token;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use std::sync::OnceLock;
@@ -195,52 +195,22 @@ pub fn write_json_line(
 /// Going out of scope, it flushes sled's log and leaves the rest to the
 /// exiting process. sled's own drop frees every tree node one by one and
 /// syncs the whole file once more: `hits list` on the 1,000,000-finding
-/// desk took 80 ms instead of 97 ms (medians of 15, interleaved). Every
-/// decision is durable at the flush, as it is at sled's. The database stays
-/// locked until the process exits, so a command opens it once (or closes
-/// it with [`OpenedDesk::checkpoint`]).
-pub struct OpenedDesk {
-    /// `None` only inside `checkpoint`
-    desk: Option<Desk>,
-    dir: PathBuf,
-}
-
-/// Decisions, or findings taken in, from which a command reopens the desk
-/// before it exits ([`OpenedDesk::checkpoint`]).
-pub const CHECKPOINT_AFTER: usize = 1000;
-
-impl OpenedDesk {
-    /// Closes the desk and opens it again. sled writes a new snapshot only
-    /// when it opens a database, after replaying the log written since the
-    /// last one: on the 1,000,000-finding desk, the first `hits list` after
-    /// a batch review of 10,000 took 0.41 s and the next ones 0.1 s. A
-    /// command that wrote that much pays for the replay itself, once,
-    /// instead of whoever opens the database next.
-    pub fn checkpoint(mut self) -> anyhow::Result<OpenedDesk> {
-        // dropped whole: sled flushes, syncs and unlocks the database; its
-        // memory goes back before the open builds its own
-        drop(self.desk.take());
-        memory::trim_now();
-        open_desk_at(&self.dir)
-    }
-}
+/// desk took 80 ms instead of 97 ms (medians of 15, interleaved). Every decision is durable at
+/// the flush, as it is at sled's. The database stays locked until the
+/// process exits, so a command opens it once.
+pub struct OpenedDesk(std::mem::ManuallyDrop<Desk>);
 
 impl std::ops::Deref for OpenedDesk {
     type Target = Desk;
     fn deref(&self) -> &Desk {
-        self.desk
-            .as_ref()
-            .expect("the desk is open outside checkpoint")
+        &self.0
     }
 }
 
 impl Drop for OpenedDesk {
     fn drop(&mut self) {
-        if let Some(desk) = self.desk.take() {
-            if let Err(e) = desk.flush() {
-                eprintln!("finscan: flushing the database: {e}");
-            }
-            std::mem::forget(desk);
+        if let Err(e) = self.0.flush() {
+            eprintln!("finscan: flushing the database: {e}");
         }
     }
 }
@@ -250,11 +220,7 @@ impl Drop for OpenedDesk {
 pub fn open_desk(db: &crawl::DbArg) -> anyhow::Result<OpenedDesk> {
     let dir = db.dir();
     require_db(&dir)?;
-    open_desk_at(&dir)
-}
-
-fn open_desk_at(dir: &Path) -> anyhow::Result<OpenedDesk> {
-    let (desk, opened) = Desk::open(dir).map_err(|e| serve::open_error(dir, e))?;
+    let (desk, opened) = Desk::open(&dir).map_err(|e| serve::open_error(&dir, e))?;
     if opened.rebuilt {
         eprintln!("finscan: the review indexes disagreed with the findings and were rebuilt");
     }
@@ -264,14 +230,7 @@ fn open_desk_at(dir: &Path) -> anyhow::Result<OpenedDesk> {
             opened.new_findings
         );
     }
-    let desk = OpenedDesk {
-        desk: Some(desk),
-        dir: dir.to_owned(),
-    };
-    if opened.new_findings >= CHECKPOINT_AFTER {
-        return desk.checkpoint();
-    }
-    Ok(desk)
+    Ok(OpenedDesk(std::mem::ManuallyDrop::new(desk)))
 }
 
 /// Refuses a read command on a database that does not exist, so that it

@@ -751,9 +751,6 @@ pub fn review(a: ReviewArgs) -> anyhow::Result<Outcome> {
         "finscan: {done} of {total} finding(s): {verb} recorded by {}",
         d.reviewer
     );
-    if done >= super::CHECKPOINT_AFTER {
-        desk.checkpoint()?;
-    }
     Ok(Outcome::Clean)
 }
 
