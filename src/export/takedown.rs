@@ -212,7 +212,8 @@ pub fn write(rows: &[TakedownRow], format: super::Format, path: &Path) -> Result
 /// Writes the rows as XLSX: one sheet, the header frozen, widths set, the
 /// excerpt wrapped. The sheet is in rust_xlsxwriter's constant-memory mode
 /// (rows written in order, strings inline): the export of 10,000 findings
-/// on the 1,000,000-finding desk peaked at 84-89 MB instead of 94-98 MB.
+/// on the 1,000,000-finding desk peaked at 89-91 MiB instead of 92-95 MiB
+/// (bench/desk_paths.sh).
 pub fn write_xlsx(rows: &[TakedownRow], path: &Path) -> Result<(), ExportError> {
     use rust_xlsxwriter::Format;
     let err = |source| ExportError::Xlsx {
