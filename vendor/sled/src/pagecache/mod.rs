@@ -2151,10 +2151,13 @@ impl PageCache {
 }
 
 /// finscan: the cache infos upstream's `load_snapshot` made for a page.
+/// Sized exactly: upstream pushed into an empty `Vec`, which grows to room
+/// for 4, and most pages have one entry.
 fn cache_infos_of(state: &PageState) -> Vec<CacheInfo> {
-    let mut cache_infos = Vec::default();
+    let mut cache_infos;
     match *state {
         PageState::Present { base, ref frags } => {
+            cache_infos = Vec::with_capacity(1 + frags.len());
             cache_infos.push(CacheInfo {
                 lsn: base.0,
                 pointer: base.1,
@@ -2172,6 +2175,7 @@ fn cache_infos_of(state: &PageState) -> Vec<CacheInfo> {
         }
         PageState::Free(lsn, pointer) => {
             // blow away any existing state
+            cache_infos = Vec::with_capacity(1);
             cache_infos.push(CacheInfo {
                 lsn,
                 pointer,
