@@ -488,15 +488,10 @@ fn check_contiguity_in_unstable_tail(
 /// and a set of segments that can be
 /// zeroed after the new snapshot is written,
 /// but no sooner, otherwise it is not crash-safe.
-pub fn raw_segment_iter_from(
-    lsn: Lsn,
-    config: &RunningConfig,
-) -> Result<LogIter> {
-    raw_segment_iter_from_headers(lsn, read_segment_headers(config)?, config)
-}
-
-/// finscan: `raw_segment_iter_from` with the headers already read by
-/// `read_segment_headers`.
+///
+/// finscan: upstream's `raw_segment_iter_from`, with the headers already
+/// read by `read_segment_headers` (its only caller, recovery, reads them
+/// while it reads the snapshot).
 pub fn raw_segment_iter_from_headers(
     lsn: Lsn,
     headers: Vec<(LogOffset, SegmentHeader)>,

@@ -42,10 +42,7 @@ use self::{
     },
     header::Header,
     iobuf::{roll_iobuf, IoBuf, IoBufs},
-    iterator::{
-        raw_segment_iter_from, raw_segment_iter_from_headers,
-        read_segment_headers, LogIter,
-    },
+    iterator::{raw_segment_iter_from_headers, read_segment_headers, LogIter},
     pagetable::PageTable,
     segment::{SegmentAccountant, SegmentCleaner, SegmentOp},
 };

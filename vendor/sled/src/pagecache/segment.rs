@@ -1145,7 +1145,7 @@ impl SegmentAccountant {
 /// error or any other byte: no).
 fn already_filled(file: &std::fs::File, lid: LogOffset) -> bool {
     let fill: u8 = MessageKind::Corrupted.into();
-    let mut buf = vec![0_u8; 4096];
+    let mut buf = [0_u8; 4096];
     matches!(pread_exact_or_eof(file, &mut buf, lid), Ok(n) if n == buf.len())
         && buf.iter().all(|b| *b == fill)
 }
