@@ -195,9 +195,9 @@ pub fn write_json_line(
 /// Going out of scope, it flushes sled's log and leaves the rest to the
 /// exiting process. sled's own drop frees every tree node one by one and
 /// syncs the whole file once more: `hits list` on the 1,000,000-finding
-/// desk took 80 ms instead of 97 ms (medians of 15, interleaved). Every decision is durable at
-/// the flush, as it is at sled's. The database stays locked until the
-/// process exits, so a command opens it once.
+/// desk took 80 ms instead of 97 ms (medians of 15, interleaved). Every
+/// decision is durable at the flush, as it is at sled's. The database stays
+/// locked until the process exits, so a command opens it once.
 pub struct OpenedDesk(std::mem::ManuallyDrop<Desk>);
 
 impl std::ops::Deref for OpenedDesk {
