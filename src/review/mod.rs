@@ -219,6 +219,12 @@ impl Desk {
         Ok(())
     }
 
+    /// [`Desk::flush`] for the end of a process's work: see
+    /// [`Store::flush_and_checkpoint`].
+    pub fn flush_and_checkpoint(&self) -> Result<bool, ReviewError> {
+        Ok(self.store.flush_and_checkpoint()?)
+    }
+
     pub fn get(&self, id: FindingId) -> Result<Option<Finding>, ReviewError> {
         self.findings
             .get(id.to_bytes())?

@@ -256,7 +256,7 @@ impl Server {
             );
         }
         let desk = self.state.desk.clone();
-        let flushed = tokio::task::spawn_blocking(move || desk.flush())
+        let flushed = tokio::task::spawn_blocking(move || desk.flush_and_checkpoint().map(drop))
             .await
             .unwrap_or(Ok(()));
         ServeFile::remove_if_ours(&self.db);

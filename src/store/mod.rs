@@ -86,6 +86,12 @@ pub const DEFAULT_DB_DIR: &str = "finscan-data";
 /// modest amount of memory (sled's default is 1 GiB).
 const CACHE_BYTES: u64 = 1024 * 1024;
 
+/// The log since sled's last snapshot from which closing the store writes a
+/// new one ([`Store::flush_and_checkpoint`]). Below it, the next open's
+/// replay costs less than the checkpoint's own reading of every segment
+/// header and of the snapshot.
+pub const CHECKPOINT_BYTES: u64 = 4 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database {path}: {source}")]
@@ -590,6 +596,22 @@ impl Store {
         self.db.flush()?;
         seen.mark_clean()?;
         Ok(())
+    }
+
+    /// [`Store::flush`] for the end of a process's work (a command, or a
+    /// server shutting down). When the log written since sled's last
+    /// snapshot reaches [`CHECKPOINT_BYTES`], sled also writes a new
+    /// snapshot, which the next process to open the database would
+    /// otherwise write after replaying that log: after a batch review of
+    /// 10,000 findings that replay took the next `hits list` 0.2–0.4 s on
+    /// the 1,000,000-finding desk. Returns whether it wrote one.
+    pub fn flush_and_checkpoint(&self) -> Result<bool> {
+        self.flush()?;
+        if self.db.log_since_snapshot() < CHECKPOINT_BYTES {
+            return Ok(false);
+        }
+        self.db.checkpoint()?;
+        Ok(true)
     }
 
     /// The database itself, for modules that keep trees of their own in it
@@ -1600,5 +1622,100 @@ mod tests {
         assert_eq!(a, s.put_body("保本保息".as_bytes()).unwrap());
         assert_eq!(s.body(&a).unwrap().unwrap(), "保本保息".as_bytes());
         assert_eq!(s.bodies.len(), 1);
+    }
+
+    fn snapshot_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("snap."))
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn value(i: u32) -> Vec<u8> {
+        format!("{i:06}:{}", "保本保息".repeat(40)).into_bytes()
+    }
+
+    #[test]
+    fn a_checkpoint_leaves_the_next_open_nothing_to_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let t = s.db().open_tree("checkpoint_test").unwrap();
+        // a little is left for the next open to replay
+        t.insert(b"small", b"x").unwrap();
+        assert!(!s.flush_and_checkpoint().unwrap());
+        // enough that the next open would replay megabytes of log
+        for i in 0..20_000u32 {
+            t.insert(i.to_be_bytes(), value(i)).unwrap();
+        }
+        assert!(s.db().log_since_snapshot() >= CHECKPOINT_BYTES);
+        assert!(s.flush_and_checkpoint().unwrap());
+        assert!(s.db().log_since_snapshot() < 64 * 1024);
+        let snapshot = snapshot_files(dir.path());
+        assert_eq!(snapshot.len(), 1, "{snapshot:?}");
+        drop((t, s));
+
+        // the next open starts from that snapshot and writes none of its own
+        let s = open_again(|| Store::open(dir.path()));
+        assert_eq!(snapshot_files(dir.path()), snapshot);
+        let t = s.db().open_tree("checkpoint_test").unwrap();
+        assert_eq!(t.len(), 20_001);
+        assert_eq!(&*t.get(b"small").unwrap().unwrap(), b"x");
+        for i in (0..20_000u32).step_by(997) {
+            assert_eq!(t.get(i.to_be_bytes()).unwrap().unwrap(), value(i));
+        }
+    }
+
+    #[test]
+    fn writes_after_a_checkpoint_are_recovered_with_those_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let t = s.db().open_tree("checkpoint_test").unwrap();
+        for i in 0..20_000u32 {
+            t.insert(i.to_be_bytes(), value(i)).unwrap();
+        }
+        assert!(s.flush_and_checkpoint().unwrap());
+        // the process goes on writing: changes, removals and new keys, in
+        // a transaction as the desk writes, then a second checkpoint
+        for i in (0..20_000u32).step_by(3) {
+            t.insert(i.to_be_bytes(), value(i + 1)).unwrap();
+        }
+        for i in (1..20_000u32).step_by(3) {
+            t.remove(i.to_be_bytes()).unwrap();
+        }
+        t.transaction(|tx| {
+            tx.insert(&b"tx"[..], &b"committed"[..])?;
+            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+        })
+        .unwrap();
+        assert!(s.flush_and_checkpoint().unwrap());
+        for i in 20_000..20_100u32 {
+            t.insert(i.to_be_bytes(), value(i)).unwrap();
+        }
+        s.flush().unwrap();
+        drop((t, s));
+
+        let s = open_again(|| Store::open(dir.path()));
+        let t = s.db().open_tree("checkpoint_test").unwrap();
+        for i in 0..20_100u32 {
+            let got = t.get(i.to_be_bytes()).unwrap();
+            let want = match i {
+                20_000.. => Some(value(i)),
+                _ if i % 3 == 0 => Some(value(i + 1)),
+                _ if i % 3 == 1 => None,
+                _ => Some(value(i)),
+            };
+            assert_eq!(got.as_deref(), want.as_deref(), "key {i}");
+        }
+        assert_eq!(&*t.get(b"tx").unwrap().unwrap(), b"committed");
+        // and it goes on working: a write after this open is kept too
+        t.insert(b"after", b"reopen").unwrap();
+        s.flush_and_checkpoint().unwrap();
+        drop((t, s));
+        let s = open_again(|| Store::open(dir.path()));
+        let t = s.db().open_tree("checkpoint_test").unwrap();
+        assert_eq!(&*t.get(b"after").unwrap().unwrap(), b"reopen");
     }
 }
