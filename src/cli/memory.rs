@@ -31,11 +31,7 @@ pub fn tune_allocator() {
         let trim = || {
             loop {
                 std::thread::sleep(TRIM_EVERY);
-                // SAFETY: malloc_trim is thread-safe and only releases
-                // memory that no allocation uses.
-                unsafe {
-                    libc::malloc_trim(0);
-                }
+                finscan::store::release_free_memory();
             }
         };
         let _ = std::thread::Builder::new()

@@ -219,10 +219,23 @@ impl Desk {
         Ok(())
     }
 
-    /// [`Desk::flush`] for the end of a process's work: see
-    /// [`Store::flush_and_checkpoint`].
-    pub fn flush_and_checkpoint(&self) -> Result<bool, ReviewError> {
-        Ok(self.store.flush_and_checkpoint()?)
+    /// Whether closing the desk will write sled's snapshot: see
+    /// [`Store::close`].
+    pub fn wrote_much(&self) -> bool {
+        self.store.wrote_much()
+    }
+
+    /// Flushes and closes the desk: see [`Store::close`].
+    pub fn close(self) -> Result<bool, ReviewError> {
+        let Desk {
+            store,
+            findings,
+            events,
+            index,
+            meta,
+        } = self;
+        drop((findings, events, index, meta));
+        Ok(store.close()?)
     }
 
     pub fn get(&self, id: FindingId) -> Result<Option<Finding>, ReviewError> {

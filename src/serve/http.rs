@@ -255,10 +255,19 @@ impl Server {
                 "shutdown grace ran out: job runs still going are resumed at the next start"
             );
         }
+        // the desk is closed, so that sled writes its snapshot, when nothing
+        // else holds it any more (a job run past the grace still may)
         let desk = self.state.desk.clone();
-        let flushed = tokio::task::spawn_blocking(move || desk.flush_and_checkpoint().map(drop))
-            .await
-            .unwrap_or(Ok(()));
+        drop(app);
+        drop(self.state);
+        let flushed = tokio::task::spawn_blocking(move || match Arc::try_unwrap(desk) {
+            Ok(desk) => desk.close().map(|snapshot| {
+                tracing::debug!(snapshot, "database closed");
+            }),
+            Err(desk) => desk.flush(),
+        })
+        .await
+        .unwrap_or(Ok(()));
         ServeFile::remove_if_ours(&self.db);
         flushed.map_err(ServeError::Flush)?;
         Ok(summary)

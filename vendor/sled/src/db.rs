@@ -421,17 +421,15 @@ impl Db {
         Ok(hasher.finalize())
     }
 
-    /// finscan: makes every write durable and writes a new snapshot of the
-    /// page table, so that the next open starts from it instead of
-    /// replaying this process's log. It costs what that replay would have
-    /// cost the next open (reading the log since the last snapshot), but
-    /// not the memory of loading the pages. Writes wait while it runs.
-    pub fn checkpoint(&self) -> Result<()> {
-        self.context.pagecache.checkpoint()
+    /// finscan: a handle on the database's file that outlives the `Db`, to
+    /// write sled's snapshot once every handle of the database is dropped
+    /// (see [`Checkpoint`]).
+    pub fn checkpoint_on_close(&self) -> Checkpoint {
+        Checkpoint(self.context.pagecache.config.clone())
     }
 
     /// finscan: the bytes of log written since the newest snapshot, which
-    /// the next open replays unless `checkpoint` runs first.
+    /// the next open replays unless a [`Checkpoint`] runs first.
     pub fn log_since_snapshot(&self) -> u64 {
         self.context.pagecache.log_since_snapshot()
     }
@@ -460,3 +458,35 @@ impl Db {
 /// they impact the migration path.
 type CollectionType = Vec<u8>;
 type CollectionName = Vec<u8>;
+
+/// finscan: writes sled's snapshot after a database is closed, so that the
+/// next open starts from it instead of replaying the log written since the
+/// last one.
+///
+/// sled 0.34 writes its snapshot only when it opens a database, after that
+/// replay: the process after a big writer paid for the writer's log. This is
+/// that same step (`read_snapshot_or_default`: replay from the last
+/// snapshot, write the new one, fill the tail of the active segment), run by
+/// the writer after it has dropped every handle of the database. Dropping
+/// the last one flushes the log and frees the page table; the file stays
+/// open (and locked) through this handle, so no other process can open the
+/// database in between, and the step needs only its own memory.
+pub struct Checkpoint(RunningConfig);
+
+impl Checkpoint {
+    /// Waits up to `wait` for sled's own threads to let go of the file
+    /// (the last of them finish a moment after the last handle drops),
+    /// then writes the snapshot. Returns `Ok(false)` without writing if
+    /// something still holds the database when the wait runs out.
+    pub fn write(self, wait: std::time::Duration) -> Result<bool> {
+        let deadline = std::time::Instant::now() + wait;
+        while Arc::strong_count(&self.0.file) > 1 {
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        crate::pagecache::read_snapshot_or_default(&self.0)?;
+        Ok(true)
+    }
+}

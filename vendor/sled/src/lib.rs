@@ -241,7 +241,7 @@ pub use {
 pub use self::{
     batch::Batch,
     config::{Config, Mode},
-    db::{open, Db},
+    db::{open, Checkpoint, Db},
     iter::Iter,
     ivec::IVec,
     result::{Error, Result},

@@ -1010,13 +1010,6 @@ pub(in crate::pagecache) fn make_stable_inner(
 /// of bytes written during this call.
 pub(in crate::pagecache) fn flush(iobufs: &Arc<IoBufs>) -> Result<usize> {
     let _cc = concurrency_control::read();
-    flush_held(iobufs)
-}
-
-/// finscan: `flush` for a caller that already holds the concurrency
-/// control (`PageCache::checkpoint` holds it for writing, and the lock
-/// does not reenter).
-pub(in crate::pagecache) fn flush_held(iobufs: &Arc<IoBufs>) -> Result<usize> {
     let max_reserved_lsn = iobufs.max_reserved_lsn.load(Acquire);
     make_stable(iobufs, max_reserved_lsn)
 }

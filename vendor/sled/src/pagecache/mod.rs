@@ -775,22 +775,6 @@ impl PageCache {
         self.log.flush()
     }
 
-    /// finscan: flushes, then writes the snapshot the next open would
-    /// otherwise write after replaying the log since the last one. It is
-    /// what an open does before it loads the pages (upstream's testing
-    /// build runs it twice at every open to check that it is idempotent),
-    /// done by the process that already holds the database. No write
-    /// runs meanwhile: the concurrency control is held for writing, as a
-    /// transaction does. Writes after it go on from the same tip, as they
-    /// do after an open.
-    pub(crate) fn checkpoint(&self) -> Result<()> {
-        let _cc = concurrency_control::write();
-        iobuf::flush_held(&self.log.iobufs)?;
-        let snapshot = read_snapshot_or_default(&self.config)?;
-        self.snapshot_lsn.store(snapshot.stable_lsn.unwrap_or(0), SeqCst);
-        Ok(())
-    }
-
     /// finscan: how many bytes of log the next open would replay: those
     /// made stable since the newest snapshot.
     pub(crate) fn log_since_snapshot(&self) -> u64 {
