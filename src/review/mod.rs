@@ -342,7 +342,9 @@ impl Desk {
         }
         let at = crate::time::now_in_seconds();
         let mut done = 0;
+        let cleaning = crate::store::SelfCleaning::new(self.store.db());
         for chunk in ids.chunks(BATCH) {
+            let started = std::time::Instant::now();
             let r = (&self.findings, &self.events, &self.index, &self.meta).transaction(
                 |(findings, events, index, meta)| {
                     let mut changes = Vec::with_capacity(chunk.len());
@@ -393,7 +395,9 @@ impl Desk {
                 },
             );
             txn(r)?;
-            crate::store::reclaim(chunk.len() * 16);
+            // each page moved is one more leaf copied and left behind
+            let moved = cleaning.after_write(started.elapsed())?;
+            crate::store::reclaim(chunk.len() * 16 + moved * 64);
             done += chunk.len();
             // each transaction is atomic whether or not it is flushed; a
             // flush makes the decisions so far durable

@@ -106,7 +106,9 @@ fn run(
         //
         // this looks weird because it's a rust-style do-while
         // where the conditional is the full body
-        while {
+        // finscan: unless writers clean segments themselves
+        // (`Db::pause_background_cleaning`)
+        while pagecache.cleaning_writers.load(Acquire) == 0 && {
             let made_progress = match pagecache.attempt_gc() {
                 Err(e) => {
                     error!(

@@ -520,6 +520,10 @@ pub struct PageCache {
     /// finscan: the lsn of the newest snapshot on disk. The next open
     /// replays the log from here.
     snapshot_lsn: AtomicLsn,
+    /// finscan: how many writers clean segments themselves; the flusher
+    /// thread cleans (as upstream's does) while none does. See
+    /// `Db::pause_background_cleaning`.
+    pub(crate) cleaning_writers: AtomicUsize,
 }
 
 unsafe impl Send for PageCache {}
@@ -670,6 +674,7 @@ impl PageCache {
             idgen_persists: Arc::new(AtomicU64::new(0)),
             was_recovered: false,
             snapshot_lsn: AtomicLsn::new(snapshot.stable_lsn.unwrap_or(0)),
+            cleaning_writers: AtomicUsize::new(0),
         };
 
         // now we read it back in
