@@ -1832,4 +1832,53 @@ mod tests {
             );
         }
     }
+
+    /// The segments of sled's file whose first 4 KiB hold its fill (0),
+    /// by index. sled's segments are 512 KiB.
+    fn filled_segments(dir: &Path) -> std::collections::BTreeSet<u64> {
+        use std::io::{Read, Seek, SeekFrom};
+        const SEGMENT: u64 = 512 * 1024;
+        let mut f = std::fs::File::open(dir.join("db")).unwrap();
+        let len = f.metadata().unwrap().len();
+        let mut head = [0u8; 4096];
+        (0..len / SEGMENT)
+            .filter(|i| {
+                f.seek(SeekFrom::Start(i * SEGMENT)).unwrap();
+                f.read_exact(&mut head).unwrap();
+                head.iter().all(|b| *b == 0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_checkpoint_fills_the_segments_the_next_open_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let t = s.db().open_tree("cleaning_test").unwrap();
+        let cleaning = SelfCleaning::new(s.db());
+        for round in 0..6u32 {
+            for i in 0..20_000u32 {
+                t.insert(i.to_be_bytes(), value(i + round)).unwrap();
+            }
+            s.flush().unwrap();
+            cleaning
+                .after_write(std::time::Duration::from_secs(2))
+                .unwrap();
+        }
+        drop((cleaning, t));
+        let before = filled_segments(dir.path());
+        assert!(s.close().unwrap());
+        let closed = filled_segments(dir.path());
+        assert!(
+            closed.is_superset(&before) && closed.len() > before.len(),
+            "the cleaning freed segments and the checkpoint filled them: {} then {}",
+            before.len(),
+            closed.len()
+        );
+        // the next open finds nothing more to fill
+        let s = open_again(|| Store::open(dir.path()));
+        assert!(filled_segments(dir.path()).is_subset(&closed));
+        let t = s.db().open_tree("cleaning_test").unwrap();
+        assert_eq!(t.get(7u32.to_be_bytes()).unwrap().unwrap(), value(12));
+    }
 }

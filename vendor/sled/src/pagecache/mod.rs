@@ -47,6 +47,8 @@ use self::{
     segment::{SegmentAccountant, SegmentCleaner, SegmentOp},
 };
 
+pub(crate) use self::segment::fill_unused_segments;
+
 pub(crate) use self::{
     logger::{
         read_message, read_segment_header, MessageHeader, SegmentHeader,

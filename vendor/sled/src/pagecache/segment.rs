@@ -1140,6 +1140,55 @@ impl SegmentAccountant {
     }
 }
 
+/// finscan: fills every segment that `snapshot` leaves unused, and that is
+/// not filled already, as `initialize_from_snapshot` does at the next open
+/// (`Checkpoint::write` does it for that open, after the writer closed).
+/// A segment is unused when no page of the snapshot lives in it and the
+/// log's tip is not in it: the segments `initial_segments` leaves free.
+/// Returns how many it filled.
+pub(crate) fn fill_unused_segments(
+    config: &RunningConfig,
+    snapshot: &Snapshot,
+) -> Result<usize> {
+    let segment_size = config.segment_size as LogOffset;
+    let file_len = config.file.metadata()?.len();
+    let mut used = vec![false; usize::try_from(file_len.div_ceil(segment_size)).unwrap()];
+    let mut mark = |lid: LogOffset| {
+        if let Some(u) = used.get_mut(usize::try_from(lid / segment_size).unwrap()) {
+            *u = true;
+        }
+    };
+    if let Some(tip) = snapshot.active_segment {
+        mark(tip);
+    }
+    for state in &snapshot.pt {
+        match state {
+            PageState::Present { base, frags } => {
+                mark(base.1.lid());
+                for (_, ptr, _) in frags {
+                    mark(ptr.lid());
+                }
+            }
+            PageState::Free(_, ptr) => mark(ptr.lid()),
+            PageState::Uninitialized => {}
+        }
+    }
+    let fill = vec![MessageKind::Corrupted.into(); config.segment_size];
+    let mut filled = 0;
+    for (idx, _) in used.iter().enumerate().filter(|(_, u)| !**u) {
+        let segment_base = idx as LogOffset * segment_size;
+        if already_filled(&config.file, segment_base) {
+            continue;
+        }
+        pwrite_all(&config.file, &fill, segment_base)?;
+        filled += 1;
+    }
+    if filled > 0 {
+        config.file.sync_all()?;
+    }
+    Ok(filled)
+}
+
 /// finscan: whether the segment at `lid` starts with 4 KiB of the fill
 /// `initialize_from_snapshot` writes over a free segment (a short read, an
 /// error or any other byte: no).
