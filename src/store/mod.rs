@@ -133,8 +133,9 @@ const CACHE_BYTES: u64 = 1024 * 1024;
 pub const CHECKPOINT_BYTES: u64 = 4 << 20;
 
 /// How long [`Store::close`] waits for sled's threads to let go of the
-/// database file before it gives up on writing the snapshot.
-const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// database file before it gives up on writing the snapshot (they take
+/// milliseconds; a handle still held elsewhere would hold it for good).
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
