@@ -1693,6 +1693,18 @@ mod tests {
         format!("{i:06}:{}", "保本保息".repeat(40)).into_bytes()
     }
 
+    /// A store whose tree `checkpoint_test` holds `value(i)` for 20,000
+    /// keys: megabytes of log since its first snapshot.
+    fn written_store() -> (tempfile::TempDir, Store, sled::Tree) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let t = s.db().open_tree("checkpoint_test").unwrap();
+        for i in 0..20_000u32 {
+            t.insert(i.to_be_bytes(), value(i)).unwrap();
+        }
+        (dir, s, t)
+    }
+
     #[test]
     fn a_checkpoint_leaves_the_next_open_nothing_to_replay() {
         let dir = tempfile::tempdir().unwrap();
@@ -1731,12 +1743,7 @@ mod tests {
 
     #[test]
     fn writes_after_a_checkpoint_are_recovered_with_those_before() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let t = s.db().open_tree("checkpoint_test").unwrap();
-        for i in 0..20_000u32 {
-            t.insert(i.to_be_bytes(), value(i)).unwrap();
-        }
+        let (dir, s, t) = written_store();
         drop(t);
         assert!(s.close().unwrap());
         // the next process goes on writing: changes, removals and new keys,
@@ -1782,12 +1789,7 @@ mod tests {
 
     #[test]
     fn a_tree_still_held_keeps_the_checkpoint_from_running() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let t = s.db().open_tree("checkpoint_test").unwrap();
-        for i in 0..20_000u32 {
-            t.insert(i.to_be_bytes(), value(i)).unwrap();
-        }
+        let (dir, s, t) = written_store();
         let checkpoint = s.db().checkpoint_on_close();
         let before = snapshot_files(dir.path());
         drop(s);
@@ -1799,27 +1801,32 @@ mod tests {
         assert_eq!(t.get(7u32.to_be_bytes()).unwrap().unwrap(), value(7));
     }
 
-    #[test]
-    fn a_self_cleaning_writer_moves_pages_and_loses_none() {
+    /// A store whose tree `cleaning_test` had its 20,000 keys rewritten six
+    /// times by a self-cleaning writer, to `value(i + 5)`: the segments
+    /// written first became garbage. Returns how many pages were moved.
+    fn rewritten_store() -> (tempfile::TempDir, Store, sled::Tree, usize) {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let t = s.db().open_tree("cleaning_test").unwrap();
-        {
-            let cleaning = SelfCleaning::new(s.db());
-            let mut moved = 0;
-            // every key rewritten again and again: the segments written
-            // first become garbage, and the cleaner has pages to move
-            for round in 0..6u32 {
-                for i in 0..20_000u32 {
-                    t.insert(i.to_be_bytes(), value(i + round)).unwrap();
-                }
-                s.flush().unwrap();
-                moved += cleaning
-                    .after_write(std::time::Duration::from_secs(2))
-                    .unwrap();
+        let cleaning = SelfCleaning::new(s.db());
+        let mut moved = 0;
+        for round in 0..6u32 {
+            for i in 0..20_000u32 {
+                t.insert(i.to_be_bytes(), value(i + round)).unwrap();
             }
-            assert!(moved > 0, "no page moved");
+            s.flush().unwrap();
+            moved += cleaning
+                .after_write(std::time::Duration::from_secs(2))
+                .unwrap();
         }
+        drop(cleaning);
+        (dir, s, t, moved)
+    }
+
+    #[test]
+    fn a_self_cleaning_writer_moves_pages_and_loses_none() {
+        let (dir, s, t, moved) = rewritten_store();
+        assert!(moved > 0, "no page moved");
         drop(t);
         s.close().unwrap();
         let s = open_again(|| Store::open(dir.path()));
@@ -1853,20 +1860,8 @@ mod tests {
 
     #[test]
     fn the_checkpoint_fills_the_segments_the_next_open_would() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let t = s.db().open_tree("cleaning_test").unwrap();
-        let cleaning = SelfCleaning::new(s.db());
-        for round in 0..6u32 {
-            for i in 0..20_000u32 {
-                t.insert(i.to_be_bytes(), value(i + round)).unwrap();
-            }
-            s.flush().unwrap();
-            cleaning
-                .after_write(std::time::Duration::from_secs(2))
-                .unwrap();
-        }
-        drop((cleaning, t));
+        let (dir, s, t, _) = rewritten_store();
+        drop(t);
         let before = filled_segments(dir.path());
         assert!(s.close().unwrap());
         let closed = filled_segments(dir.path());
