@@ -1517,13 +1517,7 @@ mod tests {
 
     /// The entry files in the database's log directory, sorted.
     fn entry_files(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir.join(LOG_DIR))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".zst"))
-            .collect();
-        names.sort();
-        names
+        crate::store::file_names(&dir.join(LOG_DIR), |n| n.ends_with(".zst"))
     }
 
     /// A company as an earlier version stored it.

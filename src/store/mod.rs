@@ -127,7 +127,7 @@ pub const DEFAULT_DB_DIR: &str = "finscan-data";
 const CACHE_BYTES: u64 = 1024 * 1024;
 
 /// The log since sled's last snapshot from which closing the store writes a
-/// new one ([`Store::flush_and_checkpoint`]). Below it, the next open's
+/// new one ([`Store::close`]). Below it, the next open's
 /// replay costs less than the checkpoint's own reading of every segment
 /// header and of the snapshot.
 pub const CHECKPOINT_BYTES: u64 = 4 << 20;
@@ -1243,6 +1243,19 @@ pub(crate) fn open_again<T, E: std::fmt::Debug>(open: impl Fn() -> std::result::
     open().expect("database opens again")
 }
 
+/// The names of the files in `dir` that `keep` accepts, sorted (tests look
+/// at what a store left on disk).
+#[cfg(test)]
+pub(crate) fn file_names(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| keep(n))
+        .collect();
+    names.sort();
+    names
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` (UTC) for a Unix time; sorts as text in time order.
 /// (Stored form; commands show times in the reader's zone, see `crate::time`.)
 pub fn rfc3339(unix_secs: u64) -> String {
@@ -1680,13 +1693,7 @@ mod tests {
     }
 
     fn snapshot_files(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("snap."))
-            .collect();
-        names.sort();
-        names
+        file_names(dir, |n| n.starts_with("snap."))
     }
 
     fn value(i: u32) -> Vec<u8> {

@@ -634,23 +634,7 @@ impl SegmentAccountant {
 
         for segment_base in to_free {
             self.free_segment(segment_base)?;
-            // finscan: a free segment that an earlier open already filled
-            // is not filled again. Upstream rewrote every free segment at
-            // every open: 306 of them, 153 MB, for each `hits list` on the
-            // 1,000,000-finding desk. Recovery reads only segments whose
-            // header is valid, and rejects messages of another segment
-            // number, so the fill is defence in depth; a segment whose
-            // first bytes are anything but the fill is filled as upstream.
-            if already_filled(&self.config.file, segment_base) {
-                trace!("free segment {} is already filled", segment_base);
-                continue;
-            }
-            io_fail!(self.config, "zero garbage segment SA");
-            pwrite_all(
-                &self.config.file,
-                &*vec![MessageKind::Corrupted.into(); self.config.segment_size],
-                segment_base,
-            )?;
+            fill_free_segment(&self.config, segment_base)?;
         }
 
         // we want to complete all truncations because
@@ -1140,12 +1124,36 @@ impl SegmentAccountant {
     }
 }
 
+/// finscan: fills the free segment at `segment_base` with the marker byte,
+/// unless an earlier open already did; returns whether it wrote.
+///
+/// Upstream rewrote every free segment at every open: 306 of them, 153 MB,
+/// for each `hits list` on the 1,000,000-finding desk. Recovery reads only
+/// segments whose header is valid, and rejects messages of another segment
+/// number, so the fill is defence in depth; a segment whose first bytes are
+/// anything but the fill is filled as upstream.
+fn fill_free_segment(config: &RunningConfig, segment_base: LogOffset) -> Result<bool> {
+    if already_filled(&config.file, segment_base) {
+        trace!("free segment {} is already filled", segment_base);
+        return Ok(false);
+    }
+    io_fail!(config, "zero garbage segment SA");
+    pwrite_all(
+        &config.file,
+        &*vec![MessageKind::Corrupted.into(); config.segment_size],
+        segment_base,
+    )?;
+    Ok(true)
+}
+
 /// finscan: fills every segment that `snapshot` leaves unused, and that is
 /// not filled already, as `initialize_from_snapshot` does at the next open
 /// (`Checkpoint::write` does it for that open, after the writer closed).
 /// A segment is unused when no page of the snapshot lives in it and the
 /// log's tip is not in it: the segments `initial_segments` leaves free.
-/// Returns how many it filled.
+/// That function is not called here because it builds each segment's set
+/// of pages, the memory a checkpoint after close is meant not to need; a
+/// flag per segment says the same. Returns how many it filled.
 pub(crate) fn fill_unused_segments(
     config: &RunningConfig,
     snapshot: &Snapshot,
@@ -1173,15 +1181,11 @@ pub(crate) fn fill_unused_segments(
             PageState::Uninitialized => {}
         }
     }
-    let fill = vec![MessageKind::Corrupted.into(); config.segment_size];
     let mut filled = 0;
     for (idx, _) in used.iter().enumerate().filter(|(_, u)| !**u) {
-        let segment_base = idx as LogOffset * segment_size;
-        if already_filled(&config.file, segment_base) {
-            continue;
+        if fill_free_segment(config, idx as LogOffset * segment_size)? {
+            filled += 1;
         }
-        pwrite_all(&config.file, &fill, segment_base)?;
-        filled += 1;
     }
     if filled > 0 {
         config.file.sync_all()?;
